@@ -1,0 +1,27 @@
+# The two commands a newcomer needs (see README):
+#   make demo   install everything, then run a local network on the embedded model
+#   make test   install test extras, then run the whole suite
+VENV := .venv
+PEERMIND := $(VENV)/bin/peermind
+
+.PHONY: demo test install install-dev lint bench
+
+install:
+	@bash scripts/setup.sh
+
+install-dev:
+	@bash scripts/setup.sh dev
+
+demo: install
+	$(PEERMIND) testnet demo
+
+test: install-dev
+	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo 'pytest: no tests collected (exit 5), not a failure'; exit 0; fi; exit $$rc
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy protocol trust federated bench node testnet
+
+bench:
+	$(PEERMIND) bench system
