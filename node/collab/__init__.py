@@ -1,0 +1,1 @@
+"""Collaboration: choosing which peer answers, and combining several peers' answers."""

@@ -1,0 +1,224 @@
+"""Capability ads: the signed self-descriptions peers gossip, and the table of fresh ones.
+
+Every node publishes a ``CapabilityAd`` (models, measured speed, load, cost, tags) in
+the protocol's signed envelope on ``peermind/<network>/ads/1`` at start, periodically,
+on change, and whenever a new peer connects (so a newcomer sees it within a second
+instead of waiting for the next period). Receivers verify the envelope, check that the
+gossip origin is the ad's signer, keep the newest ad per peer until its TTL runs out,
+and dial peers they learn about: ads double as the discovery mechanism.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import trio
+from libp2p.abc import IHost
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service import background_trio_service
+from peermind.protocol import CapabilityAd, ProtocolError, ReplayedNonce, Signer, Verifier, seal
+
+from .host import PeerUnreachable, dial, parse_peer_addr
+
+log = logging.getLogger("peermind.node.ads")
+
+GOSSIP_PROTOCOLS = ["/meshsub/1.1.0", "/meshsub/1.0.0"]
+CONNECTION_POLL_S = 0.25
+
+
+def ads_topic(network: str) -> str:
+    return f"peermind/{network}/ads/1"
+
+
+@dataclass(frozen=True)
+class PeerAd:
+    """A verified ad and when we stop believing it."""
+
+    peer_id: str
+    ad: CapabilityAd
+    received_at: float
+    expires_at: float
+
+    def fresh(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.time()) < self.expires_at
+
+    def to_json(self) -> dict[str, object]:
+        body = self.ad.to_body()
+        body.update(peer_id=self.peer_id, received_at=self.received_at, expires_at=self.expires_at)
+        return body
+
+
+class AdBoard:
+    """The newest fresh ad per peer; expired ads disappear on read and on prune."""
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self._ads: dict[str, PeerAd] = {}
+        self._now = now
+        self.changed = trio.Event()
+
+    def offer(self, peer_id: str, ad: CapabilityAd) -> bool:
+        """Store ``ad`` unless we already hold a newer one; True if the table changed."""
+        current = self._ads.get(peer_id)
+        if current is not None and current.ad.seq > ad.seq:
+            return False
+        now = self._now()
+        self._ads[peer_id] = PeerAd(peer_id, ad, now, now + ad.ttl_s)
+        self._notify()
+        return current is None or current.ad != ad
+
+    def fresh(self) -> list[PeerAd]:
+        now = self._now()
+        return [entry for entry in self._ads.values() if entry.fresh(now)]
+
+    def get(self, peer_id: str) -> PeerAd | None:
+        entry = self._ads.get(peer_id)
+        return entry if entry is not None and entry.fresh(self._now()) else None
+
+    def remove(self, peer_id: str) -> None:
+        if self._ads.pop(peer_id, None) is not None:
+            self._notify()
+
+    def prune(self) -> list[str]:
+        now = self._now()
+        expired = [peer for peer, entry in self._ads.items() if not entry.fresh(now)]
+        for peer in expired:
+            del self._ads[peer]
+        if expired:
+            self._notify()
+        return expired
+
+    def _notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+EvidenceSink = Callable[[str, str, str], None]
+"""(peer_id, evidence kind, detail): where protocol violations are reported."""
+
+
+class AdGossip:
+    """Publishes our ad and ingests others' over gossipsub."""
+
+    def __init__(
+        self,
+        host: IHost,
+        signer: Signer,
+        verifier: Verifier,
+        board: AdBoard,
+        network: str,
+        make_ad: Callable[[], Awaitable[CapabilityAd]],
+        *,
+        republish_s: float,
+        on_evidence: EvidenceSink,
+        accept_peer: Callable[[str], bool] = lambda _peer: True,
+    ) -> None:
+        self._host = host
+        self._signer = signer
+        self._verifier = verifier
+        self._board = board
+        self._topic = ads_topic(network)
+        self._make_ad = make_ad
+        self._republish_s = republish_s
+        self._on_evidence = on_evidence
+        self._accept_peer = accept_peer
+        self._wake = trio.Event()
+        self._pubsub: Pubsub | None = None
+        self.ads_published = 0
+
+    def request_publish(self) -> None:
+        """Publish soon (load changed, new peer connected, ...)."""
+        self._wake.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        router = GossipSub(
+            GOSSIP_PROTOCOLS,  # type: ignore[arg-type]
+            degree=6,
+            degree_low=4,
+            degree_high=12,
+            heartbeat_interval=1,
+            max_messages_per_topic_per_second=200.0,
+        )
+        pubsub = Pubsub(self._host, router)
+        self._pubsub = pubsub
+        async with background_trio_service(pubsub), background_trio_service(router):
+            await pubsub.wait_until_ready()
+            subscription = await pubsub.subscribe(self._topic)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_loop, subscription)
+                nursery.start_soon(self._publish_loop)
+                nursery.start_soon(self._watch_connections)
+                nursery.start_soon(self._prune_loop)
+                task_status.started()
+
+    async def _publish_loop(self) -> None:
+        assert self._pubsub is not None
+        while True:
+            try:
+                ad = await self._make_ad()
+                await self._pubsub.publish(self._topic, seal(self._signer, ad, self._topic))
+                self.ads_published += 1
+            except Exception:  # a failed publish must not end the daemon; retry next period
+                log.exception("publishing our ad failed")
+            with trio.move_on_after(self._republish_s):
+                await self._wake.wait()
+            self._wake = trio.Event()
+
+    async def _watch_connections(self) -> None:
+        """Republish when the set of connected peers grows (newcomers need our ad)."""
+        known: set[ID] = set()
+        while True:
+            current = set(self._host.get_network().get_connections_map().keys())
+            if current - known:
+                # Let subscriptions propagate before publishing to the newcomer.
+                await trio.sleep(0.3)
+                self.request_publish()
+            known = current
+            await trio.sleep(CONNECTION_POLL_S)
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await trio.sleep(1.0)
+            for peer in self._board.prune():
+                log.info("ad expired", extra={"peer": peer})
+
+    async def _read_loop(self, subscription: object) -> None:
+        me = self._host.get_id().to_bytes()
+        while True:
+            message = await subscription.get()  # type: ignore[attr-defined]
+            origin = bytes(message.from_id)
+            if origin == me:
+                continue
+            origin_b58 = ID(origin).to_base58()
+            if not self._accept_peer(origin_b58):
+                continue
+            try:
+                envelope = self._verifier.open(bytes(message.data), expected_sender=origin)
+            except ReplayedNonce:
+                continue  # the same ad reached us by two gossip paths
+            except ProtocolError as exc:
+                self._on_evidence(origin_b58, "protocol_violation", f"ad: {type(exc).__name__}: {exc}")
+                continue
+            ad = envelope.body
+            if not isinstance(ad, CapabilityAd):
+                self._on_evidence(origin_b58, "protocol_violation", "non-ad message on the ads topic")
+                continue
+            if self._board.offer(origin_b58, ad):
+                log.info("ad received", extra={"peer": origin_b58, "seq": ad.seq})
+            await self._ensure_connected(ad)
+
+    async def _ensure_connected(self, ad: CapabilityAd) -> None:
+        for addr in ad.addrs:
+            try:
+                info = parse_peer_addr(addr)
+            except Exception:
+                continue
+            try:
+                await dial(self._host, info, timeout_s=2.0)
+                return
+            except PeerUnreachable:
+                continue

@@ -1,0 +1,131 @@
+"""A py-libp2p host configured the way peermind needs it.
+
+The library's defaults are unsafe or slow for us (see shared/notes/libp2p-0.8.1.md):
+plaintext security lets a peer claim any ID, every connect sleeps ~250 ms without a
+connection config, and leaving ``host.run()`` does not close the listener. This module
+builds the host once, correctly, and owns its lifecycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.abc import IHost
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
+from libp2p.network.config import ConnectionConfig
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+
+from ..errors import NodeError
+
+log = logging.getLogger("peermind.node.host")
+
+DIAL_TIMEOUT_S = 5.0
+
+
+class HostError(NodeError):
+    """The libp2p host could not start or listen."""
+
+
+class BadMultiaddr(HostError):
+    """A listen or bootstrap address is not a usable multiaddr."""
+
+
+class PeerUnreachable(NodeError):
+    """Dialing a peer failed on every address it advertised."""
+
+
+def parse_listen_addrs(addrs: Sequence[str]) -> list[multiaddr.Multiaddr]:
+    """Parse listen multiaddrs, raising ``BadMultiaddr`` with the offending text."""
+    parsed = []
+    for text in addrs:
+        try:
+            parsed.append(multiaddr.Multiaddr(text))
+        except Exception as exc:  # the multiaddr library raises several unrelated types
+            raise BadMultiaddr(f"listen address {text!r} is not a multiaddr: {exc}") from exc
+    return parsed
+
+
+def parse_peer_addr(text: str) -> PeerInfo:
+    """Parse a dialable ``/ip4/.../tcp/PORT/p2p/ID`` multiaddr."""
+    try:
+        return info_from_p2p_addr(multiaddr.Multiaddr(text))
+    except Exception as exc:
+        raise BadMultiaddr(
+            f"bootstrap address {text!r} is not a full multiaddr like "
+            f"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...: {exc}"
+        ) from exc
+
+
+def build_host(key_pair: KeyPair) -> IHost:
+    """A host with Noise only (no plaintext), yamux, and one connection per peer."""
+    noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
+    return new_host(
+        key_pair=key_pair,
+        sec_opt={NOISE_PROTOCOL_ID: noise},
+        muxer_preference="YAMUX",
+        connection_config=ConnectionConfig(max_connections_per_peer=1),
+    )
+
+
+@asynccontextmanager
+async def running_host(key_pair: KeyPair, listen: Sequence[str]) -> AsyncIterator[IHost]:
+    """Run a host listening on ``listen`` and always close it on exit.
+
+    ``host.run()`` alone leaves the listener accepting after exit, so ``close()``
+    is awaited explicitly, shielded from the cancellation that usually ends us.
+    """
+    addrs = parse_listen_addrs(listen)
+    host = build_host(key_pair)
+    try:
+        async with host.run(listen_addrs=addrs):
+            try:
+                yield host
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await host.close()
+    except OSError as exc:
+        raise HostError(f"cannot listen on {', '.join(listen)}: {exc}") from exc
+
+
+def full_addrs(host: IHost) -> list[str]:
+    """Dialable multiaddrs of this host, each ending in ``/p2p/<peer id>``.
+
+    A wildcard listen address (0.0.0.0) is expanded to loopback so the address
+    printed for users is one another local node can actually dial.
+    """
+    peer = host.get_id().to_string()
+    out = []
+    for addr in host.get_transport_addrs():
+        text = str(addr)
+        if text.startswith("/ip4/0.0.0.0/"):
+            text = "/ip4/127.0.0.1/" + text[len("/ip4/0.0.0.0/") :]
+        out.append(f"{text}/p2p/{peer}")
+    return out
+
+
+async def dial(host: IHost, info: PeerInfo, *, timeout_s: float = DIAL_TIMEOUT_S) -> None:
+    """Connect to a peer, raising ``PeerUnreachable`` instead of library errors."""
+    if info.peer_id == host.get_id():
+        return
+    if host.get_network().get_connections(info.peer_id):
+        return
+    try:
+        with trio.fail_after(timeout_s):
+            await host.connect(info)
+    except trio.TooSlowError as exc:
+        raise PeerUnreachable(f"dialing {info.peer_id} timed out after {timeout_s:.1f}s") from exc
+    except Exception as exc:  # SwarmDialAllFailedError and friends
+        raise PeerUnreachable(f"cannot reach {info.peer_id}: {exc}") from exc
+
+
+def is_connected(host: IHost, peer: ID) -> bool:
+    return bool(host.get_network().get_connections(peer))

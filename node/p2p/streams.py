@@ -1,0 +1,153 @@
+"""Request/response over libp2p streams with signed envelopes: one frame each way.
+
+Shared by the task protocol and the training protocol. The server side wraps every
+handler so that nothing raised by a peer's bytes can escape into the host (a raising
+stream handler kills a py-libp2p host), and every read runs under a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import trio
+from libp2p.abc import IHost, INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from peermind.protocol import (
+    Envelope,
+    Message,
+    ProtocolError,
+    Signer,
+    Verifier,
+    read_frame,
+    seal,
+    write_frame,
+)
+
+from ..errors import NodeError
+from .host import PeerUnreachable
+
+log = logging.getLogger("peermind.node.streams")
+
+
+class PeerCallError(NodeError):
+    """A request to a peer did not produce a valid reply."""
+
+
+class PeerTimeout(PeerCallError):
+    """The peer did not answer within the deadline."""
+
+
+class PeerFailed(PeerCallError):
+    """The stream broke mid-call: the peer died, reset, or closed early."""
+
+
+class BadReply(PeerCallError):
+    """The peer replied with bytes that failed verification."""
+
+    def __init__(self, message: str, cause: ProtocolError) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+EvidenceSink = Callable[[str, str, str], None]
+Handler = Callable[[Envelope, str], Awaitable[Message | None]]
+
+
+class StreamEndpoint:
+    """Serves one protocol ID and calls it on peers, with one verifier for both."""
+
+    def __init__(
+        self,
+        host: IHost,
+        protocol_id: str,
+        signer: Signer,
+        verifier: Verifier,
+        *,
+        max_frame_bytes: int,
+        read_timeout_s: float,
+        on_evidence: EvidenceSink,
+    ) -> None:
+        self._host = host
+        self.protocol_id = TProtocol(protocol_id)
+        self._signer = signer
+        self._verifier = verifier
+        self._max = max_frame_bytes
+        self._read_timeout = read_timeout_s
+        self._on_evidence = on_evidence
+
+    def serve(self, handler: Handler) -> None:
+        """Register ``handler(envelope, peer_b58) -> reply | None`` for this protocol."""
+
+        async def on_stream(stream: INetStream) -> None:
+            peer = stream.muxed_conn.peer_id
+            peer_b58 = peer.to_base58()
+            try:
+                data = await read_frame(stream, max_bytes=self._max, timeout_s=self._read_timeout)
+                envelope = self._verifier.open(data, expected_sender=peer.to_bytes())
+                reply = await handler(envelope, peer_b58)
+                if reply is not None:
+                    frame = seal(self._signer, reply, peer_b58)
+                    await write_frame(stream, frame, max_bytes=self._max, timeout_s=self._read_timeout)
+                await stream.close()
+            except ProtocolError as exc:
+                self._on_evidence(peer_b58, "protocol_violation", f"{type(exc).__name__}: {exc}")
+                log.warning("rejected a request", extra={"peer": peer_b58, "error": type(exc).__name__})
+                await _reset(stream)
+            except Exception:  # never let a peer's bytes crash the host (trap 1)
+                log.exception("stream handler failed", extra={"peer": peer_b58})
+                await _reset(stream)
+
+        self._host.set_stream_handler(self.protocol_id, on_stream)
+
+    async def call(self, peer: ID, body: Message, *, timeout_s: float) -> Envelope:
+        """Send ``body`` to ``peer`` and return its verified reply envelope."""
+        peer_b58 = peer.to_base58()
+        frame = seal(self._signer, body, peer_b58)
+        stream: INetStream | None = None
+        try:
+            with trio.fail_after(timeout_s):
+                try:
+                    stream = await self._host.new_stream(peer, [self.protocol_id])
+                except Exception as exc:
+                    raise PeerUnreachable(f"cannot open a stream to {peer_b58}: {exc}") from exc
+                await write_frame(stream, frame, max_bytes=self._max, timeout_s=timeout_s)
+                data = await read_frame(stream, max_bytes=self._max, timeout_s=timeout_s)
+        except trio.TooSlowError as exc:
+            if stream is not None:
+                await _reset(stream)
+            raise PeerTimeout(f"{peer_b58} did not answer within {timeout_s:.1f}s") from exc
+        except PeerUnreachable:
+            raise
+        except ProtocolError as exc:
+            if stream is not None:
+                await _reset(stream)
+            name = type(exc).__name__
+            if name == "FrameTimeout":
+                raise PeerTimeout(f"{peer_b58} did not answer within {timeout_s:.1f}s") from exc
+            if name == "TruncatedFrame":
+                raise PeerFailed(f"{peer_b58} dropped the call: {exc}") from exc
+            self._on_evidence(peer_b58, "protocol_violation", f"reply: {name}: {exc}")
+            raise BadReply(f"{peer_b58} sent an invalid reply: {exc}", exc) from exc
+        except Exception as exc:  # stream reset, connection closed, ...
+            if stream is not None:
+                await _reset(stream)
+            raise PeerFailed(f"call to {peer_b58} failed: {type(exc).__name__}: {exc}") from exc
+        try:
+            envelope = self._verifier.open(data, expected_sender=peer.to_bytes())
+        except ProtocolError as exc:
+            self._on_evidence(peer_b58, "protocol_violation", f"reply: {type(exc).__name__}: {exc}")
+            raise BadReply(f"{peer_b58} sent an invalid reply: {exc}", exc) from exc
+        finally:
+            with trio.move_on_after(1):
+                await stream.close()
+        return envelope
+
+
+async def _reset(stream: INetStream) -> None:
+    with trio.move_on_after(1):
+        try:
+            await stream.reset()
+        except Exception:
+            pass

@@ -1,0 +1,215 @@
+"""The task protocol (``/peermind/task/1.0.0``): run a generation or scoring job for a peer.
+
+The same ``execute`` serves local and remote requests, so an answer carries the same
+fields (tokens, latency, confidence) whichever peer produced it. Limits and deadlines
+are enforced on both sides: the requester stops waiting at its deadline, the server
+refuses work it cannot finish in time and clips what it can.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+from libp2p.peer.id import ID
+from peermind.protocol import (
+    ChatMessage,
+    Envelope,
+    Message,
+    SchemaError,
+    TaskRefusal,
+    TaskRequest,
+    TaskResult,
+    truncate_utf8,
+)
+from peermind.protocol import ContinuationScore as WireScore
+
+from ..errors import NodeError
+from ..llm import BackendBusy, DeadlineUnmeetable, LlamaBackend, LLMError, PromptTooLong
+from .streams import BadReply, StreamEndpoint
+
+log = logging.getLogger("peermind.node.tasks")
+
+TASK_PROTOCOL = "/peermind/task/1.0.0"
+
+
+class TaskRefused(NodeError):
+    """A peer declined the task; ``reason`` is the refusal's machine-readable cause."""
+
+    def __init__(self, peer: str, refusal: TaskRefusal) -> None:
+        super().__init__(f"{peer} refused the task ({refusal.reason}): {refusal.detail}")
+        self.peer = peer
+        self.reason = refusal.reason
+        self.retry_after_ms = refusal.retry_after_ms
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    max_prompt_chars: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class ServedTask:
+    """What the server learned from one task (for the task log and metrics)."""
+
+    peer: str
+    request: TaskRequest
+    reply: TaskResult | TaskRefusal
+    started_at: float
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_task_id() -> bytes:
+    return os.urandom(16)
+
+
+def make_request(
+    *,
+    kind: str = "generate",
+    messages: list[dict[str, str]] | None = None,
+    prompt: str = "",
+    continuations: list[str] | None = None,
+    max_tokens: int = 128,
+    temperature: float = 0.0,
+    timeout_s: float = 60.0,
+    model: str = "",
+) -> TaskRequest:
+    """A ``TaskRequest`` with a fresh id and an absolute deadline ``timeout_s`` from now."""
+    return TaskRequest(
+        task_id=new_task_id(),
+        kind=kind,
+        messages=[ChatMessage(role=m["role"], content=m["content"]) for m in (messages or [])],
+        prompt=prompt,
+        continuations=list(continuations or []),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        deadline_ms=now_ms() + int(timeout_s * 1000),
+        model=model,
+    )
+
+
+class TaskService:
+    """Executes tasks on the local backend and calls peers' task protocol."""
+
+    def __init__(
+        self,
+        backend: LlamaBackend,
+        limits: TaskLimits,
+        *,
+        on_served: Callable[[ServedTask], None] = lambda _t: None,
+        gate: Callable[[str], TaskRefusal | None] = lambda _peer: None,
+    ) -> None:
+        self._backend = backend
+        self._limits = limits
+        self._on_served = on_served
+        self._gate = gate
+        self.endpoint: StreamEndpoint | None = None
+
+    def attach(self, endpoint: StreamEndpoint) -> None:
+        self.endpoint = endpoint
+        endpoint.serve(self._handle)
+
+    async def _handle(self, envelope: Envelope, peer: str) -> Message | None:
+        body = envelope.body
+        if not isinstance(body, TaskRequest):
+            raise TypeError(f"unexpected {envelope.msg_type} on the task protocol")
+        refusal = self._gate(peer)
+        if refusal is not None:
+            return _refusal_for(body, refusal)
+        started = time.time()
+        reply = await self.execute(body)
+        self._on_served(ServedTask(peer, body, reply, started))
+        return reply
+
+    async def execute(self, req: TaskRequest) -> TaskResult | TaskRefusal:
+        """Run ``req`` on the local model; refusals are values, not exceptions."""
+        limit_problem = self._check_limits(req)
+        if limit_problem:
+            return _refuse(req, "over_limits", limit_problem)
+        remaining_s = (req.deadline_ms - now_ms()) / 1000
+        if remaining_s <= 0:
+            return _refuse(req, "deadline", "the deadline passed before the task started")
+        deadline = trio.current_time() + remaining_s
+        started = time.perf_counter()
+        try:
+            if req.kind == "score":
+                scores = await self._backend.score(req.prompt, list(req.continuations), deadline=deadline)
+                return TaskResult(
+                    task_id=req.task_id,
+                    text="",
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    confidence=0.0,
+                    scores=[WireScore(logprob=s.logprob, n_tokens=s.n_tokens) for s in scores],
+                    model=self._backend.profile.name,
+                )
+            gen = await self._backend.generate(
+                messages=[{"role": m.role, "content": m.content} for m in req.messages] or None,
+                prompt=req.prompt if not req.messages else None,
+                max_tokens=req.max_tokens,
+                temperature=req.temperature,
+                deadline=deadline,
+            )
+        except BackendBusy as exc:
+            return _refuse(req, "busy", str(exc), retry_after_ms=500)
+        except DeadlineUnmeetable as exc:
+            return _refuse(req, "deadline", str(exc))
+        except PromptTooLong as exc:
+            return _refuse(req, "over_limits", str(exc))
+        except LLMError as exc:
+            log.exception("backend failed")
+            return _refuse(req, "internal", f"{type(exc).__name__}: {exc}")
+        return TaskResult(
+            task_id=req.task_id,
+            text=gen.text,
+            prompt_tokens=gen.prompt_tokens,
+            completion_tokens=gen.completion_tokens,
+            latency_ms=gen.latency_s * 1000,
+            confidence=gen.mean_logprob if math.isfinite(gen.mean_logprob) and gen.mean_logprob <= 0 else 0.0,
+            scores=[],
+            model=gen.model,
+        )
+
+    def _check_limits(self, req: TaskRequest) -> str:
+        size = len(req.prompt) + sum(len(m.content) for m in req.messages)
+        size += sum(len(c) for c in req.continuations)
+        if size > self._limits.max_prompt_chars:
+            return f"prompt of {size} chars exceeds this node's limit of {self._limits.max_prompt_chars}"
+        if req.max_tokens > self._limits.max_tokens:
+            return f"max_tokens {req.max_tokens} exceeds this node's limit of {self._limits.max_tokens}"
+        if req.kind == "score" and not req.continuations:
+            return "a score task needs at least one continuation"
+        if req.kind == "generate" and not (req.messages or req.prompt):
+            return "a generate task needs messages or a prompt"
+        return ""
+
+    async def request(self, peer: ID, req: TaskRequest) -> TaskResult:
+        """Ask ``peer`` to run ``req``; raises ``TaskRefused`` or a ``PeerCallError``."""
+        assert self.endpoint is not None, "attach() an endpoint before calling peers"
+        timeout_s = max(0.05, (req.deadline_ms - now_ms()) / 1000)
+        envelope = await self.endpoint.call(peer, req, timeout_s=timeout_s)
+        reply = envelope.body
+        peer_b58 = peer.to_base58()
+        if isinstance(reply, TaskRefusal):
+            raise TaskRefused(peer_b58, reply)
+        if not isinstance(reply, TaskResult) or reply.task_id != req.task_id:
+            raise BadReply(f"{peer_b58} answered a different task", SchemaError("task_id mismatch"))
+        return reply
+
+
+def _refuse(req: TaskRequest, reason: str, detail: str, *, retry_after_ms: int = 0) -> TaskRefusal:
+    return TaskRefusal(task_id=req.task_id, reason=reason, detail=truncate_utf8(detail, 512), retry_after_ms=retry_after_ms)
+
+
+def _refusal_for(req: TaskRequest, refusal: TaskRefusal) -> TaskRefusal:
+    return TaskRefusal(task_id=req.task_id, reason=refusal.reason, detail=refusal.detail, retry_after_ms=refusal.retry_after_ms)

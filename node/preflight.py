@@ -1,0 +1,36 @@
+"""Checks that turn a confusing start-up failure into one clear line."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import multiaddr
+
+from .errors import NodeStartupError
+
+
+def _port_taken(host: str, port: int) -> bool:
+    # libp2p binds with SO_REUSEPORT, so it would happily share a port with another
+    # node; a plain bind (without it) tells us the port is really taken.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT leftovers
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_listen_ports(cfg: Any) -> None:
+    for text in cfg.listen:
+        ma = multiaddr.Multiaddr(text)
+        try:
+            host, port = ma.value_for_protocol("ip4"), int(ma.value_for_protocol("tcp"))
+        except Exception:
+            continue
+        if port and _port_taken(host, port):
+            raise NodeStartupError(f"listen port {port} on {host} is in use (another node?); pick another with --listen /ip4/{host}/tcp/PORT")
+    host, _, port_text = cfg.api.rpartition(":")
+    if port_text.isdigit() and int(port_text) and _port_taken(host.strip("[]") or "127.0.0.1", int(port_text)):
+        raise NodeStartupError(f"API port {port_text} on {host} is in use; pick another with --api HOST:PORT")

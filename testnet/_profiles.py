@@ -1,0 +1,40 @@
+"""Testnet profiles: which model each node runs, like the paper's device and cloud tiers.
+
+``mix`` alternates small SmolLM2-135M nodes (fast, cheap) with Gemma-3-270M nodes
+(better, slower, dearer): one large node for every two small ones, at least one of each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import TestnetError
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    model: str
+    cost_per_1k: float
+    threads: int
+    tags: tuple[str, ...]
+
+
+SMALL = NodeSpec("smollm2", cost_per_1k=0.1, threads=1, tags=("tier:device",))
+LARGE = NodeSpec("gemma3-270m", cost_per_1k=0.4, threads=1, tags=("tier:cloud",))
+
+PROFILES = ("mix", "small", "large")
+
+
+def plan(profile: str, n: int) -> list[NodeSpec]:
+    if n < 1:
+        raise TestnetError("a testnet needs at least one node")
+    if profile == "small":
+        return [SMALL] * n
+    if profile == "large":
+        return [LARGE] * n
+    if profile == "mix":
+        specs = [LARGE if i % 3 == 1 else SMALL for i in range(n)]
+        if n >= 2 and LARGE not in specs:
+            specs[-1] = LARGE
+        return specs
+    raise TestnetError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")

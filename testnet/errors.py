@@ -1,0 +1,19 @@
+"""Errors of the testnet package."""
+
+
+class TestnetError(Exception):
+    """A testnet operation failed; the message says what to do."""
+
+    __test__ = False  # not a pytest test class
+
+
+class StaleState(TestnetError):
+    """A state file names processes that are gone (a previous run crashed)."""
+
+
+class NodeDidNotStart(TestnetError):
+    """A node process exited or never became ready; the message quotes its log."""
+
+
+class ConvergenceTimeout(TestnetError):
+    """Nodes did not all see each other's ads in time."""
