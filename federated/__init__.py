@@ -24,7 +24,7 @@ from ._errors import (
     TransportError,
 )
 from ._federated_client import FederatedClient
-from ._flower_compat import check_flower_compat
+from ._flower_compat import check_flower_compat, message_from_bytes, message_to_bytes
 from ._grid import ExchangeOutcome, P2PGrid
 from ._in_process import InProcessTransport
 from ._reputation_strategy import AggregationRecord, ReputationWeightedFedAvg
@@ -76,6 +76,8 @@ __all__ = [
     "check_flower_compat",
     "make_client_app",
     "make_server_app",
+    "message_from_bytes",
+    "message_to_bytes",
     "node_id_for_peer",
     "run_training",
 ]

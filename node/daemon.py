@@ -20,25 +20,38 @@ from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from peermind.protocol import CapabilityAd, ModelInfo, Signer, TaskRefusal, Verifier
 
+from .answer_log import AnswerLog
 from .collab.answer import Answer
 from .collab.candidates import Candidate
-from .collab.constraints import NO_CONSTRAINTS, Constraints
+from .collab.constraints import NO_CONSTRAINTS, NO_TACTICS, AllCandidatesFailed, Constraints, Tactics
 from .collab.policy import Collaborator, Job
+from .collab.service import Collaboration
 from .config import NodeConfig
 from .errors import NodeError
+from .events import EventBus
 from .identity import NodeIdentity
 from .llm import LlamaBackend, Measurement
 from .metrics import NodeMetrics
 from .p2p.ads import AdBoard, AdGossip, ads_topic
-from .p2p.host import PeerUnreachable, dial, full_addrs, parse_peer_addr, running_host
+from .p2p.dht import Provider, ProviderIndex
+from .p2p.host import BadMultiaddr, PeerUnreachable, dial, full_addrs, parse_peer_addr, running_host
 from .p2p.streams import StreamEndpoint
 from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
+from .training import TrainingService
+from .trust_wiring import TrustWiring
 
 log = logging.getLogger("peermind.node")
 
 STATE_FILE = "node.json"
 BOOTSTRAP_RETRY_S = 5.0
+API_CLOSE_GRACE_S = 5.0
+REJOIN_MAX_PEERS = 8
+REJOIN_WINDOW_S = 24 * 3600.0
+
+
+class NodeShuttingDown(AllCandidatesFailed):
+    """The node is stopping: it finishes what it started but takes no new questions."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,9 @@ class Node:
         self.peer_id = identity.peer_id_b58
         self.metrics = NodeMetrics()
         self.board = AdBoard()
+        # Reputation from evidence (node/trust_wiring): exclusion, admission, verification.
+        self.trust = TrustWiring(config, store, self.metrics.registry, self.peer_id, board=self.board,
+                                 model=backend.profile.name)
         self.signer = Signer(identity.private_key)
         self.verifier = Verifier(
             max_skew_s=config.limits.clock_skew_s,
@@ -92,14 +108,25 @@ class Node:
             on_served=self._on_served,
             gate=self._gate,
         )
-        self.collaborator = Collaborator(
+        # Collaboration (node/collab): router, embedder, modes, negotiation, feedback, seeding.
+        self.collab = Collaboration(
+            store=store,
+            my_id=self.peer_id,
             candidates=self.candidates,
+            local_candidate=self.local_candidate,
             execute_local=self.tasks.execute,
             request_remote=self._request_remote,
             on_evidence=self.record_evidence,
+            gate=self._gate,
+            max_tokens=config.limits.max_tokens,
         )
+        self.collaborator: Collaborator = self.collab.collaborator
+        self.router = self.collab.router  # RouterHolder: federated training calls .adopt()
+        self.trust.install(self.collaborator)
         self.host: IHost | None = None
         self.gossip: AdGossip | None = None
+        self.providers: ProviderIndex | None = None
+        self.endpoint: StreamEndpoint | None = None
         self.api_url = ""
         self.started_at = time.time()
         self.measurement: Measurement | None = backend.measurement
@@ -107,17 +134,28 @@ class Node:
         self._in_flight = 0
         self._ad_seq = int(time.time() * 1000)
         self._stop = trio.Event()
+        self._api_stop = trio.Event()
+        self._api_done = trio.Event()
         self.ready = trio.Event()
+        self.events = EventBus()  # live feed for the console (GET /events); never blocks the node
+        self.answers = AnswerLog()  # recent answers with full provenance, for the console
+        self.training = TrainingService(self)  # federated router training (node/training)
 
     # ----------------------------------------------------------------- lifecycle
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        from .api.server import serve_api  # the API imports the daemon's types
+        try:
+            await self._run(task_status)
+        finally:
+            (self.config.data_dir / STATE_FILE).unlink(missing_ok=True)
 
+    async def _run(self, task_status: trio.TaskStatus[None]) -> None:
         if self.measurement is None:
             log.info("measuring the local model", extra={"model": self.backend.profile.name})
             self.measurement = await self.backend.measure()
+        await self.trust.prepare(self.config.data_dir)  # proof of work before the first ad
         key_pair = self.identity.libp2p_key_pair()
-        async with running_host(key_pair, self.config.listen) as host:
+        mdns_network = self.config.network if self.config.mdns else None
+        async with running_host(key_pair, self.config.listen, mdns_network=mdns_network) as host:
             self.host = host
             endpoint = StreamEndpoint(
                 host,
@@ -128,7 +166,10 @@ class Node:
                 read_timeout_s=self.config.limits.request_timeout_s,
                 on_evidence=self.record_evidence,
             )
+            self.endpoint = endpoint
             self.tasks.attach(endpoint)
+            self.collab.attach(host, self.signer, self.verifier, max_frame_bytes=self.config.limits.max_frame_bytes,
+                               read_timeout_s=self.config.limits.request_timeout_s)
             self.gossip = AdGossip(
                 host,
                 self.signer,
@@ -138,12 +179,26 @@ class Node:
                 self.make_ad,
                 republish_s=self.config.ads.republish_s,
                 on_evidence=self.record_evidence,
+                on_ad=self._on_ad,
+                accept_peer=self.trust.admit_ad,
+                check_ad=self.trust.check_ad,
+                score_params=self.trust.gossip_score_params(),
             )
             async with trio.open_nursery() as nursery:
+                if self.config.dht:  # before any dial: connecting peers must find the KAD handler
+                    self.providers = ProviderIndex(host, self.config.network, self._provides())
+                    await nursery.start(self.providers.run)
+                if self.config.mdns:
+                    from .p2p.mdns import MdnsDialer
+
+                    await nursery.start(MdnsDialer(host).run)
                 await nursery.start(self.gossip.run)
+                await nursery.start(self.trust.run, self)
+                await nursery.start(self.training.run)
+                await nursery.start(self.collab.run)
                 nursery.start_soon(self._bootstrap_loop)
                 nursery.start_soon(self._load_watch)
-                self.api_url = await nursery.start(serve_api, self)
+                self.api_url = await nursery.start(self._serve_api)
                 state = NodeState(
                     peer_id=self.peer_id,
                     pid=os.getpid(),
@@ -162,24 +217,42 @@ class Node:
                 task_status.started()
                 await self._stop.wait()
                 await self._drain()
+                # Let the API write the answers of the questions that just finished.
+                self._api_stop.set()
+                with trio.move_on_after(API_CLOSE_GRACE_S):
+                    await self._api_done.wait()
                 nursery.cancel_scope.cancel()
-        (self.config.data_dir / STATE_FILE).unlink(missing_ok=True)
+
+    async def _serve_api(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+        from .api.server import serve_api  # the API imports the daemon's types
+
+        try:
+            await serve_api(self, task_status=task_status, shutdown_trigger=self._api_stop.wait)
+        finally:
+            self._api_done.set()
 
     def stop(self) -> None:
         """Begin a graceful shutdown: refuse new tasks, let running ones finish (up to the grace period)."""
         self._accepting = False
         self._stop.set()
+        self.events.close()  # ends open console streams, so the API server can close at once
+
+    @property
+    def in_flight(self) -> int:
+        """Questions this node is answering plus peers' tasks it is serving."""
+        return self._in_flight + (self.endpoint.in_flight if self.endpoint else 0)
 
     async def _drain(self) -> None:
         with trio.move_on_after(self.config.limits.shutdown_grace_s):
-            while self._in_flight:  # noqa: ASYNC110 - counts change in many places; polling keeps them simple
+            while self.in_flight:  # noqa: ASYNC110 - counts change in many places; polling keeps them simple
                 await trio.sleep(0.05)
-        if self._in_flight:
-            log.warning("shutdown grace period over with tasks in flight", extra={"in_flight": self._in_flight})
+        if self.in_flight:
+            log.warning("shutdown grace period over with tasks in flight", extra={"in_flight": self.in_flight})
 
     # ----------------------------------------------------------------- discovery
     async def _bootstrap_loop(self) -> None:
         assert self.host is not None
+        await self._rejoin_known_peers()
         infos = [parse_peer_addr(a) for a in self.config.bootstrap]
         while infos:
             for info in infos:
@@ -188,6 +261,55 @@ class Node:
                 except PeerUnreachable as exc:
                     log.info("bootstrap peer unreachable, will retry", extra={"error": str(exc)})
             await trio.sleep(BOOTSTRAP_RETRY_S)
+
+    async def _rejoin_known_peers(self) -> None:
+        """Dial the peers seen recently (from the store) once, concurrently.
+
+        A restarted node finds its neighbours again even when its bootstrap peer is gone
+        or was never configured; peers that moved or died just fail their dial.
+        """
+        try:
+            records = self.store.list_peers(since=time.time() - REJOIN_WINDOW_S)[:REJOIN_MAX_PEERS]
+        except NodeError:
+            log.exception("could not read known peers; relying on bootstrap only")
+            return
+        async with trio.open_nursery() as nursery:
+            for record in records:
+                if record.peer_id != self.peer_id and record.addrs:
+                    nursery.start_soon(self._dial_known, record.peer_id, record.addrs)
+
+    async def _dial_known(self, peer: str, addrs: tuple[str, ...]) -> None:
+        assert self.host is not None
+        for addr in addrs:
+            try:
+                await dial(self.host, parse_peer_addr(addr), timeout_s=3.0)
+                log.info("reconnected to a known peer", extra={"peer": peer})
+                return
+            except (PeerUnreachable, BadMultiaddr):
+                continue
+
+    def _provides(self) -> list[tuple[str, str]]:
+        """What this node registers as a provider of in the DHT (model, skills, tags)."""
+        out = [("model", self.backend.profile.name)]
+        out += [("skill", s) for s in self.config.ads.skills]
+        out += [("tag", t) for t in self.config.ads.tags]
+        return out
+
+    async def find_providers(self, kind: str, name: str, *, timeout_s: float = 5.0) -> list[Provider]:
+        """Peers of this network that registered ``kind/name`` (model, skill, tag) in the DHT."""
+        if self.providers is None:
+            from .p2p.dht import DhtError
+
+            raise DhtError("the DHT is off on this node (dht = false)")
+        return await self.providers.find(kind, name, timeout_s=timeout_s)
+
+    def _on_ad(self, peer: str, ad: CapabilityAd, raw: bytes) -> None:
+        """Remember every peer we heard from, so a restarted node knows its old neighbours."""
+        try:
+            self.store.upsert_peer(peer, ad=raw, addrs=list(ad.addrs))
+            self.events.publish("ad", {"peer": peer, "seq": ad.seq, "queue_depth": ad.queue_depth, "load": ad.load})
+        except NodeError:
+            log.exception("could not record a peer's ad")
 
     async def _load_watch(self) -> None:
         """Republish the ad when queue depth changes, so routers see real load."""
@@ -234,8 +356,9 @@ class Node:
             skills=list(self.config.ads.skills),
             ttl_s=self.config.ads.ttl_s,
             seq=self._ad_seq,
-            training=self.config.join_training,
+            training=self.training.available,
             ram_mb=int(psutil.virtual_memory().available / 2**20),
+            pow_nonce=self.trust.pow_nonce,
         )
 
     @property
@@ -263,13 +386,13 @@ class Node:
 
     def candidates(self) -> list[Candidate]:
         peers = [Candidate.from_ad(e.peer_id, e.ad, is_local=False) for e in self.board.fresh() if e.ad.models]
-        return [self.local_candidate(), *peers]
+        return self.trust.annotate([self.local_candidate(), *peers])
 
     # ----------------------------------------------------------------- tasks
     def _gate(self, peer: str) -> TaskRefusal | None:
         if not self._accepting:
             return TaskRefusal(task_id=b"\0" * 16, reason="busy", detail="node is shutting down", retry_after_ms=0)
-        return None
+        return self.trust.gate(peer)  # banned: untrusted; over its allowance: rate_limited
 
     def _on_served(self, served: ServedTask) -> None:
         reply = served.reply
@@ -277,6 +400,9 @@ class Node:
         self.metrics.tasks_served.labels(outcome=outcome.split(":")[0]).inc()
         self.metrics.serve_latency.observe(time.time() - served.started_at)
         self._log_task("in", served.peer, "serve", served.request.kind, outcome, reply)
+        self.events.publish("served", {"peer": served.peer, "kind": served.request.kind, "outcome": outcome,
+                                       "latency_ms": round((time.time() - served.started_at) * 1000, 1),
+                                       "model": getattr(reply, "model", ""), "confidence": getattr(reply, "confidence", None)})
 
     async def _request_remote(self, peer_b58: str, req: object) -> object:
         self._in_flight += 1
@@ -285,26 +411,32 @@ class Node:
         finally:
             self._in_flight -= 1
 
-    async def ask(self, job: Job, *, mode: str = "auto", constraints: Constraints = NO_CONSTRAINTS, timeout_s: float = 60.0) -> Answer:
+    async def ask(self, job: Job, *, mode: str = "auto", constraints: Constraints = NO_CONSTRAINTS, timeout_s: float = 60.0,
+                  tactics: Tactics = NO_TACTICS) -> Answer:
         """Answer ``job`` through the network (or locally) and record it; the API's core."""
+        if not self._accepting:
+            raise NodeShuttingDown("this node is shutting down; ask another node")
         started = time.perf_counter()
         self._in_flight += 1
         try:
-            answer = await self.collaborator.run(job, mode=mode, constraints=constraints, timeout_s=timeout_s)
-        except NodeError:
+            answer = await self.collab.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=tactics)
+        except NodeError as exc:
             self.metrics.asks.labels(mode=mode, outcome="error").inc()
+            self.events.publish("task", self.answers.record(job, mode, error=exc, latency_ms=(time.perf_counter() - started) * 1000))
             raise
         finally:
             self._in_flight -= 1
         self.metrics.asks.labels(mode=mode, outcome="ok").inc()
         self.metrics.ask_latency.labels(mode=mode).observe(time.perf_counter() - started)
         self._log_task("out", answer.answered_by, answer.mode, job.kind, "ok", None, answer=answer)
+        self.events.publish("task", self.answers.record(job, mode, answer=answer))
         return answer
 
     def _log_task(self, direction: str, peer: str, mode: str, kind: str, outcome: str, reply: object, answer: Answer | None = None) -> None:
         try:
             self.store.log_task(
                 direction=direction,
+                task_id=(answer.task_id or None) if answer else None,
                 peer=peer,
                 mode=mode,
                 kind=kind,
@@ -321,12 +453,14 @@ class Node:
             log.exception("could not record the task (the answer was still delivered)")
 
     # ----------------------------------------------------------------- trust evidence
+    def reputation(self, peer_b58: str) -> float:
+        """This node's local reputation of a peer in [0, 1] (federated training weighs updates by it)."""
+        return self.trust.reputation(peer_b58)
+
     def record_evidence(self, peer: str, kind: str, detail: str) -> None:
         self.metrics.evidence.labels(kind=kind).inc()
-        try:
-            self.store.add_evidence(peer=peer, kind=kind, detail=detail[:500])
-        except NodeError:
-            log.exception("could not record trust evidence")
+        self.trust.observe(peer, kind, detail[:500])  # scored, and stored in trust form
+        self.events.publish("evidence", {"peer": peer, "kind": kind, "detail": detail[:200]})
 
     # ----------------------------------------------------------------- status
     def status(self) -> dict[str, object]:
@@ -354,5 +488,10 @@ class Node:
             "connected": connected,
             "peers": [e.to_json() for e in self.board.fresh()],
             "accepting": self._accepting,
+            "discovery": {
+                "mdns": self.config.mdns,
+                "dht": self.providers is not None,
+                "dht_routing_table": self.providers.routing_table_size if self.providers else 0,
+            },
             "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
         }

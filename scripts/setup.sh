@@ -34,3 +34,16 @@ step "installing peermind${EXTRAS:+ [$EXTRAS]} and its models (torch CPU, SmolLM
 
 step "preparing models and evaluation data (cached under ~/.cache/peermind)"
 "$VENV/bin/peermind" setup
+
+# The console's browser test drives the system Chromium (never `playwright install`).
+if [[ ",$EXTRAS," == *",dev,"* ]]; then
+  if command -v chromium >/dev/null 2>&1; then
+    step "chromium for the console's browser test: already installed ($(command -v chromium))"
+  elif [ "$(id -u)" -eq 0 ]; then
+    step "installing chromium for the console's browser test (apt-get, ~100 MB)"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  else
+    step "chromium is missing: the console's browser test will be skipped"
+    echo "    install it with: sudo apt-get update && sudo apt-get install -y chromium"
+  fi
+fi

@@ -3,29 +3,44 @@
 Everything goes through the node's public surface: its command line to start, its
 ``node.json`` to learn the API address, its HTTP API to watch, and signals to stop or
 fault it. A state file in the testnet directory lets ``status``/``down`` (and a second
-``up`` after a crash) find the processes again.
+``up`` after a crash) find the processes again; a lock file keeps two commands from
+changing the same testnet at once.
 """
 
 from __future__ import annotations
 
+import fcntl
+import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 
+from . import _faults
 from ._profiles import NodeSpec, plan
+from ._state import STATE_FILE, NodeInfo, load_state, pid_alive, save_state
 from .errors import ConvergenceTimeout, NodeDidNotStart, StaleState, TestnetError
 
-STATE_FILE = "testnet.json"
+__all__ = ["READY_TIMEOUT_S", "STATE_FILE", "NodeInfo", "Progress", "Testnet", "default_dir", "pid_alive"]
+
 READY_TIMEOUT_S = 180.0
+LOCK_FILE = ".lock"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    pass
 
 
 def default_dir() -> Path:
@@ -33,72 +48,58 @@ def default_dir() -> Path:
     return Path(root) / "testnet"
 
 
-@dataclass
-class NodeInfo:
-    name: str
-    data_dir: str
-    log: str
-    pid: int
-    model: str
-    role: str = ""
-    api_url: str = ""
-    peer_id: str = ""
-    addrs: list[str] = field(default_factory=list)
-
-    @property
-    def api(self) -> str:
-        return self.api_url.removeprefix("http://")
-
-    def alive(self) -> bool:
-        return pid_alive(self.pid)
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(Path(self.log).read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still "exists"; treat it as dead.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-Progress = Callable[[str], None]
-
-
 class Testnet:
     """A testnet rooted at ``directory`` (one sub-directory per node)."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self.dir = Path(directory) if directory else default_dir()
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, directory: Path | str | None = None) -> None:
+        self.dir = Path(directory).expanduser().absolute() if directory else default_dir()
         self.state_path = self.dir / STATE_FILE
+        # Phases of the last successful ``up`` in seconds: all ready, then all ads seen.
+        self.last_up: dict[str, float] = {}
 
     # ---------------------------------------------------------------- state
     def load(self) -> tuple[str, list[NodeInfo]]:
-        try:
-            data = json.loads(self.state_path.read_text())
-        except FileNotFoundError:
-            return "", []
-        except ValueError as exc:
-            raise StaleState(f"{self.state_path} is damaged ({exc}); remove it or run `peermind testnet down --dir {self.dir}`") from exc
-        return data.get("network", ""), [NodeInfo(**n) for n in data.get("nodes", [])]
+        return load_state(self.state_path)
 
     def _save(self, network: str, nodes: list[NodeInfo]) -> None:
+        save_state(self.state_path, network, nodes)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One state-changing command per testnet directory at a time."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"network": network, "nodes": [asdict(n) for n in nodes]}, indent=2))
-        os.replace(tmp, self.state_path)
+        with open(self.dir / LOCK_FILE, "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise TestnetError(f"another testnet command is changing {self.dir} right now; wait for it") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def find(self, name: str) -> NodeInfo:
+        """A node by name (node-1), peer ID, or a unique peer-ID prefix."""
+        _network, nodes = self.load()
+        exact = [n for n in nodes if name in (n.name, n.peer_id)]
+        matches = exact or [n for n in nodes if n.peer_id and n.peer_id.startswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        names = ", ".join(n.name for n in nodes) or "none"
+        raise TestnetError(f"no single node {name!r} in {self.dir} (nodes: {names}); see `peermind testnet status`")
+
+    def orphans(self, known: list[NodeInfo] | None = None) -> list[int]:
+        """Live processes started for this directory's nodes that the state file does not list."""
+        listed = {n.pid for n in known or []} | {n.fault_pid for n in known or []}
+        prefix = str(self.dir / "node-")
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            args = proc.info.get("cmdline") or []
+            if proc.info["pid"] not in listed and proc.info["pid"] != os.getpid() and any(a.startswith(prefix) for a in args):
+                found.append(proc.info["pid"])
+        return found
 
     # ---------------------------------------------------------------- up
     def up(
@@ -107,52 +108,80 @@ class Testnet:
         *,
         profile: str = "mix",
         roles: list[str] | None = None,
-        progress: Progress = lambda _m: None,
+        progress: Progress = _quiet,
         extra_args: list[str] | None = None,
         timeout_s: float = READY_TIMEOUT_S,
+        threads: int | None = None,
     ) -> list[NodeInfo]:
-        """Start ``n`` nodes and return once every node holds every other node's ad."""
-        _network, existing = self.load()
-        if existing:
-            alive = [x for x in existing if x.alive()]
-            if alive:
-                raise TestnetError(
-                    f"a testnet is already running in {self.dir} ({len(alive)} live nodes); "
-                    f"run `peermind testnet down --dir {self.dir}` first"
-                )
-            progress(f"found stale state from a crashed run ({len(existing)} dead nodes): cleaning up")
-            self.state_path.unlink(missing_ok=True)
+        """Start ``n`` nodes and return once every node holds every other node's ad.
+
+        Every ``up`` is a new network (new name, identities and stores; logs are kept). A
+        state file whose nodes are all dead (a crashed run) is cleaned up; live nodes, or
+        processes of this directory missing from the state file, are an error.
+        """
         specs = plan(profile, n)
         roles = (roles or []) + [""] * (n - len(roles or []))
-        network = f"testnet-{secrets.token_hex(3)}"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        nodes: list[NodeInfo] = []
-        started = time.monotonic()
-        try:
-            first = self._spawn(0, specs[0], roles[0], network, [], extra_args)
-            nodes.append(first)
-            self._save(network, nodes)
-            self._wait_ready(first, timeout_s)
-            progress(f"node-0 ready ({first.model}) {first.peer_id}")
-            for i in range(1, n):
-                nodes.append(self._spawn(i, specs[i], roles[i], network, first.addrs, extra_args))
+        if len(roles) > n:
+            raise TestnetError(f"{len(roles)} adversary roles for {n} nodes; add nodes or fewer roles")
+        if any(roles) and importlib.util.find_spec("peermind.testnet.adversary") is None:
+            raise TestnetError("adversary roles need peermind.testnet.adversary, which is not installed yet")
+        with self._locked():
+            self._clear_stale(progress)
+            network = f"testnet-{secrets.token_hex(3)}"
+            nodes: list[NodeInfo] = []
+            started = time.monotonic()
+            try:
+                first = self._spawn(0, specs[0], roles[0], network, [], extra_args, threads)
+                nodes.append(first)
                 self._save(network, nodes)
-            for node in nodes[1:]:
-                self._wait_ready(node, timeout_s - (time.monotonic() - started))
-                progress(f"{node.name} ready ({node.model}{', role ' + node.role if node.role else ''}) {node.peer_id}")
-            self._save(network, nodes)
-            self.wait_converged(nodes, timeout_s=max(30.0, timeout_s - (time.monotonic() - started)), progress=progress)
-        except BaseException:
-            self.down(progress=lambda _m: None)
-            raise
+                self._wait_ready(first, timeout_s)
+                progress(f"node-0 ready ({first.model}) {first.peer_id} in {time.monotonic() - started:.1f}s")
+                for i in range(1, n):
+                    nodes.append(self._spawn(i, specs[i], roles[i], network, first.addrs, extra_args, threads))
+                    self._save(network, nodes)
+                for node in nodes[1:]:
+                    self._wait_ready(node, timeout_s - (time.monotonic() - started))
+                    role = f", role {node.role}" if node.role else ""
+                    progress(f"{node.name} ready ({node.model}{role}) {node.peer_id} at {time.monotonic() - started:.1f}s")
+                self._save(network, nodes)
+                ready_s = time.monotonic() - started
+                remaining = max(30.0, timeout_s - ready_s)
+                converged_s = self.wait_converged(nodes, timeout_s=remaining, progress=progress)
+                self.last_up = {"ready_s": ready_s, "converge_s": converged_s, "total_s": time.monotonic() - started}
+            except BaseException:
+                self._stop(nodes_hint=nodes, progress=_quiet)
+                raise
         progress(f"{n} nodes up and converged in {time.monotonic() - started:.1f}s")
         return nodes
 
-    def _spawn(self, i: int, spec: NodeSpec, role: str, network: str, bootstrap: list[str], extra: list[str] | None) -> NodeInfo:
+    def _clear_stale(self, progress: Progress) -> None:
+        network, existing = self.load()
+        alive = [x for x in existing if x.alive()]
+        if alive:
+            raise TestnetError(
+                f"a testnet is already running in {self.dir} ({len(alive)} live nodes: "
+                f"{', '.join(x.name for x in alive)}); run `peermind testnet down --dir {self.dir}` first"
+            )
+        orphans = self.orphans(existing)
+        if orphans:
+            raise TestnetError(
+                f"processes from an earlier testnet in {self.dir} are still running (pids "
+                f"{', '.join(map(str, orphans))}) but not in its state file; "
+                f"`peermind testnet down --dir {self.dir}` stops them"
+            )
+        if existing:
+            progress(f"found state of a crashed run (network {network}, {len(existing)} dead nodes): recovering")
+            for node in existing:
+                if node.fault_running():
+                    os.kill(node.fault_pid, signal.SIGTERM)
+            self.state_path.unlink(missing_ok=True)
+
+    def _spawn(self, i: int, spec: NodeSpec, role: str, network: str, bootstrap: list[str],
+               extra: list[str] | None, threads: int | None) -> NodeInfo:
         data_dir = self.dir / f"node-{i}"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        (data_dir / "node.json").unlink(missing_ok=True)
+        _fresh_data_dir(data_dir)
         log_path = data_dir / "node.log"
+        n_threads = threads or spec.threads
         entry = ["-m", "peermind.testnet.adversary", "--role", role] if role else ["-m", "peermind.node.cli"]
         cmd = [
             sys.executable, *entry, "node", "run",
@@ -161,7 +190,7 @@ class Testnet:
             "--listen", "/ip4/127.0.0.1/tcp/0",
             "--api", "127.0.0.1:0",
             "--network", network,
-            "--threads", str(spec.threads),
+            "--threads", str(n_threads),
             "--set", f"ads.cost_per_1k={spec.cost_per_1k}",
             "--set", f"ads.tags={','.join(spec.tags)}",
             "--set", "ads.republish_s=5",
@@ -169,18 +198,23 @@ class Testnet:
         for addr in bootstrap:
             cmd += ["--bootstrap", addr]
         cmd += extra or []
-        env = dict(os.environ, PEERMIND_LOG_LEVEL=os.environ.get("PEERMIND_LOG_LEVEL", "info"))
+        env = dict(os.environ, PEERMIND_LOG_LEVEL=os.environ.get("PEERMIND_LOG_LEVEL", "info"), HF_HUB_OFFLINE="1")
         env.pop("PEERMIND_API", None)
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        return NodeInfo(name=f"node-{i}", data_dir=str(data_dir), log=str(log_path), pid=proc.pid, model=spec.model, role=role)
+            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, start_new_session=True)
+        return NodeInfo(name=f"node-{i}", data_dir=str(data_dir), log=str(log_path), pid=proc.pid,
+                        model=spec.model, role=role, threads=n_threads, cost_per_1k=spec.cost_per_1k)
 
     def _wait_ready(self, node: NodeInfo, timeout_s: float) -> None:
         deadline = time.monotonic() + max(timeout_s, 1.0)
         state = Path(node.data_dir) / "node.json"
         while time.monotonic() < deadline:
+            _reap([node.pid])
             if not node.alive():
-                raise NodeDidNotStart(f"{node.name} exited during start-up; its log ends with:\n{node.log_tail()}")
+                raise NodeDidNotStart(f"{node.name} exited during start-up; its log ({node.log}) ends with:\n{node.log_tail()}")
             if state.exists():
                 try:
                     data = json.loads(state.read_text())
@@ -190,77 +224,178 @@ class Testnet:
                     node.api_url, node.peer_id, node.addrs = data["api_url"], data["peer_id"], data["addrs"]
                     return
             time.sleep(0.1)
-        raise NodeDidNotStart(f"{node.name} was not ready after {timeout_s:.0f}s; its log ends with:\n{node.log_tail()}")
+        raise NodeDidNotStart(f"{node.name} was not ready after {timeout_s:.0f}s; its log ({node.log}) ends with:\n{node.log_tail()}")
 
-    def wait_converged(self, nodes: list[NodeInfo], *, timeout_s: float = 60.0, progress: Progress = lambda _m: None) -> float:
+    def wait_converged(self, nodes: list[NodeInfo], *, timeout_s: float = 60.0, progress: Progress = _quiet) -> float:
         """Block until each live node holds a fresh ad from every other live node; returns seconds."""
         started = time.monotonic()
         deadline = started + timeout_s
         live = [x for x in nodes if x.alive()]
         want = {x.peer_id for x in live}
         missing: dict[str, set[str]] = {}
+        last_report = started
         with httpx.Client(timeout=5.0) as http:
             while time.monotonic() < deadline:
                 missing = {}
                 for node in live:
                     try:
                         seen = {p["peer_id"] for p in http.get(f"{node.api_url}/peermind/peers").json()["peers"]}
-                    except (httpx.HTTPError, ValueError, KeyError):
+                    except (httpx.HTTPError, ValueError, KeyError, TypeError):
                         seen = set()
                     lack = want - seen - {node.peer_id}
                     if lack:
                         missing[node.name] = lack
                 if not missing:
                     return time.monotonic() - started
+                if time.monotonic() - last_report > 10:
+                    last_report = time.monotonic()
+                    progress(f"waiting for ads: {sum(map(len, missing.values()))} missing across {len(missing)} nodes")
                 time.sleep(0.2)
         detail = ", ".join(f"{k} lacks {len(v)}" for k, v in missing.items())
         raise ConvergenceTimeout(f"nodes did not see each other within {timeout_s:.0f}s ({detail})")
 
     # ---------------------------------------------------------------- faults
     def signal(self, name: str, sig: int) -> NodeInfo:
-        _network, nodes = self.load()
-        for node in nodes:
-            if node.name == name or node.peer_id == name:
-                try:
-                    os.kill(node.pid, sig)
-                except ProcessLookupError as exc:
-                    raise TestnetError(f"{name} (pid {node.pid}) is not running") from exc
-                return node
-        raise TestnetError(f"no node named {name!r} in {self.dir}; see `peermind testnet status`")
+        node = self.find(name)
+        if not node.alive():
+            raise TestnetError(f"{node.name} (pid {node.pid}) is not running")
+        if sig in (signal.SIGCONT, signal.SIGKILL, signal.SIGTERM) and node.fault_running():
+            self.clear_fault(node.name)
+        os.kill(node.pid, sig)
+        if sig == signal.SIGKILL:
+            _reap([node.pid])
+        return node
+
+    def start_fault(self, name: str, kind: str, *, factor: float = 3.0, seconds: float = 0.0,
+                    period_s: float = _faults.DEFAULT_PERIOD_S) -> str:
+        """Inject ``slow`` or ``drop`` into a node; returns a one-line description."""
+        with self._locked():
+            network, nodes = self.load()
+            node = next((n for n in nodes if n.name == self.find(name).name), None)
+            assert node is not None
+            if not node.alive():
+                raise TestnetError(f"{node.name} (pid {node.pid}) is not running")
+            if node.fault_running():
+                raise TestnetError(f"{node.name} already has fault {node.fault!r}; `testnet fault clear {node.name}` first")
+            api_port = int(node.api.rsplit(":", 1)[-1]) if node.api else 0
+            if kind == "drop" and seconds <= 0:
+                dropped = _faults.drop_connections(node.pid, api_port)
+                return f"drop: destroyed {dropped} peer connections of {node.name}; peers will redial"
+            node.fault_pid = _faults.start_supervisor(
+                kind, node.pid, node.data_dir, factor=factor, seconds=seconds, period_s=period_s,
+                api_port=api_port, log_path=str(Path(node.data_dir) / "fault.log"),
+            )
+            node.fault = f"slow x{factor:g}" if kind == "slow" else "drop"
+            if seconds > 0:
+                node.fault += f" for {seconds:g}s"
+            self._save(network, nodes)
+            return f"{node.fault}: {node.name} (supervisor pid {node.fault_pid})"
+
+    def clear_fault(self, name: str) -> str:
+        """Stop a node's fault supervisor (if any) and make sure the node runs again."""
+        network, nodes = self.load()
+        target = self.find(name)
+        node = next(n for n in nodes if n.name == target.name)
+        cleared = node.fault or "no fault"
+        if node.fault_running():
+            os.kill(node.fault_pid, signal.SIGTERM)
+            _wait_gone([node.fault_pid], 5.0)
+        if node.alive():
+            os.kill(node.pid, signal.SIGCONT)
+        node.fault, node.fault_pid = "", 0
+        self._save(network, nodes)
+        return f"cleared {cleared} on {node.name}"
+
+    def leftovers(self, nodes: list[NodeInfo]) -> list[str]:
+        """What of ``nodes`` still exists after ``down``: live pids and listening ports (expect [])."""
+        left = [f"pid {n.pid} ({n.name})" for n in nodes if n.alive()]
+        ports = {int(a.split("/tcp/")[1].split("/")[0]) for n in nodes for a in n.addrs if "/tcp/" in a}
+        ports |= {int(n.api.rsplit(":", 1)[1]) for n in nodes if n.api}
+        ours = {n.pid for n in nodes}  # a port reused by someone else's process is no leak of ours
+        listening = {c.laddr.port for c in psutil.net_connections(kind="tcp")
+                     if c.status == psutil.CONN_LISTEN and (c.pid is None or c.pid in ours)}
+        left += [f"port {p}" for p in sorted(ports & listening)]
+        return left
 
     # ---------------------------------------------------------------- down
-    def down(self, *, grace_s: float = 10.0, progress: Progress = lambda _m: None) -> int:
+    def down(self, *, grace_s: float = 10.0, progress: Progress = _quiet) -> int:
         """Stop every node (SIGTERM, then SIGKILL after ``grace_s``); returns how many were running."""
-        _network, nodes = self.load()
-        running = [x for x in nodes if x.alive()]
-        for node in running:
-            try:
-                os.kill(node.pid, signal.SIGCONT)  # a paused node cannot handle SIGTERM
-                os.kill(node.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and any(x.alive() for x in running):
-            _reap()
-            time.sleep(0.1)
-        for node in running:
-            if node.alive():
-                progress(f"{node.name} did not stop in {grace_s:.0f}s: killing it")
-                try:
-                    os.killpg(node.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        _reap()
-        self.state_path.unlink(missing_ok=True)
-        return len(running)
+        with self._locked():
+            return self._stop(grace_s=grace_s, progress=progress)
 
-
-def _reap() -> None:
-    """Collect exited children so they do not linger as zombies in a long-lived parent."""
-    while True:
+    def _stop(self, *, grace_s: float = 10.0, progress: Progress = _quiet, nodes_hint: list[NodeInfo] | None = None) -> int:
         try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
+            _network, nodes = self.load()
+        except StaleState as exc:  # a damaged state file: find our processes by their command lines
+            progress(f"{exc}; stopping this directory's node processes found by command line")
+            nodes = []
+        known = {n.pid: n for n in [*(nodes_hint or []), *nodes]}
+        supervisors = [n.fault_pid for n in known.values() if n.fault_running()]
+        for pid in supervisors:
+            _signal(pid, signal.SIGTERM, group=False)
+        _wait_gone(supervisors, 3.0)
+        running = [n.pid for n in known.values() if n.alive()]
+        orphans = self.orphans(list(known.values()))
+        if orphans:
+            progress(f"also stopping {len(orphans)} processes of this directory missing from the state file")
+        targets = running + orphans
+        for pid in targets:
+            _signal(pid, signal.SIGCONT)  # a paused node cannot handle SIGTERM
+            _signal(pid, signal.SIGTERM)
+        if not _wait_gone(targets, grace_s):
+            for pid in targets:
+                if pid_alive(pid):
+                    progress(f"pid {pid} did not stop in {grace_s:.0f}s: killing it")
+                    _signal(pid, signal.SIGKILL)
+            _wait_gone(targets, 5.0)
+        self.state_path.unlink(missing_ok=True)
+        return len(targets)
+
+
+def _fresh_data_dir(data_dir: Path) -> None:
+    """Empty a node directory but keep its logs: every ``up`` is a new network.
+
+    Old stores remember old peers at old ports; a node that redials those on start can
+    poison libp2p's dial cache for the same peer's new address, so nothing survives
+    except the logs (appended to, so earlier runs stay readable).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for entry in data_dir.iterdir():
+        if entry.suffix == ".log":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _signal(pid: int, sig: int, *, group: bool = True) -> None:
+    """Signal a node's whole process group (it leads its own session), else the pid."""
+    try:
+        if group and os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_gone(pids: list[int], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _reap(pids)
+        if not any(pid_alive(p) for p in pids):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _reap(pids: list[int]) -> None:
+    """Collect our own exited children (only these pids) so none lingers as a zombie."""
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            pass
+

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ._launcher import NodeInfo, Testnet
+from ._faults import SIGNAL_FAULTS
+from ._launcher import Testnet
 from ._profiles import PROFILES
+from ._state import NodeInfo
+from ._status import collect
+from .errors import TestnetError
 
 
 def _say(msg: str) -> None:
@@ -21,70 +24,126 @@ def _table(nodes: list[NodeInfo], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    statuses = collect(nodes)
     table = Table(title=title)
-    for col in ("node", "peer id", "model", "api", "status", "role"):
-        table.add_column(col)
-    for n in nodes:
-        table.add_row(n.name, n.peer_id, n.model, n.api, "up" if n.alive() else "down", n.role or "-")
-    Console().print(table)
+    for col in ("node", "peer id", "model (threads, cost/1k)", "api", "pid", "state", "peers seen", "RSS MiB", "PSS MiB", "role", "fault"):
+        table.add_column(col, no_wrap=True)
+    others = max(0, len(nodes) - 1)
+    for s in statuses:
+        n = s.node
+        state = {"up": "[green]up[/]", "paused": "[yellow]paused[/]", "down": "[red]down[/]"}[s.state]
+        seen = "-" if s.state == "down" else ("no answer" if s.peers_seen is None else f"{s.peers_seen}/{others}")
+        table.add_row(
+            n.name, n.peer_id[-10:] if n.peer_id else "?", f"{n.model} ({n.threads}, {n.cost_per_1k:g})",
+            n.api or "?", str(n.pid), state, seen,
+            f"{s.rss_mb:.0f}" if s.rss_mb is not None else "-", f"{s.pss_mb:.0f}" if s.pss_mb is not None else "-",
+            n.role or "-", n.fault if n.fault_running() else "-",
+        )
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)
+    pss = [s.pss_mb for s in statuses if s.pss_mb is not None]
+    if pss:
+        console.print(f"total PSS of live nodes: {sum(pss):.0f} MiB (shared model pages counted once)")
+
+
+def _roles(nodes: int, specs: list[str] | None) -> list[str]:
+    roles: list[str] = []
+    for item in specs or []:
+        role, _, count = item.partition(":")
+        if not role or not (count or "1").isdigit() or int(count or 1) < 1:
+            raise TestnetError(f"--adversary takes ROLE:COUNT (e.g. wrong:1), got {item!r}")
+        roles += [role] * int(count or 1)
+    if len(roles) >= nodes:
+        raise TestnetError(f"{len(roles)} adversaries need at least {len(roles) + 1} nodes (node-0, the bootstrap, stays honest)")
+    # Adversaries go last so node-0 (the bootstrap) is honest.
+    return [""] * (nodes - len(roles)) + roles
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     net = Testnet(args.dir)
-    roles: list[str] = []
-    for item in args.adversary or []:
-        role, _, count = item.partition(":")
-        roles += [role] * int(count or 1)
-    # Adversaries go last so node-0 (the bootstrap) is honest.
-    roles = [""] * max(0, args.nodes - len(roles)) + roles
+    roles = _roles(args.nodes, args.adversary)
     print(f"starting {args.nodes} nodes ({args.profile}) in {net.dir}", file=sys.stderr)
     started = time.monotonic()
-    nodes = net.up(args.nodes, profile=args.profile, roles=roles, progress=_say)
+    nodes = net.up(args.nodes, profile=args.profile, roles=roles, progress=_say, threads=args.threads,
+                   timeout_s=args.timeout)
     _table(nodes, f"testnet up in {time.monotonic() - started:.1f}s")
     print(f"ask through any node: peermind ask --api {nodes[0].api} \"What is the capital of France?\"", file=sys.stderr)
+    print(f"stop it with: peermind testnet down --dir {net.dir}", file=sys.stderr)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     net = Testnet(args.dir)
     network, nodes = net.load()
+    orphans = net.orphans(nodes)
     if not nodes:
         print(f"no testnet in {net.dir}")
-        return 0
-    _table(nodes, f"testnet {network} in {net.dir}")
+    else:
+        _table(nodes, f"testnet {network} in {net.dir}")
+        if not any(n.alive() for n in nodes):
+            print(f"every node is down (a crashed run?): `peermind testnet up --dir {net.dir}` recovers, "
+                  f"`peermind testnet down --dir {net.dir}` clears the state", file=sys.stderr)
+    if orphans:
+        print(f"warning: processes of this directory not in its state file: {orphans}; "
+              f"`peermind testnet down --dir {net.dir}` stops them", file=sys.stderr)
     return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    net = Testnet(args.dir)
-    _network, nodes = net.load()
-    for n in nodes:
-        if args.node in (n.name, n.peer_id):
-            print(n.log_tail(args.lines))
-            return 0
-    print(f"no node {args.node!r}; see `peermind testnet status`", file=sys.stderr)
-    return 2
+    node = Testnet(args.dir).find(args.node)
+    if not args.follow:
+        print(node.log_tail(args.lines))
+        return 0
+    with open(node.log, errors="replace") as log:
+        print(node.log_tail(args.lines))
+        log.seek(0, 2)
+        while True:
+            line = log.readline()
+            if line:
+                print(line, end="", flush=True)
+            elif not node.alive():
+                print(f"({node.name} is not running)", file=sys.stderr)
+                return 0
+            else:
+                time.sleep(0.3)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     stopped = Testnet(args.dir).down(progress=_say)
-    print(f"stopped {stopped} nodes")
+    print(f"stopped {stopped} processes")
     return 0
 
 
-SIGNALS = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT, "stop": signal.SIGTERM}
-
-
 def cmd_fault(args: argparse.Namespace) -> int:
-    node = Testnet(args.dir).signal(args.node, SIGNALS[args.action])
-    print(f"{args.action}: {node.name} (pid {node.pid})")
+    net = Testnet(args.dir)
+    if args.action in SIGNAL_FAULTS:
+        node = net.signal(args.node, SIGNAL_FAULTS[args.action])
+        print(f"{args.action}: {node.name} (pid {node.pid})")
+    elif args.action == "clear":
+        print(net.clear_fault(args.node))
+    else:
+        print(net.start_fault(args.node, args.action, factor=args.factor, seconds=args.seconds, period_s=args.period))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    return run_demo(Testnet(args.dir), nodes=args.nodes, questions=args.questions, keep=args.keep)
+    return run_demo(Testnet(args.dir), nodes=args.nodes, questions=args.questions, keep=args.keep, train=args.train)
+
+
+FAULT_HELP = """\
+kill    SIGKILL (a crash)            stop    SIGTERM (graceful exit)
+pause   SIGSTOP (blackhole: connections stay open, nothing answers, peers time out)
+resume  SIGCONT
+slow    run the node 1/FACTOR of the time (a supervisor duty-cycles SIGSTOP/SIGCONT every
+        --period s): compute takes ~FACTOR times longer, reads wait up to period*(1-1/FACTOR)
+drop    destroy the node's peer TCP connections in the kernel (ss -K; needs root/CAP_NET_ADMIN);
+        with --seconds S keep destroying them for S s (a partition; its API still answers)
+clear   end slow/drop and resume the node
+"""
 
 
 def register(sub: Any) -> None:
@@ -98,23 +157,32 @@ def register(sub: Any) -> None:
     up = common(testnet.add_parser("up", help="start N nodes on loopback and wait until all see each other"))
     up.add_argument("--nodes", type=int, default=3)
     up.add_argument("--profile", choices=PROFILES, default="mix", help="mix: SmolLM2 and Gemma-3 tiers (default)")
+    up.add_argument("--threads", type=int, help="llama.cpp threads for every node (default: 1 small, 2 large)")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for start-up and convergence")
     up.add_argument("--adversary", action="append", metavar="ROLE:COUNT", help="start COUNT nodes with an adversarial ROLE (wrong, garbage, forger, poisoner, flooder)")
     up.set_defaults(func=cmd_up)
 
-    common(testnet.add_parser("status", help="table of the testnet's nodes")).set_defaults(func=cmd_status)
+    common(testnet.add_parser("status", help="table of the testnet's nodes: alive, peers seen, memory")).set_defaults(func=cmd_status)
     logs = common(testnet.add_parser("logs", help="the end of a node's log"))
     logs.add_argument("node", help="node name (node-0) or peer ID")
     logs.add_argument("--lines", type=int, default=40)
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.set_defaults(func=cmd_logs)
     common(testnet.add_parser("down", help="stop every node (no orphans left)")).set_defaults(func=cmd_down)
 
-    fault = common(testnet.add_parser("fault", help="inject a fault: kill -9, pause (SIGSTOP), resume, stop"))
-    fault.add_argument("action", choices=sorted(SIGNALS))
+    fault = common(testnet.add_parser("fault", help="inject a fault into a node", description=FAULT_HELP,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter))
+    fault.add_argument("action", choices=[*sorted(SIGNAL_FAULTS), "slow", "drop", "clear"])
     fault.add_argument("node", help="node name (node-1) or peer ID")
+    fault.add_argument("--factor", type=float, default=3.0, help="slow: how many times slower (default 3)")
+    fault.add_argument("--seconds", type=float, default=0.0, help="slow/drop: how long (default: slow until cleared, drop once)")
+    fault.add_argument("--period", type=float, default=0.2, help="slow/drop: cycle length in seconds (default 0.2)")
     fault.set_defaults(func=cmd_fault)
 
     demo = common(testnet.add_parser("demo", help="up, ask real benchmark questions through the network, report, down"))
     demo.add_argument("--nodes", type=int, default=3)
     demo.add_argument("--questions", type=int, default=6)
     demo.add_argument("--keep", action="store_true", help="leave the testnet running afterwards")
+    demo.add_argument("--no-train", dest="train", action="store_false",
+                      help="skip labelling train questions and the federated round (saves a minute or more)")
     demo.set_defaults(func=cmd_demo)

@@ -17,3 +17,11 @@ class NodeDidNotStart(TestnetError):
 
 class ConvergenceTimeout(TestnetError):
     """Nodes did not all see each other's ads in time."""
+
+
+class FaultUnavailable(TestnetError):
+    """This machine cannot inject the requested fault (missing tool or privilege)."""
+
+
+class EvalError(TestnetError):
+    """An evaluation could not run (bad arguments, unreachable network, no data)."""

@@ -21,9 +21,20 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..collab.answer import Answer
-from ..collab.constraints import MODES, AllCandidatesFailed, Constraints, InfeasibleConstraints
+from ..collab.constraints import (
+    AllCandidatesFailed,
+    CollaborationError,
+    Constraints,
+    InfeasibleConstraints,
+    RequestOptions,
+    Tactics,
+    parse_request_options,
+)
 from ..collab.policy import Job
 from ..errors import NodeError
+from ..training import training_routes
+from ..trust_wiring import trust_routes
+from .console import console_routes, is_public_path
 
 if TYPE_CHECKING:
     from ..daemon import Node
@@ -40,6 +51,10 @@ class ApiError(NodeError):
         self.kind = kind
 
 
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
 def _error(status: int, message: str, kind: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
 
@@ -52,7 +67,7 @@ class TokenAuth(BaseHTTPMiddleware):
         self._token = token
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if self._token:
+        if self._token and not is_public_path(request.url.path):  # the console page holds no data
             given = request.headers.get("authorization", "")
             expected = f"Bearer {self._token}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
@@ -82,30 +97,22 @@ def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi
     return float(value)
 
 
-def _options(body: dict[str, Any]) -> tuple[str, Constraints, float]:
+def _request_options(body: dict[str, Any]) -> RequestOptions:
     """peermind options from an ``peermind`` sub-object (OpenAI requests) or the top level."""
     opts = body.get("peermind", body)
     if not isinstance(opts, dict):
         raise ApiError(400, "peermind must be an object")
-    mode = opts.get("mode", "auto")
-    if mode not in MODES:
-        raise ApiError(400, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    tags = opts.get("require_tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ApiError(400, "require_tags must be a list of strings")
-    peer = opts.get("peer")
-    if peer is not None and not isinstance(peer, str):
-        raise ApiError(400, "peer must be a peer ID string")
-    constraints = Constraints(
-        budget_ms=_number(opts, "budget_ms", None, 1, 3_600_000),
-        max_cost=_number(opts, "max_cost", None, 0, 1e9),
-        local_only=bool(opts.get("local_only", False)),
-        require_tags=tuple(tags),
-        min_quality=_number(opts, "min_quality", None, -1e9, 1e9),
-        peer=peer,
-    )
-    timeout_s = _number(opts, "timeout_s", 120.0, 0.1, 3600) or 120.0
-    return mode, constraints, timeout_s
+    return parse_request_options(opts)
+
+
+def _options(body: dict[str, Any]) -> tuple[str, Constraints, float]:
+    o = _request_options(body)
+    return o.mode, o.constraints, o.timeout_s
+
+
+def _tactics(body: dict[str, Any]) -> Tactics:
+    """How the chosen mode behaves (k, proposers, aggregator, cost_weight, ...); see collab.constraints."""
+    return _request_options(body).tactics
 
 
 def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -126,6 +133,8 @@ def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def build_app(node: Node) -> Starlette:
+    from ..collab.http import collab_routes  # it imports this module
+
     async def guarded(request: Request, handler: Any) -> Response:
         try:
             return await handler(request)
@@ -138,6 +147,8 @@ def build_app(node: Node) -> Starlette:
             )
         except AllCandidatesFailed as exc:
             return _error(503, str(exc), "all_candidates_failed")
+        except CollaborationError as exc:  # typed collab errors carry their status
+            return _error(exc.http_status, str(exc), _snake(type(exc).__name__))
         except NodeError as exc:
             return _error(500, f"{type(exc).__name__}: {exc}", "node_error")
 
@@ -173,7 +184,7 @@ def build_app(node: Node) -> Starlette:
             if constraints.peer is None and len(hosts) == 1:
                 constraints = Constraints(**{**constraints.__dict__, "peer": hosts[0]})
         job = Job(kind="generate", messages=messages, max_tokens=max_tokens, temperature=temperature)
-        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s)
+        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=_tactics(body))
         completion = _completion(answer)
         if body.get("stream"):
             return StreamingResponse(_sse(completion), media_type="text/event-stream")
@@ -189,7 +200,7 @@ def build_app(node: Node) -> Starlette:
         max_tokens = int(_number(body, "max_tokens", 128, 1, node.config.limits.max_tokens) or 128)
         job = Job(kind="generate", messages=(("user", question),), max_tokens=max_tokens,
                   temperature=_number(body, "temperature", 0.0, 0, 2) or 0.0)
-        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s)
+        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=_tactics(body))
         return JSONResponse({"text": answer.text, "provenance": answer.provenance()})
 
     @route("/peermind/score", ["POST"])
@@ -204,7 +215,7 @@ def build_app(node: Node) -> Starlette:
             raise ApiError(400, "continuations must be a list of 1..32 non-empty strings")
         mode, constraints, timeout_s = _options(body)
         job = Job(kind="score", prompt=context, continuations=tuple(continuations))
-        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s)
+        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=_tactics(body))
         return JSONResponse({
             "scores": [{"logprob": lp, "n_tokens": n} for lp, n in answer.scores],
             "provenance": answer.provenance(),
@@ -213,6 +224,19 @@ def build_app(node: Node) -> Starlette:
     @route("/peermind/peers", ["GET"])
     async def peers(_: Request) -> Response:
         return JSONResponse({"peers": [e.to_json() for e in node.board.fresh()]})
+
+    @route("/peermind/providers", ["GET"])
+    async def providers(request: Request) -> Response:
+        """DHT provider records: ?model=NAME, ?skill=NAME or ?tag=NAME (exactly one)."""
+        asked = [(k, v) for k, v in request.query_params.items() if k in ("model", "skill", "tag") and v]
+        if len(asked) != 1 or len(asked[0][1]) > 128:
+            raise ApiError(400, "give exactly one of model=, skill= or tag= (1-128 characters)")
+        kind, name = asked[0]
+        found = await node.find_providers(kind, name)
+        with_ad = {e.peer_id for e in node.board.fresh()} | {node.peer_id}
+        return JSONResponse({"kind": kind, "name": name, "providers": [
+            {"peer_id": p.peer_id, "addrs": list(p.addrs), "has_ad": p.peer_id in with_ad} for p in found
+        ]})
 
     @route("/status", ["GET"])
     async def status(_: Request) -> Response:
@@ -223,7 +247,8 @@ def build_app(node: Node) -> Starlette:
         return Response(node.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return Starlette(
-        routes=[models, chat, ask, score, peers, status, metrics],
+        routes=[models, chat, ask, score, peers, providers, status, metrics, *training_routes(node), *console_routes(node),
+                *collab_routes(node, route), *trust_routes(node.trust)],
         middleware=[Middleware(TokenAuth, token=node.config.api_token)],
     )
 

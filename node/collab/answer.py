@@ -1,8 +1,20 @@
-"""An answer and its provenance: who was asked, who answered, and at what price."""
+"""An answer and its provenance: who was asked, who answered, how sure, at what price.
+
+Every mode returns the same ``Answer`` so clients (the CLI's ``--explain``, the eval
+harness, the OpenAI endpoint) read one shape. ``contributions`` lists each peer whose
+result went into the answer, with the ``role`` the feedback recorder needs to turn a
+later "that was right/wrong" into per-model training labels.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROLES = ("answer", "dissent", "other")
+"""answer: produced or agrees with the delivered answer; dissent: picked a different choice
+of a multiple-choice question (wrong whenever the answer is right); other: a different
+generated text whose correctness a mark on the answer does not decide."""
 
 
 @dataclass(frozen=True)
@@ -14,6 +26,21 @@ class Attempt:
     outcome: str  # ok | refused:<reason> | timeout | failed | bad_reply | unreachable
     latency_ms: float
     detail: str = ""
+    retry_after_ms: int = 0  # refusals: when the peer said it could take work again
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One peer's successful result that this answer used."""
+
+    peer_id: str
+    model: str
+    confidence: float
+    cost: float
+    latency_ms: float
+    choice: int | None = None  # multiple choice: the peer's own pick
+    text: str = ""  # generation: the peer's own text
+    role: str = "answer"
 
 
 @dataclass(frozen=True)
@@ -31,13 +58,25 @@ class Answer:
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
     reason: str = ""
     scores: tuple[tuple[float, int], ...] = ()
+    task_id: str = ""
+    choice: int | None = None
+    contributions: tuple[Contribution, ...] = ()
+    router: str = "prior"  # learned | prior | "prior (embedder loading)": what ranked the candidates
+    decision_ms: float = 0.0  # embedding + router + peer choice, before any LLM call
+    negotiation_ms: float | None = None  # offer sent -> award accepted (auction only)
+    considered: tuple[dict[str, Any], ...] = ()  # candidate estimates, best first
 
     @property
     def asked(self) -> list[str]:
         return list(dict.fromkeys(a.peer_id for a in self.attempts))
 
-    def provenance(self) -> dict[str, object]:
+    def provenance(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("text")
         data["asked"] = self.asked
+        data["attempts"] = [asdict(a) for a in self.attempts]
+        data["contributions"] = [
+            {**asdict(c), "text": c.text[:200]} for c in self.contributions
+        ]
+        data["considered"] = list(self.considered)
         return data

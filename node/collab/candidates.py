@@ -27,6 +27,8 @@ class Candidate:
     max_concurrency: int
     cost_per_1k: float
     tags: tuple[str, ...]
+    trust: float = 1.0
+    """Routing weight from this node's reputation book, in [0, 1] (1: trusted, or this node)."""
 
     @classmethod
     def from_ad(cls, peer_id: str, ad: CapabilityAd, *, is_local: bool) -> Candidate:

@@ -1,62 +1,126 @@
-"""The collaboration entry point: turn a question into an answer with provenance.
+"""The collaboration entry point: turn a job into an answer with provenance.
 
-``Collaborator`` owns the "try a candidate, fall back to the next" loop that every mode
-shares, and records each attempt as evidence for the trust module. Modes differ only in
-how they pick and combine candidates.
+``Collaborator.run`` does what every mode shares: filter candidates by the request's
+hard constraints, embed the query and ask the learned router for P(correct) per model
+(only when a trained head exists: cold start ranks by the ad prior and needs no
+embedding), then hand a ranked list to the mode. It also owns the "call one candidate,
+record the attempt as trust evidence" step every mode uses, so modes only decide whom
+to ask and how to combine.
+
+Hooks (``Collaborator.hooks``), for the trust wiring and anything else that needs to
+see or steer collaboration without editing the modes:
+
+- ``peer_allowed(peer_id) -> bool``: False rules the peer out (constraint "trust").
+- ``peer_weight(peer_id) -> float`` in [0, 1]: multiplies the peer's P(correct) in utilities.
+- ``after_answer``: list of ``fn(job, answer) -> None`` called after every answer
+  (must not block: schedule slow work such as cross-checks yourself).
+Canaries go through ``run`` like real queries (e.g. ``Constraints(peer=...)``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 import trio
 from peermind.protocol import TaskRefusal, TaskRequest, TaskResult
 
 from ..p2p.host import PeerUnreachable
 from ..p2p.streams import BadReply, PeerCallError, PeerTimeout
-from ..p2p.tasks import TaskRefused, make_request, now_ms
-from .answer import Answer, Attempt
+from ..p2p.tasks import TaskRefused, new_task_id, now_ms
+from . import cascade, ensemble, single
+from .answer import Answer, Attempt, Contribution
 from .candidates import Candidate
-from .constraints import NO_CONSTRAINTS, AllCandidatesFailed, CollaborationError, Constraints
-from .route import estimate_tokens, feasible, rank_by_prior
+from .confidence import argmax, choice_distribution, mc_confidence, normalise_answer
+from .constraints import (
+    MODES,
+    NO_CONSTRAINTS,
+    NO_TACTICS,
+    AllCandidatesFailed,
+    CollaborationError,
+    Constraints,
+    InfeasibleConstraints,
+    Tactics,
+)
+from .embedding import QueryEmbedder, query_text
+from .job import Job
+from .negotiation import run_auction
+from .route import estimate_tokens, feasible, job_tokens, rank_by_prior
+from .router_state import RouterHolder
+from .utility import DEFAULT_COST_WEIGHT, Estimate, estimate, require_quality
 
 log = logging.getLogger("peermind.node.collab")
 
 MAX_ATTEMPTS = 3
+DEFAULT_THRESHOLDS = {"score": 0.5, "generate": -1.0}
+"""Cascade thresholds before calibration: top-choice probability, mean token log-prob."""
 
 ExecuteLocal = Callable[[TaskRequest], Awaitable[TaskResult | TaskRefusal]]
 RequestRemote = Callable[[str, TaskRequest], Awaitable[TaskResult]]
 EvidenceSink = Callable[[str, str, str], None]
 
+__all__ = ["MAX_ATTEMPTS", "CollabHooks", "Collaborator", "Job", "QueryContext", "Reply"]
+
+
+@dataclass
+class CollabHooks:
+    peer_allowed: Callable[[str], bool] | None = None
+    peer_weight: Callable[[str], float] | None = None
+    after_answer: list[Callable[[Job, Answer], None]] = field(default_factory=list)
+
 
 @dataclass(frozen=True)
-class Job:
-    """What to run, independent of who runs it."""
+class Reply:
+    """One candidate's successful result, with what the modes compare."""
 
-    kind: str  # generate | score
-    messages: tuple[tuple[str, str], ...] = ()
-    prompt: str = ""
-    continuations: tuple[str, ...] = ()
-    max_tokens: int = 128
-    temperature: float = 0.0
+    candidate: Candidate
+    result: TaskResult
+    latency_ms: float
+    cost: float
+    confidence: float
+    distribution: tuple[float, ...] | None = None
+    choice: int | None = None
+
+    def contribution(self, role: str = "answer") -> Contribution:
+        c = self.candidate
+        return Contribution(c.peer_id, self.result.model or c.model, self.confidence, self.cost,
+                            self.latency_ms, self.choice, self.result.text, role)
+
+    def agrees_with(self, other: Reply) -> bool:
+        if self.choice is not None:
+            return self.choice == other.choice
+        return normalise_answer(self.result.text) == normalise_answer(other.result.text)
+
+
+@dataclass
+class QueryContext:
+    """Everything a mode needs about one query."""
+
+    job: Job
+    mode: str
+    constraints: Constraints
+    tactics: Tactics
+    task_id: bytes
+    deadline: float  # trio.current_time() at which the answer is useless
+    started: float  # time.perf_counter() at arrival
+    prompt_tokens: int
+    max_tokens: int
+    embedding: np.ndarray | None = None
+    predictions: dict[str, float] = field(default_factory=dict)
+    decision_ms: float = 0.0
+    attempts: list[Attempt] = field(default_factory=list)
+    router_note: str = ""
 
     @property
-    def text(self) -> str:
-        return self.prompt or "\n".join(content for _role, content in self.messages)
+    def remaining_s(self) -> float:
+        return self.deadline - trio.current_time()
 
-    def to_request(self, timeout_s: float) -> TaskRequest:
-        return make_request(
-            kind=self.kind,
-            messages=[{"role": r, "content": c} for r, c in self.messages],
-            prompt=self.prompt,
-            continuations=list(self.continuations),
-            max_tokens=self.max_tokens if self.kind == "generate" else 1,
-            temperature=self.temperature,
-            timeout_s=timeout_s,
-        )
+    @property
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
 
 
 class Collaborator:
@@ -67,55 +131,167 @@ class Collaborator:
         execute_local: ExecuteLocal,
         request_remote: RequestRemote,
         on_evidence: EvidenceSink,
+        router: RouterHolder | None = None,
+        embedder: QueryEmbedder | None = None,
+        negotiator: object | None = None,
     ) -> None:
         self._candidates = candidates
         self._execute_local = execute_local
         self._request_remote = request_remote
         self._on_evidence = on_evidence
+        self.router = router if router is not None else RouterHolder(None)
+        self.embedder = embedder
+        self.negotiator = negotiator  # an Auctioneer (negotiation.py) once the host runs
+        self.hooks = CollabHooks()
 
-    async def run(self, job: Job, *, mode: str = "auto", constraints: Constraints = NO_CONSTRAINTS, timeout_s: float = 60.0) -> Answer:
+    # ------------------------------------------------------------------ entry point
+    async def run(
+        self,
+        job: Job,
+        *,
+        mode: str = "auto",
+        constraints: Constraints = NO_CONSTRAINTS,
+        timeout_s: float = 60.0,
+        tactics: Tactics = NO_TACTICS,
+    ) -> Answer:
+        if mode not in MODES:
+            raise CollaborationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if mode == "local":
-            constraints = Constraints(**{**constraints.__dict__, "local_only": True})
-        if mode not in ("auto", "local", "route"):
-            raise CollaborationError(f"unknown mode {mode!r}")
-        prompt_tokens = estimate_tokens(job.text)
-        max_tokens = job.max_tokens if job.kind == "generate" else 1
-        ok = feasible(self._candidates(), constraints, prompt_tokens=prompt_tokens, max_tokens=max_tokens)
-        ranked = rank_by_prior(ok, prompt_tokens=prompt_tokens, max_tokens=max_tokens)
-        reason = "strongest model within the constraints (ad prior)"
-        return await self.try_in_order(job, ranked, mode=mode if mode != "auto" else "route", timeout_s=timeout_s, reason=reason)
+            constraints = constraints.with_local_only()
+        if mode == "auction":
+            tactics = replace(tactics, negotiate=True)
+        prompt_tokens, max_tokens = job_tokens(job)
+        ctx = QueryContext(job, mode, constraints, tactics, new_task_id(), trio.current_time() + timeout_s,
+                           time.perf_counter(), prompt_tokens, max_tokens)
+        estimates = await self.decide(ctx)
+        if tactics.negotiate and mode in ("auto", "route", "auction"):
+            answer = await run_auction(self, ctx, estimates)
+        elif mode == "cascade":
+            answer = await cascade.run_cascade(self, ctx, estimates)
+        elif mode == "vote":
+            answer = await ensemble.run_vote(self, ctx, estimates)
+        elif mode == "moa":
+            answer = await ensemble.run_moa(self, ctx, estimates)
+        elif mode == "auto":
+            answer = await single.run_auto(self, ctx, estimates)
+        else:
+            answer = await single.run_route(self, ctx, estimates)
+        answer = replace(
+            answer,
+            task_id=ctx.task_id.hex(),
+            decision_ms=round(ctx.decision_ms, 3),
+            router="learned" if ctx.predictions else (ctx.router_note or "prior"),
+            considered=tuple(e.to_json() for e in estimates[:8]),
+        )
+        for hook in self.hooks.after_answer:
+            try:
+                hook(job, answer)
+            except Exception:
+                log.exception("after_answer hook failed")
+        return answer
 
-    async def try_in_order(self, job: Job, ranked: list[Candidate], *, mode: str, timeout_s: float, reason: str) -> Answer:
-        """Ask candidates in order until one answers; the user only sees an error if all fail."""
-        deadline = trio.current_time() + timeout_s
-        attempts: list[Attempt] = []
-        for candidate in ranked[:MAX_ATTEMPTS]:
-            remaining = deadline - trio.current_time()
-            if remaining <= 0.05:
-                break
-            result, attempt = await self.attempt(job, candidate, remaining)
-            attempts.append(attempt)
-            if result is not None:
-                return self._answer(job, mode, candidate, result, attempts, reason)
-        details = "; ".join(f"{a.peer_id[:12]}…: {a.outcome} {a.detail}" for a in attempts) or "deadline reached"
-        raise AllCandidatesFailed(f"no candidate answered ({details})")
-
-    async def attempt(self, job: Job, candidate: Candidate, timeout_s: float) -> tuple[TaskResult | None, Attempt]:
-        req = job.to_request(timeout_s)
+    # ------------------------------------------------------------------ deciding
+    async def decide(self, ctx: QueryContext) -> list[Estimate]:
+        """Feasible candidates with estimates, best utility first (or by prior when cold)."""
         started = time.perf_counter()
-        outcome, detail = "ok", ""
+        pool = self._candidates()
+        if self.hooks.peer_allowed is not None:
+            allowed = [c for c in pool if self.hooks.peer_allowed(c.peer_id)]
+            if pool and not allowed:
+                raise InfeasibleConstraints("trust", "every candidate is untrusted by this node")
+            pool = allowed
+        ok = feasible(pool, ctx.constraints, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens)
+        if self.router.trained_heads() and self.embedder is not None:
+            if self.embedder.ready:
+                ctx.embedding = await self.embedder.embed(query_text(ctx.job))
+                ctx.predictions = self.router.predict(ctx.embedding)
+            else:  # never make a question wait for torch to load: prior now, learned soon
+                self.embedder.request_load()
+                ctx.router_note = "prior (embedder loading)"
+        cost_weight = self.cost_weight(ctx.tactics)
+        estimates = estimate(ok, ctx.predictions, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens,
+                             cost_weight=cost_weight, peer_weight=self.hooks.peer_weight)
+        if not ctx.predictions:  # cold start: the ad prior decides the order
+            order = {c.peer_id: i for i, c in enumerate(rank_by_prior(ok, prompt_tokens=ctx.prompt_tokens,
+                                                                      max_tokens=ctx.max_tokens))}
+            estimates.sort(key=lambda e: order[e.candidate.peer_id])
+        estimates = require_quality(estimates, ctx.constraints.min_quality)
+        ctx.decision_ms = (time.perf_counter() - started) * 1000
+        return estimates
+
+    def cost_weight(self, tactics: Tactics) -> float:
+        if tactics.cost_weight is not None:
+            return tactics.cost_weight
+        calibrated = self.router.calibration.cost_weight
+        return calibrated if calibrated is not None else DEFAULT_COST_WEIGHT
+
+    def threshold(self, tactics: Tactics, model: str, kind: str) -> tuple[float, str]:
+        """(threshold, where it came from) for a cascade step on ``model``."""
+        if tactics.threshold is not None:
+            return tactics.threshold, "request"
+        calibrated = self.router.calibration.threshold(model, kind)
+        if calibrated is not None:
+            return calibrated, "calibrated"
+        return DEFAULT_THRESHOLDS[kind], "default"
+
+    # ------------------------------------------------------------------ asking
+    async def ask_first(
+        self,
+        ctx: QueryContext,
+        candidates: Sequence[Candidate],
+        *,
+        job: Job | None = None,
+        task_id: bytes | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> Reply | None:
+        """Ask candidates in order until one answers (None if all fail or time runs out)."""
+        for candidate in list(candidates)[:max_attempts]:
+            if ctx.remaining_s <= 0.05:
+                break
+            reply = await self.ask_one(ctx, candidate, job=job, task_id=task_id)
+            if reply is not None:
+                return reply
+        return None
+
+    async def ask_many(self, ctx: QueryContext, plan: Sequence[tuple[Candidate, Job]]) -> list[Reply]:
+        """Ask several candidates at once; returns the replies that arrived, in plan order."""
+        slots: list[Reply | None] = [None] * len(plan)
+
+        async def one(i: int, candidate: Candidate, job: Job) -> None:
+            slots[i] = await self.ask_one(ctx, candidate, job=job)
+
+        async with trio.open_nursery() as nursery:
+            for i, (candidate, job) in enumerate(plan):
+                nursery.start_soon(one, i, candidate, job)
+        return [r for r in slots if r is not None]
+
+    async def ask_one(self, ctx: QueryContext, candidate: Candidate, *, job: Job | None = None,
+                      task_id: bytes | None = None) -> Reply | None:
+        job = job or ctx.job
+        result, attempt = await self.attempt(job, candidate, ctx.remaining_s, task_id=task_id)
+        ctx.attempts.append(attempt)
+        if result is None:
+            return None
+        return make_reply(job, candidate, result, attempt.latency_ms)
+
+    async def attempt(self, job: Job, candidate: Candidate, timeout_s: float, *,
+                      task_id: bytes | None = None) -> tuple[TaskResult | None, Attempt]:
+        """One call to one candidate; failures become an ``Attempt`` and trust evidence, never exceptions."""
+        req = job.to_request(max(timeout_s, 0.05), task_id=task_id)
+        started = time.perf_counter()
+        outcome, detail, retry_after_ms = "ok", "", 0
         result: TaskResult | None = None
         try:
             if candidate.is_local:
                 reply = await self._execute_local(req)
                 if isinstance(reply, TaskRefusal):
-                    outcome, detail = f"refused:{reply.reason}", reply.detail
+                    outcome, detail, retry_after_ms = f"refused:{reply.reason}", reply.detail, reply.retry_after_ms
                 else:
                     result = reply
             else:
                 result = await self._request_remote(candidate.peer_id, req)
         except TaskRefused as exc:
-            outcome, detail = f"refused:{exc.reason}", str(exc)
+            outcome, detail, retry_after_ms = f"refused:{exc.reason}", str(exc), exc.retry_after_ms
             self._on_evidence(candidate.peer_id, "refusal_busy" if exc.reason == "busy" else "refusal_other", str(exc))
         except PeerTimeout as exc:
             outcome, detail = "timeout", str(exc)
@@ -129,29 +305,71 @@ class Collaborator:
             outcome, detail = "failed", str(exc)
             self._on_evidence(candidate.peer_id, "timeout", str(exc))
         latency_ms = (time.perf_counter() - started) * 1000
+        if result is not None and job.kind == "score" and len(result.scores) != len(job.continuations):
+            outcome, detail = "bad_reply", f"{len(result.scores)} scores for {len(job.continuations)} choices"
+            self._on_evidence(candidate.peer_id, "protocol_violation", "schema: " + detail)
+            result = None
         if result is not None and not candidate.is_local:
             late = now_ms() > req.deadline_ms
             self._on_evidence(candidate.peer_id, "task_late" if late else "task_ok", f"{latency_ms:.0f} ms")
         if outcome != "ok":
             log.info("attempt failed", extra={"peer": candidate.peer_id, "outcome": outcome})
-        return result, Attempt(candidate.peer_id, candidate.model, outcome, latency_ms, detail[:300])
+        return result, Attempt(candidate.peer_id, candidate.model, outcome, latency_ms, detail[:300], retry_after_ms)
 
-    @staticmethod
-    def _answer(job: Job, mode: str, who: Candidate, result: TaskResult, attempts: list[Attempt], reason: str) -> Answer:
-        tokens = result.prompt_tokens + result.completion_tokens
-        if job.kind == "score":
-            tokens = estimate_tokens(job.text) + sum(estimate_tokens(c) for c in job.continuations)
+    # ------------------------------------------------------------------ answers
+    def answer(
+        self,
+        ctx: QueryContext,
+        final: Reply,
+        *,
+        reason: str,
+        others: Sequence[Reply] = (),
+        escalated: bool = False,
+        scores: Sequence[tuple[float, int]] | None = None,
+        confidence: float | None = None,
+        choice: int | None = None,
+        text: str | None = None,
+        mode: str | None = None,
+        extra_cost: float = 0.0,
+        negotiation_ms: float | None = None,
+    ) -> Answer:
+        """An Answer whose provenance lists ``final`` and every other reply used, with roles."""
+        contributions = [final.contribution("answer")]
+        for r in others:
+            role = "answer" if r.agrees_with(final) else ("dissent" if r.choice is not None else "other")
+            contributions.append(r.contribution(role))
+        result = final.result
         return Answer(
-            text=result.text,
-            mode=mode,
-            answered_by=who.peer_id,
-            model=result.model,
-            confidence=result.confidence,
-            cost=who.cost_per_1k * tokens / 1000,
-            latency_ms=sum(a.latency_ms for a in attempts),
+            text=result.text if text is None else text,
+            mode=mode or (ctx.mode if ctx.mode != "auto" else "auto"),
+            answered_by=final.candidate.peer_id,
+            model=result.model or final.candidate.model,
+            confidence=final.confidence if confidence is None else confidence,
+            cost=final.cost + sum(r.cost for r in others) + extra_cost,
+            latency_ms=round(ctx.elapsed_ms, 1),
+            escalated=escalated,
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
-            attempts=tuple(attempts),
+            attempts=tuple(ctx.attempts),
             reason=reason,
-            scores=tuple((s.logprob, s.n_tokens) for s in result.scores),
+            scores=tuple(scores) if scores is not None else tuple((s.logprob, s.n_tokens) for s in result.scores),
+            choice=final.choice if choice is None else choice,
+            contributions=tuple(contributions),
+            negotiation_ms=negotiation_ms,
         )
+
+    @staticmethod
+    def failed(ctx: QueryContext, what: str = "no candidate answered") -> AllCandidatesFailed:
+        details = "; ".join(f"{a.peer_id[:12]}…: {a.outcome} {a.detail}" for a in ctx.attempts) or "deadline reached"
+        return AllCandidatesFailed(f"{what} ({details})")
+
+
+def make_reply(job: Job, candidate: Candidate, result: TaskResult, latency_ms: float) -> Reply:
+    if job.kind == "score":
+        tokens = estimate_tokens(job.text) + sum(estimate_tokens(c) for c in job.continuations)
+        scores = [(s.logprob, s.n_tokens) for s in result.scores]
+        dist = tuple(choice_distribution(scores))
+        return Reply(candidate, result, latency_ms, candidate.cost_per_1k * tokens / 1000,
+                     mc_confidence(scores), dist, argmax(dist))
+    tokens = result.prompt_tokens + result.completion_tokens
+    return Reply(candidate, result, latency_ms, candidate.cost_per_1k * tokens / 1000, result.confidence)

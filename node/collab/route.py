@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from .candidates import Candidate
 from .constraints import Constraints, InfeasibleConstraints
+from .job import Job
 
 Filter = tuple[str, Callable[[Candidate], bool], str]
 
@@ -23,7 +24,10 @@ def feasible(
     prompt_tokens: int,
     max_tokens: int,
 ) -> list[Candidate]:
-    """Candidates meeting every constraint; raises ``InfeasibleConstraints`` naming the first that fails."""
+    """Candidates meeting every ad-checkable constraint; ``InfeasibleConstraints`` names the first that fails.
+
+    ``min_quality`` needs the query's embedding and is applied by ``utility.require_quality``.
+    """
     c = constraints
     filters: list[Filter] = [
         ("peer", lambda x: c.peer is None or x.peer_id == c.peer, f"peer {c.peer} has no fresh ad"),
@@ -32,11 +36,6 @@ def feasible(
             "require_tags",
             lambda x: set(c.require_tags) <= set(x.tags),
             f"no candidate carries tags {list(c.require_tags)}",
-        ),
-        (
-            "min_quality",
-            lambda x: c.min_quality is None or x.quality_prior >= c.min_quality,
-            f"no model reaches quality {c.min_quality}",
         ),
         (
             "max_cost",
@@ -60,12 +59,12 @@ def feasible(
 
 
 def rank_by_prior(candidates: Sequence[Candidate], *, prompt_tokens: int, max_tokens: int) -> list[Candidate]:
-    """Strongest first; unsaturated before saturated; then faster, then cheaper."""
+    """Strongest (claimed size times trust) first; unsaturated before saturated; then faster, then cheaper."""
     return sorted(
         candidates,
         key=lambda x: (
             x.saturated,
-            -round(x.quality_prior, 3),
+            -round(x.quality_prior * x.trust, 3),
             x.estimate_latency_ms(prompt_tokens, max_tokens),
             x.estimate_cost(prompt_tokens, max_tokens),
             not x.is_local,
@@ -76,3 +75,10 @@ def rank_by_prior(candidates: Sequence[Candidate], *, prompt_tokens: int, max_to
 def estimate_tokens(text: str) -> int:
     """~4 characters per token: good enough to compare candidates, not to bill."""
     return max(1, len(text) // 4)
+
+
+def job_tokens(job: Job) -> tuple[int, int]:
+    """(prompt tokens, generated tokens) estimates; a score job reads every choice, generates none."""
+    if job.kind == "score":
+        return estimate_tokens(job.text) + sum(estimate_tokens(c) for c in job.continuations), 1
+    return estimate_tokens(job.text), job.max_tokens

@@ -20,6 +20,7 @@ from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.score import ScoreParams
 from libp2p.tools.anyio_service import background_trio_service
 from peermind.protocol import CapabilityAd, ProtocolError, ReplayedNonce, Signer, Verifier, seal
 
@@ -100,6 +101,9 @@ class AdBoard:
 EvidenceSink = Callable[[str, str, str], None]
 """(peer_id, evidence kind, detail): where protocol violations are reported."""
 
+AdSink = Callable[[str, CapabilityAd, bytes], None]
+"""(peer_id, verified ad, the signed envelope bytes): told about every accepted ad."""
+
 
 class AdGossip:
     """Publishes our ad and ingests others' over gossipsub."""
@@ -116,6 +120,9 @@ class AdGossip:
         republish_s: float,
         on_evidence: EvidenceSink,
         accept_peer: Callable[[str], bool] = lambda _peer: True,
+        on_ad: AdSink = lambda _peer, _ad, _raw: None,
+        check_ad: Callable[[str, CapabilityAd], bool] = lambda _peer, _ad: True,
+        score_params: ScoreParams | None = None,
     ) -> None:
         self._host = host
         self._signer = signer
@@ -126,9 +133,17 @@ class AdGossip:
         self._republish_s = republish_s
         self._on_evidence = on_evidence
         self._accept_peer = accept_peer
+        self._on_ad = on_ad
+        self._check_ad = check_ad  # e.g. proof of work (trust wiring)
+        self._score_params = score_params  # gossipsub v1.1 peer scoring (trust wiring)
         self._wake = trio.Event()
         self._pubsub: Pubsub | None = None
         self.ads_published = 0
+
+    @property
+    def pubsub(self) -> Pubsub | None:
+        """The running pubsub (None before ``run``), for other topics such as trust opinions."""
+        return self._pubsub
 
     def request_publish(self) -> None:
         """Publish soon (load changed, new peer connected, ...)."""
@@ -142,6 +157,7 @@ class AdGossip:
             degree_high=12,
             heartbeat_interval=1,
             max_messages_per_topic_per_second=200.0,
+            score_params=self._score_params,
         )
         pubsub = Pubsub(self._host, router)
         self._pubsub = pubsub
@@ -169,15 +185,25 @@ class AdGossip:
             self._wake = trio.Event()
 
     async def _watch_connections(self) -> None:
-        """Republish when the set of connected peers grows (newcomers need our ad)."""
+        """Republish when peers connect (newcomers need our ad); forget peers that disconnect.
+
+        A disconnected peer's ad would stay fresh until its TTL and keep attracting
+        requests that can only fail; if the peer comes back, both sides see the new
+        connection and republish, so its ad returns within a second.
+        """
         known: set[ID] = set()
         while True:
             current = set(self._host.get_network().get_connections_map().keys())
-            if current - known:
+            for peer in known - current:
+                if self._board.get(peer.to_base58()) is not None:
+                    log.info("peer disconnected: dropping its ad", extra={"peer": peer.to_base58()})
+                self._board.remove(peer.to_base58())
+            new = current - known
+            known = current
+            if new:
                 # Let subscriptions propagate before publishing to the newcomer.
                 await trio.sleep(0.3)
                 self.request_publish()
-            known = current
             await trio.sleep(CONNECTION_POLL_S)
 
     async def _prune_loop(self) -> None:
@@ -207,8 +233,15 @@ class AdGossip:
             if not isinstance(ad, CapabilityAd):
                 self._on_evidence(origin_b58, "protocol_violation", "non-ad message on the ads topic")
                 continue
+            if not self._check_ad(origin_b58, ad):
+                continue
+            known = self._board.get(origin_b58) is not None
             if self._board.offer(origin_b58, ad):
-                log.info("ad received", extra={"peer": origin_b58, "seq": ad.seq})
+                log.log(logging.DEBUG if known else logging.INFO, "ad received", extra={"peer": origin_b58, "seq": ad.seq})
+            try:
+                self._on_ad(origin_b58, ad, bytes(message.data))
+            except Exception:  # a failing sink (full disk, ...) must not stop ad intake
+                log.exception("recording an ad failed", extra={"peer": origin_b58})
             await self._ensure_connected(ad)
 
     async def _ensure_connected(self, ad: CapabilityAd) -> None:

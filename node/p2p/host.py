@@ -77,14 +77,20 @@ def build_host(key_pair: KeyPair) -> IHost:
 
 
 @asynccontextmanager
-async def running_host(key_pair: KeyPair, listen: Sequence[str]) -> AsyncIterator[IHost]:
+async def running_host(key_pair: KeyPair, listen: Sequence[str], *, mdns_network: str | None = None) -> AsyncIterator[IHost]:
     """Run a host listening on ``listen`` and always close it on exit.
 
     ``host.run()`` alone leaves the listener accepting after exit, so ``close()``
     is awaited explicitly, shielded from the cancellation that usually ends us.
+    With ``mdns_network`` the host also announces itself (and hears others of that
+    network) over mDNS; see ``mdns.py``.
     """
     addrs = parse_listen_addrs(listen)
     host = build_host(key_pair)
+    if mdns_network is not None:
+        from .mdns import install_mdns
+
+        install_mdns(host, mdns_network)
     try:
         async with host.run(listen_addrs=addrs):
             try:

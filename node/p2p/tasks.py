@@ -31,7 +31,7 @@ from peermind.protocol import ContinuationScore as WireScore
 
 from ..errors import NodeError
 from ..llm import BackendBusy, DeadlineUnmeetable, LlamaBackend, LLMError, PromptTooLong
-from .streams import BadReply, StreamEndpoint
+from .streams import BadReply, StreamEndpoint, UnexpectedMessage
 
 log = logging.getLogger("peermind.node.tasks")
 
@@ -113,22 +113,33 @@ class TaskService:
         self._on_served = on_served
         self._gate = gate
         self.endpoint: StreamEndpoint | None = None
+        self._started: dict[bytes, float] = {}
 
     def attach(self, endpoint: StreamEndpoint) -> None:
         self.endpoint = endpoint
-        endpoint.serve(self._handle)
+        endpoint.serve(self._handle, after_reply=self._after_reply)
 
     async def _handle(self, envelope: Envelope, peer: str) -> Message | None:
         body = envelope.body
         if not isinstance(body, TaskRequest):
-            raise TypeError(f"unexpected {envelope.msg_type} on the task protocol")
+            raise UnexpectedMessage(f"unexpected {envelope.msg_type} on the task protocol")
         refusal = self._gate(peer)
         if refusal is not None:
             return _refusal_for(body, refusal)
         started = time.time()
         reply = await self.execute(body)
-        self._on_served(ServedTask(peer, body, reply, started))
+        self._started[body.task_id] = started
         return reply
+
+    def _after_reply(self, envelope: Envelope, peer: str, reply: Message | None) -> None:
+        """Record a served task once its reply is sent (gate refusals never ran: not recorded)."""
+        body = envelope.body
+        if not isinstance(body, TaskRequest) or not isinstance(reply, TaskResult | TaskRefusal):
+            return
+        started = self._started.pop(body.task_id, None)
+        if started is None:  # refused by the gate before it ran: not a served task
+            return
+        self._on_served(ServedTask(peer, body, reply, started))
 
     async def execute(self, req: TaskRequest) -> TaskResult | TaskRefusal:
         """Run ``req`` on the local model; refusals are values, not exceptions."""

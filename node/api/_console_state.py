@@ -1,0 +1,298 @@
+"""What the console and ``peermind top`` show, gathered from a running node as plain JSON.
+
+Why so defensive: several parts of the node (collaboration modes, trust wiring, federated
+training) grow independently, and the console must keep working while they do. Every
+section is read with ``getattr`` and defaults, and a section that fails reports its error
+in place instead of taking the whole view down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ..events import json_safe
+from ._trust_timeline import TrustTimeline
+
+log = logging.getLogger("peermind.node.console")
+
+__all__ = ["ConsoleData", "known_peers", "peer_tier"]
+
+SMALL_MODEL_PARAMS_M = 200.0
+RECENT_ANSWERS = 50
+RECENT_TASKS = 60
+RECENT_ROUNDS = 30
+
+
+def peer_tier(tags: Any, params_m: Any) -> str:
+    """A node's tier: its ``tier:<name>`` tag if it advertises one, else small/large by size."""
+    for tag in tags or ():
+        if isinstance(tag, str) and tag.startswith("tier:") and len(tag) > 5:
+            return tag[5:]
+    if isinstance(params_m, int | float) and params_m > 0:
+        return "small" if params_m <= SMALL_MODEL_PARAMS_M else "large"
+    return "unknown"
+
+
+class ConsoleData:
+    """Snapshots of one node for the console; holds the incremental trust replay."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.timeline = TrustTimeline(_trust_params(node))
+
+    # ---------------------------------------------------------------- whole view
+    def state(self) -> dict[str, Any]:
+        status = self._status()
+        trust = self._section("trust", lambda: self.trust(known_peers(status)))
+        return {
+            "generated_at": time.time(),
+            "node": self._section("node", lambda: self.node_info(status)),
+            "modes": _modes(),
+            "topology": self._section("topology", lambda: self.topology(status, trust)),
+            "answers": self._section("answers", self.answers),
+            "tasks": self._section("tasks", self.tasks),
+            "trust": trust,
+            "training": self._section("training", self.training),
+            "events": self._section("events", self.events_info),
+        }
+
+    def _section(self, name: str, build: Callable[[], Any]) -> Any:
+        try:
+            return json_safe(build())
+        except Exception as exc:  # one broken part must not blank the console
+            log.warning("console section failed", extra={"section": name, "error": repr(exc)})
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+    def _status(self) -> dict[str, Any]:
+        try:
+            status = self.node.status()
+            return status if isinstance(status, dict) else {}
+        except Exception as exc:
+            log.warning("node status failed", extra={"error": repr(exc)})
+            return {"peer_id": getattr(self.node, "peer_id", "?")}
+
+    # ---------------------------------------------------------------- sections
+    def node_info(self, status: Mapping[str, Any]) -> dict[str, Any]:
+        ads = getattr(getattr(self.node, "config", None), "ads", None)
+        return {
+            "peer_id": status.get("peer_id", getattr(self.node, "peer_id", "")),
+            "network": status.get("network", ""),
+            "api_url": status.get("api_url", ""),
+            "uptime_s": status.get("uptime_s"),
+            "started_at": getattr(self.node, "started_at", None),
+            "model": status.get("model", {}),
+            "queue": status.get("queue", {}),
+            "accepting": status.get("accepting", True),
+            "rss_mb": status.get("rss_mb"),
+            "tags": list(getattr(ads, "tags", ()) or ()),
+            "skills": list(getattr(ads, "skills", ()) or ()),
+            "token_required": bool(getattr(getattr(self.node, "config", None), "api_token", None)),
+        }
+
+    def topology(self, status: Mapping[str, Any], trust: Any) -> dict[str, Any]:
+        """Self plus every peer with a fresh ad or a live connection; edges are connections."""
+        me = status.get("peer_id", getattr(self.node, "peer_id", ""))
+        connected = [p for p in status.get("connected") or [] if isinstance(p, str) and p != me]
+        trust_of = trust.get("peers", {}) if isinstance(trust, dict) else {}
+        model = status.get("model") or {}
+        queue = status.get("queue") or {}
+        ads = getattr(getattr(self.node, "config", None), "ads", None)
+        tags = list(getattr(ads, "tags", ()) or ())
+        nodes = [{
+            "peer_id": me,
+            "self": True,
+            "connected": True,
+            "model": model.get("name", "?"),
+            "family": model.get("family"),
+            "params_m": model.get("params_m"),
+            "gen_tps": model.get("gen_tps"),
+            "prompt_tps": model.get("prompt_tps"),
+            "queue_depth": queue.get("depth"),
+            "max_queue": queue.get("max"),
+            "load": queue.get("load"),
+            "cost_per_1k": model.get("cost_per_1k"),
+            "tags": tags,
+            "tier": peer_tier(tags, model.get("params_m")),
+            "trust": None,
+        }]
+        seen = {me}
+        now = time.time()
+        for ad in status.get("peers") or []:
+            if not isinstance(ad, dict) or not isinstance(ad.get("peer_id"), str) or ad["peer_id"] in seen:
+                continue
+            peer = ad["peer_id"]
+            seen.add(peer)
+            first = (ad.get("models") or [{}])[0]
+            first = first if isinstance(first, dict) else {}
+            nodes.append({
+                "peer_id": peer,
+                "self": False,
+                "connected": peer in connected,
+                "model": first.get("name", "?"),
+                "family": first.get("family"),
+                "params_m": first.get("params_m"),
+                "gen_tps": first.get("gen_tps"),
+                "prompt_tps": first.get("prompt_tps"),
+                "queue_depth": ad.get("queue_depth"),
+                "max_queue": ad.get("max_queue"),
+                "load": ad.get("load"),
+                "cost_per_1k": ad.get("cost_per_1k"),
+                "tags": list(ad.get("tags") or []),
+                "skills": list(ad.get("skills") or []),
+                "training": ad.get("training"),
+                "tier": peer_tier(ad.get("tags"), first.get("params_m")),
+                "expires_in_s": round(ad["expires_at"] - now, 1) if isinstance(ad.get("expires_at"), int | float) else None,
+                "trust": trust_of.get(peer),
+            })
+        for peer in connected:
+            if peer not in seen:  # connected, but no ad yet (or not a peermind node)
+                seen.add(peer)
+                nodes.append({"peer_id": peer, "self": False, "connected": True, "model": "?",
+                              "tier": "unknown", "tags": [], "trust": trust_of.get(peer)})
+        edges = [{"source": me, "target": p} for p in connected]
+        return {"self": me, "nodes": nodes, "edges": edges}
+
+    def answers(self) -> list[dict[str, Any]]:
+        log_ = getattr(self.node, "answers", None)
+        return log_.recent(RECENT_ANSWERS) if log_ is not None else []
+
+    def tasks(self) -> list[dict[str, Any]]:
+        store = getattr(self.node, "store", None)
+        if store is None:
+            return []
+        return [_plain(t) for t in store.recent_tasks(RECENT_TASKS)]
+
+    def trust(self, known: Iterable[str] = ()) -> dict[str, Any]:
+        """Replayed local reputation over time, overlaid with the live book and global trust.
+
+        ``known`` peers (ads, connections) get a row from the live book even before any
+        evidence, so a newcomer shows its prior score rather than "n/a".
+        """
+        store = getattr(self.node, "store", None)
+        if store is not None:
+            self.timeline.update(store)
+        peers = self.timeline.peers()
+        book = _live_book(self.node)
+        global_scores = _global_scores(self.node, book)
+        me = getattr(self.node, "peer_id", None)
+        extra = set(known) if book is not None else set()
+        for peer in (set(peers) | set(global_scores) | extra) - {me}:
+            entry = peers.setdefault(peer, {"score": None, "standing": None, "history": [], "evidence": {}})
+            entry["source"] = "replay"
+            if book is not None:
+                try:
+                    entry["score"] = round(float(book.score(peer)), 4)
+                    entry["standing"] = str(getattr(book.standing(peer), "value", book.standing(peer)))
+                    entry["source"] = "live"
+                except Exception as exc:
+                    log.debug("live reputation book failed", extra={"error": repr(exc)})
+            entry["global"] = global_scores.get(peer)
+        return {
+            "peers": peers,
+            "thresholds": self.timeline.thresholds(),
+            "live_book": book is not None,
+            "global_available": bool(global_scores) or _has_global(self.node),
+            "unscored": self.timeline.unscored,
+        }
+
+    def training(self) -> dict[str, Any]:
+        store = getattr(self.node, "store", None)
+        rounds = store.rounds(RECENT_ROUNDS) if store is not None else []
+        return {"rounds": [_plain(r) for r in rounds]}
+
+    def events_info(self) -> dict[str, Any]:
+        bus = getattr(self.node, "events", None)
+        if bus is None:
+            return {"available": False}
+        return {"available": True, "last_id": bus.last_id, "subscribers": bus.subscriber_count,
+                "published": bus.published, "dropped": bus.dropped}
+
+
+# -------------------------------------------------------------------- helpers
+def known_peers(status: Mapping[str, Any]) -> set[str]:
+    known = {p for p in status.get("connected") or [] if isinstance(p, str)}
+    known |= {a["peer_id"] for a in status.get("peers") or [] if isinstance(a, dict) and isinstance(a.get("peer_id"), str)}
+    return known
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    if isinstance(record, Mapping):
+        return dict(record)
+    return {k: v for k, v in vars(record).items() if not k.startswith("_")}
+
+
+def _modes() -> list[str]:
+    try:
+        from ..collab.constraints import MODES
+    except ImportError:
+        return ["auto", "local", "route"]
+    return list(MODES)
+
+
+def _holders(node: Any) -> list[Any]:
+    """Where the trust wiring may keep its objects: on the node or on a ``node.trust`` facade."""
+    return [h for h in (node, getattr(node, "trust", None)) if h is not None]
+
+
+def _live_book(node: Any) -> Any:
+    for holder in _holders(node):
+        for name in ("reputation", "book", "reputation_book"):
+            book = getattr(holder, name, None)
+            if book is not None and callable(getattr(book, "score", None)) and callable(getattr(book, "standing", None)):
+                return book
+    return None
+
+
+def _trust_params(node: Any) -> Any:
+    book = _live_book(node)
+    params = getattr(book, "params", None)
+    if params is not None and hasattr(params, "weight_of"):
+        return params
+    return None
+
+
+def _has_global(node: Any) -> bool:
+    return any(
+        getattr(h, name, None) is not None
+        for h in _holders(node)
+        for name in ("global_values", "global_trust_scores", "global_scores", "global_trust")
+    )
+
+
+def _global_scores(node: Any, book: Any) -> dict[str, float]:
+    """Global (EigenTrust) scores as the trust wiring publishes them; {} means "n/a".
+
+    A published table (``global_values()`` or similar) is used as is, even while empty;
+    only a wiring that keeps a bare ``GlobalTrust`` engine gets it computed here.
+    """
+    for holder in _holders(node):
+        for name in ("global_values", "global_trust_scores", "global_scores"):
+            value = getattr(holder, name, None)
+            if value is None:
+                continue
+            try:
+                value = value() if callable(value) else value
+            except Exception as exc:
+                log.debug("global trust scores failed", extra={"error": repr(exc)})
+                return {}
+            return _scores(value)
+    for holder in _holders(node):
+        engine = getattr(holder, "global_trust", None)
+        if engine is not None and callable(getattr(engine, "compute", None)) and book is not None:
+            try:
+                return _scores(engine.compute(book.local_opinions()))
+            except Exception as exc:
+                log.debug("global trust computation failed", extra={"error": repr(exc)})
+    return {}
+
+
+def _scores(value: Any) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): round(float(v), 4) for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)}

@@ -1,0 +1,1 @@
+"""The web console's static bundle (HTML, JS, CSS), shipped as package data; no build step."""

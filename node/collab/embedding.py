@@ -1,0 +1,115 @@
+"""Query embeddings for routing and feedback, off the trio thread and loaded only when needed.
+
+Loading all-MiniLM-L6-v2 (torch + transformers) adds ~440 MB RSS and 4.5 s (quiet host)
+to 24 s (busy host). Measured: an idle SmolLM2 node is 359 MB RSS and 800 MB once the
+embedder is loaded, so warming it at start would break the 400 MB idle goal. It loads
+in the background (``loader``) after the first request for it: the first feedback row,
+a seed run, or the first routing decision that wants it. Routing never waits for the
+load: until the model is in, ``ready`` is False and the policies decide by the ad prior.
+``warm_up()`` loads it at once for nodes that prefer a learned first decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import trio
+
+from .job import Job
+
+log = logging.getLogger("peermind.node.collab.embedding")
+
+MAX_QUERY_CHARS = 2000  # MiniLM reads 256 word pieces; the rest only costs time
+
+
+class EncoderLike(Protocol):
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_one(self, text: str) -> np.ndarray: ...
+
+
+def query_text(job: Job) -> str:
+    """What the router sees of a job: the question and, for multiple choice, the choices.
+
+    Seeding, routing and feedback all embed through this one function, so the router
+    is trained on exactly the text it is later asked about.
+    """
+    if job.kind == "score":
+        choices = " | ".join(c.strip() for c in job.continuations)
+        text = f"{job.prompt.strip()}\nChoices: {choices}"
+    else:
+        text = "\n".join(content for role, content in job.messages if role != "assistant") or job.prompt
+    return text[:MAX_QUERY_CHARS]
+
+
+class QueryEmbedder:
+    """Async façade over ``peermind.federated.Embedder`` (or any encoder, for tests)."""
+
+    def __init__(self, encoder: EncoderLike | None = None) -> None:
+        self._encoder = encoder
+        self._limiter = trio.CapacityLimiter(1)
+        self.loaded = encoder is not None and not _is_lazy(encoder)
+        self.load_s: float | None = None
+        self._load_requested = trio.Event()
+
+    @property
+    def ready(self) -> bool:
+        """True once an embedding costs milliseconds (model in memory)."""
+        return self.loaded
+
+    def request_load(self) -> None:
+        """Ask ``loader`` to load the model in the background (idempotent, never blocks)."""
+        self._load_requested.set()
+
+    async def loader(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Background task: wait for the first ``request_load`` and load the model then."""
+        task_status.started()
+        await self._load_requested.wait()
+        if not self.loaded:
+            try:
+                await self.warm_up()
+            except Exception:
+                log.exception("the query embedder failed to load; routing stays on the ad prior")
+
+    def _get(self) -> EncoderLike:
+        if self._encoder is None:
+            from peermind.federated import Embedder
+
+            self._encoder = Embedder(num_threads=1)
+        return self._encoder
+
+    async def warm_up(self) -> None:
+        """Load the model now, in a worker thread (the trio loop keeps serving)."""
+        await self.embed_many(["warm up"])
+
+    async def embed(self, text: str) -> np.ndarray:
+        """One query's embedding (384 floats, unit norm); cached per text by the Embedder."""
+        started = time.perf_counter()
+        encoder = self._get()
+        # abandon_on_cancel: the first call loads torch (5-25 s); a node told to stop must not
+        # wait for that (SIGTERM exit time). The worker thread just finishes unobserved.
+        vec = await trio.to_thread.run_sync(encoder.encode_one, text, limiter=self._limiter, abandon_on_cancel=True)
+        self._mark_loaded(started)
+        return vec
+
+    async def embed_many(self, texts: Sequence[str]) -> np.ndarray:
+        started = time.perf_counter()
+        encoder = self._get()
+        out = await trio.to_thread.run_sync(encoder.encode, list(texts), limiter=self._limiter, abandon_on_cancel=True)
+        self._mark_loaded(started)
+        return out
+
+    def _mark_loaded(self, started: float) -> None:
+        if not self.loaded:
+            self.loaded = True
+            self.load_s = time.perf_counter() - started
+            log.info("query embedder loaded", extra={"seconds": round(self.load_s, 2)})
+
+
+def _is_lazy(encoder: Any) -> bool:
+    """The real Embedder loads its model on first use; fakes are ready at once."""
+    return type(encoder).__name__ == "Embedder"

@@ -1,0 +1,115 @@
+"""Feedback rows: every answer this node gives becomes local router training data.
+
+One row per peer whose result went into the answer (query embedding, peer, model,
+mode, cost, latency, confidence); correctness starts unknown (NULL) and is set when a
+user (``POST /peermind/feedback``) or a canary says whether the answer was right. The
+row's ``mode`` column carries the contribution's role after a colon when it is not the
+answer itself ("vote:dissent", "cascade:other"), which is what lets one mark on the
+delivered answer label several models: a multiple-choice dissenter was wrong whenever
+the answer was right. Rows are written off the answer path (the embedding may need
+the embedder to load) and never leave the node.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import trio
+
+from ..errors import NodeError
+from ..store import Store
+from .answer import Answer
+from .embedding import QueryEmbedder, query_text
+from .errors import UnknownTask
+from .job import Job
+
+log = logging.getLogger("peermind.node.collab.feedback")
+
+QUEUE_SIZE = 256
+
+
+def row_mode(mode: str, role: str) -> str:
+    return mode if role == "answer" else f"{mode}:{role}"
+
+
+def role_of(mode_column: str | None) -> str:
+    if not mode_column or ":" not in mode_column or mode_column.startswith("seed"):
+        return "answer"
+    return mode_column.rsplit(":", 1)[1]
+
+
+def label_for(role: str, answer_correct: bool) -> bool | None:
+    """What a mark on the delivered answer says about a row with this role (None: nothing)."""
+    if role == "answer":
+        return answer_correct
+    if role == "dissent" and answer_correct:
+        return False
+    return None
+
+
+class FeedbackRecorder:
+    """Queues (job, answer) pairs and writes their rows from a background task."""
+
+    def __init__(self, store: Store, embedder: QueryEmbedder) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._send, self._receive = trio.open_memory_channel[tuple[Job, Answer]](QUEUE_SIZE)
+        self.recorded = 0
+        self.dropped = 0
+
+    def submit(self, job: Job, answer: Answer) -> None:
+        """Non-blocking; drops (and counts) rows when the writer is far behind."""
+        try:
+            self._send.send_nowait((job, answer))
+        except trio.WouldBlock:
+            self.dropped += 1
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async for job, answer in self._receive:
+            try:
+                await self.record(job, answer)
+            except Exception:  # a feedback row must never take the daemon down
+                log.exception("could not record feedback", extra={"task": answer.task_id})
+
+    async def record(self, job: Job, answer: Answer) -> int:
+        self._embedder.request_load()  # the loader gets it ready for routing in the meantime
+        embedding = await self._embedder.embed(query_text(job))
+        written = 0
+        for c in answer.contributions:
+            try:
+                self._store.add_feedback(
+                    query_embedding=embedding,
+                    task_id=answer.task_id,
+                    query_id=answer.task_id,
+                    peer=c.peer_id,
+                    model_key=c.model,
+                    mode=row_mode(answer.mode, c.role),
+                    correct=None,
+                    cost=c.cost,
+                    latency_ms=c.latency_ms,
+                    confidence=c.confidence if math.isfinite(c.confidence) else None,
+                )
+                written += 1
+            except NodeError:
+                log.exception("could not store a feedback row")
+        self.recorded += written
+        return written
+
+
+def mark_task(store: Store, task_id: str, correct: bool) -> dict[str, int]:
+    """Apply "the answer to ``task_id`` was right/wrong" to its rows; UnknownTask if none."""
+    task_id = task_id.strip().lower()
+    rows = [r for r in store.feedback_rows() if r.task_id == task_id]
+    if not rows:
+        raise UnknownTask(f"no feedback rows for task {task_id!r} on this node (use the task_id from the answer's provenance)")
+    labelled = unlabelled = 0
+    for r in rows:
+        label = label_for(role_of(r.mode), correct)
+        if label is None:
+            unlabelled += 1
+            continue
+        store.mark_feedback(r.id, label)
+        labelled += 1
+    return {"rows": len(rows), "labelled": labelled, "unlabelled": unlabelled}

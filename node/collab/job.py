@@ -1,0 +1,44 @@
+"""A job: what to run (generate text or score choices), independent of who runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from peermind.protocol import TaskRequest
+
+from ..p2p.tasks import make_request
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run, independent of who runs it."""
+
+    kind: str  # generate | score
+    messages: tuple[tuple[str, str], ...] = ()
+    prompt: str = ""
+    continuations: tuple[str, ...] = ()
+    max_tokens: int = 128
+    temperature: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.prompt or "\n".join(content for _role, content in self.messages)
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind == "score"
+
+    def with_temperature(self, temperature: float) -> Job:
+        return replace(self, temperature=temperature)
+
+    def to_request(self, timeout_s: float, *, task_id: bytes | None = None) -> TaskRequest:
+        req = make_request(
+            kind=self.kind,
+            messages=[{"role": r, "content": c} for r, c in self.messages],
+            prompt=self.prompt,
+            continuations=list(self.continuations),
+            max_tokens=self.max_tokens if self.kind == "generate" else 1,
+            temperature=self.temperature,
+            timeout_s=timeout_s,
+        )
+        return replace(req, task_id=task_id) if task_id is not None else req

@@ -1,0 +1,384 @@
+"""Seeding a fresh network's router from benchmark ground truth, through the network.
+
+A new network has no feedback. This node asks every model on the network (through its
+peers' task protocol, exactly like real queries) to score the TRAIN split of real
+multiple-choice benchmarks, records one feedback row per (question, model) with whether
+the model's pick was right, does the same on a slice of the VALIDATION split, fits the
+router on the train rows, and tunes the cascade thresholds and the route cost weight on
+the validation rows. Rows stay in this node's store; only the fitted weights are used
+(and later shared by federated training).
+
+Re-running skips (question, model) pairs already recorded, so a bigger ``limit`` only
+adds the new items. Items: ``peermind.bench.load_items(dataset, split, limit)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import trio
+from peermind.federated import FeatureSchema
+
+from ..errors import NodeError
+from ..store import Store
+from .calibration import (
+    ESCALATION_BAND,
+    cascade_outcome,
+    choose_cost_weight,
+    choose_escalation_rate,
+    escalation_thresholds,
+    fit_router,
+    group_queries,
+    relative_costs,
+    routing_report,
+)
+from .candidates import Candidate
+from .confidence import mc_confidence
+from .embedding import QueryEmbedder, query_text
+from .errors import SeedError, SeedInProgress
+from .job import Job
+from .router_state import (
+    DEFAULT_SCHEMA,
+    SEED_MODE,
+    VALIDATION_MODE,
+    Calibration,
+    RouterHolder,
+    training_rows,
+)
+
+log = logging.getLogger("peermind.node.collab.seed")
+
+GENERATE_MODE = "seed:generate"
+TASK_TIMEOUT_S = 120.0
+MAX_CONSECUTIVE_FAILURES = 3
+DEFAULT_TARGET_ESCALATION: float | None = None  # None: the best rate in ESCALATION_BAND on validation
+DEFAULT_TARGET_SHARE = 0.5
+GENERATE_MAX_TOKENS = 16
+BACK_OFF = ("refused:busy", "refused:rate_limited")
+MIN_BACK_OFF_S = 0.5
+
+Attempter = Callable[[Job, Candidate, float], Any]  # Collaborator.attempt
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    datasets: tuple[str, ...]
+    limit: int = 100
+    validation_limit: int = 50
+    generation_items: int = 10  # per dataset, for the generation threshold
+    target_escalation: float | None = DEFAULT_TARGET_ESCALATION
+    target_share: float = DEFAULT_TARGET_SHARE
+
+
+@dataclass
+class _Work:
+    item_id: str
+    job: Job
+    split: str  # train | validation | generate
+    embedding: np.ndarray
+    gold: int | None = None
+    tries: int = 0
+
+
+@dataclass
+class SeedProgress:
+    state: str = "idle"  # idle | running | done | failed
+    phase: str = ""
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    left: int = 0  # not scored because every peer of the model stopped answering
+    backoffs: int = 0  # busy / rate-limited refusals honoured
+    skipped_existing: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    plan: dict[str, Any] = field(default_factory=dict)
+    per_model: dict[str, dict[str, int]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def item_job(item: Any) -> Job:
+    from peermind.bench import mc_context, mc_continuations
+
+    return Job(kind="score", prompt=mc_context(item), continuations=tuple(mc_continuations(item)))
+
+
+def generate_job(item: Any) -> Job:
+    return Job(kind="generate", messages=(("user", item.query.strip()),), max_tokens=GENERATE_MAX_TOKENS)
+
+
+class SeedRunner:
+    """Runs one seed at a time in the background; ``progress`` is what `router status` shows."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        router: RouterHolder,
+        embedder: QueryEmbedder,
+        candidates: Callable[[], list[Candidate]],
+        attempt: Attempter,
+    ) -> None:
+        self._store = store
+        self._router = router
+        self._embedder = embedder
+        self._candidates = candidates
+        self._attempt = attempt
+        self.progress = SeedProgress()
+        self._finished = trio.Event()
+        self._finished.set()
+
+    @property
+    def running(self) -> bool:
+        return self.progress.state == "running"
+
+    def start(self, nursery: trio.Nursery, plan: SeedPlan) -> SeedProgress:
+        if self.running:
+            raise SeedInProgress(f"a seed run is already {self.progress.done}/{self.progress.total} done; see `peermind router status`")
+        self.progress = SeedProgress(state="running", phase="loading items", started_at=time.time(), plan=dict(plan.__dict__))
+        self._finished = trio.Event()
+        nursery.start_soon(self._run_guarded, plan)
+        return self.progress
+
+    async def wait(self) -> SeedProgress:
+        await self._finished.wait()
+        return self.progress
+
+    async def _run_guarded(self, plan: SeedPlan) -> None:
+        try:
+            self.progress.summary = await self.run(plan)
+            self.progress.state = "done"
+        except (NodeError, ValueError) as exc:
+            self.progress.state, self.progress.error = "failed", str(exc)
+            log.warning("seed failed", extra={"error": str(exc)})
+        except Exception as exc:
+            self.progress.state, self.progress.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("seed crashed")
+        finally:
+            self.progress.finished_at = time.time()
+            self.progress.phase = ""
+            self._finished.set()
+
+    # ------------------------------------------------------------------ the run
+    async def run(self, plan: SeedPlan) -> dict[str, Any]:
+        p = self.progress
+        by_model = self._peers_by_model()
+        items = await trio.to_thread.run_sync(_load, plan)
+        done_keys = {(r.query_id, r.model_key, r.mode) for r in self._store.feedback_rows()
+                     if r.mode in (SEED_MODE, VALIDATION_MODE, GENERATE_MODE)}
+        pending = {model: [(split, it) for split, it in items if (it.id, model, _mode(split)) not in done_keys]
+                   for model in by_model}
+        p.skipped_existing += sum(len(items) - len(todo) for todo in pending.values())
+        p.phase = "embedding questions"
+        needed = {(split, it.id): it for todo in pending.values() for split, it in todo}
+        keys = list(needed)
+        texts = [query_text(item_job(needed[k])) for k in keys]  # generate rows embed the same question
+        vectors = await self._embedder.embed_many(texts) if keys else np.zeros((0, 384), np.float32)
+        emb = {k: vectors[i] for i, k in enumerate(keys)}
+        queues: dict[str, deque[_Work]] = {}
+        for model, todo in pending.items():
+            queues[model] = deque(
+                _Work(it.id, item_job(it) if split != "generate" else generate_job(it), split, emb[(split, it.id)], it.gold)
+                for split, it in todo
+            )
+            p.per_model[model] = {"done": 0, "correct": 0, "failed": 0}
+        p.total = sum(len(q) for q in queues.values())
+        p.phase = "scoring through the network"
+        async with trio.open_nursery() as nursery:
+            for model, peers in by_model.items():
+                for candidate in peers:
+                    nursery.start_soon(self._worker, model, candidate, queues[model])
+        p.left = sum(len(q) for q in queues.values())
+        p.phase = "fitting the router"
+        return await self.fit_and_calibrate(plan.target_escalation, plan.target_share, source="seed")
+
+    async def _worker(self, model: str, candidate: Candidate, queue: deque[_Work]) -> None:
+        """Feed one peer, pacing itself (AIMD) when the peer says busy or rate-limited."""
+        p = self.progress
+        failures = 0
+        pace_s = 0.0  # minimum gap between requests to this peer
+        next_at = trio.current_time()
+        while queue and failures < MAX_CONSECUTIVE_FAILURES:
+            await trio.sleep_until(next_at)
+            work = queue.popleft()
+            result, attempt = await self._attempt(work.job, candidate, TASK_TIMEOUT_S)
+            if result is None and attempt.outcome in BACK_OFF:
+                queue.appendleft(work)  # the peer asked us to slow down: not a failure
+                retry_s = max(attempt.retry_after_ms / 1000, MIN_BACK_OFF_S)
+                pace_s = max(2 * pace_s, 2 * retry_s)
+                next_at = trio.current_time() + 1.5 * retry_s
+                p.backoffs += 1
+                continue
+            pace_s *= 0.9
+            next_at = trio.current_time() + pace_s
+            if result is None:
+                failures += 1
+                work.tries += 1
+                if work.tries < 2:
+                    queue.append(work)
+                else:
+                    p.failed += 1
+                    p.per_model[model]["failed"] += 1
+                continue
+            failures = 0
+            self._record(model, candidate, work, result)
+            p.done += 1
+            p.per_model[model]["done"] += 1
+
+    def _record(self, model: str, candidate: Candidate, work: _Work, result: Any) -> None:
+        from peermind.bench import normalized_choice
+
+        from .route import job_tokens
+
+        tokens = sum(job_tokens(work.job))
+        common = dict(query_embedding=work.embedding, query_id=work.item_id, peer=candidate.peer_id,
+                      model_key=result.model or model, mode=_mode(work.split),
+                      cost=candidate.cost_per_1k * tokens / 1000, latency_ms=result.latency_ms)
+        if work.split == "generate":
+            self._store.add_feedback(**common, correct=None, confidence=result.confidence)
+            return
+        scores = [(s.logprob, s.n_tokens) for s in result.scores]
+        correct = normalized_choice(scores) == work.gold if work.gold is not None else None
+        if correct:
+            self.progress.per_model[model]["correct"] += 1
+        self._store.add_feedback(**common, correct=correct, confidence=mc_confidence(scores))
+
+    def _peers_by_model(self) -> dict[str, list[Candidate]]:
+        by_model: dict[str, list[Candidate]] = {}
+        for c in self._candidates():
+            by_model.setdefault(c.model, []).append(c)
+        if not by_model:
+            raise SeedError("no peer (not even this node) can answer: is the node running?")
+        return by_model
+
+    # ------------------------------------------------------------------ fit + calibrate
+    async def fit_and_calibrate(self, target_escalation: float | None, target_share: float, *, source: str) -> dict[str, Any]:
+        """Fit on the stored train rows, tune on the validation rows, adopt; the summary."""
+        models = sorted({c.model for c in self._candidates()})
+        schema = schema_for(models, self._router.schema)
+        train, validation = await trio.to_thread.run_sync(training_rows, self._store, schema.embed_dim)
+        if not train:
+            raise SeedError("no labelled training rows: run `peermind router seed` first")
+        model, fit_metrics = await trio.to_thread.run_sync(fit_router, schema, train, validation)
+        calibration, report = self.calibrate_for(model, validation, target_escalation, target_share)
+        metrics = {"fit": fit_metrics, "validation_routing": report, "train_rows": len(train), "validation_rows": len(validation)}
+        version = self._router.adopt(model, source, metrics=metrics, calibration=calibration)
+        return {"router_version": version, **metrics, "calibration": calibration.__dict__}
+
+    def calibrate_for(self, model: Any, validation: Sequence[Any], target_escalation: float | None,
+                      target_share: float) -> tuple[Calibration, dict[str, Any]]:
+        """Thresholds and cost weight for ``model`` from the stored validation rows.
+
+        ``target_escalation`` None: the rate in ``ESCALATION_BAND`` with the best validation
+        accuracy of a cascade from the cheapest model to the next one.
+        """
+        rows = self._store.feedback_rows()
+        score_conf: dict[str, list[float]] = {}
+        gen_conf: dict[str, list[float]] = {}
+        per_query: dict[str, dict[str, tuple[float, bool]]] = {}
+        for r in rows:
+            if r.model_key and r.confidence is not None:
+                if r.mode == VALIDATION_MODE:
+                    score_conf.setdefault(r.model_key, []).append(r.confidence)
+                    if r.query_id and r.correct is not None:
+                        per_query.setdefault(r.query_id, {})[r.model_key] = (r.confidence, r.correct)
+                elif r.mode == GENERATE_MODE:
+                    gen_conf.setdefault(r.model_key, []).append(r.confidence)
+        costs: dict[str, float] = {}
+        for c in self._candidates():
+            costs[c.model] = min(costs.get(c.model, c.cost_per_1k), c.cost_per_1k)
+        cascade_report: dict[str, Any] = {}
+        tiers = sorted((m for m in costs if m in score_conf), key=lambda m: costs[m])
+        triples: list[tuple[float, bool, bool]] = []
+        if len(tiers) >= 2:
+            cheap, strong = tiers[0], tiers[1]
+            triples = [(q[cheap][0], q[cheap][1], q[strong][1]) for q in per_query.values() if cheap in q and strong in q]
+        if triples and target_escalation is None:
+            target_escalation, cascade_report = choose_escalation_rate(triples)
+        elif triples and target_escalation is not None:
+            threshold = float(np.quantile([t[0] for t in triples], target_escalation))
+            acc, rate = cascade_outcome(triples, threshold)
+            cascade_report = {"rate": target_escalation, "threshold": threshold, "accuracy": acc, "escalated": rate}
+        if cascade_report:
+            cascade_report["tiers"] = tiers[:2]
+        if target_escalation is None:
+            target_escalation = ESCALATION_BAND[1]
+        thresholds: dict[str, dict[str, float]] = {}
+        for kind, conf in (("score", score_conf), ("generate", gen_conf)):
+            for m, t in escalation_thresholds(conf, target_escalation).items():
+                thresholds.setdefault(m, {})[kind] = t
+        trained = [m for m in model.model_keys if m in costs]
+        rel = relative_costs({m: costs[m] for m in trained}) if trained else {}
+        queries = group_queries(model, validation, trained) if len(trained) >= 2 else []
+        if queries:
+            cost_weight, chosen = choose_cost_weight(queries, rel, target_share)
+            report = routing_report(queries, rel, cost_weight)
+            report["cost_weight_choice"] = chosen
+        else:
+            cost_weight, report = None, {"queries": 0}
+        report["escalation_rate_target"] = target_escalation
+        report["cascade"] = cascade_report
+        calibration = Calibration(
+            thresholds=thresholds,
+            cost_weight=cost_weight,
+            targets={"escalation": target_escalation, "share_to_dearest": target_share},
+            metrics={"validation_confidences": {m: len(v) for m, v in score_conf.items()},
+                     "generation_confidences": {m: len(v) for m, v in gen_conf.items()}},
+            calibrated_at=time.time(),
+        )
+        return calibration, report
+
+    async def recalibrate(self, target_escalation: float | None, target_share: float) -> dict[str, Any]:
+        """New thresholds / cost weight for the current router from stored validation rows."""
+        _train, validation = await trio.to_thread.run_sync(training_rows, self._store, self._router.schema.embed_dim)
+        calibration, report = self.calibrate_for(self._router.model, validation, target_escalation, target_share)
+        metrics = {**self._router.metrics, "validation_routing": report}
+        version = self._router.adopt(self._router.model, self._router.source, metrics=metrics, calibration=calibration)
+        return {"router_version": version, "validation_routing": report, "calibration": calibration.__dict__}
+
+
+def schema_for(models: Sequence[str], current: FeatureSchema) -> FeatureSchema:
+    """The default heads plus any other model seen on the network (extra heads break
+    federated compatibility with default-schema nodes, so only add what is really there)."""
+    keys = list(current.model_keys)
+    for m in DEFAULT_SCHEMA.model_keys:
+        if m not in keys:
+            keys.append(m)
+    for m in sorted(models):
+        if m not in keys:
+            keys.append(m)
+    return FeatureSchema(version=current.version, embed_dim=current.embed_dim, model_keys=tuple(keys))
+
+
+def _mode(split: str) -> str:
+    return {"train": SEED_MODE, "validation": VALIDATION_MODE, "generate": GENERATE_MODE}[split]
+
+
+def _load(plan: SeedPlan) -> list[tuple[str, Any]]:
+    """(split, item) pairs: train, validation, and a few validation items to generate on."""
+    from peermind.bench import BenchError, load_items
+
+    out: list[tuple[str, Any]] = []
+    for ds in plan.datasets:
+        try:
+            train = load_items(ds, "train", plan.limit)
+            val = load_items(ds, "validation", plan.validation_limit)
+        except BenchError as exc:
+            raise SeedError(f"cannot load {ds!r}: {exc} (run `peermind setup` to fetch the data)") from exc
+        mc_train = [it for it in train if it.kind == "mc"]
+        mc_val = [it for it in val if it.kind == "mc"]
+        if not mc_train:
+            raise SeedError(f"{ds!r} has no multiple-choice items; seed on mc datasets (arc_easy, sciq, ...)")
+        out += [("train", it) for it in mc_train] + [("validation", it) for it in mc_val]
+        out += [("generate", it) for it in mc_val[: plan.generation_items]]
+    return out

@@ -1,0 +1,136 @@
+"""The node's collaboration runtime in one object: router, embedder, policies, negotiation,
+feedback and seeding, wired to the daemon through a handful of callables.
+
+The daemon builds one ``Collaboration``, calls ``attach(...)`` once its libp2p host is
+up (to serve ``/peermind/negotiate/1.0.0``), runs ``run()`` in its nursery (feedback
+writer, seed jobs, optional embedder warm-up) and answers questions with ``ask()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+from libp2p.abc import IHost
+from libp2p.peer.id import ID
+from peermind.protocol import Message, Signer, TaskRefusal, Verifier
+
+from ..p2p.streams import StreamEndpoint
+from ..store import Store
+from .answer import Answer
+from .candidates import Candidate
+from .constraints import NO_CONSTRAINTS, NO_TACTICS, Constraints, Tactics
+from .embedding import QueryEmbedder
+from .errors import CollaborationError
+from .feedback import FeedbackRecorder, mark_task
+from .job import Job
+from .negotiation import NEGOTIATE_PROTOCOL, Auctioneer, Bidder
+from .policy import Collaborator, EvidenceSink, ExecuteLocal, RequestRemote
+from .router_state import RouterHolder
+from .seed import SeedPlan, SeedProgress, SeedRunner
+
+log = logging.getLogger("peermind.node.collab")
+
+
+class Collaboration:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        my_id: str,
+        candidates: Callable[[], list[Candidate]],
+        local_candidate: Callable[[], Candidate],
+        execute_local: ExecuteLocal,
+        request_remote: RequestRemote,
+        on_evidence: EvidenceSink,
+        gate: Callable[[str], TaskRefusal | None] | None = None,
+        max_tokens: int = 1024,
+        embedder: QueryEmbedder | None = None,
+    ) -> None:
+        self._store = store
+        self._my_id = my_id
+        self._on_evidence = on_evidence
+        self.router = RouterHolder(store)
+        self.embedder = embedder or QueryEmbedder()
+        self.collaborator = Collaborator(
+            candidates=candidates,
+            execute_local=execute_local,
+            request_remote=request_remote,
+            on_evidence=on_evidence,
+            router=self.router,
+            embedder=self.embedder,
+        )
+        self.bidder = Bidder(local_candidate=local_candidate, router=self.router, max_tokens=max_tokens, gate=gate)
+        self.recorder = FeedbackRecorder(store, self.embedder)
+        self.seeder = SeedRunner(store=store, router=self.router, embedder=self.embedder,
+                                 candidates=candidates, attempt=self.collaborator.attempt)
+        self._nursery: trio.Nursery | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def attach(self, host: IHost, signer: Signer, verifier: Verifier, *, max_frame_bytes: int, read_timeout_s: float) -> None:
+        """Serve negotiation on the running host and let auctions call peers."""
+        endpoint = StreamEndpoint(host, NEGOTIATE_PROTOCOL, signer, verifier, max_frame_bytes=max_frame_bytes,
+                                  read_timeout_s=read_timeout_s, on_evidence=self._on_evidence)
+
+        async def handle(envelope: Any, peer: str) -> Message:
+            return await self.bidder.handle(envelope, peer, self._my_id)
+
+        endpoint.serve(handle)
+
+        async def call(peer: str, body: Message, timeout_s: float) -> Any:
+            return await endpoint.call(ID.from_base58(peer), body, timeout_s=timeout_s)
+
+        self.collaborator.negotiator = Auctioneer(call=call, bidder=self.bidder, my_id=self._my_id)
+
+    async def run(self, *, warm_embedder: bool = False, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self.recorder.run)
+            await nursery.start(self.embedder.loader)
+            if warm_embedder:
+                self.embedder.request_load()
+            task_status.started()
+            await trio.sleep_forever()
+
+    # ------------------------------------------------------------------ questions
+    async def ask(self, job: Job, *, mode: str = "auto", constraints: Constraints = NO_CONSTRAINTS,
+                  timeout_s: float = 60.0, tactics: Tactics = NO_TACTICS) -> Answer:
+        answer = await self.collaborator.run(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=tactics)
+        self.recorder.submit(job, answer)
+        return answer
+
+    # ------------------------------------------------------------------ router
+    def start_seed(self, plan: SeedPlan) -> SeedProgress:
+        if self._nursery is None:
+            raise CollaborationError("the node is not running yet")
+        return self.seeder.start(self._nursery, plan)
+
+    async def wait_seed(self) -> SeedProgress:
+        return await self.seeder.wait()
+
+    async def calibrate(self, target_escalation: float | None, target_share: float) -> dict[str, Any]:
+        return await self.seeder.recalibrate(target_escalation, target_share)
+
+    def mark(self, task_id: str, correct: bool) -> dict[str, int]:
+        return mark_task(self._store, task_id, correct)
+
+    def status(self) -> dict[str, Any]:
+        rows = self._store.feedback_rows()
+        by_mode: dict[str, int] = {}
+        for r in rows:
+            by_mode[r.mode or ""] = by_mode.get(r.mode or "", 0) + 1
+        return {
+            "router": self.router.status(),
+            "seed": self.seeder.progress.to_json(),
+            "feedback": {
+                "rows": len(rows),
+                "labelled": sum(1 for r in rows if r.correct is not None),
+                "by_mode": by_mode,
+                "recorded_this_run": self.recorder.recorded,
+                "dropped_this_run": self.recorder.dropped,
+            },
+            "embedder": {"loaded": self.embedder.loaded, "load_s": self.embedder.load_s},
+            "negotiation": {"bids_made": self.bidder.bids_made, "awards_won": self.bidder.awards_won},
+        }

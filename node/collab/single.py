@@ -1,0 +1,57 @@
+"""Vertical routing: one peer answers.
+
+``route``: the best-utility candidate answers; if it fails, the next one does (the
+user sees an error only when every tried candidate failed). ``auto`` is the hybrid:
+route first, then, when the routed model was not the strongest and its confidence is
+below the calibrated threshold, escalate like a cascade (to the strongest peer or a
+vote among the stronger peers, per ``escalate_to``). Cold start (no trained router
+head): both rank by the ad prior, i.e. the strongest model within the constraints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .answer import Answer
+from .cascade import escalate
+from .utility import Estimate
+
+if TYPE_CHECKING:
+    from .policy import Collaborator, QueryContext
+
+
+def _route_reason(ctx: QueryContext, first: Estimate) -> str:
+    if ctx.predictions:
+        p = first.p_correct if first.p_correct is not None else float("nan")
+        return f"best utility: P(correct)={p:.2f} for {first.candidate.model} at est. cost {first.cost:.4f}"
+    return "strongest model within the constraints (ad prior; no trained router head)"
+
+
+async def run_route(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
+    reply = await collab.ask_first(ctx, [e.candidate for e in estimates])
+    if reply is None:
+        raise collab.failed(ctx)
+    mode = "local" if ctx.mode == "local" else "route"
+    return collab.answer(ctx, reply, reason=_route_reason(ctx, estimates[0]), mode=mode)
+
+
+async def run_auto(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
+    reply = await collab.ask_first(ctx, [e.candidate for e in estimates])
+    if reply is None:
+        raise collab.failed(ctx)
+    reason = _route_reason(ctx, estimates[0])
+    if not ctx.predictions:
+        return collab.answer(ctx, reply, reason=reason, mode="auto")
+    stronger = _stronger_than(reply.candidate.model, estimates)
+    return await escalate(collab, ctx, reply, stronger, reason=reason, mode="auto")
+
+
+def _stronger_than(model: str, estimates: list[Estimate]) -> list[Estimate]:
+    """Candidates of models predicted (or, cold, sized) better than ``model``."""
+    own = [e for e in estimates if e.candidate.model == model]
+    if not own:
+        return []
+    mine = own[0]
+    def quality(e: Estimate) -> float:
+        return e.p_correct if e.p_correct is not None else e.candidate.quality_prior
+    return [e for e in estimates if e.candidate.model != model and quality(e) > quality(mine)]

@@ -1,0 +1,133 @@
+"""Scoring candidates for one query: predicted quality against price and wait.
+
+    utility = trust * P(correct) - cost_weight * cost / max_cost - latency_weight * latency / max_latency
+
+P(correct) comes from the learned router head of the candidate's model. Cost and
+latency are each divided by the largest among the feasible candidates, so both terms
+lie in [0, 1] whatever the prompt length and currency, and ``cost_weight`` reads as
+"accuracy points I would give up to go from the dearest candidate to a free one".
+A model without a trained head gets the mean of the trained heads' predictions (the
+router's unknown-model prior); with no trained head at all the caller falls back to
+``route.rank_by_prior``. Saturated peers sort last (still a fallback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .candidates import Candidate
+from .constraints import InfeasibleConstraints
+
+DEFAULT_COST_WEIGHT = 0.05
+DEFAULT_LATENCY_WEIGHT = 0.02
+
+PeerWeight = Callable[[str], float]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    candidate: Candidate
+    p_correct: float | None  # None: no prediction (cold start)
+    source: str  # router | router-prior | ad-prior
+    cost: float
+    latency_ms: float
+    utility: float
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.candidate
+        return {
+            "peer_id": c.peer_id,
+            "model": c.model,
+            "local": c.is_local,
+            "p_correct": None if self.p_correct is None else round(self.p_correct, 4),
+            "source": self.source,
+            "est_cost": round(self.cost, 6),
+            "est_latency_ms": round(self.latency_ms, 1),
+            "utility": round(self.utility, 4),
+            "saturated": c.saturated,
+        }
+
+
+def estimate(
+    candidates: Sequence[Candidate],
+    predictions: Mapping[str, float],
+    *,
+    prompt_tokens: int,
+    max_tokens: int,
+    cost_weight: float = DEFAULT_COST_WEIGHT,
+    latency_weight: float = DEFAULT_LATENCY_WEIGHT,
+    peer_weight: PeerWeight | None = None,
+) -> list[Estimate]:
+    """Estimates for ``candidates``, best utility first (saturated ones last)."""
+    if not candidates:
+        return []
+    costs = [c.estimate_cost(prompt_tokens, max_tokens) for c in candidates]
+    lats = [c.estimate_latency_ms(prompt_tokens, max_tokens) for c in candidates]
+    max_cost = max(costs) or 1.0
+    max_lat = max(lats) or 1.0
+    prior = sum(predictions.values()) / len(predictions) if predictions else None
+    out = []
+    for c, cost, lat in zip(candidates, costs, lats, strict=True):
+        if c.model in predictions:
+            p, source = predictions[c.model], "router"
+        elif prior is not None:
+            p, source = prior, "router-prior"
+        else:
+            p, source = None, "ad-prior"
+        trust = peer_weight(c.peer_id) if peer_weight else 1.0
+        quality = (p if p is not None else 0.5) * trust
+        u = quality - cost_weight * cost / max_cost - latency_weight * lat / max_lat
+        out.append(Estimate(c, p, source, cost, lat, u))
+    out.sort(key=lambda e: (e.candidate.saturated, -e.utility, e.latency_ms, not e.candidate.is_local))
+    return out
+
+
+def require_quality(estimates: Sequence[Estimate], min_quality: float | None) -> list[Estimate]:
+    """Drop candidates whose predicted P(correct) is below ``min_quality``; typed refusal if none is left."""
+    if min_quality is None:
+        return list(estimates)
+    known = [e for e in estimates if e.p_correct is not None and e.source == "router"]
+    if not known:
+        models = sorted({e.candidate.model for e in estimates})
+        raise InfeasibleConstraints(
+            "min_quality",
+            f"no trained router head predicts quality for {models}; seed the router "
+            "(`peermind router seed`) or drop min_quality",
+        )
+    kept = [e for e in known if e.p_correct is not None and e.p_correct >= min_quality]
+    if not kept:
+        best = max(e.p_correct or 0.0 for e in known)
+        raise InfeasibleConstraints(
+            "min_quality", f"best predicted P(correct) is {best:.2f}, below the minimum {min_quality:.2f}"
+        )
+    return kept
+
+
+def best_quality_first(estimates: Sequence[Estimate]) -> list[Estimate]:
+    """Strongest first by predicted P(correct) (or params when cold), then cheaper, then faster."""
+    return sorted(
+        estimates,
+        key=lambda e: (
+            e.candidate.saturated,
+            -(e.p_correct if e.p_correct is not None else 0.0),
+            -e.candidate.quality_prior,
+            e.cost,
+            e.latency_ms,
+        ),
+    )
+
+
+def cheapest_first(estimates: Sequence[Estimate]) -> list[Estimate]:
+    """Cheapest first, then better predicted quality, then faster (cascade order)."""
+    return sorted(
+        estimates,
+        key=lambda e: (
+            e.candidate.saturated,
+            round(e.cost, 9),
+            -(e.p_correct if e.p_correct is not None else e.candidate.quality_prior),
+            e.latency_ms,
+            not e.candidate.is_local,
+        ),
+    )

@@ -1,0 +1,43 @@
+"""peermind.node.training: federated router training across real node processes.
+
+Flower runs as a library over the node's libp2p training protocol
+(``/peermind/fl/1.0.0``, engine ``p2p``, the default) or through Flower's own
+SuperLink/SuperNode processes (engine ``flower``). Any node can coordinate a
+run; every node that joins training hosts the ClientApp on its own feedback
+rows, and each node decides for itself whether to adopt the resulting router.
+
+    node.training = TrainingService(node)      # the daemon does this
+    await nursery.start(node.training.run)      # after the host is up
+    state = node.training.start(RunRequest(rounds=3, min_nodes=3))
+"""
+
+from ._api import training_routes
+from ._request import ENGINES, RunRequest
+from ._run_state import RunState
+from ._service import TrainingService
+from .client import TrainingClient
+from .errors import (
+    FlowerEngineError,
+    InvalidRunRequest,
+    NoTrainingData,
+    RunInProgress,
+    TooFewParticipants,
+    TrainingError,
+    TrainingRefused,
+)
+
+__all__ = [
+    "ENGINES",
+    "FlowerEngineError",
+    "InvalidRunRequest",
+    "NoTrainingData",
+    "RunInProgress",
+    "RunRequest",
+    "RunState",
+    "TooFewParticipants",
+    "TrainingClient",
+    "TrainingError",
+    "TrainingRefused",
+    "TrainingService",
+    "training_routes",
+]

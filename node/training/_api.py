@@ -1,0 +1,110 @@
+"""HTTP endpoints of federated training (mounted by ``node.api.app``).
+
+POST /peermind/train/start    {rounds, min_nodes, strategy, engine, round_timeout_s, ...} -> 202 run
+GET  /peermind/train/status   [?run_id=...&audit=1] -> availability + the current (or named) run
+GET  /peermind/train/history  [?limit=N] -> recorded rounds (all roles), newest first
+POST /peermind/train/join     {coordinator?: multiaddr | peer ID} -> become available, dial it
+POST /peermind/train/leave    {} -> stop taking part in new runs
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import NodeError
+from ..p2p.host import HostError, PeerUnreachable
+from ._request import RunRequest
+from .errors import InvalidRunRequest, RunInProgress, TrainingError
+
+if TYPE_CHECKING:
+    from ..daemon import Node
+
+MAX_BODY = 64 * 1024
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise InvalidRunRequest(f"request body over {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise InvalidRunRequest(f"request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidRunRequest("request body must be a JSON object")
+    return body
+
+
+def _guard(handler: Endpoint) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except InvalidRunRequest as exc:
+            return _error(400, str(exc), "invalid_request_error")
+        except RunInProgress as exc:
+            return _error(409, str(exc), "run_in_progress")
+        except (PeerUnreachable, HostError) as exc:
+            return _error(502, str(exc), "peer_unreachable")
+        except TrainingError as exc:
+            return _error(422, str(exc), "training_error")
+        except NodeError as exc:
+            return _error(500, f"{type(exc).__name__}: {exc}", "node_error")
+
+    return endpoint
+
+
+def training_routes(node: Node) -> list[Route]:
+    service = node.training
+
+    async def start(request: Request) -> Response:
+        run = service.start(RunRequest.from_json(await _body(request)))
+        return JSONResponse(run.to_json(audit=False), status_code=202)
+
+    async def status(request: Request) -> Response:
+        run_id = request.query_params.get("run_id")
+        body = service.status()
+        if run_id is not None:
+            run = service.get_run(run_id)
+            if run is None:
+                return _error(404, f"no run {run_id} on this node (it keeps the last few)", "not_found")
+            body["run"] = run.to_json(audit=request.query_params.get("audit") == "1")
+        elif body["run"] is not None and request.query_params.get("audit") == "1":
+            assert service.active is not None
+            body["run"] = service.active.to_json(audit=True)
+        return JSONResponse(body)
+
+    async def history(request: Request) -> Response:
+        raw = request.query_params.get("limit", "50")
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            raise InvalidRunRequest(f"limit must be an integer in 1..1000, got {raw!r}")
+        return JSONResponse({"rounds": service.history(int(raw))})
+
+    async def join(request: Request) -> Response:
+        body = await _body(request)
+        coordinator = body.get("coordinator")
+        if coordinator is not None and (not isinstance(coordinator, str) or len(coordinator) > 512):
+            raise InvalidRunRequest("coordinator must be a multiaddr or peer ID string")
+        return JSONResponse(await service.join(coordinator or None))
+
+    async def leave(_: Request) -> Response:
+        service.set_available(False)
+        return JSONResponse({"available": False})
+
+    return [
+        Route("/peermind/train/start", _guard(start), methods=["POST"]),
+        Route("/peermind/train/status", _guard(status), methods=["GET"]),
+        Route("/peermind/train/history", _guard(history), methods=["GET"]),
+        Route("/peermind/train/join", _guard(join), methods=["POST"]),
+        Route("/peermind/train/leave", _guard(leave), methods=["POST"]),
+    ]

@@ -1,0 +1,261 @@
+"""TrainingService: everything federated training needs on a running node, in one place.
+
+The daemon builds one (``Node.training``) and starts ``run`` in its nursery
+once the host is up. It serves ``/peermind/fl/1.0.0`` (own verifier with the
+larger training frame cap), hosts this node's ClientApp (Participant), runs
+the runs this node coordinates (Coordinator) in its own nursery, and answers
+the API's questions (status, history, join/leave).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import trio
+from flwr.app import ConfigRecord, Context, Message, RecordDict
+from libp2p.peer.id import ID
+from peermind.federated import FeedbackRow
+from peermind.protocol import FL_PROTOCOL_ID, Envelope, TrainInvite, TrainMessage, Verifier
+from peermind.protocol import Message as WireMessage
+
+from ..p2p.host import dial, parse_peer_addr
+from ..p2p.streams import StreamEndpoint, UnexpectedMessage
+from ._adoption import ADOPT_ACTION, decide, router_from_adopt
+from ._coordinator import Coordinator
+from ._participant import LocalDpSettings, Participant, QueryHandler
+from ._request import RunRequest
+from ._router_io import current_router, install_router, starting_router
+from ._rows import load_rows
+from ._run_state import RunState
+from .errors import RunInProgress, TrainingError
+
+if TYPE_CHECKING:
+    from ..daemon import Node
+
+log = logging.getLogger("peermind.node.training")
+
+KEEP_RUNS = 10
+"""Finished runs kept in memory for `train status --run` (history lives in the store)."""
+
+
+class TrainingService:
+    """Federated router training for one node; see the module docstring."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        settings = node.config.training
+        self._available = bool(node.config.join_training)
+        dp = None
+        if settings.dp_epsilon is not None:
+            dp = LocalDpSettings(epsilon=settings.dp_epsilon, delta=settings.dp_delta)
+        from .flower import FlowerParticipant, flower_available
+
+        self.flower_participant = FlowerParticipant(node, self) if flower_available() else None
+        queries: dict[str, QueryHandler] = {ADOPT_ACTION: self._adopt_query}
+        if self.flower_participant is not None:
+            queries.update(self.flower_participant.queries())
+        self.participant = Participant(
+            peer_id=node.peer_id,
+            rows=self.rows,
+            available=lambda: self._available,
+            on_round=self._record_participant_round,
+            local_dp=dp,
+            queries=queries,
+            engines=("p2p", "flower") if self.flower_participant is not None else ("p2p",),
+        )
+        self.endpoint: StreamEndpoint | None = None
+        self.coordinator: Coordinator | None = None
+        self.runs: OrderedDict[str, RunState] = OrderedDict()
+        self.active: RunState | None = None
+        self._nursery: trio.Nursery | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve the training protocol until cancelled (the daemon's nursery owns this)."""
+        node = self._node
+        assert node.host is not None, "start the training service after the host"
+        cap = node.config.training.max_frame_bytes
+        verifier = Verifier(max_skew_s=node.config.limits.clock_skew_s, max_frame_bytes=cap)
+        self.endpoint = StreamEndpoint(
+            node.host, FL_PROTOCOL_ID, node.signer, verifier,
+            max_frame_bytes=cap, read_timeout_s=node.config.limits.request_timeout_s,
+            on_evidence=node.record_evidence,
+        )
+        flower_runner = None
+        from .flower import FlowerCoordinator, flower_available
+
+        if flower_available():
+            flower_runner = FlowerCoordinator(node, self)
+        self.coordinator = Coordinator(
+            peer_id=node.peer_id, endpoint=self.endpoint, participant=self.participant,
+            store=node.store, candidates=self._training_peers, reputation=self._reputation_hook,
+            evidence=node.record_evidence, starting_router=lambda: starting_router(node),
+            runs_dir=node.config.data_dir / "training" / "runs", flower=flower_runner,
+        )
+        self._token = trio.lowlevel.current_trio_token()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self.flower_participant is not None:
+                    await nursery.start(self.flower_participant.run)
+                self.endpoint.serve(self._handle)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+
+    # ------------------------------------------------------------------ availability
+    @property
+    def available(self) -> bool:
+        """Whether this node takes part in training runs (its ad's ``training`` flag)."""
+        return self._available
+
+    def set_available(self, value: bool) -> None:
+        changed = value != self._available
+        self._available = value
+        gossip = self._node.gossip
+        if changed and gossip is not None:
+            gossip.request_publish()
+
+    async def join(self, coordinator: str | None, *, timeout_s: float = 10.0) -> dict[str, Any]:
+        """Make this node available for training and connect it to ``coordinator``.
+
+        ``coordinator`` is a full multiaddr ending in /p2p/ID (dialled), a peer ID
+        already known from its ad (its advertised addresses are dialled), or None.
+        Returns what happened, including whether the coordinator's ad is seen.
+        """
+        node = self._node
+        self.set_available(True)
+        result: dict[str, Any] = {"available": True, "coordinator": None, "connected": False}
+        if not coordinator:
+            return result
+        host = node.host
+        assert host is not None
+        if coordinator.startswith("/"):
+            info = parse_peer_addr(coordinator)
+            peer = info.peer_id.to_base58()
+            await dial(host, info, timeout_s=timeout_s)
+        else:
+            peer = coordinator
+            try:
+                ID.from_base58(peer)
+            except Exception as exc:
+                raise TrainingError(f"{coordinator!r} is neither a multiaddr nor a peer ID") from exc
+            entry = node.board.get(peer)
+            if entry is None:
+                raise TrainingError(
+                    f"no fresh ad from {peer}: give its full multiaddr (/ip4/.../tcp/PORT/p2p/ID) instead"
+                )
+            await dial(host, parse_peer_addr(f"{entry.ad.addrs[0]}"), timeout_s=timeout_s)
+        result["coordinator"] = peer
+        result["connected"] = True
+        with trio.move_on_after(timeout_s):
+            while node.board.get(peer) is None:  # noqa: ASYNC110 - the board has no per-peer event
+                await trio.sleep(0.1)
+        entry = node.board.get(peer)
+        result["coordinator_ad"] = entry is not None
+        result["coordinator_joins_training"] = bool(entry and entry.ad.training)
+        return result
+
+    # ------------------------------------------------------------------ runs
+    def start(self, request: RunRequest) -> RunState:
+        """Start a run in the background; RunInProgress while another one runs."""
+        if self._nursery is None or self.coordinator is None:
+            raise TrainingError("the training service is not running yet")
+        if self.active is not None and not self.active.finished:
+            raise RunInProgress(
+                f"run {self.active.run_id} is still {self.active.state}; "
+                "see `peermind train status`"
+            )
+        run_id = str(secrets.randbits(62) or 1)
+        state = RunState(run_id=run_id, request=request, coordinator=self._node.peer_id)
+        self.active = state
+        self.runs[run_id] = state
+        while len(self.runs) > KEEP_RUNS:
+            self.runs.popitem(last=False)
+        self._nursery.start_soon(self.coordinator.run, state)
+        return state
+
+    def get_run(self, run_id: str | None) -> RunState | None:
+        if run_id is None:
+            return self.active
+        return self.runs.get(run_id)
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "available": self._available,
+            "engines": list(self.participant.engines),
+            "runs_joined": sorted(self.participant.runs),
+            "local_dp": self.participant.info()["local_dp"],
+            "run": self.active.to_json(audit=False) if self.active is not None else None,
+        }
+        if self.flower_participant is not None:
+            body["flower"] = self.flower_participant.status()
+        return body
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        return [
+            {
+                "run_id": r.run_id, "round": r.round, "role": r.role,
+                "participants": list(r.participants), "excluded": list(r.excluded),
+                "metrics": r.metrics, "adopted": r.adopted, "created_at": r.created_at,
+            }
+            for r in self._node.store.rounds(limit)
+        ]
+
+    # ------------------------------------------------------------------ plumbing
+    def rows(self) -> tuple[list[FeedbackRow], list[FeedbackRow]]:
+        """This node's (train, validation) rows; called from the ClientApp's thread."""
+        return load_rows(self._node.store, self._node.config.training.validation_fraction)
+
+    def _training_peers(self) -> list[str]:
+        return [e.peer_id for e in self._node.board.fresh() if e.ad.training]
+
+    def _reputation_hook(self) -> Any:
+        """The trust module's scores: ``node.reputation(peer_id) -> [0, 1]``, if the node has one."""
+        hook = getattr(self._node, "reputation", None)
+        return hook if callable(hook) else None
+
+    async def _handle(self, envelope: Envelope, peer: str) -> WireMessage | None:
+        body = envelope.body
+        if isinstance(body, TrainInvite):
+            return await self.participant.on_invite(body, peer)
+        if isinstance(body, TrainMessage):
+            return await self.participant.on_message(body, peer)
+        raise UnexpectedMessage(f"{type(body).__name__} is not served on {FL_PROTOCOL_ID}")
+
+    def _record_participant_round(self, run_id: str, server_round: int, coordinator: str,
+                                  metrics: dict[str, Any]) -> None:
+        self._node.store.record_round(
+            run_id=run_id, round=server_round, role="participant",
+            participants=[coordinator] if coordinator else [], metrics=metrics,
+        )
+
+    def _adopt_query(self, msg: Message, ctx: Context) -> Message:
+        """``query.adopt``: validate the run's final router on our own rows (worker thread)."""
+        model, info = router_from_adopt(msg)
+        _, validation = self.rows()
+        node = self._node
+        decision = decide(current_router(node), model, validation, node.config.training.adopt_tolerance)
+        run_id = str(ctx.run_id)
+        source = f"federated:{run_id}"
+        version = None
+        if decision.adopted:
+            version = trio.from_thread.run_sync(
+                lambda: install_router(node, model, source, decision.to_json())
+            )
+        body = decision.to_json() | {"version": version}
+        rounds = info.get("rounds", 0)
+        node.store.record_round(
+            run_id=run_id, round=int(rounds) if isinstance(rounds, int) else 0, role="adoption",
+            participants=[str(info.get("coordinator", ""))], metrics=body, adopted=decision.adopted,
+        )
+        log.info("federated router %s", "adopted" if decision.adopted else "kept the current one",
+                 extra={"run": run_id, "reason": decision.reason})
+        trio.from_thread.run_sync(self.participant.leave, run_id)
+        return Message(RecordDict({"decision": ConfigRecord({"json": json.dumps(body)})}), reply_to=msg)

@@ -1,0 +1,54 @@
+"""The node's trust wiring: reputation from evidence, acted on everywhere peers are chosen.
+
+``TrustWiring`` (held by the daemon as ``node.trust``) persists a ``peermind.trust``
+ReputationBook in the node's store, gates inbound tasks and gossip (bans, rate limits,
+proof of work), verifies peers with canaries and cross-checks beside real questions,
+gossips opinions for EigenTrust global trust and enforces bans on the connection level.
+Adversarial behaviour lives in ``peermind.testnet.adversary``, never here.
+"""
+
+from ._admission import Admission
+from ._api import trust_routes
+from ._canaries import Canary, CanaryDeck, Verdict, judge, load_canaries
+from ._enforcer import BanEnforcer
+from ._errors import PeerNotKnown, TrustWiringError
+from ._evidence_map import VIOLATION_CLASSES, to_record, violation_kind, violation_source
+from ._ledger import Exclusion, ReplayClock, TrustLedger, replay_horizon_s
+from ._metrics import TrustMetrics
+from ._opinions import OpinionGossip, trust_topic
+from ._own_pow import load_or_solve_pow
+from ._params import ABUSE_FACTOR, abuse_params, trust_params
+from ._verification import Verification, answer_key
+from ._wiring import TrustWiring, bootstrap_peer_ids
+
+__all__ = [
+    "ABUSE_FACTOR",
+    "VIOLATION_CLASSES",
+    "Admission",
+    "BanEnforcer",
+    "Canary",
+    "CanaryDeck",
+    "Exclusion",
+    "OpinionGossip",
+    "PeerNotKnown",
+    "ReplayClock",
+    "TrustLedger",
+    "TrustMetrics",
+    "TrustWiring",
+    "TrustWiringError",
+    "Verdict",
+    "Verification",
+    "abuse_params",
+    "answer_key",
+    "bootstrap_peer_ids",
+    "judge",
+    "load_canaries",
+    "load_or_solve_pow",
+    "replay_horizon_s",
+    "to_record",
+    "trust_params",
+    "trust_routes",
+    "trust_topic",
+    "violation_kind",
+    "violation_source",
+]

@@ -1,0 +1,171 @@
+"""Canaries: questions from this node's own validation data, asked like any user question.
+
+A canary is built in the shape of the user's question it accompanies: a multiple-choice
+question becomes a ``score`` task with ``mc_context`` and ``mc_continuations`` (exactly
+what a client sends to ``/peermind/score``), a generation question becomes a chat
+message asking for the choice. The reply is judged against the gold answer.
+
+Small honest models miss many benchmark questions, and a canary an honest peer fails
+punishes it as a liar. So an item is only used once this node's own model answered it
+right ("screened", lazily and once per item, cached in ``trust-canaries.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from peermind.bench import Item, load_items, mc_context, mc_continuations
+from peermind.protocol import TaskResult
+from peermind.trust import CanaryItem, Evidence, judge_canary
+
+from ..collab.confidence import argmax, choice_distribution
+from ..collab.job import Job
+
+log = logging.getLogger("peermind.node.trust")
+
+__all__ = ["CANARY_FILE", "Canary", "CanaryDeck", "Verdict", "load_canaries"]
+
+CANARY_FILE = "trust-canaries.json"
+MAX_ITEMS_PER_DATASET = 400
+
+RunLocal = Callable[[Job], Awaitable[TaskResult | None]]
+
+
+@dataclass(frozen=True)
+class Canary:
+    """One validation item and how to ask it."""
+
+    key: str  # dataset/item id
+    item: Item
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return self.item.choices or ()
+
+    @property
+    def gold(self) -> int:
+        return self.item.gold if self.item.gold is not None else -1
+
+    def job(self, like: Job) -> Job:
+        """A job of the same kind and settings as ``like`` asking this canary."""
+        if like.kind == "score":
+            return Job(kind="score", prompt=mc_context(self.item),
+                       continuations=tuple(mc_continuations(self.item)))
+        options = "; ".join(c.strip() for c in self.choices)
+        question = f"{self.item.query.strip()}\nOptions: {options}\nAnswer with the correct option only."
+        return Job(kind="generate", messages=(("user", question),), max_tokens=like.max_tokens,
+                   temperature=like.temperature)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one canary reply."""
+
+    evidence: Evidence  # ANSWER_RIGHT or ANSWER_WRONG
+    confidence: float  # what the peer's reply claimed, in [0, 1]
+    answer: str  # the choice index or text, for the evidence detail
+
+    @property
+    def right(self) -> bool:
+        return self.evidence is Evidence.ANSWER_RIGHT
+
+
+def judge(canary: Canary, job: Job, result: TaskResult) -> Verdict:
+    """Right or wrong, and the confidence the reply claimed (for calibration tracking)."""
+    if job.kind == "score":
+        scores = [(s.logprob, s.n_tokens) for s in result.scores]
+        if len(scores) != len(canary.choices) or any(n <= 0 for _lp, n in scores):
+            return Verdict(Evidence.ANSWER_WRONG, 0.0, f"{len(scores)} scores for {len(canary.choices)} choices")
+        dist = choice_distribution(scores)
+        choice = argmax(dist)
+        verdict = judge_canary(str(canary.gold), str(choice))
+        return Verdict(verdict, max(dist), str(choice))
+    expected = [canary.choices[canary.gold]] if 0 <= canary.gold < len(canary.choices) else []
+    verdict = judge_canary(expected, result.text) if expected else Evidence.ANSWER_WRONG
+    mean_logprob = result.confidence if math.isfinite(result.confidence) else -math.inf
+    return Verdict(verdict, min(1.0, math.exp(mean_logprob)), result.text[:60])
+
+
+def load_canaries(datasets: Sequence[str]) -> list[Canary]:
+    """Multiple-choice validation items of ``datasets`` (never the test split)."""
+    out: list[Canary] = []
+    for name in datasets:
+        for item in load_items(name, "validation", limit=MAX_ITEMS_PER_DATASET):
+            if item.kind == "mc" and item.choices and item.gold is not None:
+                out.append(Canary(item.id if item.id.startswith(f"{name}/") else f"{name}/{item.id}", item))
+    return out
+
+
+class CanaryDeck:
+    """The usable canaries and the screening verdicts of this node's own model."""
+
+    def __init__(self, canaries: Sequence[Canary], path: Path | None, model: str) -> None:
+        self._by_key = {c.key: c for c in canaries}
+        self._path = path
+        self._model = model
+        self._screened: dict[str, bool] = {}  # (kind/key) -> own model right
+        self._load()
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def get(self, key: str) -> Canary:
+        return self._by_key[key]
+
+    def usable(self, kind: str) -> list[CanaryItem]:
+        """Items not known to fail on this node's own model, for ``CanaryPolicy.pick``."""
+        return [
+            CanaryItem(c.key, c.item.query, str(c.gold))
+            for c in self._by_key.values()
+            if self._screened.get(f"{kind}/{c.key}", True)
+        ]
+
+    def screened(self, kind: str, key: str) -> bool | None:
+        return self._screened.get(f"{kind}/{key}")
+
+    async def screen(self, canary: Canary, like: Job, run_local: RunLocal) -> bool:
+        """Ask this node's own model; only items it gets right are sent to peers."""
+        known = self.screened(like.kind, canary.key)
+        if known is not None:
+            return known
+        job = canary.job(like)
+        result = await run_local(job)
+        if result is None:  # the local model was busy: try again another time
+            return False
+        ok = judge(canary, job, result).right
+        self._screened[f"{like.kind}/{canary.key}"] = ok
+        self._save()
+        return ok
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "items": len(self._by_key),
+            "screened_ok": sum(self._screened.values()),
+            "screened_bad": sum(not v for v in self._screened.values()),
+        }
+
+    def _load(self) -> None:
+        if self._path is None:
+            return
+        try:
+            data = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("model") == self._model and isinstance(data.get("screened"), dict):
+            self._screened = {str(k): bool(v) for k, v in data["screened"].items()}
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        tmp = self._path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({"model": self._model, "screened": self._screened}))
+            os.replace(tmp, self._path)
+        except OSError:
+            log.warning("could not save canary screening results", extra={"path": str(self._path)})

@@ -1,0 +1,240 @@
+"""``peermind bench trust``: adversaries in a real testnet, with trust on and off.
+
+Each scenario starts its own testnet of real node processes (small profile: SmolLM2, one
+thread each), optionally with adversaries (``python -m peermind.testnet.adversary``),
+tells active adversaries to start, asks benchmark questions (test split) through honest
+entry nodes' APIs exactly as a client would (for the forger and flooder, half of them
+before the attack starts, as a paired baseline), stops the adversaries, and collects what
+every honest node says about its peers (``GET /peermind/trust``) and what each adversary
+says it did (``adversary.json``). ``_trust_figures`` turns that into the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from peermind.bench import Item, load_items
+from peermind.node.client import NodeClient
+
+from ._eval_ask import ask_item
+from ._launcher import NodeInfo, Testnet
+from .adversary import GO_FILE, STATS_FILE, STOP_FILE
+
+__all__ = ["RunResult", "Scenario", "TrustBenchSettings", "refigure", "run_scenario", "run_trust_bench"]
+
+Say = Callable[[str], None]
+ACTIVE_ROLES = ("forger", "flooder")
+"""Roles that attack on their own; half of their questions are asked before the attack starts."""
+ATTACK_RAMP_S = 5.0
+
+
+@dataclass(frozen=True)
+class TrustBenchSettings:
+    nodes: int = 10
+    adversaries: int = 2
+    roles: tuple[str, ...] = ("wrong", "garbage", "forger", "flooder")
+    dataset: str = "arc_easy"
+    items: int = 200
+    entry: int = 2
+    concurrency: int = 2
+    canary_rate: float = 0.3
+    cross_check_rate: float = 0.1
+    opinion_interval_s: float = 10.0
+    flood_rate: float = 20.0
+    contrast: bool = True
+    threads: int = 1
+    timeout_s: float = 120.0
+    out: Path = Path("docs/results/trust-bench.json")
+    testnet_dir: Path | None = None
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    role: str  # "" = clean
+    trust: bool
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    nodes: list[dict[str, Any]] = field(default_factory=list)  # name, peer_id, role, rss_mb
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    observers: dict[str, dict[str, Any]] = field(default_factory=dict)  # honest node -> /peermind/trust
+    adversary_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def scenarios(settings: TrustBenchSettings) -> list[Scenario]:
+    out = [Scenario("clean", "", True)]
+    for role in settings.roles:
+        out.append(Scenario(f"{role}/trust-on", role, True))
+        if settings.contrast:
+            out.append(Scenario(f"{role}/trust-off", role, False))
+    return out
+
+
+def _node_args(settings: TrustBenchSettings, trust: bool) -> list[str]:
+    return [
+        "--set", f"trust.enabled={'true' if trust else 'false'}",
+        "--set", f"trust.canary_rate={settings.canary_rate}",
+        "--set", f"trust.cross_check_rate={settings.cross_check_rate}",
+        "--set", f"trust.opinion_interval_s={settings.opinion_interval_s}",
+        "--no-join-training",
+    ]
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+    except psutil.Error:
+        return 0.0
+
+
+def _ask_all(entries: list[NodeInfo], items: list[Item], settings: TrustBenchSettings, say: Say) -> list[dict[str, Any]]:
+    """Every item through an entry node (round robin), ``concurrency`` at a time, as a client would."""
+    if not items:
+        return []
+    local = threading.local()
+    done = [0]
+    lock = threading.Lock()
+
+    def client_for(api: str) -> NodeClient:
+        clients = getattr(local, "clients", None)
+        if clients is None:
+            clients = local.clients = {}
+        if api not in clients:
+            clients[api] = NodeClient(api, timeout_s=settings.timeout_s + 30)
+        return clients[api]
+
+    def one(i: int) -> dict[str, Any]:
+        entry = entries[i % len(entries)]
+        outcome = ask_item(client_for(entry.api), items[i], mode="auto", timeout_s=settings.timeout_s)
+        with lock:
+            done[0] += 1
+            if done[0] % 25 == 0:
+                say(f"  {done[0]}/{len(items)} questions")
+        return {"item": items[i].id, "entry": entry.name, "finished_at": time.time(), **outcome.to_json()}
+
+    with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
+        return list(pool.map(one, range(len(items))))
+
+
+def _trust_view(node: NodeInfo) -> dict[str, Any]:
+    try:
+        return httpx.get(f"{node.api_url}/peermind/trust", timeout=30.0).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"error": str(exc)}
+
+
+def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, items: list[Item], say: Say) -> RunResult:
+    """One testnet, one scenario; the testnet is always taken down again."""
+    result = RunResult(scenario)
+    n_adv = settings.adversaries if scenario.role else 0
+    roles = [""] * (settings.nodes - n_adv) + [scenario.role] * n_adv
+    net = Testnet(root / scenario.name.replace("/", "-"))
+    env_before = dict(os.environ)
+    os.environ.update({
+        "PEERMIND_ADVERSARY_START_S": "100000",  # active adversaries wait for adversary.go
+        "PEERMIND_FLOOD_RATE": str(settings.flood_rate),
+    })
+    started = time.monotonic()
+    try:
+        nodes = net.up(settings.nodes, profile="small", roles=roles, extra_args=_node_args(settings, scenario.trust),
+                       threads=settings.threads, timeout_s=max(240.0, 30.0 * settings.nodes), progress=lambda m: None)
+        result.timings["up_s"] = round(time.monotonic() - started, 1)
+        result.nodes = [{"name": x.name, "peer_id": x.peer_id, "role": x.role, "rss_mb": _rss_mb(x.pid)} for x in nodes]
+        say(f"  {len(nodes)} nodes up in {result.timings['up_s']}s, "
+            f"RSS {sum(n['rss_mb'] for n in result.nodes):.0f} MiB total")
+        honest = [x for x in nodes if not x.role]
+        entries = honest[: settings.entry]
+        asked = time.monotonic()
+        before: list[Item] = []
+        if scenario.role in ACTIVE_ROLES:  # half the questions before the attack: a paired baseline
+            before = items[: len(items) // 2]
+            result.outcomes = [{**o, "phase": "before_attack"} for o in _ask_all(entries, before, settings, say)]
+        for x in nodes:
+            if x.role:
+                (Path(x.data_dir) / GO_FILE).write_text("go")
+        if before:
+            time.sleep(ATTACK_RAMP_S)
+        phase = "under_attack" if scenario.role else "clean"
+        result.outcomes += [{**o, "phase": phase} for o in _ask_all(entries, items[len(before):], settings, say)]
+        result.timings["questions_s"] = round(time.monotonic() - asked, 1)
+        for x in nodes:
+            if x.role:
+                (Path(x.data_dir) / STOP_FILE).write_text("stop")
+        time.sleep(4.0)  # in-flight attacks finish; counters settle
+        result.observers = {x.name: _trust_view(x) for x in honest}
+        for x in nodes:
+            if x.role:
+                try:
+                    result.adversary_stats[x.name] = json.loads((Path(x.data_dir) / STATS_FILE).read_text())
+                except (OSError, ValueError) as exc:
+                    result.adversary_stats[x.name] = {"error": str(exc)}
+        result.nodes = [{**n, "rss_mb_end": _rss_mb(x.pid)} for n, x in zip(result.nodes, nodes, strict=True)]
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        say(f"  FAILED: {result.error}")
+    finally:
+        net.down()
+        os.environ.clear()
+        os.environ.update(env_before)
+    result.timings["total_s"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def refigure(path: Path) -> dict[str, Any]:
+    """Recompute the figures and the Markdown of an existing results JSON (same runs)."""
+    from ._trust_figures import figures, markdown
+
+    report = json.loads(path.read_text())
+    runs = []
+    for data in report["runs"]:
+        fields = {k: v for k, v in data.items() if k != "scenario"}
+        runs.append(RunResult(Scenario(**data["scenario"]), **fields))
+    report["figures"] = figures(runs)
+    path.write_text(json.dumps(report, indent=2, default=str))
+    path.with_suffix(".md").write_text(markdown(report))
+    return report
+
+
+def run_trust_bench(settings: TrustBenchSettings, say: Say) -> dict[str, Any]:
+    """Every scenario in turn; writes the JSON and Markdown results next to ``settings.out``."""
+    from ._trust_figures import figures, markdown
+
+    items = load_items(settings.dataset, "test", limit=settings.items)
+    runs: list[RunResult] = []
+    with tempfile.TemporaryDirectory(prefix="peermind-trust-bench-") as tmp:
+        root = settings.testnet_dir or Path(tmp)
+        for scenario in scenarios(settings):
+            say(f"scenario {scenario.name}: {settings.nodes} nodes"
+                + (f", {settings.adversaries} x {scenario.role}" if scenario.role else "")
+                + f", trust {'on' if scenario.trust else 'off'}, {len(items)} questions")
+            runs.append(run_scenario(scenario, settings, root, items, say))
+    report = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
+        "machine": {"cpus": os.cpu_count(), "ram_mb": round(psutil.virtual_memory().total / 2**20)},
+        "figures": figures(runs),
+        "runs": [r.to_json() for r in runs],
+    }
+    settings.out.parent.mkdir(parents=True, exist_ok=True)
+    settings.out.write_text(json.dumps(report, indent=2, default=str))
+    settings.out.with_suffix(".md").write_text(markdown(report))
+    return report

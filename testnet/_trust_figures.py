@@ -1,0 +1,266 @@
+"""The figures of ``peermind bench trust``, computed from the collected runs (pure functions).
+
+Per run: accuracy (Wilson interval) and latency of the answered questions; who answered
+(adversaries included); per adversary and honest observer whether and after how many
+evidence records (its *interactions* with that observer) it fell below the do-not-ask
+threshold; honest peers any observer excluded (false positives); for the forger, forged
+and replayed messages sent versus counted by the receivers and how many were answered;
+for the flooder, its request outcomes and the refusals the receivers counted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from peermind.bench import accuracy_ci, percentile
+
+__all__ = ["figures", "markdown"]
+
+DETECTION_BUDGET = 50
+FORGED_TASK_ACTIONS = ("bad_signature_task", "replay_other_task", "replay_own_task")
+FORGED_AD_ACTIONS = ("forged_ad", "replay_other_ad")
+
+
+def _counter(view: dict[str, Any], name: str) -> dict[str, float]:
+    return dict(view.get("counters", {}).get(name, {}))
+
+
+def _answers(run: Any) -> dict[str, Any]:
+    outcomes = run.outcomes
+    ok = [o for o in outcomes if not o.get("error")]
+    acc = accuracy_ci([bool(o["correct"]) for o in outcomes])
+    latencies = [o["latency_ms"] for o in ok]
+    adversaries = {n["peer_id"] for n in run.nodes if n["role"]}
+    entries = {o["entry"] for o in outcomes}
+    by_name = {n["name"]: n["peer_id"] for n in run.nodes}
+    entry_ids = {by_name.get(e, "") for e in entries}
+    phases: dict[str, Any] = {}
+    for phase in ("before_attack", "under_attack"):
+        lat = [o["latency_ms"] for o in ok if o.get("phase") == phase]
+        if lat and any(o.get("phase") == "before_attack" for o in ok):
+            phases[phase] = {"questions": len(lat), "latency_p50_ms": round(percentile(lat, 50), 1),
+                             "latency_p95_ms": round(percentile(lat, 95), 1),
+                             "accuracy": round(accuracy_ci([bool(o["correct"]) for o in outcomes
+                                                            if o.get("phase") == phase]).value, 4)}
+    if len(phases) == 2:
+        phases["p95_change_under_attack"] = round(
+            phases["under_attack"]["latency_p95_ms"] / phases["before_attack"]["latency_p95_ms"] - 1, 4)
+    return {
+        "phases": phases,
+        "questions": len(outcomes),
+        "errors": len(outcomes) - len(ok),
+        "accuracy": round(acc.value, 4),
+        "accuracy_ci": [round(acc.lo, 4), round(acc.hi, 4)],
+        "latency_p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "latency_p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
+        "answered_by_adversary": sum(1 for o in ok if o.get("answered_by") in adversaries),
+        "answered_remotely": sum(1 for o in ok if o.get("answered_by") not in entry_ids),
+    }
+
+
+def _detection(run: Any, ask_threshold: float) -> dict[str, Any]:
+    adversaries = {n["peer_id"]: n["name"] for n in run.nodes if n["role"]}
+    honest = {n["peer_id"]: n["name"] for n in run.nodes if not n["role"]}
+    per_adversary: dict[str, Any] = {}
+    false_positives: list[dict[str, Any]] = []
+    for observer, view in run.observers.items():
+        for row in view.get("peers", []):
+            peer = row["peer"]
+            if peer in adversaries:
+                entry = per_adversary.setdefault(adversaries[peer], {"peer_id": peer, "observers": {}})
+                if row["interactions"] or row.get("excluded"):
+                    excluded = row.get("excluded")
+                    entry["observers"][observer] = {
+                        "interactions": row["interactions"],
+                        "score": row["score"],
+                        "standing": row["standing"],
+                        "excluded_after": excluded["interactions"] if excluded else None,
+                    }
+            elif peer in honest and (row.get("excluded") or row["score"] < ask_threshold):
+                false_positives.append({"observer": observer, "peer": honest[peer], "score": row["score"],
+                                        "standing": row["standing"], "interactions": row["interactions"]})
+    for entry in per_adversary.values():
+        seen = entry["observers"].values()
+        after = [o["excluded_after"] for o in seen if o["excluded_after"] is not None]
+        entry["observers_with_evidence"] = len(entry["observers"])
+        entry["observers_excluding"] = len(after)
+        entry["max_interactions_to_exclusion"] = max(after) if after else None
+        entry["all_excluded_within_budget"] = bool(seen) and len(after) == len(entry["observers"]) and max(after) <= DETECTION_BUDGET
+    return {"adversaries": per_adversary, "false_positives": false_positives}
+
+
+def _global(run: Any) -> dict[str, Any]:
+    """Mean EigenTrust share of honest peers and of adversaries, over the honest observers."""
+    adversaries = {n["peer_id"] for n in run.nodes if n["role"]}
+    honest_vals: list[float] = []
+    adv_vals: list[float] = []
+    for view in run.observers.values():
+        for row in view.get("peers", []):
+            (adv_vals if row["peer"] in adversaries else honest_vals).append(row.get("global_trust", 0.0))
+    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
+    return {"honest_mean": mean(honest_vals), "adversary_mean": mean(adv_vals),
+            "adversary_max": round(max(adv_vals), 4) if adv_vals else None}
+
+
+def _forger(run: Any) -> dict[str, Any] | None:
+    stats = [s.get("counts", {}) for s in run.adversary_stats.values()]
+    if not stats or not any(k.startswith("bad_signature_task") for s in stats for k in s):
+        return None
+
+    def total(suffix: str, actions: Sequence[str]) -> int:
+        return sum(int(s.get(f"{a}:{suffix}", 0)) for s in stats for a in actions)
+
+    counted_tasks = counted_ads = 0.0
+    for view in run.observers.values():
+        for label, value in _counter(view, "violations").items():
+            kind, _, source = label.partition(",")
+            if kind in ("bad_signature", "replay"):
+                if source == "request":
+                    counted_tasks += value
+                elif source == "ad":
+                    counted_ads += value
+    sent_tasks = total("sent", FORGED_TASK_ACTIONS)
+    delivered = sent_tasks - total("undelivered", FORGED_TASK_ACTIONS)
+    return {
+        "forged_tasks_sent": sent_tasks,
+        "forged_tasks_delivered": delivered,
+        "forged_tasks_refused_banned": total("refused:untrusted", FORGED_TASK_ACTIONS),
+        "forged_tasks_answered": total("ACCEPTED", FORGED_TASK_ACTIONS),
+        "forged_tasks_counted_by_receivers": int(counted_tasks),
+        "forged_tasks_counted_share": round(counted_tasks / delivered, 4) if delivered else None,
+        "by_action": {a: {k.split(":", 1)[1]: v for s in stats for k, v in s.items() if k.startswith(a + ":")}
+                      for a in (*FORGED_TASK_ACTIONS, *FORGED_AD_ACTIONS)},
+        "forged_ads_published": total("sent", FORGED_AD_ACTIONS),
+        "forged_ads_counted_by_receivers": int(counted_ads),
+    }
+
+
+def _flooder(run: Any) -> dict[str, Any] | None:
+    stats = [s.get("counts", {}) for s in run.adversary_stats.values()]
+    if not stats or not any("requests" in s for s in stats):
+        return None
+    outcomes: dict[str, int] = {}
+    for s in stats:
+        for k, v in s.items():
+            outcomes[k] = outcomes.get(k, 0) + int(v)
+    refusals: dict[str, float] = {}
+    for view in run.observers.values():
+        for reason, value in _counter(view, "refusals").items():
+            refusals[reason] = refusals.get(reason, 0.0) + value
+    return {"flood_outcomes": outcomes, "refusals_counted_by_receivers": refusals,
+            "executed_share": round(outcomes.get("result", 0) / outcomes["requests"], 4) if outcomes.get("requests") else None}
+
+
+def figures(runs: Sequence[Any]) -> dict[str, Any]:
+    """One entry per run, plus comparisons against the clean run."""
+    out: dict[str, Any] = {}
+    clean = next((r for r in runs if not r.scenario.role and not r.error), None)
+    clean_answers = _answers(clean) if clean is not None else None
+    for run in runs:
+        if run.error:
+            out[run.scenario.name] = {"error": run.error}
+            continue
+        thresholds: dict[str, Any] = next(
+            (v["thresholds"] for v in run.observers.values() if v.get("thresholds")), {})
+        answers = _answers(run)
+        entry: dict[str, Any] = {
+            "role": run.scenario.role or "none",
+            "trust": run.scenario.trust,
+            "nodes": len(run.nodes),
+            "rss_mb_total": round(sum(n.get("rss_mb_end") or n["rss_mb"] for n in run.nodes), 1),
+            "rss_mb_max": max((n.get("rss_mb_end") or n["rss_mb"] for n in run.nodes), default=0),
+            **answers,
+            "timings": run.timings,
+        }
+        if clean_answers is not None and run is not clean:
+            entry["accuracy_delta_points"] = round(100 * (answers["accuracy"] - clean_answers["accuracy"]), 2)
+            if answers["latency_p95_ms"] and clean_answers["latency_p95_ms"]:
+                entry["latency_p95_change"] = round(answers["latency_p95_ms"] / clean_answers["latency_p95_ms"] - 1, 4)
+        detection = _detection(run, float(thresholds.get("ask", 0.12)))
+        entry["detection"] = detection["adversaries"]
+        entry["false_positives"] = detection["false_positives"]
+        entry["global_trust"] = _global(run)
+        forger, flooder = _forger(run), _flooder(run)
+        if forger:
+            entry["forger"] = forger
+        if flooder:
+            entry["flooder"] = flooder
+        out[run.scenario.name] = entry
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """A human summary of the report (the JSON has everything)."""
+    s = report["settings"]
+    lines = [
+        "# peermind bench trust",
+        "",
+        f"`{s.get('command') or 'peermind bench trust'}`",
+        "",
+        f"{s['nodes']} nodes (small profile: SmolLM2-135M, {s['threads']} thread each), {s['adversaries']} adversaries "
+        f"per scenario, {s['items']} {s['dataset']} test questions through {s['entry']} honest entry nodes "
+        f"({s['concurrency']} at a time, mode auto); canary rate {s['canary_rate']}, cross-check rate "
+        f"{s['cross_check_rate']}. Machine: {report['machine']['cpus']} CPUs, {report['machine']['ram_mb']} MiB RAM.",
+        "",
+        "| scenario | accuracy (95% CI) | Δ vs clean | p50 / p95 ms | p95 Δ | answered by adversary | "
+        "adversaries excluded (max records) | honest false positives | global trust adv / honest | RSS MiB (max) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, f in report["figures"].items():
+        if "error" in f:
+            lines.append(f"| {name} | failed: {f['error']} | | | | | | | | |")
+            continue
+        det = f.get("detection", {})
+        if det:
+            parts = []
+            for adv, d in det.items():
+                parts.append(f"{adv}: {d['observers_excluding']}/{d['observers_with_evidence']} "
+                             f"({d['max_interactions_to_exclusion']})")
+            excluded = "; ".join(parts)
+        else:
+            excluded = "-"
+        delta = f.get("accuracy_delta_points")
+        p95 = f.get("latency_p95_change")
+        lines.append(
+            f"| {name} | {100 * f['accuracy']:.1f}% ({100 * f['accuracy_ci'][0]:.1f}-{100 * f['accuracy_ci'][1]:.1f}) | "
+            f"{'' if delta is None else f'{delta:+.1f} pt'} | {f['latency_p50_ms']} / {f['latency_p95_ms']} | "
+            f"{'' if p95 is None else f'{100 * p95:+.0f}%'} | {f['answered_by_adversary']} | {excluded} | "
+            f"{len(f['false_positives'])} | {_pair(f.get('global_trust', {}))} | "
+            f"{f['rss_mb_total']:.0f} ({f['rss_mb_max']:.0f}) |"
+        )
+    for name, f in report["figures"].items():
+        if f.get("forger"):
+            g = f["forger"]
+            lines += ["", f"**{name} — forged/replayed messages:** {g['forged_tasks_sent']} forged or replayed task "
+                      f"requests sent ({g['forged_tasks_delivered']} delivered), {g['forged_tasks_answered']} answered, "
+                      f"{g['forged_tasks_counted_by_receivers']} counted as bad_signature/replay by the receivers; "
+                      f"{g['forged_ads_published']} forged or "
+                      f"replayed ads published, {g['forged_ads_counted_by_receivers']} counted on delivery "
+                      "(after the ban, the forger is disconnected and blacklisted in gossip, so its later "
+                      "publications reach no one). By action: "
+                      + json_short(g["by_action"])]
+        if f.get("flooder"):
+            g = f["flooder"]
+            lines += ["", f"**{name} — flood:** outcomes {json_short(g['flood_outcomes'])}; refusals counted by "
+                      f"receivers {json_short(g['refusals_counted_by_receivers'])}."]
+        if f.get("phases", {}).get("p95_change_under_attack") is not None:
+            ph = f["phases"]
+            lines += ["", f"**{name} — paired latency (same testnet):** p95 {ph['before_attack']['latency_p95_ms']} ms "
+                      f"before the attack, {ph['under_attack']['latency_p95_ms']} ms under it "
+                      f"({100 * ph['p95_change_under_attack']:+.0f}%); p50 {ph['before_attack']['latency_p50_ms']} → "
+                      f"{ph['under_attack']['latency_p50_ms']} ms."]
+    lines += ["", "Detection: `x/y (n)` = x of the y honest observers that had evidence about the adversary "
+              "excluded it (score below the do-not-ask threshold), the slowest after n records about it. "
+              "Global trust: mean EigenTrust share of a peer as seen by the honest nodes (uniform: 1/nodes)."]
+    return "\n".join(lines) + "\n"
+
+
+def _pair(g: dict[str, Any]) -> str:
+    adv, honest = g.get("adversary_mean"), g.get("honest_mean")
+    return "-" if honest is None else f"{'-' if adv is None else f'{adv:.3f}'} / {honest:.3f}"
+
+
+def json_short(data: Any) -> str:
+    return "`" + json.dumps(data, separators=(", ", ": ")) + "`"

@@ -1,0 +1,67 @@
+"""Adversarial nodes for testnets: ``python -m peermind.testnet.adversary --role ROLE node run ...``.
+
+The testnet launcher starts nodes with a role this way (``peermind testnet up --adversary
+wrong:1``). Each role is the ordinary node daemon built from a subclass of the node's
+public classes; the node package itself contains no adversarial behaviour.
+
+Roles: wrong (confidently wrong answers), garbage (malformed replies), forger (bad
+signatures, replayed requests and ads), flooder (task request flood), poisoner (poisoned
+federated updates). Active roles start attacking when ``DATA_DIR/adversary.go`` appears or
+``PEERMIND_ADVERSARY_START_S`` (default 45) seconds after start-up; each writes its
+actions to ``DATA_DIR/adversary.json``. Adversaries refuse networks whose name does not
+start with ``testnet`` (``PEERMIND_ALLOW_ADVERSARY=1`` overrides).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._adversary_base import GO_FILE, STATS_FILE, STOP_FILE, AdversaryNode, AdversaryStats, lure
+
+__all__ = ["GO_FILE", "ROLES", "STATS_FILE", "STOP_FILE", "AdversaryNode", "AdversaryStats", "lure", "main", "role_class"]
+
+ROLES = ("wrong", "garbage", "forger", "flooder", "poisoner")
+
+
+def role_class(role: str) -> type[AdversaryNode]:
+    """The Node subclass implementing ``role`` (imports only what that role needs)."""
+    if role in ("wrong", "garbage"):
+        from ._adversary_answers import GarbageNode, WrongNode
+
+        return WrongNode if role == "wrong" else GarbageNode
+    if role in ("forger", "flooder"):
+        from ._adversary_network import FlooderNode, ForgerNode
+
+        return ForgerNode if role == "forger" else FlooderNode
+    if role == "poisoner":
+        from ._adversary_training import PoisonerNode
+
+        return PoisonerNode
+    raise ValueError(f"unknown adversary role {role!r}; choose one of {', '.join(ROLES)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m peermind.testnet.adversary",
+        description="Run a node with an adversarial role (testnets only). The rest of the command "
+        "line is a normal `peermind node run ...`.",
+    )
+    parser.add_argument("--role", required=True, choices=ROLES)
+    ns, rest = parser.parse_known_args(argv)
+    from peermind.node.cli import build_parser, cmd_node_run
+
+    args: Any = build_parser().parse_args(rest)
+    if getattr(args, "func", None) is not cmd_node_run:
+        parser.error("the command after --role must be `node run ...`")
+    args.node_factory = role_class(ns.role)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

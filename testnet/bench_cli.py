@@ -1,0 +1,245 @@
+"""``peermind bench ...``: measurements (not tests) of a real node and the wire format.
+
+Registered through the ``peermind.commands`` entry point as ``bench``. Each subcommand
+is added by one ``_add_<name>(bench)`` function below; add new ones (e.g. ``bench
+eval``) the same way and list them in ``SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _say(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def _write_json(path: Path | None, data: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2))
+        print(f"wrote {path}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ bench node
+def cmd_bench_node(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ._bench_node import format_table, run_node_benchmark
+
+    result = run_node_benchmark(
+        prompts=args.prompts, max_tokens=args.max_tokens, threads=args.threads, model=args.model,
+        workdir=args.dir, idle_s=args.idle_s, progress=_say if args.verbose else lambda _m: None,
+    )
+    Console().print(format_table(result))
+    _write_json(args.out, result.to_json())
+    return 0
+
+
+def _add_node(bench: Any) -> None:
+    p = bench.add_parser("node", help="network-path overhead vs direct llama.cpp, idle RSS, time to first ad")
+    p.add_argument("--prompts", type=int, default=20, help="how many of the 20 fixed prompts (default 20)")
+    p.add_argument("--max-tokens", type=int, default=64, help="tokens per answer (default 64)")
+    p.add_argument("--threads", type=int, default=1, help="llama.cpp threads, direct and in the nodes (default 1)")
+    p.add_argument("--model", default="smollm2", help="model profile or .gguf path (default smollm2)")
+    p.add_argument("--idle-s", type=float, default=5.0, help="idle time before reading RSS (default 5)")
+    p.add_argument("--dir", type=Path, help="keep the testnet's data here (default: a temporary directory)")
+    p.add_argument("--out", type=Path, help="write the figures and raw timings as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="print progress")
+    p.set_defaults(func=cmd_bench_node)
+
+
+# ------------------------------------------------------------------ bench envelope
+def cmd_bench_envelope(args: argparse.Namespace) -> int:
+    from peermind.protocol.benchmark import format_table, run_envelope_benchmark
+
+    result = run_envelope_benchmark(args.seconds)
+    print(format_table(result))
+    _write_json(args.out, dict(result))
+    return 0
+
+
+def _add_envelope(bench: Any) -> None:
+    p = bench.add_parser("envelope", help="signed-envelope throughput vs raw Ed25519")
+    p.add_argument("--seconds", type=float, default=2.0, help="total measuring time (default 2)")
+    p.add_argument("--out", type=Path, help="write the figures as JSON")
+    p.set_defaults(func=cmd_bench_envelope)
+
+
+# ------------------------------------------------------------------ bench eval (testnet/_eval.py)
+def cmd_bench_eval(args: argparse.Namespace) -> int:
+    import os
+    import shlex
+
+    from rich.console import Console
+
+    from ._eval import DEFAULT_DATASETS, DEFAULT_MODES, EvalSettings, run_eval
+
+    datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()]
+    if not datasets and not args.data:
+        datasets = list(DEFAULT_DATASETS)
+    settings = EvalSettings(
+        datasets=datasets,
+        data_files=list(args.data or []),
+        limit=args.limit if args.limit and args.limit > 0 else None,
+        modes=list(args.mode or DEFAULT_MODES),
+        api=args.api,
+        token=args.token or os.environ.get("PEERMIND_API_TOKEN"),
+        nodes=args.nodes,
+        profile=args.profile,
+        threads=args.threads,
+        testnet_dir=args.testnet_dir,
+        out=args.out,
+        seed=args.seed,
+        max_tokens=args.max_tokens,
+        timeout_s=args.timeout,
+        command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
+    )
+    if args.set:
+        settings.node_settings = [*settings.node_settings, *args.set]
+    report = run_eval(settings, Console(stderr=True))
+    sys.stdout.write(report.files[1].read_text())  # the Markdown report
+    sys.stdout.flush()
+    print("wrote " + ", ".join(str(f) for f in report.files), file=sys.stderr)
+    return 0
+
+
+def _add_eval(bench: Any) -> None:
+    from ._profiles import PROFILES
+
+    p = bench.add_parser(
+        "eval",
+        help="accuracy, cost and latency of every answering strategy on benchmark data",
+        description="Ask real benchmark questions (test split) through a node's API and compare "
+        "single models, random, always-strongest, oracle and the network's modes "
+        "(route, cascade, vote, moa, auction). Without --api it starts and stops its own testnet.",
+    )
+    p.add_argument("--api", metavar="HOST:PORT", help="evaluate through this node (default: start an own testnet)")
+    p.add_argument("--token", help="API token of that node (default $PEERMIND_API_TOKEN)")
+    p.add_argument("--datasets", help="comma-separated: arc_easy,arc_challenge,boolq,sciq,csqa,sst2,gsm8k (default all)")
+    p.add_argument("--data", type=Path, action="append", metavar="FILE.jsonl", help="your own items (repeatable; see bench/README.md)")
+    p.add_argument("--mode", action="append", metavar="MODE",
+                   help="single[:MODEL], random, always-strongest, oracle, route, cascade, vote, moa, auction (repeatable; default all)")
+    p.add_argument("--limit", type=int, default=25, help="items per dataset, 0 = all (default 25)")
+    p.add_argument("--out", type=Path, default=Path("peermind-eval.json"), help="results JSON; .md, .items.jsonl and .png files go beside it")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-peer baseline")
+    p.add_argument("--max-tokens", type=int, default=128, help="generation limit for numeric questions")
+    p.add_argument("--timeout", type=float, default=120.0, help="per-question timeout in seconds")
+    p.add_argument("--nodes", type=int, default=3, help="own testnet: number of nodes")
+    p.add_argument("--profile", choices=PROFILES, default="mix", help="own testnet: profile")
+    p.add_argument("--threads", type=int, help="own testnet: llama.cpp threads per node")
+    p.add_argument("--testnet-dir", type=Path, help="own testnet: directory (default: a temporary one)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="own testnet: a node setting (repeatable; default raises trust.request_rate/burst to 50 "
+                   "so peers do not throttle the benchmark client)")
+    p.set_defaults(func=cmd_bench_eval)
+
+
+# ------------------------------------------------------------------ bench system (testnet/_system.py)
+def cmd_bench_system(args: argparse.Namespace) -> int:
+    from ._system import SystemSettings, run_system
+
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    run_system(SystemSettings(sizes=sizes, repeats=args.repeats, envelope_seconds=args.envelope_seconds,
+                              out=args.out, testnet_dir=args.testnet_dir, only=args.only))
+    return 0
+
+
+def _add_system(bench: Any) -> None:
+    p = bench.add_parser(
+        "system",
+        help="ad convergence vs N, memory per node, task round-trip overhead, envelope throughput",
+        description="System benchmarks on real node processes; each prints a ratio against a "
+        "baseline measured in the same run.",
+    )
+    p.add_argument("--sizes", default="3,5,10,20", help="comma-separated testnet sizes for ad convergence (default 3,5,10,20)")
+    p.add_argument("--repeats", type=int, default=20, help="round trips per side (default 20)")
+    p.add_argument("--envelope-seconds", type=float, default=2.0, help="envelope benchmark budget (default 2)")
+    p.add_argument("--only", choices=("convergence", "roundtrip", "envelope"), action="append",
+                   help="run only this part (repeatable)")
+    p.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    p.add_argument("--testnet-dir", type=Path, help="directory for the benchmark testnets (default: temporary)")
+    p.set_defaults(func=cmd_bench_system)
+
+
+# ------------------------------------------------------------------ bench trust
+def cmd_trust(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ._trust_bench import TrustBenchSettings, refigure, run_trust_bench
+
+    if args.refigure:
+        refigure(args.out)
+        sys.stdout.write(args.out.with_suffix(".md").read_text())
+        return 0
+
+    roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+    settings = TrustBenchSettings(
+        nodes=args.nodes, adversaries=args.adversaries, roles=roles, dataset=args.dataset, items=args.items,
+        entry=args.entry, concurrency=args.concurrency, canary_rate=args.canary_rate,
+        cross_check_rate=args.cross_check_rate, flood_rate=args.flood_rate, contrast=not args.no_contrast,
+        threads=args.threads, out=args.out, testnet_dir=args.testnet_dir,
+        command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
+    )
+    run_trust_bench(settings, lambda m: print(m, file=sys.stderr, flush=True))
+    sys.stdout.write(settings.out.with_suffix(".md").read_text())
+    print(f"wrote {settings.out} and {settings.out.with_suffix('.md')}", file=sys.stderr)
+    return 0
+
+
+def _add_trust(bench: Any) -> None:
+    p = bench.add_parser(
+        "trust",
+        help="adversaries (wrong, garbage, forger, flooder) in a testnet, trust on vs off",
+        description="For each adversary role, start a testnet with honest nodes and adversaries, ask "
+        "benchmark questions (test split) through honest nodes, and report accuracy vs a clean network, "
+        "after how many interactions each adversary was excluded, false positives, forged messages "
+        "rejected and counted, and the flooder's effect on latency. Each scenario runs its own testnet.",
+    )
+    p.add_argument("--nodes", type=int, default=10, help="nodes per testnet (default 10)")
+    p.add_argument("--adversaries", type=int, default=2, help="adversaries per scenario (default 2)")
+    p.add_argument("--roles", default="wrong,garbage,forger,flooder", help="comma-separated roles (default all four)")
+    p.add_argument("--dataset", default="arc_easy", help="multiple-choice dataset for the questions (default arc_easy)")
+    p.add_argument("--items", type=int, default=200, help="test questions per scenario (default 200)")
+    p.add_argument("--entry", type=int, default=2, help="honest nodes the questions go through (default 2)")
+    p.add_argument("--concurrency", type=int, default=2, help="questions in flight (default 2)")
+    p.add_argument("--canary-rate", type=float, default=0.3, help="trust.canary_rate of the nodes (default 0.3)")
+    p.add_argument("--cross-check-rate", type=float, default=0.1, help="trust.cross_check_rate (default 0.1)")
+    p.add_argument("--flood-rate", type=float, default=20.0, help="flooder requests per second (default 20)")
+    p.add_argument("--no-contrast", action="store_true", help="skip the trust-off runs")
+    p.add_argument("--threads", type=int, default=1, help="llama.cpp threads per node (default 1)")
+    p.add_argument("--out", type=Path, default=Path("docs/results/trust-bench.json"), help="results JSON (.md beside it)")
+    p.add_argument("--testnet-dir", type=Path, help="where the testnets live (default: a temporary directory)")
+    p.add_argument("--refigure", action="store_true", help="only recompute figures and Markdown of --out")
+    p.set_defaults(func=cmd_trust)
+
+
+def _add_federated(bench: Any) -> None:
+    from .fedbench.cli import add_parser  # federated router benchmark (node/training owner)
+
+    add_parser(bench)
+
+
+def _add_collab(bench: Any) -> None:
+    """Routing-decision latency and negotiation overhead (node/collab owner)."""
+    from ._collab_bench import add_parser
+
+    add_parser(bench)
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_envelope, _add_eval, _add_system, _add_trust, _add_federated,
+                                             _add_collab]
+
+
+def register(sub: Any) -> None:
+    """Add the ``bench`` command group to the ``peermind`` parser."""
+    bench = sub.add_parser("bench", help="benchmarks: node overhead, envelopes, ...").add_subparsers(
+        dest="bench_cmd", required=True, metavar="SUBCOMMAND"
+    )
+    for add in SUBCOMMANDS:
+        add(bench)

@@ -1,0 +1,1 @@
+"""peermind.testnet.fedbench: the federated-router benchmark behind `peermind bench federated`."""

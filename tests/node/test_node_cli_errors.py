@@ -1,0 +1,105 @@
+"""`peermind keys ...` and the mistakes users make starting a node: one clear line each, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nodeproc import peermind
+
+pytestmark = pytest.mark.integration
+
+LOOPBACK = ["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"]
+
+
+def _one_line_error(result: object, *must_contain: str) -> str:
+    rc, out, err = result.returncode, result.stdout, result.stderr  # type: ignore[attr-defined]
+    assert rc == 2, f"exit code {rc}; stderr:\n{err}"
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got:\n{err}"
+    assert lines[0].startswith("peermind: ")
+    for text in must_contain:
+        assert text in lines[0], f"{text!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_keys_show_creates_once_and_new_refuses_to_overwrite(tmp_path: Path) -> None:
+    first = peermind("keys", "show", "--data-dir", str(tmp_path))
+    assert first.returncode == 0 and first.stdout.strip().startswith("12D3KooW")
+    again = peermind("keys", "show", "--data-dir", str(tmp_path))
+    assert again.stdout == first.stdout  # same identity, not a new key each time
+
+    refused = peermind("keys", "new", "--data-dir", str(tmp_path))
+    _one_line_error(refused, str(tmp_path), "--force")
+    assert peermind("keys", "show", "--data-dir", str(tmp_path)).stdout == first.stdout
+
+    forced = peermind("keys", "new", "--force", "--data-dir", str(tmp_path))
+    assert forced.returncode == 0 and forced.stdout.strip().startswith("12D3KooW")
+    assert forced.stdout != first.stdout
+    assert peermind("keys", "show", "--data-dir", str(tmp_path)).stdout == forced.stdout
+
+
+def test_corrupt_key_file_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    assert peermind("keys", "show", "--data-dir", str(tmp_path)).returncode == 0
+    key_files = [p for p in tmp_path.iterdir() if p.is_file()]
+    assert len(key_files) == 1
+    key_files[0].write_bytes(b"this is not a key\n")
+    _one_line_error(peermind("keys", "show", "--data-dir", str(tmp_path)), str(key_files[0]))
+    _one_line_error(peermind("node", "run", "--data-dir", str(tmp_path), *LOOPBACK), str(key_files[0]))
+    assert key_files[0].read_bytes() == b"this is not a key\n"  # never replaced silently
+
+
+def test_listen_port_in_use(tmp_path: Path, busy_port: int) -> None:
+    r = peermind("node", "run", "--data-dir", str(tmp_path), "--listen", f"/ip4/127.0.0.1/tcp/{busy_port}", "--api", "127.0.0.1:0")
+    _one_line_error(r, str(busy_port), "in use", "--listen")
+
+
+def test_api_port_in_use(tmp_path: Path, busy_port: int) -> None:
+    r = peermind("node", "run", "--data-dir", str(tmp_path), "--listen", "/ip4/127.0.0.1/tcp/0", "--api", f"127.0.0.1:{busy_port}")
+    _one_line_error(r, str(busy_port), "in use", "--api")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--model", "/no/such/model.gguf"], ["/no/such/model.gguf", "smollm2"]),
+        (["--model", "smollm3"], ["smollm3", "smollm2"]),
+        (["--bootstrap", "/ip4/127.0.0.1/tcp/4001"], ["bootstrap", "/p2p/"]),
+        (["--bootstrap", "not-an-address"], ["bootstrap", "not-an-address"]),
+        (["--join", "hello"], ["--join", "invite"]),
+        (["--set", "limits.max_tokens=lots"], ["limits.max_tokens", "lots"]),
+        (["--network", "Bad Name!"], ["network"]),
+    ],
+    ids=["model-path", "model-profile", "bootstrap-no-peer-id", "bootstrap-garbage", "join-token", "set-type", "network-name"],
+)
+def test_bad_flags(tmp_path: Path, args: list[str], expected: list[str]) -> None:
+    data = tmp_path / "node"
+    _one_line_error(peermind("node", "run", "--data-dir", str(data), *LOOPBACK, *args), *expected)
+    assert not (data / "node.db").exists()  # a typo leaves nothing behind
+
+
+def test_bad_config_files(tmp_path: Path) -> None:
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[llm]\nmodle = 'smollm2'\n")
+    _one_line_error(peermind("node", "run", "--config", str(unknown), *LOOPBACK), str(unknown), "modle")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("listen = [\n")
+    _one_line_error(peermind("node", "run", "--config", str(broken), *LOOPBACK), str(broken), "TOML")
+    missing = tmp_path / "missing.toml"
+    _one_line_error(peermind("node", "run", "--config", str(missing), *LOOPBACK), str(missing))
+
+
+def test_api_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
+    r = peermind("node", "run", "--data-dir", str(tmp_path), "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "0.0.0.0:0")
+    _one_line_error(r, "api_token", "PEERMIND_API_TOKEN")

@@ -1,0 +1,131 @@
+"""A hostile libp2p host (in this test process) attacks a real daemon's task protocol.
+
+Every malformed, oversized, forged or misdirected request must be rejected and
+recorded as evidence, and the daemon must keep serving: an honest request made
+afterwards by another peer still gets a real answer, while the attacker itself is
+refused from then on (the evidence reached the trust module).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import httpx
+import multiaddr
+import pytest
+import trio
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from nodeproc import NodeCluster, NodeProc
+from peermind.node.p2p.host import PeerUnreachable, dial, parse_peer_addr, running_host
+from peermind.node.p2p.streams import PeerCallError, StreamEndpoint
+from peermind.node.p2p.tasks import TASK_PROTOCOL, make_request
+from peermind.protocol import Signer, TaskRefusal, TaskResult, Verifier, seal
+
+pytestmark = pytest.mark.integration
+
+PROTO = TProtocol(TASK_PROTOCOL)
+
+
+async def _send_raw(host: object, peer: ID, data: bytes, *, close: bool = True) -> bytes:
+    """Write ``data`` on a fresh task stream and return whatever comes back (b"" if reset)."""
+    stream = await host.new_stream(peer, [PROTO])  # type: ignore[attr-defined]
+    got = b""
+    try:
+        await stream.write(data)
+        if close:
+            await stream.close()
+        with trio.move_on_after(5):
+            while True:
+                chunk = await stream.read(65536)
+                if not chunk:
+                    break
+                got += chunk
+    except Exception:  # reset / EOF: what a rejected request looks like
+        pass
+    return got
+
+
+def _endpoint(host: object, signer: Signer) -> StreamEndpoint:
+    return StreamEndpoint(host, TASK_PROTOCOL, signer, Verifier(), max_frame_bytes=4 << 20,  # type: ignore[arg-type]
+                          read_timeout_s=60, on_evidence=lambda *_a: None)
+
+
+def _frame(payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + payload
+
+
+async def _evidence(node: NodeProc) -> float:
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(node.api_url + "/metrics")).text
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("peermind_trust_evidence_total{")
+    )
+
+
+async def test_malformed_oversized_and_forged_requests_are_rejected_and_the_node_keeps_serving(cluster: NodeCluster) -> None:
+    node = cluster.start("victim")
+    target = parse_peer_addr(node.addrs[0])
+    key_pair = create_new_key_pair()
+    me = Signer.from_libp2p(key_pair.private_key)
+    stranger = Signer.generate()  # a key the attacker does not authenticate as on the connection
+    evidence_before = await _evidence(node)
+
+    async with running_host(key_pair, ["/ip4/127.0.0.1/tcp/0"]) as host:
+        await dial(host, target)
+        peer = target.peer_id
+        victim = peer.to_base58()
+        honest = seal(me, make_request(messages=[{"role": "user", "content": "Hi"}], max_tokens=4), victim)
+
+        attacks = {
+            "oversize header": struct.pack(">I", 1 << 30) + b"x" * 64,
+            "garbage envelope": _frame(b"\x93\x01\x02" + bytes(range(200))),
+            "truncated frame": struct.pack(">I", 5000) + b"y" * 100,
+            "forged sender": _frame(seal(stranger, make_request(prompt="x", max_tokens=4), victim)),
+            "wrong recipient": _frame(seal(me, make_request(prompt="x", max_tokens=4), stranger.peer_id_b58)),
+            "not a request": _frame(seal(me, TaskResult(task_id=b"\0" * 16, text="hi", prompt_tokens=1,
+                                                        completion_tokens=1, latency_ms=1.0, confidence=0.0,
+                                                        scores=[], model="x"), victim)),
+        }
+        # A replayed honest request: the first copy is answered, the second rejected (sent
+        # first, before the other attacks get this peer banned).
+        assert await _send_raw(host, peer, _frame(honest)) != b""
+        assert await _send_raw(host, peer, _frame(honest)) == b"", "replay: answered twice"
+        for name, data in attacks.items():
+            assert await _send_raw(host, peer, data) == b"", f"{name}: the node answered instead of rejecting"
+
+        # Garbage straight on the TCP port (not even Noise) must not hurt the host either.
+        port = int(multiaddr.Multiaddr(node.addrs[0]).value_for_protocol("tcp"))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(b"\x00\xff" * 512)
+
+        # The attacker's evidence is acted on: the victim bans it (refuses it, or has already
+        # disconnected it and refuses the stream).
+        attacker = _endpoint(host, me)
+        try:
+            refused = await attacker.call(peer, make_request(prompt="hi", max_tokens=4), timeout_s=60)
+        except (PeerCallError, PeerUnreachable):
+            pass
+        else:
+            assert isinstance(refused.body, TaskRefusal) and refused.body.reason == "untrusted", refused.body
+
+    # The daemon still serves an honest peer.
+    honest_keys = create_new_key_pair()
+    async with running_host(honest_keys, ["/ip4/127.0.0.1/tcp/0"]) as host:
+        await dial(host, target)
+        endpoint = _endpoint(host, Signer.from_libp2p(honest_keys.private_key))
+        reply = await endpoint.call(peer, make_request(messages=[{"role": "user", "content": "Name a colour."}],
+                                                       max_tokens=8), timeout_s=60)
+        assert isinstance(reply.body, TaskResult) and reply.body.text.strip(), reply.body
+        assert reply.sender == peer.to_bytes()
+
+    assert node.alive()
+    assert await _evidence(node) >= evidence_before + len(attacks) + 1
+    kinds = node.db_rows("SELECT kind, detail FROM evidence WHERE peer = ?", (me.peer_id_b58,))
+    details = " ".join(d for _k, d in kinds)  # stored in the trust module's form
+    for error in ("FrameTooLarge", "PeerMismatch", "WrongRecipient", "UnexpectedMessage", "ReplayedNonce"):
+        assert error in details, f"{error} not recorded: {details[:500]}"

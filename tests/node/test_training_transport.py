@@ -1,0 +1,226 @@
+"""The training protocol over real libp2p hosts in one process (no LLM): fast, real sockets.
+
+Covers what the multi-process tests cannot make deterministic: typed refusals
+on the wire, messages outside an accepted run, a frame above the task cap,
+and a peer dying inside a round with min_nodes still met or not.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trio
+from libp2p.peer.id import ID
+from peermind.federated import (
+    FeatureSchema,
+    NotEnoughParticipants,
+    RouterModel,
+    message_from_bytes,
+    run_training,
+)
+from peermind.node.identity import load_or_create_identity
+from peermind.node.p2p.host import dial, full_addrs, parse_peer_addr, running_host
+from peermind.node.p2p.streams import StreamEndpoint
+from peermind.node.training._participant import Participant
+from peermind.node.training._transport import LibP2PTransport
+from peermind.node.training.errors import TrainingRefused
+from peermind.protocol import (
+    FL_PROTOCOL_ID,
+    Signer,
+    TrainInvite,
+    TrainMessage,
+    TrainReply,
+    Verifier,
+)
+from training_kit import MODEL_KEYS, synthetic_rows
+
+pytestmark = pytest.mark.integration
+
+CAP = 9 * 1024 * 1024
+
+
+@dataclass
+class Peer:
+    name: str
+    host: object
+    endpoint: StreamEndpoint
+    participant: Participant
+    scope: trio.CancelScope
+    available: bool = True
+    rounds: list[int] = field(default_factory=list)
+
+    @property
+    def peer_id(self) -> str:
+        return self.host.get_id().to_base58()  # type: ignore[attr-defined]
+
+
+@asynccontextmanager
+async def peers(tmp_path: Path, count: int, *, available: tuple[bool, ...] = ()) -> AsyncIterator[list[Peer]]:
+    data = synthetic_rows(count)
+    out: list[Peer] = []
+    async with trio.open_nursery() as nursery:
+        for i in range(count):
+            identity = load_or_create_identity(tmp_path / f"p{i}")
+            ready: trio.Event = trio.Event()
+            box: list[Peer] = []
+
+            async def serve(i: int = i, identity=identity, ready=ready, box=box) -> None:  # type: ignore[no-untyped-def]
+                with trio.CancelScope() as scope:
+                    async with running_host(identity.libp2p_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as host:
+                        endpoint = StreamEndpoint(
+                            host, FL_PROTOCOL_ID, Signer(identity.private_key),
+                            Verifier(max_frame_bytes=CAP), max_frame_bytes=CAP,
+                            read_timeout_s=30.0, on_evidence=lambda *_: None,
+                        )
+                        rows = data[i]
+                        peer = Peer(f"p{i}", host, endpoint, None, scope)  # type: ignore[arg-type]
+                        peer.available = available[i] if i < len(available) else True
+                        peer.participant = Participant(
+                            peer_id=identity.peer_id_b58,
+                            rows=lambda rows=rows: (rows[: len(rows) * 4 // 5], rows[len(rows) * 4 // 5 :]),
+                            available=lambda peer=peer: peer.available,
+                            on_round=lambda run, rnd, coord, m, peer=peer: peer.rounds.append(rnd),
+                        )
+
+                        async def handle(envelope, sender, peer=peer):  # type: ignore[no-untyped-def]
+                            body = envelope.body
+                            if isinstance(body, TrainInvite):
+                                return await peer.participant.on_invite(body, sender)
+                            return await peer.participant.on_message(body, sender)
+
+                        endpoint.serve(handle)
+                        box.append(peer)
+                        ready.set()
+                        await trio.sleep_forever()
+
+            nursery.start_soon(serve)
+            await ready.wait()
+            out.append(box[0])
+        for i, a in enumerate(out):  # full mesh, as gossip would leave it
+            for b in out[i + 1 :]:
+                await dial(a.host, parse_peer_addr(full_addrs(b.host)[0]))  # type: ignore[arg-type]
+        try:
+            yield out
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def invite(coordinator: Peer, peer: Peer, run_id: str) -> TrainReply:
+    body = TrainInvite(run_id=run_id, round=0, coordinator=coordinator.peer_id, deadline_ms=2**40)
+    envelope = await coordinator.endpoint.call(ID.from_base58(peer.peer_id), body, timeout_s=10)
+    return envelope.body  # type: ignore[return-value]
+
+
+def transport_for(coordinator: Peer, members: list[Peer], run_id: str) -> LibP2PTransport:
+    return LibP2PTransport(
+        endpoint=coordinator.endpoint, run_id=run_id, self_peer=coordinator.peer_id,
+        participants=[m.peer_id for m in members], local=coordinator.participant.handle,
+        trio_token=trio.lowlevel.current_trio_token(),
+    )
+
+
+def initial() -> RouterModel:
+    return RouterModel(FeatureSchema(version=1, model_keys=MODEL_KEYS))
+
+
+async def test_refusals_are_typed_on_the_wire(tmp_path: Path) -> None:
+    async with peers(tmp_path, 3, available=(True, True, False)) as (coord, member, refuser):
+        reply = await invite(coord, refuser, "7")
+        refusal = TrainingRefused.from_wire(reply.error)
+        assert refusal is not None and refusal.reason == "training_disabled"
+        assert "--no-join-training" in refusal.detail and reply.payload == b""
+
+        # A message for a run the peer never accepted is refused, not executed.
+        stray = TrainMessage(run_id="8", round=1, payload=b"not even flower")
+        got = (await coord.endpoint.call(ID.from_base58(member.peer_id), stray, timeout_s=10)).body
+        assert TrainingRefused.from_wire(got.error).reason == "unknown_run"  # type: ignore[union-attr]
+
+        # Accepted from coord: a third party still cannot drive the run.
+        assert (await invite(coord, member, "9")).error == ""
+        got = (await refuser.endpoint.call(ID.from_base58(member.peer_id),
+                                           TrainMessage(run_id="9", round=1, payload=b"x"), timeout_s=10)).body
+        assert TrainingRefused.from_wire(got.error).reason == "unknown_run"  # type: ignore[union-attr]
+
+        # Frames above the 4 MiB task cap pass on this protocol; garbage is reported, not run.
+        big = TrainMessage(run_id="9", round=1, payload=b"\x00" * (5 * 1024 * 1024))
+        got = (await coord.endpoint.call(ID.from_base58(member.peer_id), big, timeout_s=30)).body
+        assert got.error.startswith("malformed")  # type: ignore[union-attr]
+        assert member.rounds == []
+
+
+async def _run(transport: LibP2PTransport, **kw: object) -> object:
+    call = functools.partial(run_training, transport, initial=initial(), round_timeout_s=5.0, **kw)
+    return await trio.to_thread.run_sync(call)
+
+
+async def test_rounds_survive_a_dying_peer_and_fail_cleanly_below_min_nodes(tmp_path: Path) -> None:
+    async with peers(tmp_path, 3) as group:
+        coord, _, victim = group
+        for peer in group[1:]:
+            assert (await invite(coord, peer, "11")).error == ""
+        coord.participant.admit("11", coord.peer_id)
+        transport = transport_for(coord, group, "11")
+        kill_after = 2
+
+        def on_round(event: object) -> None:  # worker thread: the victim's host goes away
+            transport.round = event.round + 1  # type: ignore[attr-defined]
+            if event.round == kill_after:  # type: ignore[attr-defined]
+                trio.from_thread.run_sync(victim.scope.cancel)
+
+        report = await _run(transport, rounds=5, min_nodes=2, progress=on_round)
+        rounds = report.rounds  # type: ignore[attr-defined]
+        assert [len(r.participants) for r in rounds] == [3, 3, 2, 2, 2]
+        assert victim.peer_id in rounds[2].failed
+        assert victim.peer_id in transport.gone and victim.peer_id not in rounds[4].asked
+        assert victim.rounds == [1, 2]
+
+    async with peers(tmp_path / "again", 3) as group:
+        coord, _, victim = group
+        for peer in group[1:]:
+            await invite(coord, peer, "12")
+        coord.participant.admit("12", coord.peer_id)
+        transport = transport_for(coord, group, "12")
+
+        def kill_in_round_two(event: object) -> None:
+            transport.round = event.round + 1  # type: ignore[attr-defined]
+            if event.round == 1:  # type: ignore[attr-defined]
+                trio.from_thread.run_sync(victim.scope.cancel)
+
+        with pytest.raises(NotEnoughParticipants) as failure:
+            await _run(transport, rounds=3, min_nodes=3, progress=kill_in_round_two)
+        assert "2" in str(failure.value) and "3" in str(failure.value)
+        assert [r.round for r in failure.value.partial.rounds] == [1]  # type: ignore[attr-defined]
+
+
+async def test_only_weights_and_metrics_leave_a_participant(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+    async with peers(tmp_path, 2) as (coord, member):
+        await invite(coord, member, "21")
+        transport = transport_for(coord, [member], "21")
+        original = transport._remote
+
+        async def spy(peer: str, payload: bytes, timeout_s: float) -> bytes:
+            reply = await original(peer, payload, timeout_s)
+            seen.append(reply)
+            return reply
+
+        transport._remote = spy  # type: ignore[method-assign]
+        await _run(transport, rounds=1, min_nodes=1)
+    kinds = {}
+    for raw in seen:
+        msg = message_from_bytes(raw)
+        kinds[msg.metadata.message_type] = msg
+        content = msg.content
+        assert list(content.config_records.keys()) == []
+        for record in content.array_records.values():
+            assert {k: tuple(record[k].shape) for k in record.keys()} == {"weights": (2, 384), "bias": (2,)}
+        for record in content.metric_records.values():
+            assert all(isinstance(v, float | int) for v in record.values())
+    assert set(kinds) == {"train", "evaluate"}
+    assert list(kinds["train"].content.array_records.keys()) == ["arrays"]
+    assert list(kinds["evaluate"].content.array_records.keys()) == []

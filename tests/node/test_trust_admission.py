@@ -1,0 +1,115 @@
+"""Admission: bans, per-peer rate limits (typed refusals + flood evidence) and proof of work."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from peermind.node.trust_wiring import Admission, TrustLedger, TrustMetrics
+from peermind.protocol import CapabilityAd
+from peermind.trust import Evidence, EvidenceRecord, LimitKind, ProofOfWork, TrustParams
+from prometheus_client import CollectorRegistry
+
+A = "12D3KooWDtaXV2cRp8gxRqErs5PGERLzQCiS4hntpNGjfJYNBzKa"
+B = "12D3KooWH3bjCG6jwuDn9vbkDcoBgE23f4Zroqo6F3dsJERfqwsF"
+
+
+class Clock:
+    def __init__(self, t: float = 1_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _admission(enabled: bool = True, pow_bits: int = 0, **params: float) -> tuple[Admission, TrustLedger, Clock, CollectorRegistry]:
+    clock = Clock()
+    registry = CollectorRegistry()
+    ledger = TrustLedger(TrustParams(**params), None, now=clock)
+    pow_ = ProofOfWork("testnet-x", pow_bits) if pow_bits else None
+    return Admission(ledger, TrustMetrics(registry), enabled=enabled, pow_=pow_, now=clock), ledger, clock, registry
+
+
+def _count(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+def test_requests_over_the_allowance_get_rate_limited_refusals_and_flood_evidence() -> None:
+    admission, ledger, clock, registry = _admission(request_rate=1.0, request_burst=8.0)
+    # a newcomer gets a quarter: burst 2
+    assert admission.gate_task(A) is None
+    assert admission.gate_task(A) is None
+    refusal = admission.gate_task(A)
+    assert refusal is not None and refusal.reason == "rate_limited"
+    assert refusal.retry_after_ms > 0
+    assert ledger.book.counts(A)[Evidence.FLOOD] == 1
+    assert _count(registry, "peermind_trust_refusals_total", reason="rate_limited") == 1
+    # another peer has its own bucket
+    assert admission.gate_task(B) is None
+    clock.t += 10.0  # refilled (at a rate shrunk by the flood evidence)
+    assert admission.gate_task(A) is None
+
+
+def test_a_flooder_ends_up_banned_and_refused_as_untrusted() -> None:
+    admission, ledger, _clock, registry = _admission()
+    reasons = [r.reason if r else "served" for r in (admission.gate_task(A) for _ in range(40))]
+    assert reasons[:2] == ["served", "served"]
+    assert "rate_limited" in reasons
+    assert reasons[-1] == "untrusted"
+    assert ledger.book.is_banned(A)
+    refusal = admission.gate_task(A)
+    assert refusal is not None and refusal.reason == "untrusted" and refusal.retry_after_ms > 3_000_000
+    assert _count(registry, "peermind_trust_refusals_total", reason="untrusted") >= 2
+    floods_when_banned = ledger.book.counts(A)[Evidence.FLOOD]
+    admission.gate_task(A)
+    assert ledger.book.counts(A)[Evidence.FLOOD] == floods_when_banned  # no evidence while refused
+
+
+def test_with_trust_disabled_nothing_is_refused() -> None:
+    admission, ledger, _clock, _registry = _admission(enabled=False)
+    for _ in range(3):
+        ledger.record(EvidenceRecord(A, Evidence.PROTOCOL_VIOLATION, at=1_000.0, detail="bad_signature: x"))
+    assert ledger.book.is_banned(A)
+    assert all(admission.gate_task(A) is None for _ in range(50))
+    assert all(admission.admit_ad(A) for _ in range(50))
+
+
+def test_gossip_over_the_allowance_is_dropped_and_only_gross_excess_is_a_flood() -> None:
+    admission, ledger, _clock, registry = _admission(ad_rate=0.01, ad_burst=8.0)
+    # newcomer: burst 2 admitted, then dropped; the abuse tier (4x) tolerates 8 before flood evidence
+    results = [admission.admit(A, LimitKind.AD, "ads") for _ in range(8)]
+    assert results[:2] == [True, True] and not any(results[2:])
+    assert Evidence.FLOOD not in ledger.book.counts(A)
+    assert _count(registry, "peermind_trust_dropped_total", topic="ads", reason="rate_limited") == 6
+    for _ in range(4):
+        admission.admit(A, LimitKind.AD, "ads")
+    assert ledger.book.counts(A)[Evidence.FLOOD] >= 1
+
+
+def test_banned_peers_gossip_is_dropped_before_verification() -> None:
+    admission, ledger, _clock, registry = _admission()
+    for _ in range(3):
+        ledger.record(EvidenceRecord(A, Evidence.PROTOCOL_VIOLATION, at=1_000.0, detail="bad_signature: x"))
+    assert not admission.admit_opinion(A)
+    assert _count(registry, "peermind_trust_dropped_total", topic="trust", reason="banned") == 1
+
+
+def _ad(nonce: int) -> CapabilityAd:
+    return CapabilityAd(network="testnet-x", ttl_s=60, seq=1, pow_nonce=nonce)
+
+
+def test_ads_without_the_required_proof_of_work_are_ignored_and_reported_once() -> None:
+    admission, ledger, _clock, registry = _admission(pow_bits=8)
+    pow_ = ProofOfWork("testnet-x", 8)
+    good = pow_.solve(B)
+    assert admission.check_ad(B, _ad(good))
+    assert admission.check_ad(B, dataclasses.replace(_ad(good), seq=2))  # cached
+    bad = next(n for n in range(1000) if not pow_.verify(A, n))
+    assert not admission.check_ad(A, _ad(bad))
+    assert not admission.check_ad(A, _ad(bad))
+    assert ledger.book.counts(A)[Evidence.PROTOCOL_VIOLATION] == 1
+    assert _count(registry, "peermind_trust_dropped_total", topic="ads", reason="proof_of_work") == 2
+
+
+def test_no_proof_of_work_needed_when_the_network_asks_for_none() -> None:
+    admission, _ledger, _clock, _registry = _admission(pow_bits=0)
+    assert admission.check_ad(A, _ad(12345))

@@ -1,0 +1,195 @@
+"""Canaries and cross-checks, with fake peers answering through a fake ``attempt``."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from peermind.bench import Item
+from peermind.node.collab.answer import Answer, Attempt, Contribution
+from peermind.node.collab.candidates import Candidate
+from peermind.node.collab.job import Job
+from peermind.node.trust_wiring import (
+    Canary,
+    CanaryDeck,
+    TrustLedger,
+    TrustMetrics,
+    Verification,
+    judge,
+)
+from peermind.protocol import ContinuationScore, TaskResult
+from peermind.trust import Evidence, Standing, TrustParams
+from prometheus_client import CollectorRegistry
+
+ME = "12D3KooWSdsuHDXWSdrh1G7LfD1TE2Ac7KobyiGuqZzDwg3Ha4BZ"
+HONEST = "12D3KooWKdCVYkdtL6HWrU4dEKXgMShvMou7148nCCkrWXxskpNW"
+LIAR = "12D3KooWPGjVbqiS2VE2G1yMqsJHXGHEHJrTd7Cue7JmKzHKUmEE"
+USER_JOB = Job(kind="score", prompt="Question: Which is a mammal?\nAnswer:", continuations=(" cat", " fish"))
+
+Behaviour = Callable[[Job, Canary | None], int]  # which choice a peer picks
+
+
+def _candidate(peer: str, *, local: bool = False, params_m: float = 135.0) -> Candidate:
+    return Candidate(peer_id=peer, is_local=local, model="smollm2", family="llama", params_m=params_m,
+                     gen_tps=50.0, prompt_tps=500.0, queue_depth=0, max_queue=8, max_concurrency=1,
+                     cost_per_1k=0.1, tags=())
+
+
+def _items(n: int = 12) -> list[Canary]:
+    out = []
+    for i in range(n):
+        item = Item(id=f"arc_easy/q{i}", dataset="arc_easy", query=f"Question number {i}?",
+                    choices=("alpha", "beta", "gamma", "delta"), gold=i % 4, answer=None, kind="mc")
+        out.append(Canary(item.id, item))
+    return out
+
+
+def _scores(choice: int, n: int, margin: float) -> list[ContinuationScore]:
+    return [ContinuationScore(logprob=-0.1 if i == choice else -0.1 - margin, n_tokens=1) for i in range(n)]
+
+
+class Network:
+    """Fake peers: each maps (job) -> chosen option; this node's own model too."""
+
+    def __init__(self, canaries: list[Canary]) -> None:
+        self.by_prompt = {c.job(USER_JOB).prompt: c for c in canaries}
+        self.behaviour: dict[str, Behaviour] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    async def attempt(self, job: Job, candidate: Candidate, timeout_s: float) -> tuple[TaskResult | None, Attempt]:
+        self.calls.append((candidate.peer_id, job.prompt))
+        canary = self.by_prompt.get(job.prompt)
+        choice = self.behaviour[candidate.peer_id](job, canary)
+        margin = 6.0 if candidate.peer_id == LIAR else 0.5
+        result = TaskResult(task_id=b"\1" * 16, scores=_scores(choice, len(job.continuations), margin))
+        return result, Attempt(candidate.peer_id, "smollm2", "ok", 5.0)
+
+
+def gold(_job: Job, canary: Canary | None) -> int:
+    return canary.gold if canary else 0
+
+
+def liar(_job: Job, canary: Canary | None) -> int:
+    return (canary.gold + 1) % 4 if canary else 1
+
+
+def _verification(net: Network, *, canary_rate: float = 1.0, cross_check_rate: float = 0.0,
+                  seed: int = 1, **params: float) -> tuple[Verification, TrustLedger, CollectorRegistry]:
+    registry = CollectorRegistry()
+    ledger = TrustLedger(TrustParams(weights={Evidence.ANSWER_WRONG: -2.0}, **params), None)
+    candidates = [_candidate(ME, local=True), _candidate(HONEST), _candidate(LIAR, params_m=6750.0)]
+    v = Verification(ledger, TrustMetrics(registry), attempt=net.attempt, candidates=lambda: candidates,
+                     should_ask=ledger.book.should_ask, self_id=ME, canary_rate=canary_rate,
+                     cross_check_rate=cross_check_rate, timeout_s=30.0, rng=random.Random(seed))
+    return v, ledger, registry
+
+
+async def test_a_confidently_wrong_peer_is_excluded_by_canaries_and_an_honest_one_is_not(tmp_path: Path) -> None:
+    canaries = _items()
+    net = Network(canaries)
+    net.behaviour = {ME: gold, HONEST: gold, LIAR: liar}
+    v, ledger, registry = _verification(net)
+    v.deck = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
+    for _ in range(20):
+        await v.maybe_canary(USER_JOB)
+    book = ledger.book
+    assert book.standing(LIAR) in (Standing.DO_NOT_ASK, Standing.BANNED)
+    assert ledger.exclusions[LIAR].interactions <= 12
+    assert book.should_ask(HONEST) and book.score(HONEST) > 0.3
+    assert registry.get_sample_value("peermind_trust_canaries_total", {"outcome": "wrong"}) >= 4
+    # the lure (a 50x bigger claimed model) made the liar the first target
+    assert net.calls[1][0] == LIAR
+    # canaries are shaped like the user's question: a score job with the item's choices
+    asked = [p for peer, p in net.calls if peer == HONEST]
+    assert asked and all(p.startswith("Question: Question number") for p in asked)
+
+
+async def test_overconfident_wrong_answers_are_flagged_as_miscalibrated(tmp_path: Path) -> None:
+    canaries = _items()
+    net = Network(canaries)
+    net.behaviour = {ME: gold, HONEST: gold, LIAR: liar}
+    # thresholds low enough that the liar stays askable for long enough to be measured
+    v, ledger, _registry = _verification(net, ask_threshold=0.04, ban_threshold=0.04)
+    v.deck = CanaryDeck(canaries, None, "smollm2")
+    for _ in range(12):
+        await v.maybe_canary(USER_JOB)
+    assert ledger.book.counts(LIAR)[Evidence.CONFIDENCE_MISCALIBRATED] >= 1
+    assert Evidence.CONFIDENCE_MISCALIBRATED not in ledger.book.counts(HONEST)
+
+
+async def test_items_this_nodes_own_model_gets_wrong_are_never_sent(tmp_path: Path) -> None:
+    canaries = _items(8)
+    net = Network(canaries)
+    own_right = {c.key for c in canaries[:3]}
+    net.behaviour = {
+        ME: lambda job, c: c.gold if c and c.key in own_right else (c.gold + 2) % 4 if c else 0,
+        HONEST: gold, LIAR: liar,
+    }
+    v, _ledger, registry = _verification(net)
+    v.deck = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
+    for _ in range(15):
+        await v.maybe_canary(USER_JOB)
+    sent = {p for peer, p in net.calls if peer != ME}
+    assert sent and sent <= {c.job(USER_JOB).prompt for c in canaries if c.key in own_right}
+    assert registry.get_sample_value("peermind_trust_canaries_total", {"outcome": "unusable"}) == 5
+    # screening verdicts persist for the next start (same model only)
+    again = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
+    assert {i.item_id for i in again.usable("score")} == own_right
+    assert len(CanaryDeck(canaries, tmp_path / "screen.json", "gemma3-270m").usable("score")) == 8
+
+
+async def test_no_canary_without_the_coin_or_without_data() -> None:
+    net = Network(_items())
+    net.behaviour = {ME: gold, HONEST: gold, LIAR: liar}
+    v, ledger, _registry = _verification(net, canary_rate=0.0)
+    v.deck = CanaryDeck(_items(), None, "smollm2")
+    for _ in range(10):
+        assert await v.maybe_canary(USER_JOB) is None
+    v2, _, _ = _verification(net, canary_rate=1.0)
+    assert await v2.maybe_canary(USER_JOB) is None  # deck not loaded (no validation data)
+    assert net.calls == [] and len(ledger.book) == 0
+
+
+def _answer(by: str, choice: int) -> Answer:
+    return Answer(text="", mode="route", answered_by=by, model="smollm2", confidence=0.6, cost=0.0,
+                  latency_ms=10.0, choice=choice,
+                  contributions=(Contribution(by, "smollm2", 0.6, 0.0, 10.0, choice=choice),))
+
+
+async def test_cross_check_blames_only_the_side_the_third_source_contradicts() -> None:
+    net = Network([])
+    net.behaviour = {ME: lambda j, c: 0, HONEST: lambda j, c: 0, LIAR: lambda j, c: 1}
+    v, ledger, registry = _verification(net, cross_check_rate=1.0)
+    records = await v.cross_check(USER_JOB, _answer(LIAR, 1))
+    assert [(r.peer, r.kind) for r in records] == [
+        (LIAR, Evidence.CROSS_CHECK_DISAGREE), (HONEST, Evidence.CROSS_CHECK_AGREE)]
+    assert ledger.book.counts(LIAR)[Evidence.CROSS_CHECK_DISAGREE] == 1
+    # when both peers agree no third source is consulted and nothing is recorded
+    net.calls.clear()
+    net.behaviour[LIAR] = lambda j, c: 0
+    assert await v.cross_check(USER_JOB, _answer(HONEST, 0)) == []
+    assert [peer for peer, _ in net.calls] == [LIAR]
+    assert registry.get_sample_value("peermind_trust_cross_checks_total", {"outcome": "blamed"}) == 1
+
+
+async def test_cross_checks_never_send_a_locally_answered_question_out() -> None:
+    net = Network([])
+    net.behaviour = {ME: gold, HONEST: gold, LIAR: liar}
+    v, _ledger, _registry = _verification(net, canary_rate=0.0, cross_check_rate=1.0)
+    await v.verify(USER_JOB, _answer(ME, 0))
+    assert net.calls == []
+
+
+def test_judging_canary_replies() -> None:
+    canary = _items(1)[0]
+    job = canary.job(USER_JOB)
+    right = judge(canary, job, TaskResult(task_id=b"\1" * 16, scores=_scores(canary.gold, 4, 3.0)))
+    assert right.evidence is Evidence.ANSWER_RIGHT and right.confidence > 0.85
+    short = judge(canary, job, TaskResult(task_id=b"\1" * 16, scores=_scores(0, 2, 1.0)))
+    assert short.evidence is Evidence.ANSWER_WRONG
+    gen_job = canary.job(Job(kind="generate", messages=(("user", "hi"),), max_tokens=16))
+    assert gen_job.kind == "generate" and "Options: alpha; beta; gamma; delta" in gen_job.messages[0][1]
+    said = judge(canary, gen_job, TaskResult(task_id=b"\1" * 16, text="alpha, because", confidence=-0.1))
+    assert said.evidence is Evidence.ANSWER_RIGHT and said.confidence == pytest.approx(0.905, abs=1e-3)

@@ -1,0 +1,46 @@
+"""A ``wrong`` adversary in a real 3-node testnet is excluded after canaries; honest peers are not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from adversary_kit import row_of, running_testnet, trust_view  # noqa: E402
+from peermind.bench import load_items, mc_context, mc_continuations  # noqa: E402
+from peermind.node.client import NodeClient  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+def test_wrong_adversary_falls_below_do_not_ask_after_canaries(tmp_path: Path) -> None:
+    with running_testnet(tmp_path, ["", "", "wrong"], extra=["--set", "trust.canary_rate=1.0"]) as nodes:
+        entry, honest, liar = nodes
+        excluded = None
+        with NodeClient(entry.api) as client:
+            for item in load_items("arc_easy", "test", limit=30):
+                _scores, provenance = client.score(mc_context(item), mc_continuations(item), mode="auto")
+                assert provenance["answered_by"] != liar.peer_id  # its lure never wins an unproven peer traffic
+                excluded = (row_of(trust_view(entry), liar.peer_id) or {}).get("excluded")
+                if excluded:
+                    break
+        assert excluded is not None, "the wrong adversary was never excluded"
+        assert excluded["interactions"] <= 50
+        view = trust_view(entry)
+        liar_row = row_of(view, liar.peer_id)
+        assert liar_row is not None and liar_row["standing"] in ("do_not_ask", "banned")
+        assert liar_row["counts"]["answer_wrong"] >= 3 and "answer_right" not in liar_row["counts"]
+        honest_row = row_of(view, honest.peer_id)
+        assert honest_row is None or (honest_row["excluded"] is None and honest_row["score"] >= 0.3)
+
+        # the CLI shows the same, through the node's API
+        peers = subprocess.run([sys.executable, "-m", "peermind.node.cli", "peers", "--trust", "--json",
+                                "--api", entry.api], capture_output=True, text=True, timeout=60, check=True)
+        assert row_of(json.loads(peers.stdout), liar.peer_id)["standing"] == liar_row["standing"]
+        explain = subprocess.run([sys.executable, "-m", "peermind.node.cli", "trust", "explain", liar.peer_id[:24],
+                                  "--api", entry.api], capture_output=True, text=True, timeout=60, check=True)
+        assert "NOT asked" in explain.stdout and "answer_wrong" in explain.stdout
