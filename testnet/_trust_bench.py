@@ -75,6 +75,7 @@ class RunResult:
     observers: dict[str, dict[str, Any]] = field(default_factory=dict)  # honest node -> /peermind/trust
     adversary_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    cpu_marks: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> process/machine CPU s
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -98,6 +99,23 @@ def _node_args(settings: TrustBenchSettings, trust: bool) -> list[str]:
         "--set", f"trust.opinion_interval_s={settings.opinion_interval_s}",
         "--no-join-training",
     ]
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    except psutil.Error:
+        return 0.0
+
+
+def _machine_busy_s() -> float:
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def _cpu_mark(nodes: list[NodeInfo]) -> dict[str, float]:
+    return {"wall": time.monotonic(), "machine": _machine_busy_s(), **{x.name: _cpu_s(x.pid) for x in nodes}}
 
 
 def _rss_mb(pid: int) -> float:
@@ -165,6 +183,7 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
         honest = [x for x in nodes if not x.role]
         entries = honest[: settings.entry]
         asked = time.monotonic()
+        result.cpu_marks["start"] = _cpu_mark(nodes)
         before: list[Item] = []
         if scenario.role in ACTIVE_ROLES:  # half the questions before the attack: a paired baseline
             before = items[: len(items) // 2]
@@ -172,11 +191,13 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
         for x in nodes:
             if x.role:
                 (Path(x.data_dir) / GO_FILE).write_text("go")
+        result.cpu_marks["attack"] = _cpu_mark(nodes)
         if before:
             time.sleep(ATTACK_RAMP_S)
         phase = "under_attack" if scenario.role else "clean"
         result.outcomes += [{**o, "phase": phase} for o in _ask_all(entries, items[len(before):], settings, say)]
         result.timings["questions_s"] = round(time.monotonic() - asked, 1)
+        result.cpu_marks["end"] = _cpu_mark(nodes)
         for x in nodes:
             if x.role:
                 (Path(x.data_dir) / STOP_FILE).write_text("stop")

@@ -91,6 +91,24 @@ def _detection(run: Any, ask_threshold: float) -> dict[str, Any]:
     return {"adversaries": per_adversary, "false_positives": false_positives}
 
 
+def _cpu(run: Any) -> dict[str, Any]:
+    """CPU seconds per phase: honest nodes, adversaries, and the whole (shared) machine."""
+    marks = getattr(run, "cpu_marks", {}) or {}
+    roles = {n["name"]: n["role"] for n in run.nodes}
+    out: dict[str, Any] = {}
+    for phase, (a, b) in {"before_attack": ("start", "attack"), "attack": ("attack", "end")}.items():
+        if a not in marks or b not in marks:
+            continue
+        d = {k: marks[b].get(k, 0.0) - marks[a].get(k, 0.0) for k in marks[b]}
+        out[phase] = {
+            "wall_s": round(d.get("wall", 0.0), 1),
+            "honest_cpu_s": round(sum(v for k, v in d.items() if k in roles and not roles[k]), 1),
+            "adversary_cpu_s": round(sum(v for k, v in d.items() if roles.get(k)), 1),
+            "machine_busy_cpu_s": round(d.get("machine", 0.0), 1),
+        }
+    return out
+
+
 def _global(run: Any) -> dict[str, Any]:
     """Mean EigenTrust share of honest peers and of adversaries, over the honest observers."""
     adversaries = {n["peer_id"] for n in run.nodes if n["role"]}
@@ -102,6 +120,16 @@ def _global(run: Any) -> dict[str, Any]:
     mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
     return {"honest_mean": mean(honest_vals), "adversary_mean": mean(adv_vals),
             "adversary_max": round(max(adv_vals), 4) if adv_vals else None}
+
+
+def _summed(stats: Sequence[dict[str, int]], action: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in stats:
+        for key, value in s.items():
+            if key.startswith(action + ":"):
+                outcome = key.split(":", 1)[1]
+                out[outcome] = out.get(outcome, 0) + int(value)
+    return out
 
 
 def _forger(run: Any) -> dict[str, Any] | None:
@@ -130,8 +158,7 @@ def _forger(run: Any) -> dict[str, Any] | None:
         "forged_tasks_answered": total("ACCEPTED", FORGED_TASK_ACTIONS),
         "forged_tasks_counted_by_receivers": int(counted_tasks),
         "forged_tasks_counted_share": round(counted_tasks / delivered, 4) if delivered else None,
-        "by_action": {a: {k.split(":", 1)[1]: v for s in stats for k, v in s.items() if k.startswith(a + ":")}
-                      for a in (*FORGED_TASK_ACTIONS, *FORGED_AD_ACTIONS)},
+        "by_action": {a: _summed(stats, a) for a in (*FORGED_TASK_ACTIONS, *FORGED_AD_ACTIONS)},
         "forged_ads_published": total("sent", FORGED_AD_ACTIONS),
         "forged_ads_counted_by_receivers": int(counted_ads),
     }
@@ -182,6 +209,7 @@ def figures(runs: Sequence[Any]) -> dict[str, Any]:
         entry["detection"] = detection["adversaries"]
         entry["false_positives"] = detection["false_positives"]
         entry["global_trust"] = _global(run)
+        entry["cpu"] = _cpu(run)
         forger, flooder = _forger(run), _flooder(run)
         if forger:
             entry["forger"] = forger
@@ -245,6 +273,12 @@ def markdown(report: dict[str, Any]) -> str:
             g = f["flooder"]
             lines += ["", f"**{name} — flood:** outcomes {json_short(g['flood_outcomes'])}; refusals counted by "
                       f"receivers {json_short(g['refusals_counted_by_receivers'])}."]
+        cpu = f.get("cpu", {}).get("attack")
+        if f.get("phases") and cpu and cpu["wall_s"]:
+            lines += ["", f"**{name} — CPU during the attack phase ({cpu['wall_s']} s on "
+                      f"{report['machine']['cpus']} cores):** adversary processes {cpu['adversary_cpu_s']} CPU-s, "
+                      f"honest nodes {cpu['honest_cpu_s']} CPU-s, whole machine (all users) "
+                      f"{cpu['machine_busy_cpu_s']} CPU-s."]
         if f.get("phases", {}).get("p95_change_under_attack") is not None:
             ph = f["phases"]
             lines += ["", f"**{name} — paired latency (same testnet):** p95 {ph['before_attack']['latency_p95_ms']} ms "

@@ -22,7 +22,15 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams
 from libp2p.tools.anyio_service import background_trio_service
-from peermind.protocol import CapabilityAd, ProtocolError, ReplayedNonce, Signer, Verifier, seal
+from peermind.protocol import (
+    CapabilityAd,
+    ProtocolError,
+    ReplayedNonce,
+    Signer,
+    StaleTimestamp,
+    Verifier,
+    seal,
+)
 
 from .host import PeerUnreachable, dial, parse_peer_addr
 
@@ -224,8 +232,10 @@ class AdGossip:
                 continue
             try:
                 envelope = self._verifier.open(bytes(message.data), expected_sender=origin)
-            except ReplayedNonce:
-                continue  # the same ad reached us by two gossip paths
+            except (ReplayedNonce, StaleTimestamp):
+                # Gossip relays re-deliver old ads (two paths, or a restarted node's
+                # mesh catching up): drop them, but they are not the origin's fault.
+                continue
             except ProtocolError as exc:
                 self._on_evidence(origin_b58, "protocol_violation", f"ad: {type(exc).__name__}: {exc}")
                 continue

@@ -113,6 +113,9 @@ class StreamEndpoint:
                         frame = seal(self._signer, reply, peer_b58)
                         await write_frame(stream, frame, max_bytes=self._max, timeout_s=self._read_timeout)
                     await stream.close()
+                except Exception as exc:  # the requester left or stopped reading: not a violation
+                    log.info("could not deliver a reply", extra={"peer": peer_b58, "error": type(exc).__name__})
+                    await _reset(stream)
                 finally:  # also when the requester vanished: the work was done either way
                     if after_reply is not None:
                         _run_hook(after_reply, envelope, peer_b58, reply)

@@ -19,7 +19,6 @@ from .client import TrainingClient
 from .errors import (
     FlowerEngineError,
     InvalidRunRequest,
-    NoTrainingData,
     RunInProgress,
     TooFewParticipants,
     TrainingError,
@@ -30,7 +29,6 @@ __all__ = [
     "ENGINES",
     "FlowerEngineError",
     "InvalidRunRequest",
-    "NoTrainingData",
     "RunInProgress",
     "RunRequest",
     "RunState",

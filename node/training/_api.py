@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import NodeError
-from ..p2p.host import HostError, PeerUnreachable
+from ..p2p.host import BadMultiaddr, HostError, PeerUnreachable
 from ._request import RunRequest
 from .errors import InvalidRunRequest, RunInProgress, TrainingError
 
@@ -50,7 +50,7 @@ def _guard(handler: Endpoint) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request)
-        except InvalidRunRequest as exc:
+        except (InvalidRunRequest, BadMultiaddr) as exc:
             return _error(400, str(exc), "invalid_request_error")
         except RunInProgress as exc:
             return _error(409, str(exc), "run_in_progress")

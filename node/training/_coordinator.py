@@ -146,6 +146,11 @@ class Coordinator:
         accepted: list[str] = []
         try:
             self._participant.admit(state.run_id, self.peer_id)
+            try:
+                await self._participant.check_rows()
+            except TrainingRefused:
+                self._participant.leave(state.run_id)
+                raise
             state.accepted[self.peer_id] = self._participant.info()
             accepted.append(self.peer_id)
         except TrainingRefused as refusal:

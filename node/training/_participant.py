@@ -103,6 +103,7 @@ class Participant:
         engines: tuple[str, ...] = ("p2p",),
     ) -> None:
         self.peer_id = peer_id
+        self._rows = rows
         self._available = available
         self._on_round = on_round
         self.local_dp = local_dp
@@ -140,6 +141,16 @@ class Participant:
             raise TrainingRefused("busy", f"already in {len(self.runs)} training runs")
         self.runs[run_id] = Membership(coordinator, now, now)
 
+    async def check_rows(self) -> None:
+        """TrainingRefused("no_data") when this node has no labelled rows to train on."""
+        try:
+            train, _ = await trio.to_thread.run_sync(self._rows)
+        except Exception as exc:  # an unreadable store is this node's problem, not the run's
+            log.exception("cannot read feedback rows")
+            raise TrainingRefused("no_data", f"cannot read this node's feedback rows: {exc}") from exc
+        if not train:
+            raise TrainingRefused("no_data", "this node has no labelled feedback rows to train on")
+
     def leave(self, run_id: str) -> None:
         self.runs.pop(run_id, None)
 
@@ -158,6 +169,11 @@ class Participant:
             return TrainReply(run_id=invite.run_id, round=invite.round, error=refusal.wire())
         try:
             self.admit(invite.run_id, sender)
+            try:
+                await self.check_rows()
+            except TrainingRefused:
+                self.leave(invite.run_id)
+                raise
         except TrainingRefused as refusal:
             log.info("training invitation refused", extra={"peer": sender, "reason": refusal.reason})
             return TrainReply(run_id=invite.run_id, round=invite.round, error=refusal.wire())

@@ -151,7 +151,9 @@ class TrainingService:
                 raise TrainingError(
                     f"no fresh ad from {peer}: give its full multiaddr (/ip4/.../tcp/PORT/p2p/ID) instead"
                 )
-            await dial(host, parse_peer_addr(f"{entry.ad.addrs[0]}"), timeout_s=timeout_s)
+            if not entry.ad.addrs:
+                raise TrainingError(f"the ad of {peer} lists no address; give its full multiaddr instead")
+            await dial(host, parse_peer_addr(entry.ad.addrs[0]), timeout_s=timeout_s)
         result["coordinator"] = peer
         result["connected"] = True
         with trio.move_on_after(timeout_s):

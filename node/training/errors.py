@@ -18,7 +18,7 @@ class TrainingRefused(TrainingError):
     Codes: ``training_disabled`` (the node runs with --no-join-training),
     ``busy`` (it already takes part in as many runs as it allows),
     ``unknown_run`` (a message for a run it never accepted), ``engine`` (it
-    cannot run the requested engine).
+    cannot run the requested engine), ``no_data`` (no labelled feedback rows).
     """
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -49,10 +49,6 @@ class InvalidRunRequest(TrainingError):
 
 class TooFewParticipants(TrainingError):
     """Fewer peers accepted the invitation than ``min_nodes``; the message lists who refused."""
-
-
-class NoTrainingData(TrainingError):
-    """This node has no usable feedback rows for the router's models."""
 
 
 class FlowerEngineError(TrainingError):

@@ -1,7 +1,8 @@
 """Enforcing bans on the network: disconnect, blacklist in gossip, forget the ad.
 
 A banned peer's task streams are already refused (``Admission.gate_task``) and its gossip
-dropped (``Admission.admit``); this loop also closes its connection, tells pubsub to
+dropped (``Admission.admit``); this loop also closes its connection (again at most once a
+minute if it dials back: reconnect churn costs more than refusing its streams), tells pubsub to
 reject messages it originates, drops its ad (so nothing routes to it) and its global
 trust opinion. When the ban ends the pubsub blacklist entry is lifted again; the ad
 returns with the peer's next publication.
@@ -25,6 +26,7 @@ __all__ = ["BanEnforcer"]
 
 POLL_S = 0.5
 DISCONNECT_TIMEOUT_S = 3.0
+DISCONNECT_EVERY_S = 60.0
 
 
 class BanEnforcer:
@@ -47,6 +49,7 @@ class BanEnforcer:
         self._forget_ad = forget_ad
         self._forget_limits = forget_limits
         self.blacklisted: set[str] = set()
+        self._disconnected: dict[str, float] = {}
 
     async def run(self) -> None:
         while True:
@@ -71,9 +74,13 @@ class BanEnforcer:
                 self._global.forget(peer)
                 log.warning("peer banned", extra={"peer": peer, "until": self._book.ban_until(peer)})
         connected = list(self._host.get_network().get_connections_map())
+        now = trio.current_time()
         for pid in connected:
             peer = pid.to_base58()
-            if peer in self.blacklisted:
+            if peer in self.blacklisted and now - self._disconnected.get(peer, -DISCONNECT_EVERY_S) >= DISCONNECT_EVERY_S:
+                # A banned peer that dials back is disconnected again only once a minute:
+                # each reconnect costs both sides a handshake, and its streams are refused anyway.
+                self._disconnected[peer] = now
                 self._forget_limits(peer)
                 with trio.move_on_after(DISCONNECT_TIMEOUT_S):
                     try:

@@ -45,6 +45,7 @@ _TIMEOUT_CLASSES = frozenset({"FrameTimeout", "TruncatedFrame"})
 # peer: the requester gave up (its deadline passed) or the connection closed (maybe by us).
 _NOT_EVIDENCE = frozenset({"FrameWriteError"})
 _CLEAN_CLOSE = "before a frame started"
+_BACK_PRESSURE = re.compile(r"refused the task \((?:busy|deadline|rate_limited)\)")
 _SUBKINDS = frozenset(v.value for v in ViolationKind)
 _WHERE = re.compile(r"^(?:reply|ad|opinion|request):\s*")
 _CLASS = re.compile(r"^([A-Z][A-Za-z0-9_]*)\s*:")
@@ -89,6 +90,9 @@ def to_record(peer: str, kind: str, detail: str, at: float | None = None) -> Evi
     except ValueError:
         known = ", ".join(k.value for k in Evidence)
         raise InvalidInput(f"unknown evidence kind {kind!r}; use one of: {known}") from None
+    if evidence is Evidence.REFUSAL_OTHER and _BACK_PRESSURE.search(detail):
+        # "deadline" and "rate_limited" refusals are honest back-pressure, like "busy"
+        return EvidenceRecord(peer, Evidence.REFUSAL_BUSY, at=when, detail=detail)
     if evidence is Evidence.PROTOCOL_VIOLATION:
         cls = _class_of(detail)
         if cls in _NOT_EVIDENCE or (cls == "TruncatedFrame" and _CLEAN_CLOSE in detail):

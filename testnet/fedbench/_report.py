@@ -11,6 +11,10 @@ def _pct(value: Any) -> str:
     return "-" if value is None else f"{100 * float(value):.1f}"
 
 
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3f}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     q = result["quality"]
     setup = result["setup"]
@@ -93,7 +97,8 @@ def markdown(result: dict[str, Any]) -> str:
         for r in pn["runs"]:
             s = r["federated_router"]
             lines.append(f"| {r['strategy']} | {_pct(s['choice_accuracy'])} | {_pct(s['end_task_accuracy'])} | "
-                         f"{r['attacker_mean_scale']} / {r['attacker_last_scale']} | {r['attacker_rounds_excluded']} |")
+                         f"{_num(r['attacker_mean_scale'])} / {_num(r['attacker_last_scale'])} | "
+                         f"{r['attacker_rounds_excluded']} of {pn['rounds']} |")
         lines.append("")
     n = result.get("network")
     if n:

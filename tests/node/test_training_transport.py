@@ -8,6 +8,7 @@ and a peer dying inside a round with min_nodes still met or not.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,12 @@ class Peer:
     scope: trio.CancelScope
     available: bool = True
     rounds: list[int] = field(default_factory=list)
+    invited: bool = False
+
+    def rounds_started(self) -> bool:
+        """True once past the invitation (whose row check must stay fast)."""
+        started, self.invited = self.invited, True
+        return started
 
     @property
     def peer_id(self) -> str:
@@ -60,8 +67,13 @@ class Peer:
 
 
 @asynccontextmanager
-async def peers(tmp_path: Path, count: int, *, available: tuple[bool, ...] = ()) -> AsyncIterator[list[Peer]]:
+async def peers(
+    tmp_path: Path, count: int, *, available: tuple[bool, ...] = (), empty: tuple[int, ...] = (),
+    slow: dict[int, float] | None = None,
+) -> AsyncIterator[list[Peer]]:
     data = synthetic_rows(count)
+    for i in empty:
+        data[i] = []
     out: list[Peer] = []
     async with trio.open_nursery() as nursery:
         for i in range(count):
@@ -78,11 +90,18 @@ async def peers(tmp_path: Path, count: int, *, available: tuple[bool, ...] = ())
                             read_timeout_s=30.0, on_evidence=lambda *_: None,
                         )
                         rows = data[i]
+                        delay = (slow or {}).get(i, 0.0)
                         peer = Peer(f"p{i}", host, endpoint, None, scope)  # type: ignore[arg-type]
                         peer.available = available[i] if i < len(available) else True
+
+                        def split(rows=rows, delay=delay, peer=peer):  # type: ignore[no-untyped-def]
+                            if delay and peer.rounds_started():
+                                time.sleep(delay)  # a hung ClientApp (worker thread)
+                            return rows[: len(rows) * 4 // 5], rows[len(rows) * 4 // 5 :]
+
                         peer.participant = Participant(
                             peer_id=identity.peer_id_b58,
-                            rows=lambda rows=rows: (rows[: len(rows) * 4 // 5], rows[len(rows) * 4 // 5 :]),
+                            rows=split,
                             available=lambda peer=peer: peer.available,
                             on_round=lambda run, rnd, coord, m, peer=peer: peer.rounds.append(rnd),
                         )
@@ -151,6 +170,11 @@ async def test_refusals_are_typed_on_the_wire(tmp_path: Path) -> None:
         got = (await coord.endpoint.call(ID.from_base58(member.peer_id), big, timeout_s=30)).body
         assert got.error.startswith("malformed")  # type: ignore[union-attr]
         assert member.rounds == []
+
+    async with peers(tmp_path / "empty", 2, empty=(1,)) as (coord, dataless):
+        reply = await invite(coord, dataless, "10")
+        assert TrainingRefused.from_wire(reply.error).reason == "no_data"  # type: ignore[union-attr]
+        assert dataless.participant.runs == {}
 
 
 async def _run(transport: LibP2PTransport, **kw: object) -> object:
@@ -224,3 +248,20 @@ async def test_only_weights_and_metrics_leave_a_participant(tmp_path: Path) -> N
     assert set(kinds) == {"train", "evaluate"}
     assert list(kinds["train"].content.array_records.keys()) == ["arrays"]
     assert list(kinds["evaluate"].content.array_records.keys()) == []
+
+
+async def test_a_hung_peer_costs_its_own_reply_not_the_others(tmp_path: Path) -> None:
+    async with peers(tmp_path, 3, slow={2: 6.0}) as group:
+        coord, fast, hung = group
+        for peer in (fast, hung):
+            assert (await invite(coord, peer, "31")).error == ""
+        coord.participant.admit("31", coord.peer_id)
+        transport = transport_for(coord, group, "31")
+        started = trio.current_time()
+        call = functools.partial(run_training, transport, initial=initial(), round_timeout_s=2.0,
+                                 rounds=2, min_nodes=2)
+        report = await trio.to_thread.run_sync(call)
+        for rd in report.rounds:
+            assert set(rd.participants) == {coord.peer_id, fast.peer_id}
+            assert "did not answer" in rd.failed[hung.peer_id]
+        assert trio.current_time() - started < 2 * 2 * 2.0 + 3  # two rounds, two phases each

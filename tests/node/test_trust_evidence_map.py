@@ -68,3 +68,11 @@ def test_violation_source_names_where_the_message_came_from() -> None:
     assert violation_source("schema: reply: MalformedEnvelope: z") == "reply"
     assert violation_source("schema: opinion: SchemaError: a") == "opinion"
     assert violation_source("pow: nonce 3 lacks 8 bits") == "ad"
+
+
+def test_deadline_and_rate_limit_refusals_count_as_back_pressure() -> None:
+    for reason in ("busy", "deadline", "rate_limited"):
+        record = to_record(PEER, "refusal_other", f"{PEER} refused the task ({reason}): try later")
+        assert record is not None and record.kind is Evidence.REFUSAL_BUSY
+    untrusted = to_record(PEER, "refusal_other", f"{PEER} refused the task (untrusted): banned")
+    assert untrusted is not None and untrusted.kind is Evidence.REFUSAL_OTHER
