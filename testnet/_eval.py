@@ -10,6 +10,7 @@ are asked through the node's ``mode`` field. Test split only: it is for reports.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
@@ -270,6 +271,32 @@ def _evaluate(settings: EvalSettings, api: str, items: dict[str, list[Item]], co
 
 
 # ------------------------------------------------------------------ reports
+def rerender(out: Path) -> EvalReport:
+    """Rebuild an earlier run's report from its ``OUT.json`` and ``OUT.items.jsonl`` (no nodes):
+    the strategies are recomputed from the stored outcomes and every file is written again."""
+    import json
+
+    from peermind.bench import read_results_json
+
+    try:
+        _results, meta = read_results_json(out)
+        lines = Path(f"{out.with_suffix('')}.items.jsonl").read_text().splitlines()
+        records = [ItemRecord.from_json(json.loads(line)) for line in lines if line.strip()]
+        peers = [Peer(**p) for p in meta["peers"]]
+    except (BenchError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise EvalError(f"cannot rebuild the report of {out}: {exc}") from exc
+    modes, seed = list(meta["modes"]), int(meta["seed"])
+    datasets = list(meta["datasets"])
+    results = {name: evaluate_strategies([r for r in records if r.dataset == name], peers, modes, seed) for name in datasets}
+    if len(datasets) > 1:
+        results[POOLED] = evaluate_strategies(records, peers, modes, seed)
+    meta["per_dataset"] = {name: [r.to_json() for r in rows] for name, rows in results.items()}
+    on_peer = dict(meta.get("evaluated_on") or {})
+    report = EvalReport(peers, on_peer, records, results, dict(meta.get("skipped_modes") or {}), meta)
+    report.files = write_reports(report, out)
+    return report
+
+
 def write_reports(report: EvalReport, out: Path) -> list[Path]:
     """out.json (schema of peermind.bench), out.md, out.items.jsonl and PNG plots beside them."""
     import json
@@ -298,16 +325,27 @@ def write_reports(report: EvalReport, out: Path) -> list[Path]:
 
 
 def merge_coincident(results: Sequence[StrategyResult]) -> list[StrategyResult]:
-    """One point per (cost, accuracy), labelled "a = b": e.g. always-strongest is often exactly
-    the strongest single model, and route may always pick it; overlapping labels are unreadable."""
+    """One plotted point per (cost, accuracy), labelled "a = b" (identical) or "a ≈ b" (within
+    one accuracy point and 2% of the cost axis): always-strongest is often exactly the
+    strongest single model, and a router may nearly always pick one model; overlapping
+    labels are unreadable. The tables keep every row's exact figures."""
+    costs = [r.mean_cost for r in results if math.isfinite(r.mean_cost)]
+    span = max(costs, default=0.0) or 1.0
     merged: list[StrategyResult] = []
     for r in results:
-        twin = next((m for i, m in enumerate(merged) if m.accuracy == r.accuracy
-                     and abs(m.mean_cost - r.mean_cost) <= 1e-9 * max(1.0, abs(r.mean_cost))), None)
+        exact = near = None
+        for m in merged:
+            d_acc, d_cost = abs(m.accuracy - r.accuracy), abs(m.mean_cost - r.mean_cost)
+            if d_acc == 0 and d_cost <= 1e-9 * span:
+                exact = m
+                break
+            if near is None and d_acc <= 0.01 and d_cost <= 0.02 * span:
+                near = m
+        twin = exact or near
         if twin is None:
             merged.append(r)
         else:
-            merged[merged.index(twin)] = replace(twin, mode=f"{twin.mode} = {r.mode}")
+            merged[merged.index(twin)] = replace(twin, mode=f"{twin.mode} {'=' if exact else '≈'} {r.mode}")
     return merged
 
 

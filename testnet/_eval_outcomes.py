@@ -6,7 +6,7 @@ hand-made records, and so the per-item file can be read back for re-analysis.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -36,7 +36,21 @@ class Outcome:
     retries: int = 0  # calls refused as rate-limited or busy before this one (waited out)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Compact: defaults left out, latency to 0.1 ms (the per-item file stays small)."""
+        out: dict[str, Any] = {"correct": self.correct, "cost": round(self.cost, 8), "latency_ms": round(self.latency_ms, 1)}
+        for key, default in _OPTIONAL.items():
+            value = getattr(self, key)
+            if value != default:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+_OPTIONAL = {"answered_by": "", "model": "", "error": "", "escalated": False, "asked": 1, "retries": 0}
+_FIELDS = {"correct", "cost", "latency_ms", *_OPTIONAL}
 
 
 @dataclass
@@ -59,3 +73,11 @@ class ItemRecord:
             "per_model": {k: v.to_json() for k, v in self.per_model.items()},
             "per_mode": {k: v.to_json() for k, v in self.per_mode.items()},
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemRecord:
+        return cls(
+            str(data["item_id"]), str(data["dataset"]), str(data["kind"]), int(data["n_choices"]),
+            {k: Outcome.from_json(v) for k, v in data["per_model"].items()},
+            {k: Outcome.from_json(v) for k, v in data["per_mode"].items()},
+        )

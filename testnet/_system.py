@@ -203,6 +203,8 @@ def _run_sizes(root: Path, sizes: list[int], repeats: int, console: Console) -> 
             "nodes_fitting_in_ram": int(0.8 * psutil.virtual_memory().total / 2**20 // per_mb),
             "basis": f"80% of RAM / median PSS of a SmolLM2 node at N={last['n']}",
             "idle_cpu_pct_per_node": last["idle_cpu_pct_per_node"],
+            # Idle nodes still gossip, republish ads and exchange trust opinions.
+            "idle_nodes_fitting_in_cpu": int((psutil.cpu_count() or 1) * 100 // max(last["idle_cpu_pct_per_node"], 0.1)),
         }
     return out
 
@@ -225,7 +227,8 @@ def _print(report: dict[str, Any], console: Console) -> None:
     if "capacity" in report:
         c = report["capacity"]
         console.print(f"capacity: ~{c['nodes_fitting_in_ram']} SmolLM2 nodes fit in RAM ({c['basis']}); "
-                      f"idle CPU {c['idle_cpu_pct_per_node']:.1f}% of a core per node")
+                      f"idle CPU {c['idle_cpu_pct_per_node']:.1f}% of a core per node, so ~{c['idle_nodes_fitting_in_cpu']} "
+                      "idle nodes saturate the CPUs (answering nodes need far more)")
     if "roundtrip" in report:
         r = report["roundtrip"]
         console.print(f"task round trip ({r['model']}, x{r['repeats']}): local {r['local_median_ms']:.0f} ms "

@@ -78,8 +78,13 @@ def cmd_bench_eval(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from ._eval import DEFAULT_DATASETS, DEFAULT_MODES, EvalSettings, run_eval
+    from ._eval import DEFAULT_DATASETS, DEFAULT_MODES, EvalSettings, rerender, run_eval
 
+    if args.rerender:
+        report = rerender(args.out)
+        sys.stdout.write(report.files[1].read_text())
+        print("rewrote " + ", ".join(str(f) for f in report.files), file=sys.stderr)
+        return 0
     datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()]
     if not datasets and not args.data:
         datasets = list(DEFAULT_DATASETS)
@@ -137,6 +142,8 @@ def _add_eval(bench: Any) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="own testnet: a node setting (repeatable; default raises trust.request_rate/burst to 50 "
                    "so peers do not throttle the benchmark client)")
+    p.add_argument("--rerender", action="store_true",
+                   help="rebuild the .md and .png files of an earlier run from --out and its .items.jsonl (no nodes)")
     p.set_defaults(func=cmd_bench_eval)
 
 

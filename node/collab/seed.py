@@ -210,6 +210,8 @@ class SeedRunner:
         next_at = trio.current_time()
         while queue and failures < MAX_CONSECUTIVE_FAILURES:
             await trio.sleep_until(next_at)
+            if not queue:  # another peer's worker took the last item while this one slept
+                break
             work = queue.popleft()
             result, attempt = await self._attempt(work.job, candidate, TASK_TIMEOUT_S)
             if result is None and attempt.outcome in BACK_OFF:
