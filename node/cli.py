@@ -3,6 +3,11 @@
 Node commands live here; other packages add command groups through the
 ``peermind.commands`` entry-point group (the testnet and benchmark commands do), so the
 node package never imports the packages that drive it from outside.
+
+Building the parser imports only light modules (``*_cli.py`` beside this one, the
+entry points' registration modules): every command, even ``--help``, would otherwise
+pay seconds for libp2p, llama.cpp and Flower. Handlers import what they need when
+they run; tests/node/test_cli_imports.py keeps it so.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from typing import Any
 from .errors import NodeError
 
 Handler = Callable[[argparse.Namespace], int]
+
+# The running node's state file (daemon.NodeState writes it). Read here without importing
+# the daemon, which loads libp2p and the LLM stack: seconds for every `peermind status`.
+STATE_FILE = "node.json"
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -48,14 +57,19 @@ def _client(args: argparse.Namespace, timeout_s: float = 300.0) -> Any:
     cfg = _config(args)
     api = args.api or os.environ.get("PEERMIND_API")
     if not api:
-        from .daemon import NodeState  # heavy (the daemon imports the LLM stack): only when needed
-
-        try:
-            api = NodeState.read(cfg.data_dir).api_url
-        except NodeError:
-            api = cfg.api
+        api = _running_api(cfg.data_dir) or cfg.api
     token = args.token or os.environ.get("PEERMIND_API_TOKEN") or cfg.api_token
     return NodeClient(api, token=token, timeout_s=timeout_s)
+
+
+def _running_api(data_dir: Path) -> str | None:
+    """The API URL a running node wrote to its state file; None without a (readable) one."""
+    try:
+        state = json.loads((data_dir / STATE_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    api = state.get("api_url") if isinstance(state, dict) else None
+    return api if isinstance(api, str) and api else None
 
 
 # ------------------------------------------------------------------ node run
@@ -221,7 +235,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .collab.commands import run_ask
+    from .collab_cli import run_ask
 
     return run_ask(args, _client(args))
 
@@ -326,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--peer", help="ask this peer ID")
     ask.add_argument("--max-tokens", type=int, default=128)
     ask.add_argument("--explain", action="store_true", help="print the full provenance")
-    from .collab.commands import add_ask_arguments
-    from .collab.commands import register as register_collab
+    from .collab_cli import add_ask_arguments
+    from .collab_cli import register as register_collab
 
     add_ask_arguments(ask)
     ask.set_defaults(func=cmd_ask)
@@ -352,9 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="prepare models and evaluation data (idempotent)")
     setup.set_defaults(func=cmd_setup)
 
-    from .training.cli import register as register_train
+    from .training_cli import register as register_train
 
-    register_train(sub)
+    register_train(sub, _client, _add_api_arg)
     from .trust_cli import add_trust_commands
 
     add_trust_commands(sub, _client, _add_api_arg)

@@ -333,6 +333,12 @@ class TrustConfig(_Validated):
         "chance per peer-answered question of re-asking a second peer (a third source decides)",
         _between(0.0, 1.0),
     )
+    probe_interval_s: float = _setting(
+        10.0,
+        "while idle, send one canary every probe_interval_s seconds to a peer not yet trusted "
+        "(newcomers earn routing weight without user questions at stake; 0 = off)",
+        _between(0.0, 86400.0),
+    )
     ask_threshold: float = _setting(
         0.12, "peers whose local score falls below this get no work (do-not-ask)", _between(0.0, 1.0)
     )

@@ -23,7 +23,13 @@ from peermind.protocol import CapabilityAd, ModelInfo, Signer, TaskRefusal, Veri
 from .answer_log import AnswerLog
 from .collab.answer import Answer
 from .collab.candidates import Candidate
-from .collab.constraints import NO_CONSTRAINTS, NO_TACTICS, AllCandidatesFailed, Constraints, Tactics
+from .collab.constraints import (
+    NO_CONSTRAINTS,
+    NO_TACTICS,
+    AllCandidatesFailed,
+    Constraints,
+    Tactics,
+)
 from .collab.policy import Collaborator, Job
 from .collab.service import Collaboration
 from .config import NodeConfig
@@ -34,7 +40,15 @@ from .llm import LlamaBackend, Measurement
 from .metrics import NodeMetrics
 from .p2p.ads import AdBoard, AdGossip, ads_topic
 from .p2p.dht import Provider, ProviderIndex
-from .p2p.host import BadMultiaddr, PeerUnreachable, dial, full_addrs, parse_peer_addr, running_host
+from .p2p.host import (
+    BadMultiaddr,
+    PeerUnreachable,
+    addrs_of,
+    dial,
+    full_addrs,
+    parse_peer_addr,
+    running_host,
+)
 from .p2p.streams import StreamEndpoint
 from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
@@ -107,6 +121,10 @@ class Node:
             TaskLimits(config.limits.max_prompt_chars, config.limits.max_tokens),
             on_served=self._on_served,
             gate=self._gate,
+            admit=self.trust.admit_task,
+            release=self.trust.task_done,
+            priority=self.trust.task_priority,
+            turn_away=self.trust.turn_away,
         )
         # Collaboration (node/collab): router, embedder, modes, negotiation, feedback, seeding.
         self.collab = Collaboration(
@@ -306,7 +324,7 @@ class Node:
     def _on_ad(self, peer: str, ad: CapabilityAd, raw: bytes) -> None:
         """Remember every peer we heard from, so a restarted node knows its old neighbours."""
         try:
-            self.store.upsert_peer(peer, ad=raw, addrs=list(ad.addrs))
+            self.store.upsert_peer(peer, ad=raw, addrs=addrs_of(peer, ad.addrs))  # never another peer's
             self.events.publish("ad", {"peer": peer, "seq": ad.seq, "queue_depth": ad.queue_depth, "load": ad.load})
         except NodeError:
             log.exception("could not record a peer's ad")

@@ -23,6 +23,7 @@ from typing import Any
 
 from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
+from peermind.node.llm import PRIORITY_OWN
 from peermind.node.p2p.tasks import TASK_PROTOCOL, TaskLimits, TaskService
 from peermind.protocol import (
     ContinuationScore,
@@ -88,8 +89,9 @@ def wrong_text(text: str, prompt: str) -> str:
 
 
 class WrongTaskService(TaskService):
-    async def execute(self, req: TaskRequest) -> TaskResult | TaskRefusal:
-        reply = await super().execute(req)
+    async def execute(self, req: TaskRequest, *, priority: int = PRIORITY_OWN,
+                      preemptible: bool = False) -> TaskResult | TaskRefusal:
+        reply = await super().execute(req, priority=priority, preemptible=preemptible)
         if not isinstance(reply, TaskResult):
             return reply
         if req.kind == "score":

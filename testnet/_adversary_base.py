@@ -26,11 +26,13 @@ from peermind.protocol import CapabilityAd
 
 log = logging.getLogger("peermind.testnet.adversary")
 
-__all__ = ["GO_FILE", "STATS_FILE", "STOP_FILE", "AdversaryNode", "AdversaryStats", "lure"]
+__all__ = ["GO_FILE", "PAUSE_FILE", "STATS_FILE", "STOP_FILE", "AdversaryNode", "AdversaryStats", "lure"]
 
 STATS_FILE = "adversary.json"
 GO_FILE = "adversary.go"
 STOP_FILE = "adversary.stop"
+PAUSE_FILE = "adversary.pause"
+"""While this file exists an active adversary holds its attack (interleaved measurements)."""
 DEFAULT_START_S = 45.0
 LURE_PARAMS = 50.0  # claim a 50x bigger model (SmolLM2-135M -> "6.7B")
 LURE_SPEED = 2.0
@@ -119,6 +121,10 @@ class AdversaryNode(Node):
         duration = os.environ.get("PEERMIND_ADVERSARY_DURATION_S")
         began = self.stats.started_attack_at
         return bool(duration) and began is not None and time.time() - began > float(duration or 0)
+
+    def paused(self) -> bool:
+        """True while ``DATA_DIR/adversary.pause`` exists: the attack loop idles."""
+        return (self.config.data_dir / PAUSE_FILE).exists()
 
     async def attack(self) -> None:
         """Active misbehaviour (forging, flooding); passive roles misbehave when asked instead."""

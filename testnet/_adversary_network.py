@@ -81,6 +81,9 @@ class ForgerNode(AdversaryNode):
         for action in itertools.cycle(FORGER_ACTIONS):
             if self.attack_over():
                 return
+            if self.paused():
+                await trio.sleep(0.2)
+                continue
             peers = self.known_peers()
             if peers:
                 target = self._rng.choice(peers)
@@ -179,6 +182,9 @@ class FlooderNode(AdversaryNode):
             for i in itertools.count():
                 if self.attack_over():
                     break
+                if self.paused():
+                    await trio.sleep(0.2)
+                    continue
                 peers = self.known_peers()
                 if peers:
                     await limit.acquire()

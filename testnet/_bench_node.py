@@ -69,7 +69,7 @@ READY_TIMEOUT_S = 120.0
 # The path is measured without trust's side traffic: canaries and cross-checks would add
 # extra generations on B between the measured ones, and 20 back-to-back requests from a
 # newcomer exceed its default rate allowance (refusal rate_limited).
-QUIET_TRUST = ("--set", "trust.canary_rate=0", "--set", "trust.cross_check_rate=0",
+QUIET_TRUST = ("--set", "trust.canary_rate=0", "--set", "trust.probe_interval_s=0", "--set", "trust.cross_check_rate=0",
                "--set", "trust.request_rate=50", "--set", "trust.request_burst=50")
 
 Progress = Callable[[str], None]

@@ -355,9 +355,11 @@ class Testnet:
 def _fresh_data_dir(data_dir: Path) -> None:
     """Empty a node directory but keep its logs: every ``up`` is a new network.
 
-    Old stores remember old peers at old ports; a node that redials those on start can
-    poison libp2p's dial cache for the same peer's new address, so nothing survives
-    except the logs (appended to, so earlier runs stay readable).
+    New identities and stores (trust ledgers, bans from adversary runs, task logs, known
+    peers) keep one run's state out of the next, so nothing survives except the logs
+    (appended to, so earlier runs stay readable). Not needed for reconnection: a node
+    restarted on its kept data dir finds its moved peers again (node/p2p/host.py ``dial``,
+    tests/node/test_node_restart_new_port.py).
     """
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for entry in data_dir.iterdir():

@@ -3,8 +3,8 @@
 Each scenario starts its own testnet of real node processes (small profile: SmolLM2, one
 thread each), optionally with adversaries (``python -m peermind.testnet.adversary``),
 tells active adversaries to start, asks benchmark questions (test split) through honest
-entry nodes' APIs exactly as a client would (for the forger and flooder, half of them
-before the attack starts, as a paired baseline), stops the adversaries, and collects what
+entry nodes' APIs exactly as a client would (for the forger and flooder, in alternating
+no-attack / attack blocks, a paired baseline in the same testnet), stops the adversaries, and collects what
 every honest node says about its peers (``GET /peermind/trust``) and what each adversary
 says it did (``adversary.json``). ``_trust_figures`` turns that into the figures.
 """
@@ -29,14 +29,16 @@ from peermind.node.client import NodeClient
 
 from ._eval_ask import ask_item
 from ._launcher import NodeInfo, Testnet
-from .adversary import GO_FILE, STATS_FILE, STOP_FILE
+from .adversary import GO_FILE, PAUSE_FILE, STATS_FILE, STOP_FILE
 
 __all__ = ["RunResult", "Scenario", "TrustBenchSettings", "refigure", "run_scenario", "run_trust_bench"]
 
 Say = Callable[[str], None]
 ACTIVE_ROLES = ("forger", "flooder")
-"""Roles that attack on their own; half of their questions are asked before the attack starts."""
+"""Roles that attack on their own: their questions alternate between attack and no-attack blocks."""
 ATTACK_RAMP_S = 5.0
+BLOCKS = 4
+SETTLE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class TrustBenchSettings:
     cross_check_rate: float = 0.1
     opinion_interval_s: float = 10.0
     flood_rate: float = 20.0
+    adversary_nice: int = 19
+    """Niceness of adversary processes: on a real network an attacker computes on its own
+    machine, so on this shared one its CPU should not be taken from the honest nodes."""
     contrast: bool = True
     threads: int = 1
     timeout_s: float = 120.0
@@ -161,6 +166,44 @@ def _trust_view(node: NodeInfo) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+def _signal_adversaries(nodes: list[NodeInfo], filename: str, present: bool) -> None:
+    for x in nodes:
+        if x.role:
+            path = Path(x.data_dir) / filename
+            if present:
+                path.write_text(filename)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _interleaved(result: RunResult, nodes: list[NodeInfo], entries: list[NodeInfo], items: list[Item],
+                 settings: TrustBenchSettings, say: Say) -> None:
+    """Questions in BLOCKS blocks, the attack held in the odd ones and paused in the even ones.
+
+    Alternating (A B A B) pairs each attack block with a baseline block of the same testnet
+    at a similar age, so warm-up (router, trust, probing) and machine noise fall on both
+    sides instead of biasing a single before/after split. CPU marks cover the first pair.
+    """
+    size = -(-len(items) // BLOCKS)
+    for index in range(BLOCKS):
+        block = items[index * size:(index + 1) * size]
+        attacking = index % 2 == 1
+        if attacking:
+            _signal_adversaries(nodes, PAUSE_FILE, False)
+            _signal_adversaries(nodes, GO_FILE, True)
+            if "attack" not in result.cpu_marks:
+                result.cpu_marks["attack"] = _cpu_mark(nodes)
+            time.sleep(ATTACK_RAMP_S)
+        elif index:
+            _signal_adversaries(nodes, PAUSE_FILE, True)
+            time.sleep(SETTLE_S)  # work the attack queued on honest nodes ends (its deadline)
+        phase = "under_attack" if attacking else "before_attack"
+        say(f"  block {index + 1}/{BLOCKS}: {len(block)} questions, {'attack' if attacking else 'no attack'}")
+        result.outcomes += [{**o, "phase": phase, "block": index} for o in _ask_all(entries, block, settings, say)]
+        if index == 1:
+            result.cpu_marks["end"] = _cpu_mark(nodes)
+
+
 def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, items: list[Item], say: Say) -> RunResult:
     """One testnet, one scenario; the testnet is always taken down again."""
     result = RunResult(scenario)
@@ -171,6 +214,7 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
     os.environ.update({
         "PEERMIND_ADVERSARY_START_S": "100000",  # active adversaries wait for adversary.go
         "PEERMIND_FLOOD_RATE": str(settings.flood_rate),
+        "PEERMIND_ADVERSARY_NICE": str(settings.adversary_nice),
     })
     started = time.monotonic()
     try:
@@ -184,20 +228,13 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
         entries = honest[: settings.entry]
         asked = time.monotonic()
         result.cpu_marks["start"] = _cpu_mark(nodes)
-        before: list[Item] = []
-        if scenario.role in ACTIVE_ROLES:  # half the questions before the attack: a paired baseline
-            before = items[: len(items) // 2]
-            result.outcomes = [{**o, "phase": "before_attack"} for o in _ask_all(entries, before, settings, say)]
-        for x in nodes:
-            if x.role:
-                (Path(x.data_dir) / GO_FILE).write_text("go")
-        result.cpu_marks["attack"] = _cpu_mark(nodes)
-        if before:
-            time.sleep(ATTACK_RAMP_S)
-        phase = "under_attack" if scenario.role else "clean"
-        result.outcomes += [{**o, "phase": phase} for o in _ask_all(entries, items[len(before):], settings, say)]
+        if scenario.role in ACTIVE_ROLES:
+            _interleaved(result, nodes, entries, items, settings, say)
+        else:
+            result.outcomes = [{**o, "phase": "under_attack" if scenario.role else "clean"}
+                               for o in _ask_all(entries, items, settings, say)]
+            result.cpu_marks["end"] = _cpu_mark(nodes)
         result.timings["questions_s"] = round(time.monotonic() - asked, 1)
-        result.cpu_marks["end"] = _cpu_mark(nodes)
         for x in nodes:
             if x.role:
                 (Path(x.data_dir) / STOP_FILE).write_text("stop")

@@ -149,6 +149,7 @@ def _forger(run: Any) -> dict[str, Any] | None:
                     counted_tasks += value
                 elif source == "ad":
                     counted_ads += value
+    turned_away = sum(_counter(view, "refusals").get("untrusted_reset", 0.0) for view in run.observers.values())
     sent_tasks = total("sent", FORGED_TASK_ACTIONS)
     delivered = sent_tasks - total("undelivered", FORGED_TASK_ACTIONS)
     return {
@@ -158,6 +159,7 @@ def _forger(run: Any) -> dict[str, Any] | None:
         "forged_tasks_answered": total("ACCEPTED", FORGED_TASK_ACTIONS),
         "forged_tasks_counted_by_receivers": int(counted_tasks),
         "forged_tasks_counted_share": round(counted_tasks / delivered, 4) if delivered else None,
+        "forged_tasks_turned_away_banned": int(turned_away),
         "by_action": {a: _summed(stats, a) for a in (*FORGED_TASK_ACTIONS, *FORGED_AD_ACTIONS)},
         "forged_ads_published": total("sent", FORGED_AD_ACTIONS),
         "forged_ads_counted_by_receivers": int(counted_ads),
@@ -230,7 +232,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{s['nodes']} nodes (small profile: SmolLM2-135M, {s['threads']} thread each), {s['adversaries']} adversaries "
         f"per scenario, {s['items']} {s['dataset']} test questions through {s['entry']} honest entry nodes "
         f"({s['concurrency']} at a time, mode auto); canary rate {s['canary_rate']}, cross-check rate "
-        f"{s['cross_check_rate']}. Machine: {report['machine']['cpus']} CPUs, {report['machine']['ram_mb']} MiB RAM.",
+        f"{s['cross_check_rate']}; adversary processes at nice {s.get('adversary_nice', 0)}. "
+        f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['ram_mb']} MiB RAM.",
         "",
         "| scenario | accuracy (95% CI) | Δ vs clean | p50 / p95 ms | p95 Δ | answered by adversary | "
         "adversaries excluded (max records) | honest false positives | global trust adv / honest | RSS MiB (max) |",
@@ -263,7 +266,9 @@ def markdown(report: dict[str, Any]) -> str:
             g = f["forger"]
             lines += ["", f"**{name} — forged/replayed messages:** {g['forged_tasks_sent']} forged or replayed task "
                       f"requests sent ({g['forged_tasks_delivered']} delivered), {g['forged_tasks_answered']} answered, "
-                      f"{g['forged_tasks_counted_by_receivers']} counted as bad_signature/replay by the receivers; "
+                      f"{g['forged_tasks_counted_by_receivers']} counted as bad_signature/replay by the receivers"
+                      + (f", {g['forged_tasks_turned_away_banned']} reset unread once the forger was banned"
+                         if g.get("forged_tasks_turned_away_banned") else "") + "; "
                       f"{g['forged_ads_published']} forged or "
                       f"replayed ads published, {g['forged_ads_counted_by_receivers']} counted on delivery "
                       "(after the ban, the forger is disconnected and blacklisted in gossip, so its later "
@@ -281,8 +286,9 @@ def markdown(report: dict[str, Any]) -> str:
                       f"{cpu['machine_busy_cpu_s']} CPU-s."]
         if f.get("phases", {}).get("p95_change_under_attack") is not None:
             ph = f["phases"]
-            lines += ["", f"**{name} — paired latency (same testnet):** p95 {ph['before_attack']['latency_p95_ms']} ms "
-                      f"before the attack, {ph['under_attack']['latency_p95_ms']} ms under it "
+            lines += ["", f"**{name} — paired latency (same testnet, alternating no-attack / attack blocks):** "
+                      f"p95 {ph['before_attack']['latency_p95_ms']} ms without the attack, "
+                      f"{ph['under_attack']['latency_p95_ms']} ms under it "
                       f"({100 * ph['p95_change_under_attack']:+.0f}%); p50 {ph['before_attack']['latency_p50_ms']} → "
                       f"{ph['under_attack']['latency_p50_ms']} ms."]
     lines += ["", "Detection: `x/y (n)` = x of the y honest observers that had evidence about the adversary "

@@ -15,13 +15,22 @@ start with ``testnet`` (``PEERMIND_ALLOW_ADVERSARY=1`` overrides).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._adversary_base import GO_FILE, STATS_FILE, STOP_FILE, AdversaryNode, AdversaryStats, lure
+from ._adversary_base import (
+    GO_FILE,
+    PAUSE_FILE,
+    STATS_FILE,
+    STOP_FILE,
+    AdversaryNode,
+    AdversaryStats,
+    lure,
+)
 
-__all__ = ["GO_FILE", "ROLES", "STATS_FILE", "STOP_FILE", "AdversaryNode", "AdversaryStats", "lure", "main", "role_class"]
+__all__ = ["GO_FILE", "PAUSE_FILE", "ROLES", "STATS_FILE", "STOP_FILE", "AdversaryNode", "AdversaryStats", "lure", "main", "role_class"]
 
 ROLES = ("wrong", "garbage", "forger", "flooder", "poisoner")
 
@@ -57,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is not cmd_node_run:
         parser.error("the command after --role must be `node run ...`")
     args.node_factory = role_class(ns.role)
+    niceness = int(os.environ.get("PEERMIND_ADVERSARY_NICE", "0") or 0)
+    if niceness > 0:  # an attacker on its own machine: its CPU is not the honest nodes' (bench trust)
+        os.nice(niceness)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

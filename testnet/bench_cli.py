@@ -189,7 +189,8 @@ def cmd_trust(args: argparse.Namespace) -> int:
     settings = TrustBenchSettings(
         nodes=args.nodes, adversaries=args.adversaries, roles=roles, dataset=args.dataset, items=args.items,
         entry=args.entry, concurrency=args.concurrency, canary_rate=args.canary_rate,
-        cross_check_rate=args.cross_check_rate, flood_rate=args.flood_rate, contrast=not args.no_contrast,
+        cross_check_rate=args.cross_check_rate, flood_rate=args.flood_rate, adversary_nice=args.adversary_nice,
+        contrast=not args.no_contrast,
         threads=args.threads, out=args.out, testnet_dir=args.testnet_dir,
         command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
     )
@@ -218,6 +219,9 @@ def _add_trust(bench: Any) -> None:
     p.add_argument("--canary-rate", type=float, default=0.3, help="trust.canary_rate of the nodes (default 0.3)")
     p.add_argument("--cross-check-rate", type=float, default=0.1, help="trust.cross_check_rate (default 0.1)")
     p.add_argument("--flood-rate", type=float, default=20.0, help="flooder requests per second (default 20)")
+    p.add_argument("--adversary-nice", type=int, default=19, choices=range(20), metavar="0-19",
+                   help="niceness of adversary processes (default 19): a real attacker computes on its own "
+                   "machine, not on the honest nodes' CPUs; 0 shares this machine's CPU equally")
     p.add_argument("--no-contrast", action="store_true", help="skip the trust-off runs")
     p.add_argument("--threads", type=int, default=1, help="llama.cpp threads per node (default 1)")
     p.add_argument("--out", type=Path, default=Path("docs/results/trust-bench.json"), help="results JSON (.md beside it)")

@@ -1,4 +1,8 @@
-"""``peermind testnet ...``: a local multi-process network in one command."""
+"""``peermind testnet ...``: a local multi-process network in one command.
+
+Registration imports only light modules (every ``peermind`` command builds the whole
+parser); the launcher and the status probe load when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,21 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._faults import SIGNAL_FAULTS
-from ._launcher import Testnet
 from ._profiles import PROFILES
-from ._state import NodeInfo
-from ._status import collect
 from .errors import TestnetError
+
+if TYPE_CHECKING:
+    from ._launcher import Testnet
+    from ._state import NodeInfo
+
+
+def _testnet(directory: Path | None) -> Testnet:
+    from ._launcher import Testnet
+
+    return Testnet(directory)
 
 
 def _say(msg: str) -> None:
@@ -23,6 +34,8 @@ def _say(msg: str) -> None:
 def _table(nodes: list[NodeInfo], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from ._status import collect
 
     statuses = collect(nodes)
     table = Table(title=title)
@@ -62,7 +75,7 @@ def _roles(nodes: int, specs: list[str] | None) -> list[str]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    net = Testnet(args.dir)
+    net = _testnet(args.dir)
     roles = _roles(args.nodes, args.adversary)
     print(f"starting {args.nodes} nodes ({args.profile}) in {net.dir}", file=sys.stderr)
     started = time.monotonic()
@@ -75,7 +88,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    net = Testnet(args.dir)
+    net = _testnet(args.dir)
     network, nodes = net.load()
     orphans = net.orphans(nodes)
     if not nodes:
@@ -92,7 +105,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    node = Testnet(args.dir).find(args.node)
+    node = _testnet(args.dir).find(args.node)
     if not args.follow:
         print(node.log_tail(args.lines))
         return 0
@@ -111,13 +124,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    stopped = Testnet(args.dir).down(progress=_say)
+    stopped = _testnet(args.dir).down(progress=_say)
     print(f"stopped {stopped} processes")
     return 0
 
 
 def cmd_fault(args: argparse.Namespace) -> int:
-    net = Testnet(args.dir)
+    net = _testnet(args.dir)
     if args.action in SIGNAL_FAULTS:
         node = net.signal(args.node, SIGNAL_FAULTS[args.action])
         print(f"{args.action}: {node.name} (pid {node.pid})")
@@ -131,7 +144,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    return run_demo(Testnet(args.dir), nodes=args.nodes, questions=args.questions, keep=args.keep, train=args.train)
+    return run_demo(_testnet(args.dir), nodes=args.nodes, questions=args.questions, keep=args.keep, train=args.train)
 
 
 FAULT_HELP = """\

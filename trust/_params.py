@@ -43,7 +43,8 @@ DEFAULT_WEIGHTS: Mapping[Evidence, float] = MappingProxyType(
         Evidence.CROSS_CHECK_AGREE: 0.3,
         Evidence.UPDATE_OUTLIER: -1.5,
         Evidence.UPDATE_OK: 0.2,
-        Evidence.FLOOD: -1.0,
+        # Recorded only past twice the allowance, i.e. while ignoring retry_after: deliberate.
+        Evidence.FLOOD: -2.0,
         Evidence.CONFIDENCE_MISCALIBRATED: -1.5,
     }
 )

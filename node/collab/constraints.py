@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..collab_choices import ESCALATE_TO, MODES, VOTE_RULES
 from .errors import (
     AllCandidatesFailed,
     CollaborationError,
@@ -19,9 +20,6 @@ from .errors import (
     InvalidOptions,
 )
 
-MODES = ("auto", "local", "route", "cascade", "vote", "moa", "auction")
-ESCALATE_TO = ("strongest", "vote")
-VOTE_RULES = ("majority", "weighted")
 MAX_K = 8
 
 __all__ = [

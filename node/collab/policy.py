@@ -14,6 +14,8 @@ see or steer collaboration without editing the modes:
 - ``peer_weight(peer_id) -> float`` in [0, 1]: multiplies the peer's P(correct) in utilities.
 - ``after_answer``: list of ``fn(job, answer) -> None`` called after every answer
   (must not block: schedule slow work such as cross-checks yourself).
+A peer that refused with ``retry_after_ms`` is skipped until then (``Collaborator.backoff``),
+unless the request pins it (``Constraints(peer=...)``).
 Canaries go through ``run`` like real queries (e.g. ``Constraints(peer=...)``).
 """
 
@@ -33,6 +35,7 @@ from ..p2p.streams import BadReply, PeerCallError, PeerTimeout
 from ..p2p.tasks import TaskRefused, new_task_id, now_ms
 from . import cascade, ensemble, single
 from .answer import Answer, Attempt, Contribution
+from .backoff import PeerBackoff
 from .candidates import Candidate
 from .confidence import argmax, choice_distribution, mc_confidence, normalise_answer
 from .constraints import (
@@ -143,6 +146,7 @@ class Collaborator:
         self.embedder = embedder
         self.negotiator = negotiator  # an Auctioneer (negotiation.py) once the host runs
         self.hooks = CollabHooks()
+        self.backoff = PeerBackoff()
 
     # ------------------------------------------------------------------ entry point
     async def run(
@@ -195,6 +199,8 @@ class Collaborator:
         """Feasible candidates with estimates, best utility first (or by prior when cold)."""
         started = time.perf_counter()
         pool = self._candidates()
+        pinned = ctx.constraints.peer
+        pool = [c for c in pool if c.is_local or c.peer_id == pinned or not self.backoff.waiting(c.peer_id)]
         if self.hooks.peer_allowed is not None:
             allowed = [c for c in pool if self.hooks.peer_allowed(c.peer_id)]
             if pool and not allowed:
@@ -293,6 +299,7 @@ class Collaborator:
         except TaskRefused as exc:
             outcome, detail, retry_after_ms = f"refused:{exc.reason}", str(exc), exc.retry_after_ms
             self._on_evidence(candidate.peer_id, "refusal_busy" if exc.reason == "busy" else "refusal_other", str(exc))
+            self.backoff.note(candidate.peer_id, exc.retry_after_ms)
         except PeerTimeout as exc:
             outcome, detail = "timeout", str(exc)
             self._on_evidence(candidate.peer_id, "timeout", str(exc))

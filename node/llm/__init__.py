@@ -9,7 +9,7 @@
 """
 
 from ._admission import MIN_USEFUL_TOKENS, Speed
-from ._backend import LlamaBackend
+from ._backend import PRIORITY_OWN, LlamaBackend
 from ._engine_api import Engine, EngineFactory, EngineOptions
 from ._errors import (
     BackendBusy,
@@ -39,6 +39,7 @@ __all__ = [
     "InvalidRequest",
     "LLMError",
     "LlamaBackend",
+    "PRIORITY_OWN",
     "Measurement",
     "ModelNotFound",
     "ModelProfile",

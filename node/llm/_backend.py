@@ -2,8 +2,9 @@
 
 llama.cpp calls block and a Llama object is not thread-safe, so each call
 runs in ``trio.to_thread.run_sync`` on an engine (one model instance) taken
-from a pool of ``max_concurrency`` engines, under a CapacityLimiter of the
-same size. The daemon stays responsive, and a full queue or a hopeless
+from a pool of ``max_concurrency`` engines, under as many priority slots
+(``_slots``: this node's own work first, unproven peers' generations cut short
+when something more urgent waits). The daemon stays responsive, and a full queue or a hopeless
 deadline is refused at once, before any work, so the node can send a typed
 refusal and the asker can try another peer. Deadline rules: see _admission.
 """
@@ -11,6 +12,7 @@ refusal and the asker can try another peer. Deadline rules: see _admission.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
@@ -41,9 +43,14 @@ from ._llama_engine import load_llama_engine
 from ._profiles import ModelProfile, resolve_model
 from ._prompting import validate_messages
 from ._results import ContinuationScore, Generation, Measurement
+from ._slots import PrioritySlots, Running
 
 T = TypeVar("T")
 _MESSAGE_OVERHEAD_TOKENS = 4  # role markers per message in chat templates, for estimates
+PRIORITY_OWN = 0
+"""Queue priority of this node's own work (its user's questions); peers' tasks use higher numbers."""
+PRIORITY_CLOSE = 2**31
+"""aclose() takes every slot after everything already queued (which sees the flag and leaves)."""
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -102,7 +109,7 @@ class LlamaBackend:
         self._profile = profile
         self._idle: list[Engine] = list(engines)
         self._max_concurrency = len(engines)
-        self._limiter = trio.CapacityLimiter(self._max_concurrency)
+        self._slots = PrioritySlots(self._max_concurrency)
         self._n_ctx = n_ctx
         self._n_threads = n_threads
         self._max_queue = _check_int("max_queue", max_queue, 1)
@@ -212,13 +219,19 @@ class LlamaBackend:
 
     async def _submit(
         self,
-        work: Callable[[Engine, float | None, Speed], T],
+        work: Callable[[Engine, float | None, Speed, threading.Event], T],
         *,
         deadline: float | None,
         prompt_tokens: int,
         gen_tokens: int,
+        priority: int = PRIORITY_OWN,
+        preemptible: bool = False,
     ) -> T:
-        """Admit, queue for a slot, run ``work`` in a worker thread; see _admission for deadlines."""
+        """Admit, queue for a slot by priority, run ``work`` in a worker thread.
+
+        Deadlines: see _admission. Priority: see _slots (lower first; a waiting task may cut
+        a running preemptible generation of a worse priority short at a token boundary).
+        """
         self._check_open()
         if self.queue_depth >= self._max_queue:
             raise BackendBusy(
@@ -234,15 +247,14 @@ class LlamaBackend:
                 prompt_tokens=prompt_tokens,
                 gen_tokens=gen_tokens,
             )
-        acquired = False
+        slot: Running | None = None
         self._waiting += 1
         try:
             with trio.move_on_at(math.inf if deadline is None else deadline):
-                await self._limiter.acquire()
-                acquired = True
+                slot = await self._slots.acquire(priority, preemptible=preemptible)
         finally:
             self._waiting -= 1
-        if not acquired:
+        if slot is None:
             raise DeadlineUnmeetable(
                 "the deadline passed while the task waited in the queue; allow more time "
                 "or ask another peer"
@@ -258,7 +270,7 @@ class LlamaBackend:
             started = time.perf_counter()
             try:
                 result = await trio.to_thread.run_sync(
-                    work, engine, stop_at, self._speed.snapshot()
+                    work, engine, stop_at, self._speed.snapshot(), slot.yield_flag
                 )
             finally:
                 self._running -= 1
@@ -266,7 +278,12 @@ class LlamaBackend:
             self._speed.observe_task(time.perf_counter() - started)
             return result
         finally:
-            self._limiter.release()
+            self._slots.release(slot)
+
+    @property
+    def preempted(self) -> int:
+        """Generations cut short so far because more urgent work was waiting."""
+        return self._slots.preempted
 
     # --- public calls ----------------------------------------------------------
 
@@ -280,6 +297,8 @@ class LlamaBackend:
         stop: list[str] | None = None,
         deadline: float | None = None,
         seed: int | None = None,
+        priority: int = PRIORITY_OWN,
+        preemptible: bool = False,
     ) -> Generation:
         """Complete a chat (``messages``) or a plain ``prompt``.
 
@@ -289,7 +308,9 @@ class LlamaBackend:
         returned verbatim. ``temperature`` 0 is greedy; above 0 samples with
         top-k 40 / top-p 0.95 / min-p 0.05 and ``seed`` (random if None).
         ``deadline`` is an absolute ``trio.current_time()``; max_tokens may be
-        clipped to meet it (finish_reason "length").
+        clipped to meet it (finish_reason "length"). ``priority`` orders the queue (lower
+        first, this node's own work is PRIORITY_OWN); a ``preemptible`` generation stops
+        early (finish_reason "length") when more urgent work is waiting.
         """
         started = time.perf_counter()
         if (messages is None) == (prompt is None):
@@ -320,17 +341,18 @@ class LlamaBackend:
         else:
             estimate = _admission.estimate_tokens(prompt or "")
 
-        def work(engine: Engine, stop_at: float | None, speed: Speed) -> RawGeneration:
+        def work(engine: Engine, stop_at: float | None, speed: Speed, yield_flag: threading.Event) -> RawGeneration:
             job = GenerateJob(
                 messages=checked, prompt=prompt, max_tokens=max_tokens,
                 temperature=float(temperature), stop=tuple(stop or ()), seed=seed,
-                stop_at=stop_at, speed=speed,
+                stop_at=stop_at, speed=speed, yield_flag=yield_flag,
             )
             return engine.generate(job)
 
         raw = await self._submit(
             work, deadline=deadline, prompt_tokens=estimate,
             gen_tokens=_admission.min_useful_tokens(max_tokens),
+            priority=priority, preemptible=preemptible,
         )
         self._speed.observe_prompt(raw.prompt_evaluated, raw.prompt_s)
         self._speed.observe_generation(raw.completion_tokens, raw.gen_s)
@@ -350,6 +372,7 @@ class LlamaBackend:
         continuations: list[str],
         *,
         deadline: float | None = None,
+        priority: int = PRIORITY_OWN,
     ) -> list[ContinuationScore]:
         """Log-likelihood of each continuation after ``context`` (multiple-choice scoring).
 
@@ -367,10 +390,12 @@ class LlamaBackend:
             _admission.estimate_tokens(c) for c in job_conts
         )
 
-        def work(engine: Engine, stop_at: float | None, speed: Speed) -> RawScores:
+        def work(engine: Engine, stop_at: float | None, speed: Speed, _yield: threading.Event) -> RawScores:
             return engine.score(ScoreJob(context, job_conts, stop_at, speed))
 
-        raw = await self._submit(work, deadline=deadline, prompt_tokens=estimate, gen_tokens=0)
+        # Scoring is one short evaluation: queued by priority, never cut short.
+        raw = await self._submit(work, deadline=deadline, prompt_tokens=estimate, gen_tokens=0,
+                                 priority=priority)
         self._speed.observe_prompt(raw.evaluated_tokens, raw.seconds)
         return list(raw.scores)
 
@@ -381,7 +406,7 @@ class LlamaBackend:
         result is kept in ``self.measurement`` and seeds the deadline estimates.
         """
 
-        def work(engine: Engine, stop_at: float | None, speed: Speed) -> RawMeasurement:
+        def work(engine: Engine, stop_at: float | None, speed: Speed, _yield: threading.Event) -> RawMeasurement:
             del stop_at, speed
             return engine.measure()
 
@@ -404,9 +429,8 @@ class LlamaBackend:
             return
         self._closed = True
         # Queued callers ahead of us get their slot, see the flag and leave.
-        holders = [object() for _ in range(self._max_concurrency)]
-        for holder in holders:
-            await self._limiter.acquire_on_behalf_of(holder)
+        for _ in range(self._max_concurrency):
+            await self._slots.acquire(PRIORITY_CLOSE)
         engines, self._idle = self._idle, []
 
         def close_all() -> None:

@@ -7,6 +7,7 @@ engines through ``LlamaBackend.load(..., engine_factory=...)``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,6 +36,8 @@ class GenerateJob:
     seed: int | None
     stop_at: float | None
     speed: Speed
+    yield_flag: threading.Event | None = None
+    """Set (from the event loop) when more urgent work waits: stop at the next token."""
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,8 @@ class LlamaEngine:
                     break
                 if len(logprobs) >= max_tokens:
                     break
+                if job.yield_flag is not None and job.yield_flag.is_set():
+                    break  # preempted: more urgent work waits for this engine
                 if job.stop_at is not None and _admission.next_token_would_miss(
                     now=time.perf_counter(), stop_at=job.stop_at,
                     tokens_done=len(logprobs), gen_seconds=time.perf_counter() - started,

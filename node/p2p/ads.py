@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams
@@ -32,12 +33,13 @@ from peermind.protocol import (
     seal,
 )
 
-from .host import PeerUnreachable, dial, parse_peer_addr
+from .host import PeerUnreachable, dial, is_connected, parse_peer_addr
 
 log = logging.getLogger("peermind.node.ads")
 
 GOSSIP_PROTOCOLS = ["/meshsub/1.1.0", "/meshsub/1.0.0"]
 CONNECTION_POLL_S = 0.25
+AD_DIAL_TIMEOUT_S = 3.0
 
 
 def ads_topic(network: str) -> str:
@@ -145,6 +147,7 @@ class AdGossip:
         self._check_ad = check_ad  # e.g. proof of work (trust wiring)
         self._score_params = score_params  # gossipsub v1.1 peer scoring (trust wiring)
         self._wake = trio.Event()
+        self._dialing: set[ID] = set()  # peers an ad made us dial, dial in flight
         self._pubsub: Pubsub | None = None
         self.ads_published = 0
 
@@ -173,7 +176,7 @@ class AdGossip:
             await pubsub.wait_until_ready()
             subscription = await pubsub.subscribe(self._topic)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._read_loop, subscription)
+                nursery.start_soon(self._read_loop, subscription, nursery)
                 nursery.start_soon(self._publish_loop)
                 nursery.start_soon(self._watch_connections)
                 nursery.start_soon(self._prune_loop)
@@ -220,7 +223,7 @@ class AdGossip:
             for peer in self._board.prune():
                 log.info("ad expired", extra={"peer": peer})
 
-    async def _read_loop(self, subscription: object) -> None:
+    async def _read_loop(self, subscription: object, nursery: trio.Nursery) -> None:
         me = self._host.get_id().to_bytes()
         while True:
             message = await subscription.get()  # type: ignore[attr-defined]
@@ -245,23 +248,45 @@ class AdGossip:
                 continue
             if not self._check_ad(origin_b58, ad):
                 continue
-            known = self._board.get(origin_b58) is not None
+            current = self._board.get(origin_b58)
+            if current is not None and current.ad.seq > ad.seq:
+                continue  # relayed late: its addresses must not overwrite the newer ad's
+            known = current is not None
             if self._board.offer(origin_b58, ad):
                 log.log(logging.DEBUG if known else logging.INFO, "ad received", extra={"peer": origin_b58, "seq": ad.seq})
             try:
                 self._on_ad(origin_b58, ad, bytes(message.data))
             except Exception:  # a failing sink (full disk, ...) must not stop ad intake
                 log.exception("recording an ad failed", extra={"peer": origin_b58})
-            await self._ensure_connected(ad)
+            self._connect_soon(nursery, origin, ad)
 
-    async def _ensure_connected(self, ad: CapabilityAd) -> None:
-        for addr in ad.addrs:
+    def _connect_soon(self, nursery: trio.Nursery, origin: bytes, ad: CapabilityAd) -> None:
+        """Dial the ad's signer at the ad's addresses, in the background, one dial per peer at a time.
+
+        The fresh signed ad is the authority on where its signer listens now (it may have
+        restarted on a new port): ``dial`` replaces what libp2p remembers. Only addresses
+        naming the signer are used, so an ad cannot redirect our dials to another peer.
+        A dead address takes ~0.7 s to fail; dialing inline would stall ad intake.
+        """
+        peer = ID(origin)
+        if peer in self._dialing or is_connected(self._host, peer):
+            return
+        addrs = []
+        for text in ad.addrs:
             try:
-                info = parse_peer_addr(addr)
+                info = parse_peer_addr(text)
             except Exception:
                 continue
-            try:
-                await dial(self._host, info, timeout_s=2.0)
-                return
-            except PeerUnreachable:
-                continue
+            if info.peer_id == peer:
+                addrs.extend(info.addrs)
+        if addrs:
+            self._dialing.add(peer)
+            nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs))
+
+    async def _dial_ad_peer(self, info: PeerInfo) -> None:
+        try:
+            await dial(self._host, info, timeout_s=AD_DIAL_TIMEOUT_S)
+        except PeerUnreachable as exc:
+            log.debug("peer from an ad unreachable", extra={"peer": info.peer_id.to_base58(), "error": str(exc)[:300]})
+        finally:
+            self._dialing.discard(info.peer_id)

@@ -9,7 +9,7 @@ builds the host once, correctly, and owns its lifecycle.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 import multiaddr
@@ -29,6 +29,7 @@ from ..errors import NodeError
 log = logging.getLogger("peermind.node.host")
 
 DIAL_TIMEOUT_S = 5.0
+PEERSTORE_ADDR_TTL_S = 7200  # as identify stores listen addresses; replaced on the next dial
 
 
 class HostError(NodeError):
@@ -119,18 +120,63 @@ def full_addrs(host: IHost) -> list[str]:
 
 
 async def dial(host: IHost, info: PeerInfo, *, timeout_s: float = DIAL_TIMEOUT_S) -> None:
-    """Connect to a peer, raising ``PeerUnreachable`` instead of library errors."""
-    if info.peer_id == host.get_id():
+    """Connect to a peer at the addresses given, raising ``PeerUnreachable`` instead of library errors.
+
+    The caller's addresses are the freshest we know (a signed ad, the store, a bootstrap
+    flag), so they *replace* what py-libp2p 0.8.1 remembers about the peer. Left alone,
+    the library makes a peer that restarted on a new port unreachable: ``connect()`` only
+    appends addresses and the swarm dials one address per transport, the oldest (the
+    dead one); and a dial where every address failed (ours, or the auto-connector's
+    periodic redial of the old address) blocks the peer ID for 60 s. Each address is
+    tried on its own, so a second TCP address is not skipped. Callers pace their own
+    retries (bootstrap loop, one dial per ad), so the library's block is lifted first.
+    """
+    peer = info.peer_id
+    if peer == host.get_id() or is_connected(host, peer):
         return
-    if host.get_network().get_connections(info.peer_id):
+    if not info.addrs:
+        raise PeerUnreachable(f"cannot reach {peer}: no address to dial")
+    errors: list[str] = []
+    deadline = trio.current_time() + timeout_s
+    for index, addr in enumerate(info.addrs):
+        if is_connected(host, peer):  # a dial cut by its deadline may still have registered
+            return
+        _forget_dial_state(host, peer)
+        budget = max((deadline - trio.current_time()) / (len(info.addrs) - index), 0.0)
+        try:
+            with trio.fail_after(budget):
+                await host.connect(PeerInfo(peer, [addr]))
+            return
+        except trio.TooSlowError:
+            errors.append(f"{addr}: timed out after {budget:.1f}s")
+        except Exception as exc:  # SwarmDialAllFailedError and friends
+            errors.append(f"{addr}: {exc}")
+    if is_connected(host, peer):
         return
-    try:
-        with trio.fail_after(timeout_s):
-            await host.connect(info)
-    except trio.TooSlowError as exc:
-        raise PeerUnreachable(f"dialing {info.peer_id} timed out after {timeout_s:.1f}s") from exc
-    except Exception as exc:  # SwarmDialAllFailedError and friends
-        raise PeerUnreachable(f"cannot reach {info.peer_id}: {exc}") from exc
+    # Keep the given addresses, not stale ones, for the library's own dials by peer ID.
+    _forget_dial_state(host, peer)
+    host.get_peerstore().add_addrs(peer, info.addrs, PEERSTORE_ADDR_TTL_S)
+    raise PeerUnreachable(f"cannot reach {peer} within {timeout_s:.1f}s: {'; '.join(errors)}")
+
+
+def _forget_dial_state(host: IHost, peer: ID) -> None:
+    """Drop the peer's remembered addresses and the swarm's 60 s block after a failed dial."""
+    host.get_peerstore().clear_addrs(peer)
+    unblock = getattr(host.get_network(), "unblock_peer", None)  # Swarm's negative peer cache
+    if unblock is not None:
+        unblock(peer)
+
+
+def addrs_of(peer_b58: str, addrs: Iterable[str]) -> list[str]:
+    """The full addresses in ``addrs`` that name ``peer_b58`` (a signed ad may list anything)."""
+    out = []
+    for text in addrs:
+        try:
+            if parse_peer_addr(text).peer_id.to_base58() == peer_b58:
+                out.append(text)
+        except BadMultiaddr:
+            continue
+    return out
 
 
 def is_connected(host: IHost, peer: ID) -> bool:

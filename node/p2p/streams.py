@@ -92,17 +92,23 @@ class StreamEndpoint:
         self.in_flight = 0
         """Inbound requests being handled or answered; a graceful stop waits for 0."""
 
-    def serve(self, handler: Handler, *, after_reply: AfterReply | None = None) -> None:
+    def serve(self, handler: Handler, *, after_reply: AfterReply | None = None,
+              turn_away: Callable[[str], bool] | None = None) -> None:
         """Register ``handler(envelope, peer_b58) -> reply | None`` for this protocol.
 
         ``after_reply(envelope, peer_b58, reply)`` runs once the reply is on the wire:
         bookkeeping (task log, metrics) then costs the requester no latency. It also runs
-        when writing the reply failed, since the work was done.
+        when writing the reply failed, since the work was done. ``turn_away(peer_b58)``
+        True resets the stream before reading anything: a banned peer that keeps asking
+        costs no frame read, signature check or signed refusal.
         """
 
         async def on_stream(stream: INetStream) -> None:
             peer = stream.muxed_conn.peer_id
             peer_b58 = peer.to_base58()
+            if turn_away is not None and turn_away(peer_b58):
+                await _reset(stream)
+                return
             self.in_flight += 1
             try:
                 data = await read_frame(stream, max_bytes=self._max, timeout_s=self._request_timeout)

@@ -30,7 +30,14 @@ from peermind.protocol import (
 from peermind.protocol import ContinuationScore as WireScore
 
 from ..errors import NodeError
-from ..llm import BackendBusy, DeadlineUnmeetable, LlamaBackend, LLMError, PromptTooLong
+from ..llm import (
+    PRIORITY_OWN,
+    BackendBusy,
+    DeadlineUnmeetable,
+    LlamaBackend,
+    LLMError,
+    PromptTooLong,
+)
 from .streams import BadReply, StreamEndpoint, UnexpectedMessage
 
 log = logging.getLogger("peermind.node.tasks")
@@ -62,6 +69,10 @@ class ServedTask:
     request: TaskRequest
     reply: TaskResult | TaskRefusal
     started_at: float
+
+
+PEER_PRIORITY = 1
+"""Queue priority of a peer's task when the node gives no other (its own work is PRIORITY_OWN)."""
 
 
 def now_ms() -> int:
@@ -107,27 +118,43 @@ class TaskService:
         *,
         on_served: Callable[[ServedTask], None] = lambda _t: None,
         gate: Callable[[str], TaskRefusal | None] = lambda _peer: None,
+        admit: Callable[[str], TaskRefusal | None] = lambda _peer: None,
+        release: Callable[[str], None] = lambda _peer: None,
+        priority: Callable[[str], tuple[int, bool]] = lambda _peer: (PEER_PRIORITY, False),
+        turn_away: Callable[[str], bool] | None = None,
     ) -> None:
+        """``gate`` refuses a peer outright (bans, rates); ``admit``/``release`` bracket each task
+        that passes it, so a per-peer concurrency share is released even when the task fails;
+        ``priority(peer)`` is the (queue priority, preemptible) of the peer's tasks on the model;
+        ``turn_away(peer)`` True drops its streams unread (see ``StreamEndpoint.serve``)."""
         self._backend = backend
         self._limits = limits
         self._on_served = on_served
         self._gate = gate
+        self._admit = admit
+        self._release = release
+        self._priority = priority
+        self._turn_away = turn_away
         self.endpoint: StreamEndpoint | None = None
         self._started: dict[bytes, float] = {}
 
     def attach(self, endpoint: StreamEndpoint) -> None:
         self.endpoint = endpoint
-        endpoint.serve(self._handle, after_reply=self._after_reply)
+        endpoint.serve(self._handle, after_reply=self._after_reply, turn_away=self._turn_away)
 
     async def _handle(self, envelope: Envelope, peer: str) -> Message | None:
         body = envelope.body
         if not isinstance(body, TaskRequest):
             raise UnexpectedMessage(f"unexpected {envelope.msg_type} on the task protocol")
-        refusal = self._gate(peer)
+        refusal = self._gate(peer) or self._admit(peer)
         if refusal is not None:
             return _refusal_for(body, refusal)
         started = time.time()
-        reply = await self.execute(body)
+        priority, preemptible = self._priority(peer)
+        try:
+            reply = await self.execute(body, priority=priority, preemptible=preemptible)
+        finally:
+            self._release(peer)
         self._started[body.task_id] = started
         return reply
 
@@ -141,8 +168,14 @@ class TaskService:
             return
         self._on_served(ServedTask(peer, body, reply, started))
 
-    async def execute(self, req: TaskRequest) -> TaskResult | TaskRefusal:
-        """Run ``req`` on the local model; refusals are values, not exceptions."""
+    async def execute(self, req: TaskRequest, *, priority: int = PRIORITY_OWN,
+                      preemptible: bool = False) -> TaskResult | TaskRefusal:
+        """Run ``req`` on the local model; refusals are values, not exceptions.
+
+        This node's own work runs at PRIORITY_OWN; peers' tasks come through ``_handle`` with
+        the priority the node gives that peer (a preemptible generation may come back short,
+        finish_reason "length", when more urgent work was waiting).
+        """
         limit_problem = self._check_limits(req)
         if limit_problem:
             return _refuse(req, "over_limits", limit_problem)
@@ -153,7 +186,8 @@ class TaskService:
         started = time.perf_counter()
         try:
             if req.kind == "score":
-                scores = await self._backend.score(req.prompt, list(req.continuations), deadline=deadline)
+                scores = await self._backend.score(req.prompt, list(req.continuations), deadline=deadline,
+                                                   priority=priority)
                 return TaskResult(
                     task_id=req.task_id,
                     text="",
@@ -170,6 +204,8 @@ class TaskService:
                 max_tokens=req.max_tokens,
                 temperature=req.temperature,
                 deadline=deadline,
+                priority=priority,
+                preemptible=preemptible,
             )
         except BackendBusy as exc:
             return _refuse(req, "busy", str(exc), retry_after_ms=500)

@@ -11,19 +11,52 @@ rows, and each node decides for itself whether to adopt the resulting router.
     state = node.training.start(RunRequest(rounds=3, min_nodes=3))
 """
 
-from ._api import training_routes
-from ._request import ENGINES, RunRequest
-from ._run_state import RunState
-from ._service import TrainingService
-from .client import TrainingClient
-from .errors import (
-    FlowerEngineError,
-    InvalidRunRequest,
-    RunInProgress,
-    TooFewParticipants,
-    TrainingError,
-    TrainingRefused,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._api import training_routes
+    from ._request import ENGINES, RunRequest
+    from ._run_state import RunState
+    from ._service import TrainingService
+    from .client import TrainingClient
+    from .errors import (
+        FlowerEngineError,
+        InvalidRunRequest,
+        RunInProgress,
+        TooFewParticipants,
+        TrainingError,
+        TrainingRefused,
+    )
+
+# Loaded on first use (PEP 562): `peermind train status` needs only the HTTP client, not
+# Flower and libp2p, which the service modules import.
+_HOMES = {
+    "training_routes": "._api",
+    "ENGINES": "._request",
+    "RunRequest": "._request",
+    "RunState": "._run_state",
+    "TrainingService": "._service",
+    "TrainingClient": ".client",
+    "FlowerEngineError": ".errors",
+    "InvalidRunRequest": ".errors",
+    "RunInProgress": ".errors",
+    "TooFewParticipants": ".errors",
+    "TrainingError": ".errors",
+    "TrainingRefused": ".errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ENGINES",

@@ -1,9 +1,12 @@
 """Who may use this node: bans, per-peer rate limits and proof of work.
 
 - Task requests: a banned peer gets a ``TaskRefusal`` with reason ``untrusted``; a peer over
-  its request allowance gets ``rate_limited`` (with ``retry_after_ms``) and flood evidence.
-  Allowances grow with reputation (``peermind.trust.RateLimiter``): a newcomer gets a
-  quarter, a banned peer nothing.
+  its request allowance gets ``rate_limited`` (with ``retry_after_ms``), and flood evidence
+  only past REQUEST_ABUSE_FACTOR times the allowance (an honest requester that honours
+  ``retry_after_ms`` never gets there, so refusals cannot spiral into a ban);
+  a peer with its share of tasks already running here gets ``rate_limited`` (no
+  evidence). Allowances grow with reputation (``peermind.trust.RateLimiter``): a newcomer
+  gets a quarter (and one task at a time), a banned peer nothing.
 - Ads and opinions (gossip): over the allowance they are dropped; only a peer sending
   ABUSE_FACTOR times its allowance is recorded as flooding, so an honest node whose
   load changes quickly is never punished for republishing.
@@ -26,15 +29,30 @@ from peermind.trust import (
     ProofOfWork,
     RateLimited,
     RateLimiter,
+    Standing,
 )
 
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
-from ._params import ABUSE_FACTOR, abuse_params
+from ._params import ABUSE_FACTOR, REQUEST_ABUSE_FACTOR, abuse_params
 
 __all__ = ["Admission"]
 
 MAX_RETRY_MS = 86_400_000
+CONCURRENT_PER_BURST = 0.4
+"""Tasks a peer may have running or queued here at once, per request of its burst allowance:
+with the default burst of 10 a trusted peer gets 4, a newcomer (burst 2.5) 1."""
+CONCURRENCY_RETRY_MS = 1000
+TRUSTED_PRIORITY = 1
+"""Queue priority of a trusted peer's tasks (this node's own work is 0): never cut short."""
+UNPROVEN_PRIORITY = 2
+"""A peer not yet trusted, with no evidence against it: queued after trusted peers, and its
+generations stop early when this node's user or a trusted peer is waiting."""
+TELL_BANNED_EVERY_S = 30.0
+"""A banned peer gets a typed ``untrusted`` refusal (with retry_after_ms) at most this often;
+its other streams are reset unread, so a banned flooder costs next to nothing."""
+SUSPECT_PRIORITY = 3
+"""A peer scoring below the newcomer prior (floods, timeouts, wrong answers): last."""
 _NO_TASK = b"\0" * 16
 
 
@@ -56,6 +74,9 @@ class Admission:
         self._pow = pow_ if pow_ is not None and pow_.difficulty_bits > 0 else None
         self.limiter = RateLimiter(ledger.params, ledger.book, now=now)
         self._abuse = RateLimiter(abuse_params(ledger.params), ledger.book, now=now)
+        self._running: dict[str, int] = {}
+        self._told_banned: dict[str, float] = {}
+        self._now = now
         self._pow_ok: set[tuple[str, int]] = set()
         self._pow_reported: set[str] = set()
 
@@ -72,14 +93,74 @@ class Admission:
             return TaskRefusal(task_id=_NO_TASK, reason="untrusted",
                                detail="this node does not serve you during a ban cool-down",
                                retry_after_ms=wait_ms)
+        abusive = not self._abuse.allow(peer, LimitKind.REQUEST)
         try:
             self.limiter.check(peer, LimitKind.REQUEST)
         except RateLimited as exc:
             self._metrics.refusals.labels(reason="rate_limited").inc()
-            self._ledger.record(self._ledger.evidence(peer, Evidence.FLOOD, f"request: {exc}"))
+            if abusive:  # ignoring our retry_after at REQUEST_ABUSE_FACTOR x the allowance: a flood
+                self._ledger.record(self._ledger.evidence(
+                    peer, Evidence.FLOOD, f"requests over {REQUEST_ABUSE_FACTOR:g}x the allowance: {exc}"))
             return TaskRefusal(task_id=_NO_TASK, reason="rate_limited", detail=str(exc)[:512],
                                retry_after_ms=_ms(exc.retry_after_s))
         return None
+
+    def admit_task(self, peer: str) -> TaskRefusal | None:
+        """Per-peer concurrency: a refusal if ``peer`` already has its share of tasks running here.
+
+        Request rates alone let a newcomer park its whole burst of long generations in
+        this node's queue; capping what runs or waits at once (1 for a newcomer, growing
+        with trust: CONCURRENT_PER_BURST per request of the burst allowance) keeps the
+        queue for everyone. Not evidence: an honest peer asking twice at once just retries
+        elsewhere. Every admitted task must be paired with ``task_done``.
+        """
+        if not self.enabled:
+            return None
+        running = self._running.get(peer, 0)
+        _rate, burst = self.limiter.limits(peer, LimitKind.REQUEST)
+        cap = max(1, round(burst * CONCURRENT_PER_BURST))
+        if running >= cap:
+            self._metrics.refusals.labels(reason="rate_limited").inc()
+            return TaskRefusal(task_id=_NO_TASK, reason="rate_limited", retry_after_ms=CONCURRENCY_RETRY_MS,
+                               detail=f"{running} of your tasks are already running here (limit {cap})")
+        self._running[peer] = running + 1
+        return None
+
+    def turn_away(self, peer: str) -> bool:
+        """True: reset ``peer``'s task stream unread (banned, and told so within TELL_BANNED_EVERY_S)."""
+        if not self.enabled or not self._ledger.book.is_banned(peer):
+            return False
+        now = self._now()
+        told = self._told_banned.get(peer)
+        if told is not None and now - told < TELL_BANNED_EVERY_S:
+            self._metrics.refusals.labels(reason="untrusted_reset").inc()
+            return True
+        self._told_banned[peer] = now  # this stream gets the typed refusal from gate_task
+        return False
+
+    def task_priority(self, peer: str) -> tuple[int, bool]:
+        """(queue priority, preemptible) of ``peer``'s tasks on this node's model.
+
+        Admission bounds how much an unproven peer may ask; this bounds what it costs the
+        node's own user while it is asked: an unproven peer's long generation yields at the
+        next token to more urgent work instead of holding the model for seconds.
+        """
+        if not self.enabled:
+            return TRUSTED_PRIORITY, False
+        book = self._ledger.book
+        if book.standing(peer) is Standing.TRUSTED:
+            return TRUSTED_PRIORITY, False
+        if book.score(peer) >= book.params.prior_mean - 1e-9:
+            return UNPROVEN_PRIORITY, True
+        return SUSPECT_PRIORITY, True
+
+    def task_done(self, peer: str) -> None:
+        """Release one of ``peer``'s admitted tasks (the task server calls it in a ``finally``)."""
+        running = self._running.get(peer, 0)
+        if running <= 1:
+            self._running.pop(peer, None)
+        else:
+            self._running[peer] = running - 1
 
     # ------------------------------------------------------------------ gossip
     def admit(self, peer: str, kind: LimitKind, topic: str) -> bool:
@@ -126,6 +207,7 @@ class Admission:
     def forget(self, peer: str) -> None:
         self.limiter.forget(peer)
         self._abuse.forget(peer)
+        self._told_banned.pop(peer, None)
 
 
 

@@ -13,10 +13,15 @@ from peermind.trust import Evidence, InvalidInput, TrustParams
 from ..config import NodeConfig
 from ..errors import ConfigError
 
-__all__ = ["ABUSE_FACTOR", "abuse_params", "trust_params"]
+__all__ = ["ABUSE_FACTOR", "REQUEST_ABUSE_FACTOR", "abuse_params", "trust_params"]
 
 ABUSE_FACTOR = 4.0
-"""Ads and opinions over the allowance are dropped; only ABUSE_FACTOR x over it is a flood."""
+"""Ads and opinions over the allowance are dropped; only ABUSE_FACTOR x over it is flood evidence
+(an honest node republishes on every load change, so bursts are normal)."""
+REQUEST_ABUSE_FACTOR = 2.0
+"""Task requests over the allowance are refused with ``retry_after_ms``; a requester that keeps
+sending at REQUEST_ABUSE_FACTOR x its allowance is ignoring that, which is flood evidence. One that
+honours it never gets there (apart from the few requests already in flight)."""
 
 
 def trust_params(config: NodeConfig) -> TrustParams:
@@ -49,9 +54,9 @@ def trust_params(config: NodeConfig) -> TrustParams:
 
 
 def abuse_params(params: TrustParams) -> TrustParams:
-    """The same parameters with ABUSE_FACTOR x the ad and opinion allowances."""
+    """The same parameters with the abuse tiers' allowances (requests, ads, opinions)."""
     data = params.to_dict()
-    for kind in ("ad", "opinion"):
-        data[f"{kind}_rate"] = getattr(params, f"{kind}_rate") * ABUSE_FACTOR
-        data[f"{kind}_burst"] = getattr(params, f"{kind}_burst") * ABUSE_FACTOR
+    for kind, factor in (("request", REQUEST_ABUSE_FACTOR), ("ad", ABUSE_FACTOR), ("opinion", ABUSE_FACTOR)):
+        data[f"{kind}_rate"] = getattr(params, f"{kind}_rate") * factor
+        data[f"{kind}_burst"] = getattr(params, f"{kind}_burst") * factor
     return TrustParams.from_dict(data)

@@ -16,6 +16,13 @@ worker may
   third source and ``peermind.trust.cross_check`` decides whom to blame, never a
   better-reputed peer on the word of a worse one.
 
+- **probe newcomers** (every ``trust.probe_interval_s`` while the node is idle): a canary
+  to the least trusted askable peer that is not yet trusted, at most
+  PROBES_PER_PEER_FACTOR x ``probation_interactions`` per peer. Routing weighs a peer by
+  its reputation, so without this a fresh network would keep every question local until
+  chance canaries had vouched for its peers; probing earns (or loses) that weight in idle
+  time, without a user's question at stake.
+
 The work is queued and bounded: when the queue is full, verification is skipped, never
 the user's answer delayed.
 """
@@ -53,6 +60,12 @@ QUEUE_SIZE = 16
 WORKERS = 2
 SCREEN_TRIES = 4
 RANDOM_TARGET_SHARE = 0.2
+PROBES_PER_PEER_FACTOR = 2
+"""Idle probes per peer, in units of ``probation_interactions``: enough for an honest peer to
+become trusted, bounded so a peer that stays in between is not probed forever."""
+PROBE_JITTER = 0.5
+PROBE_SHAPE = Job(kind="score", prompt="Question:", continuations=(" A", " B"))
+"""Idle probes have no user question to copy the shape of: multiple choice, the cheapest."""
 
 AttemptFn = Callable[[Job, Candidate, float], Awaitable[tuple[TaskResult | None, Attempt]]]
 
@@ -87,12 +100,14 @@ class Verification:
         cross_check_rate: float,
         timeout_s: float,
         rng: random.Random | None = None,
+        backing_off: Callable[[str], bool] = lambda _peer: False,
     ) -> None:
         self._ledger = ledger
         self._metrics = metrics
         self._attempt = attempt
         self._candidates = candidates
         self._should_ask = should_ask
+        self._backing_off = backing_off
         self._self_id = self_id
         self._rng = rng or random.Random()
         self.canary_rate = canary_rate
@@ -104,6 +119,8 @@ class Verification:
         self.deck: CanaryDeck | None = None
         self._send, self._receive = trio.open_memory_channel[tuple[Job, Answer]](QUEUE_SIZE)
         self.skipped = 0
+        self._probing: set[str] = set()
+        self._probes: dict[str, int] = {}
 
     # ------------------------------------------------------------------ hook
     def after_answer(self, job: Job, answer: Answer) -> None:
@@ -134,7 +151,12 @@ class Verification:
 
     # ------------------------------------------------------------------ canaries
     def remote_candidates(self) -> list[Candidate]:
-        return [c for c in self._candidates() if not c.is_local and self._should_ask(c.peer_id)]
+        return [c for c in self._candidates() if not c.is_local and self._should_ask(c.peer_id)
+                and not self._backing_off(c.peer_id)]
+
+    def _idle(self, remote: Sequence[Candidate]) -> list[Candidate]:
+        """Peers without a canary of ours in flight (a newcomer serves us one task at a time)."""
+        return [c for c in remote if c.peer_id not in self._probing]
 
     def canary_target(self, remote: Sequence[Candidate]) -> Candidate | None:
         """Usually the least trusted askable peer (ties: the biggest claim), sometimes any.
@@ -160,9 +182,52 @@ class Verification:
         if self._rng.random() >= self.canary_rate:
             return None
         deck = self.deck
-        target = self.canary_target(self.remote_candidates())
+        target = self.canary_target(self._idle(self.remote_candidates()))
         if target is None or deck is None:
             return None
+        self._probing.add(target.peer_id)
+        try:
+            return await self._canary(like, deck, target)
+        finally:
+            self._probing.discard(target.peer_id)
+
+    # ------------------------------------------------------------------ probing newcomers
+    def probe_target(self) -> Candidate | None:
+        """The least trusted askable, idle peer still below the trusted threshold (ties: biggest claim)."""
+        book = self._ledger.book
+        params = self._ledger.params
+        limit = PROBES_PER_PEER_FACTOR * params.probation_interactions
+        owed = [c for c in self._idle(self.remote_candidates())
+                if book.score(c.peer_id) < params.trusted_threshold and self._probes.get(c.peer_id, 0) < limit]
+        if not owed:
+            return None
+        return min(owed, key=lambda c: (round(book.score(c.peer_id), 3), -round(c.quality_prior, 3), c.peer_id))
+
+    async def probe_once(self) -> Evidence | None:
+        """One idle-time canary to ``probe_target()`` (None when nobody is owed one or no deck)."""
+        deck = self.deck
+        target = self.probe_target()
+        if target is None or deck is None:
+            return None
+        self._probes[target.peer_id] = self._probes.get(target.peer_id, 0) + 1
+        self._probing.add(target.peer_id)
+        try:
+            return await self._canary(PROBE_SHAPE, deck, target)
+        finally:
+            self._probing.discard(target.peer_id)
+
+    async def probe_newcomers(self, interval_s: float, idle: Callable[[], bool]) -> None:
+        """Every ~``interval_s`` (jittered) while ``idle()``: one probe. Runs until cancelled."""
+        while True:
+            await trio.sleep(interval_s * (1 - PROBE_JITTER / 2 + PROBE_JITTER * self._rng.random()))
+            if not idle():
+                continue
+            try:
+                await self.probe_once()
+            except Exception:  # verification must never take the node down
+                log.exception("probe failed")
+
+    async def _canary(self, like: Job, deck: CanaryDeck, target: Candidate) -> Evidence | None:
         canary = None
         for _ in range(SCREEN_TRIES):  # items this node's own model gets wrong are skipped
             item = self.policy.pick(target.peer_id, deck.usable(like.kind))

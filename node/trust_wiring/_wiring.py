@@ -165,7 +165,23 @@ class TrustWiring:
 
     # ------------------------------------------------------------------ admission
     def gate(self, peer: str) -> TaskRefusal | None:
+        """Bans and request rates (task requests and negotiation offers alike)."""
         return self.admission.gate_task(peer)
+
+    def admit_task(self, peer: str) -> TaskRefusal | None:
+        """Per-peer concurrency of tasks actually run here; pair with ``task_done``."""
+        return self.admission.admit_task(peer)
+
+    def turn_away(self, peer: str) -> bool:
+        """Whether to reset a peer's task stream unread (a banned peer already told so)."""
+        return self.admission.turn_away(peer)
+
+    def task_priority(self, peer: str) -> tuple[int, bool]:
+        """(queue priority, preemptible) of a peer's tasks on the model (see Admission)."""
+        return self.admission.task_priority(peer)
+
+    def task_done(self, peer: str) -> None:
+        self.admission.task_done(peer)
 
     def admit_ad(self, peer: str) -> bool:
         return self.admission.admit_ad(peer)
@@ -217,14 +233,18 @@ class TrustWiring:
                     attempt=node.collaborator.attempt,
                     candidates=node.candidates,
                     should_ask=self.should_ask,
+                    backing_off=node.collaborator.backoff.waiting,
                     self_id=self.peer_id,
                     canary_rate=t.canary_rate,
                     cross_check_rate=t.cross_check_rate,
                     timeout_s=min(self.config.limits.request_timeout_s, 120.0),
                 )
                 await nursery.start(self.verification.run)
-                if t.canary_rate > 0 and t.canary_datasets:
+                if (t.canary_rate > 0 or t.probe_interval_s > 0) and t.canary_datasets:
                     nursery.start_soon(self._load_deck, node.config.data_dir)
+                if t.probe_interval_s > 0:
+                    nursery.start_soon(self.verification.probe_newcomers, t.probe_interval_s,
+                                       lambda: node.in_flight == 0)
                 self.enforcer = BanEnforcer(
                     self.book, self.metrics, self.global_trust, host=node.host,
                     pubsub=lambda: getattr(node.gossip, "pubsub", None),

@@ -331,3 +331,50 @@ async def test_engine_errors_propagate_and_free_the_slot(profile: ModelProfile) 
         await backend.generate(USER)
     assert backend.queue_depth == 0
     assert [s.n_tokens for s in await backend.score("c", [" a", " bb"])] == [2, 3]
+
+
+class LongGenerationEngine(FakeEngine):
+    """Generates "tokens" until told to yield (or 5 s): a peer's long essay."""
+
+    def generate(self, job: GenerateJob) -> RawGeneration:
+        if job.prompt != "essay":
+            return super().generate(job)
+        self.jobs.append(job)
+        produced = 0
+        while produced < 5000 and not (job.yield_flag is not None and job.yield_flag.is_set()):
+            time.sleep(0.001)
+            produced += 1
+        return RawGeneration(text="x" * produced, prompt_tokens=1, completion_tokens=produced, mean_logprob=-0.5,
+                             finish_reason="length", prompt_evaluated=1, prompt_s=0.0, gen_s=produced / 1000)
+
+
+async def test_own_work_preempts_a_preemptible_peer_generation(profile: ModelProfile) -> None:
+    engine = LongGenerationEngine()
+    backend = await _backend(profile, [engine])
+    results: dict[str, object] = {}
+
+    async def essay() -> None:
+        results["essay"] = await backend.generate(prompt="essay", max_tokens=1024, priority=2, preemptible=True)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(essay)
+        await until(lambda: engine.jobs)
+        results["own"] = await backend.score("Q:", [" a", " b"])
+    essay_gen = results["essay"]
+    assert essay_gen.finish_reason == "length" and essay_gen.completion_tokens < 5000  # cut short
+    assert backend.preempted == 1
+
+
+async def test_a_non_preemptible_generation_runs_to_its_end(profile: ModelProfile) -> None:
+    engine = LongGenerationEngine()
+    backend = await _backend(profile, [engine])
+    results: dict[str, object] = {}
+
+    async def essay() -> None:
+        results["essay"] = await backend.generate(prompt="essay", max_tokens=1024, priority=1)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(essay)
+        await until(lambda: engine.jobs)
+        await backend.score("Q:", [" a", " b"])
+    assert results["essay"].completion_tokens == 5000 and backend.preempted == 0

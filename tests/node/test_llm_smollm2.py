@@ -192,3 +192,24 @@ async def test_two_slots_run_two_model_instances(profile: ModelProfile) -> None:
             assert results[prompt] == (await pair.generate(prompt=prompt, max_tokens=8)).text
     finally:
         await pair.aclose()
+
+
+async def test_own_work_cuts_a_preemptible_peer_generation_short(backend: LlamaBackend) -> None:
+    """A peer's long greedy generation yields at a token boundary when this node's own question waits."""
+    results: dict[str, object] = {}
+    before = backend.preempted
+
+    async def long_generation() -> None:
+        results["gen"] = await backend.generate(prompt="1, 2, 3, 4, 5, 6, 7,", max_tokens=400,
+                                                priority=2, preemptible=True)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(long_generation)
+        while backend.queue_depth == 0:  # noqa: ASYNC110 - waits for the worker thread to start
+            await trio.sleep(0.005)
+        await trio.sleep(0.2)  # a few tokens in
+        scores = await backend.score(QUESTION, CHOICES)
+    gen = results["gen"]
+    assert len(scores) == len(CHOICES)
+    assert gen.finish_reason == "length" and 0 < gen.completion_tokens < 400
+    assert backend.preempted == before + 1

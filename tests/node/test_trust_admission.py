@@ -33,7 +33,7 @@ def _count(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
-def test_requests_over_the_allowance_get_rate_limited_refusals_and_flood_evidence() -> None:
+def test_requests_over_the_allowance_get_rate_limited_refusals_and_gross_excess_is_a_flood() -> None:
     admission, ledger, clock, registry = _admission(request_rate=1.0, request_burst=8.0)
     # a newcomer gets a quarter: burst 2
     assert admission.gate_task(A) is None
@@ -41,12 +41,33 @@ def test_requests_over_the_allowance_get_rate_limited_refusals_and_flood_evidenc
     refusal = admission.gate_task(A)
     assert refusal is not None and refusal.reason == "rate_limited"
     assert refusal.retry_after_ms > 0
-    assert ledger.book.counts(A)[Evidence.FLOOD] == 1
+    assert Evidence.FLOOD not in ledger.book.counts(A)  # just over: refused, not yet abuse
     assert _count(registry, "peermind_trust_refusals_total", reason="rate_limited") == 1
     # another peer has its own bucket
     assert admission.gate_task(B) is None
-    clock.t += 10.0  # refilled (at a rate shrunk by the flood evidence)
+    # ignoring retry_after: past 2x the burst the refusals become flood evidence
+    for _ in range(4):
+        admission.gate_task(A)
+    assert ledger.book.counts(A)[Evidence.FLOOD] >= 1
+    clock.t += 10.0  # refilled
     assert admission.gate_task(A) is None
+
+
+def test_a_requester_that_honours_retry_after_is_never_recorded_as_flooding() -> None:
+    """Regression: each refusal used to be flood evidence, which shrank the allowance, which
+    caused more refusals, until an honest but busy requester (e.g. router seeding) was banned."""
+    admission, ledger, clock, _registry = _admission(request_rate=1.0, request_burst=8.0)
+    refusals = 0
+    for _ in range(600):
+        refusal = admission.gate_task(A)
+        if refusal is None:
+            clock.t += 0.05  # eager: asks again right away
+        else:
+            refusals += 1
+            clock.t += refusal.retry_after_ms / 1000 + 0.001  # waits exactly as told
+    assert refusals > 50
+    assert Evidence.FLOOD not in ledger.book.counts(A)
+    assert not ledger.book.is_banned(A)
 
 
 def test_a_flooder_ends_up_banned_and_refused_as_untrusted() -> None:
@@ -113,3 +134,45 @@ def test_ads_without_the_required_proof_of_work_are_ignored_and_reported_once() 
 def test_no_proof_of_work_needed_when_the_network_asks_for_none() -> None:
     admission, _ledger, _clock, _registry = _admission(pow_bits=0)
     assert admission.check_ad(A, _ad(12345))
+
+
+def test_a_newcomer_gets_one_task_at_a_time_and_a_trusted_peer_more() -> None:
+    admission, ledger, clock, registry = _admission()
+    assert admission.admit_task(A) is None
+    refusal = admission.admit_task(A)
+    assert refusal is not None and refusal.reason == "rate_limited" and "limit 1" in refusal.detail
+    assert Evidence.FLOOD not in ledger.book.counts(A)  # an honest peer asking twice at once is no flooder
+    admission.task_done(A)
+    assert admission.admit_task(A) is None
+    for _ in range(30):
+        ledger.record(EvidenceRecord(B, Evidence.ANSWER_RIGHT, at=clock.t))
+    assert [admission.admit_task(B) is None for _ in range(5)] == [True] * 4 + [False]
+    assert _count(registry, "peermind_trust_refusals_total", reason="rate_limited") == 2
+
+
+def test_task_priority_follows_reputation_and_only_unproven_peers_are_preemptible() -> None:
+    admission, ledger, clock, _registry = _admission()
+    assert admission.task_priority(A) == (2, True)  # a newcomer: after trusted peers, may be cut short
+    for _ in range(30):
+        ledger.record(EvidenceRecord(B, Evidence.ANSWER_RIGHT, at=clock.t))
+    assert admission.task_priority(B) == (1, False)
+    ledger.record(EvidenceRecord(A, Evidence.FLOOD, at=clock.t))
+    assert admission.task_priority(A) == (3, True)  # evidence against it: last
+    off, _l, _c, _r = _admission(enabled=False)
+    assert off.task_priority(A) == (1, False)
+
+
+def test_a_banned_peer_is_told_once_then_its_streams_are_reset_unread() -> None:
+    admission, ledger, clock, registry = _admission()
+    assert not admission.turn_away(A)  # not banned: served normally
+    for _ in range(40):
+        admission.gate_task(A)
+    assert ledger.book.is_banned(A)
+    assert not admission.turn_away(A)  # first stream after the ban: gets the typed refusal
+    refusal = admission.gate_task(A)
+    assert refusal is not None and refusal.reason == "untrusted"
+    assert all(admission.turn_away(A) for _ in range(5))  # the rest: reset, no work at all
+    assert _count(registry, "peermind_trust_refusals_total", reason="untrusted_reset") == 5
+    clock.t += 31.0
+    assert not admission.turn_away(A)  # reminded every 30 s
+    assert not admission.turn_away(B)

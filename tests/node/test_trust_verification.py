@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trio
 from peermind.bench import Item
 from peermind.node.collab.answer import Answer, Attempt, Contribution
 from peermind.node.collab.candidates import Candidate
@@ -193,3 +194,39 @@ def test_judging_canary_replies() -> None:
     assert gen_job.kind == "generate" and "Options: alpha; beta; gamma; delta" in gen_job.messages[0][1]
     said = judge(canary, gen_job, TaskResult(task_id=b"\1" * 16, text="alpha, because", confidence=-0.1))
     assert said.evidence is Evidence.ANSWER_RIGHT and said.confidence == pytest.approx(0.905, abs=1e-3)
+
+
+async def test_idle_probes_make_an_honest_newcomer_trusted_and_exclude_a_liar(tmp_path: Path) -> None:
+    canaries = _items(40)
+    net = Network(canaries)
+    net.behaviour = {ME: gold, HONEST: gold, LIAR: liar}
+    v, ledger, _registry = _verification(net, canary_rate=0.0)
+    v.deck = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
+    book = ledger.book
+    params = ledger.params
+    assert book.score(HONEST) < params.trusted_threshold  # a newcomer
+    for _ in range(60):
+        await v.probe_once()
+    assert book.score(HONEST) >= params.trusted_threshold
+    assert not book.should_ask(LIAR)
+    # bounded: nobody is owed a probe any more (trusted, or excluded), so probing stops
+    assert v.probe_target() is None
+    sent = len(net.calls)
+    assert await v.probe_once() is None and len(net.calls) == sent
+    assert sum(1 for peer, _ in net.calls if peer == HONEST) <= 2 * params.probation_interactions
+
+
+async def test_probing_runs_only_while_the_node_is_idle(tmp_path: Path) -> None:
+    canaries = _items()
+    net = Network(canaries)
+    net.behaviour = {ME: gold, HONEST: gold, LIAR: liar}
+    v, _ledger, _registry = _verification(net, canary_rate=0.0)
+    v.deck = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
+    busy = True
+    with trio.move_on_after(0.5):
+        await v.probe_newcomers(0.01, lambda: not busy)
+    assert net.calls == []
+    busy = False
+    with trio.move_on_after(0.5):
+        await v.probe_newcomers(0.01, lambda: not busy)
+    assert any(peer != ME for peer, _ in net.calls)

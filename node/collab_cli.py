@@ -1,6 +1,8 @@
 """CLI commands of collaboration: ``ask`` options, ``router seed|status|calibrate``, ``feedback``.
 
 They talk to a running node through its HTTP API (``NodeClient``), like any program.
+Kept outside the ``collab`` package, whose ``__init__`` loads the whole collaboration
+stack (libp2p, llama.cpp, Flower): building the parser must stay cheap for every command.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .constraints import ESCALATE_TO, MODES, VOTE_RULES
+from .collab_choices import ESCALATE_TO, MODES, VOTE_RULES
 
 ClientFactory = Callable[[argparse.Namespace], Any]
 

@@ -9,6 +9,10 @@ Every command talks to the local daemon's API (like `peermind ask`):
   says training=True, so coordinators invite it) and dials the coordinator,
   given as a multiaddr /ip4/.../tcp/PORT/p2p/ID or a known peer ID. Any
   coordinator can then invite it; ``leave`` stops accepting invitations.
+
+Kept outside the ``training`` package, whose ``__init__`` loads Flower, libp2p and the
+LLM stack: building the parser must stay cheap for every command, so the training client
+is imported only when a ``train`` command runs.
 """
 
 from __future__ import annotations
@@ -17,17 +21,14 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from .client import TrainingClient
+if TYPE_CHECKING:
+    from .training.client import TrainingClient
 
 POLL_S = 1.0
-
-
-def _client(args: argparse.Namespace) -> TrainingClient:
-    from ..cli import _client as node_client
-
-    return TrainingClient.wrap(node_client(args))
+ClientFactory = Callable[[argparse.Namespace], Any]
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -82,8 +83,8 @@ def print_run(run: dict[str, Any], *, out: Any = sys.stdout) -> None:
         print(f"  error: {run['error']}", file=out)
 
 
-def cmd_start(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+def cmd_start(args: argparse.Namespace, client: TrainingClient) -> int:
+    with client:
         run = client.train_start(
             rounds=args.rounds, min_nodes=args.min_nodes, strategy=args.strategy,
             engine=args.engine, round_timeout_s=args.round_timeout,
@@ -116,8 +117,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0 if run["state"] == "done" else 1
 
 
-def cmd_join(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+def cmd_join(args: argparse.Namespace, client: TrainingClient) -> int:
+    with client:
         result = client.train_join(args.coordinator)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -130,15 +131,15 @@ def cmd_join(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_leave(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+def cmd_leave(args: argparse.Namespace, client: TrainingClient) -> int:
+    with client:
         client.train_leave()
     print("this node no longer accepts training invitations (runs it is in finish)")
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+def cmd_status(args: argparse.Namespace, client: TrainingClient) -> int:
+    with client:
         body = client.train_status(args.run, audit=args.audit)
     if args.json:
         print(json.dumps(body, indent=2))
@@ -154,8 +155,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_history(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+def cmd_history(args: argparse.Namespace, client: TrainingClient) -> int:
+    with client:
         rounds = client.train_history(args.limit)
     if args.json:
         print(json.dumps(rounds, indent=2))
@@ -181,15 +182,22 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the ``train`` command group to the ``peermind`` parser."""
-    from ..cli import _add_api_arg
+
+    def bind(fn: Callable[[argparse.Namespace, TrainingClient], int]) -> Callable[[argparse.Namespace], int]:
+        def run(args: argparse.Namespace) -> int:  # loads the training package only when a command runs
+            from .training.client import TrainingClient
+
+            return fn(args, TrainingClient.wrap(client_factory(args)))
+
+        return run
 
     train = sub.add_parser("train", help="federated router training (Flower)").add_subparsers(
         dest="train_cmd", required=True, metavar="SUBCOMMAND")
 
     start = train.add_parser("start", help="coordinate a training run from this node and follow it")
-    _add_api_arg(start)
+    add_api_arg(start)
     start.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
     start.add_argument("--min-nodes", type=int, default=2, help="fewest nodes a round may have (default 2)")
     start.add_argument("--strategy", default="fedavg",
@@ -203,27 +211,27 @@ def register(sub: Any) -> None:
     start.add_argument("--no-adopt", action="store_true", help="do not push the result to the participants")
     start.add_argument("--detach", action="store_true", help="print the run ID and return at once")
     start.add_argument("--json", action="store_true", help="print the final run as JSON")
-    start.set_defaults(func=cmd_start)
+    start.set_defaults(func=bind(cmd_start))
 
     join = train.add_parser("join", help="take part in training and connect to a coordinator")
-    _add_api_arg(join)
+    add_api_arg(join)
     join.add_argument("coordinator", nargs="?", help="multiaddr /ip4/.../tcp/PORT/p2p/ID or a known peer ID")
     join.add_argument("--json", action="store_true")
-    join.set_defaults(func=cmd_join)
+    join.set_defaults(func=bind(cmd_join))
 
     leave = train.add_parser("leave", help="stop accepting training invitations")
-    _add_api_arg(leave)
-    leave.set_defaults(func=cmd_leave)
+    add_api_arg(leave)
+    leave.set_defaults(func=bind(cmd_leave))
 
     status = train.add_parser("status", help="this node's training state and its current run")
-    _add_api_arg(status)
+    add_api_arg(status)
     status.add_argument("--run", help="a run ID this node coordinated")
     status.add_argument("--audit", action="store_true", help="include what each participant sent (record names, shapes)")
     status.add_argument("--json", action="store_true")
-    status.set_defaults(func=cmd_status)
+    status.set_defaults(func=bind(cmd_status))
 
     history = train.add_parser("history", help="rounds this node recorded (coordinator, participant, adoption)")
-    _add_api_arg(history)
+    add_api_arg(history)
     history.add_argument("--limit", type=int, default=30)
     history.add_argument("--json", action="store_true")
-    history.set_defaults(func=cmd_history)
+    history.set_defaults(func=bind(cmd_history))
