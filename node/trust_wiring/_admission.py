@@ -6,7 +6,7 @@
   ``retry_after_ms`` never gets there, so refusals cannot spiral into a ban);
   a peer with its share of tasks already running here gets ``rate_limited`` (no
   evidence). Allowances grow with reputation (``peermind.trust.RateLimiter``): a newcomer
-  gets a quarter (and one task at a time), a banned peer nothing.
+  gets a quarter (and two tasks at a time), a banned peer nothing.
 - Ads and opinions (gossip): over the allowance they are dropped; only a peer sending
   ABUSE_FACTOR times its allowance is recorded as flooding, so an honest node whose
   load changes quickly is never punished for republishing.
@@ -41,7 +41,11 @@ __all__ = ["Admission"]
 MAX_RETRY_MS = 86_400_000
 CONCURRENT_PER_BURST = 0.4
 """Tasks a peer may have running or queued here at once, per request of its burst allowance:
-with the default burst of 10 a trusted peer gets 4, a newcomer (burst 2.5) 1."""
+with the default burst of 10 a trusted peer gets 4; never fewer than MIN_CONCURRENT."""
+MIN_CONCURRENT = 2
+"""Room for one user question beside one background check (a canary, probe or cross-check)
+from the same node: with 1, a user's question pinned to a newcomer was refused whenever the
+asking node's own probe of that newcomer was running."""
 CONCURRENCY_RETRY_MS = 1000
 TRUSTED_PRIORITY = 1
 """Queue priority of a trusted peer's tasks (this node's own work is 0): never cut short."""
@@ -109,7 +113,7 @@ class Admission:
         """Per-peer concurrency: a refusal if ``peer`` already has its share of tasks running here.
 
         Request rates alone let a newcomer park its whole burst of long generations in
-        this node's queue; capping what runs or waits at once (1 for a newcomer, growing
+        this node's queue; capping what runs or waits at once (2 for a newcomer, growing
         with trust: CONCURRENT_PER_BURST per request of the burst allowance) keeps the
         queue for everyone. Not evidence: an honest peer asking twice at once just retries
         elsewhere. Every admitted task must be paired with ``task_done``.
@@ -118,7 +122,7 @@ class Admission:
             return None
         running = self._running.get(peer, 0)
         _rate, burst = self.limiter.limits(peer, LimitKind.REQUEST)
-        cap = max(1, round(burst * CONCURRENT_PER_BURST))
+        cap = max(MIN_CONCURRENT, round(burst * CONCURRENT_PER_BURST))
         if running >= cap:
             self._metrics.refusals.labels(reason="rate_limited").inc()
             return TaskRefusal(task_id=_NO_TASK, reason="rate_limited", retry_after_ms=CONCURRENCY_RETRY_MS,

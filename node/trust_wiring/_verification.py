@@ -155,7 +155,7 @@ class Verification:
                 and not self._backing_off(c.peer_id)]
 
     def _idle(self, remote: Sequence[Candidate]) -> list[Candidate]:
-        """Peers without a canary of ours in flight (a newcomer serves us one task at a time)."""
+        """Peers without a canary of ours in flight (a newcomer serves us two tasks at a time: keep one for user questions)."""
         return [c for c in remote if c.peer_id not in self._probing]
 
     def canary_target(self, remote: Sequence[Candidate]) -> Candidate | None:

@@ -136,12 +136,13 @@ def test_no_proof_of_work_needed_when_the_network_asks_for_none() -> None:
     assert admission.check_ad(A, _ad(12345))
 
 
-def test_a_newcomer_gets_one_task_at_a_time_and_a_trusted_peer_more() -> None:
+def test_a_newcomer_gets_two_tasks_at_a_time_and_a_trusted_peer_more() -> None:
     admission, ledger, clock, registry = _admission()
     assert admission.admit_task(A) is None
+    assert admission.admit_task(A) is None  # a user question beside a background check
     refusal = admission.admit_task(A)
-    assert refusal is not None and refusal.reason == "rate_limited" and "limit 1" in refusal.detail
-    assert Evidence.FLOOD not in ledger.book.counts(A)  # an honest peer asking twice at once is no flooder
+    assert refusal is not None and refusal.reason == "rate_limited" and "limit 2" in refusal.detail
+    assert Evidence.FLOOD not in ledger.book.counts(A)  # an honest peer asking at once is no flooder
     admission.task_done(A)
     assert admission.admit_task(A) is None
     for _ in range(30):
