@@ -33,7 +33,7 @@ from peermind.protocol import (
     seal,
 )
 
-from .host import PeerUnreachable, dial, is_connected, parse_peer_addr
+from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
 
 log = logging.getLogger("peermind.node.ads")
 
@@ -271,14 +271,7 @@ class AdGossip:
         peer = ID(origin)
         if peer in self._dialing or is_connected(self._host, peer):
             return
-        addrs = []
-        for text in ad.addrs:
-            try:
-                info = parse_peer_addr(text)
-            except Exception:
-                continue
-            if info.peer_id == peer:
-                addrs.extend(info.addrs)
+        addrs = [a for text in addrs_of(peer.to_base58(), ad.addrs) for a in parse_peer_addr(text).addrs]
         if addrs:
             self._dialing.add(peer)
             nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs))

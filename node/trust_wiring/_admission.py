@@ -32,6 +32,7 @@ from peermind.trust import (
     Standing,
 )
 
+from ..p2p.tasks import PEER_PRIORITY
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
 from ._params import ABUSE_FACTOR, REQUEST_ABUSE_FACTOR, abuse_params
@@ -47,16 +48,17 @@ MIN_CONCURRENT = 2
 from the same node: with 1, a user's question pinned to a newcomer was refused whenever the
 asking node's own probe of that newcomer was running."""
 CONCURRENCY_RETRY_MS = 1000
-TRUSTED_PRIORITY = 1
-"""Queue priority of a trusted peer's tasks (this node's own work is 0): never cut short."""
+TRUSTED_PRIORITY = PEER_PRIORITY
+"""Queue priority of a trusted peer's tasks (the task server's default for any peer; this
+node's own work is 0): never cut short."""
 UNPROVEN_PRIORITY = 2
 """A peer not yet trusted, with no evidence against it: queued after trusted peers, and its
 generations stop early when this node's user or a trusted peer is waiting."""
+SUSPECT_PRIORITY = 3
+"""A peer scoring below the newcomer prior (floods, timeouts, wrong answers): last."""
 TELL_BANNED_EVERY_S = 30.0
 """A banned peer gets a typed ``untrusted`` refusal (with retry_after_ms) at most this often;
 its other streams are reset unread, so a banned flooder costs next to nothing."""
-SUSPECT_PRIORITY = 3
-"""A peer scoring below the newcomer prior (floods, timeouts, wrong answers): last."""
 _NO_TASK = b"\0" * 16
 
 

@@ -154,8 +154,9 @@ class Verification:
         return [c for c in self._candidates() if not c.is_local and self._should_ask(c.peer_id)
                 and not self._backing_off(c.peer_id)]
 
-    def _idle(self, remote: Sequence[Candidate]) -> list[Candidate]:
-        """Peers without a canary of ours in flight (a newcomer serves us two tasks at a time: keep one for user questions)."""
+    def _not_probing(self, remote: Sequence[Candidate]) -> list[Candidate]:
+        """Peers without a canary of ours in flight: one check at a time leaves a newcomer's
+        second task slot for user questions."""
         return [c for c in remote if c.peer_id not in self._probing]
 
     def canary_target(self, remote: Sequence[Candidate]) -> Candidate | None:
@@ -171,8 +172,11 @@ class Verification:
             return self._rng.choice(list(remote))
         shuffled = list(remote)
         self._rng.shuffle(shuffled)
-        book = self._ledger.book
-        return min(shuffled, key=lambda c: (round(book.score(c.peer_id), 3), -round(c.quality_prior, 3)))
+        return min(shuffled, key=self._suspicion)
+
+    def _suspicion(self, candidate: Candidate) -> tuple[float, float]:
+        """Order for verification: least trusted first, then the biggest claimed model."""
+        return round(self._ledger.book.score(candidate.peer_id), 3), -round(candidate.quality_prior, 3)
 
     def local_candidate(self) -> Candidate | None:
         return next((c for c in self._candidates() if c.is_local), None)
@@ -182,14 +186,10 @@ class Verification:
         if self._rng.random() >= self.canary_rate:
             return None
         deck = self.deck
-        target = self.canary_target(self._idle(self.remote_candidates()))
+        target = self.canary_target(self._not_probing(self.remote_candidates()))
         if target is None or deck is None:
             return None
-        self._probing.add(target.peer_id)
-        try:
-            return await self._canary(like, deck, target)
-        finally:
-            self._probing.discard(target.peer_id)
+        return await self._canary(like, deck, target)
 
     # ------------------------------------------------------------------ probing newcomers
     def probe_target(self) -> Candidate | None:
@@ -197,11 +197,11 @@ class Verification:
         book = self._ledger.book
         params = self._ledger.params
         limit = PROBES_PER_PEER_FACTOR * params.probation_interactions
-        owed = [c for c in self._idle(self.remote_candidates())
+        owed = [c for c in self._not_probing(self.remote_candidates())
                 if book.score(c.peer_id) < params.trusted_threshold and self._probes.get(c.peer_id, 0) < limit]
         if not owed:
             return None
-        return min(owed, key=lambda c: (round(book.score(c.peer_id), 3), -round(c.quality_prior, 3), c.peer_id))
+        return min(owed, key=lambda c: (*self._suspicion(c), c.peer_id))
 
     async def probe_once(self) -> Evidence | None:
         """One idle-time canary to ``probe_target()`` (None when nobody is owed one or no deck)."""
@@ -210,11 +210,7 @@ class Verification:
         if target is None or deck is None:
             return None
         self._probes[target.peer_id] = self._probes.get(target.peer_id, 0) + 1
-        self._probing.add(target.peer_id)
-        try:
-            return await self._canary(PROBE_SHAPE, deck, target)
-        finally:
-            self._probing.discard(target.peer_id)
+        return await self._canary(PROBE_SHAPE, deck, target)
 
     async def probe_newcomers(self, interval_s: float, idle: Callable[[], bool]) -> None:
         """Every ~``interval_s`` (jittered) while ``idle()``: one probe. Runs until cancelled."""
@@ -228,6 +224,14 @@ class Verification:
                 log.exception("probe failed")
 
     async def _canary(self, like: Job, deck: CanaryDeck, target: Candidate) -> Evidence | None:
+        """One canary to ``target``; while it runs, no other canary of ours goes to that peer."""
+        self._probing.add(target.peer_id)
+        try:
+            return await self._judged_canary(like, deck, target)
+        finally:
+            self._probing.discard(target.peer_id)
+
+    async def _judged_canary(self, like: Job, deck: CanaryDeck, target: Candidate) -> Evidence | None:
         canary = None
         for _ in range(SCREEN_TRIES):  # items this node's own model gets wrong are skipped
             item = self.policy.pick(target.peer_id, deck.usable(like.kind))
