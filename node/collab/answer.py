@@ -55,6 +55,7 @@ class Answer:
     escalated: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str = ""  # generation: "stop" or "length" as reported by the answering peer; "" unknown
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
     reason: str = ""
     scores: tuple[tuple[float, int], ...] = ()

@@ -225,6 +225,7 @@ class TaskService:
             confidence=gen.mean_logprob if math.isfinite(gen.mean_logprob) and gen.mean_logprob <= 0 else 0.0,
             scores=[],
             model=gen.model,
+            finish_reason=gen.finish_reason,
         )
 
     def _check_limits(self, req: TaskRequest) -> str:
