@@ -27,6 +27,7 @@ from ._federated_client import FederatedClient
 from ._flower_compat import check_flower_compat, message_from_bytes, message_to_bytes
 from ._grid import ExchangeOutcome, P2PGrid
 from ._in_process import InProcessTransport
+from ._neighbours import NeighbourRouter, QualityPosterior
 from ._reputation_strategy import AggregationRecord, ReputationWeightedFedAvg
 from ._router import RouterModel
 from ._schema import EMBED_DIM, FeatureSchema, FeedbackRow
@@ -59,8 +60,10 @@ __all__ = [
     "LocalDp",
     "LocalTraining",
     "MalformedMessage",
+    "NeighbourRouter",
     "NotEnoughParticipants",
     "P2PGrid",
+    "QualityPosterior",
     "ReputationWeightedFedAvg",
     "RoundEvent",
     "RoundReport",

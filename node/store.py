@@ -429,6 +429,14 @@ class Store:
             for r in rows
         ]
 
+    def count_labelled_feedback(self) -> int:
+        """How many rows have a verdict: a cheap check before re-reading them."""
+        return int(self._read("SELECT COUNT(*) FROM feedback WHERE correct IS NOT NULL", ())[0][0])
+
+    def labelled_feedback_rows(self) -> list[FeedbackRecord]:
+        """Rows with a verdict (right or wrong), newest first: the router's labelled memory."""
+        return [r for r in self.feedback_rows() if r.correct is not None]
+
     # -- trust evidence
 
     def add_evidence(

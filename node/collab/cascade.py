@@ -3,7 +3,8 @@
 Models are grouped into tiers by price (cheapest first). The cheapest tier answers;
 if its confidence (top-choice probability for multiple choice, mean token log-prob for
 generation) is below the threshold calibrated on the validation split for that model,
-the next tier answers, and so on. ``escalate_to="vote"`` makes the escalation target a
+the next tier answers, and so on — but only tiers whose model the router does not
+predict worse for this query (a pricier model is not a better one). ``escalate_to="vote"`` makes the escalation target a
 vote among all stronger peers instead (the hybrid). Escalation never breaks the
 request's limits: it is skipped when the stronger tier's estimated latency or cost would
 overrun ``budget_ms`` / ``max_cost``, and if every stronger peer fails, the cheap answer
@@ -42,7 +43,7 @@ async def run_cascade(collab: Collaborator, ctx: QueryContext, estimates: list[E
         reply = await collab.ask_first(ctx, [e.candidate for e in tier])
         if reply is None:
             continue  # the whole tier failed: the next tier answers instead
-        stronger = [e for t in tiers[i + 1:] for e in t]
+        stronger = better_than(reply.candidate.model, [e for t in tiers[i + 1:] for e in t], ctx.predictions)
         reason = f"cheapest tier {reply.candidate.model}" if i == 0 else f"tier {i} ({reply.candidate.model}) after earlier tiers failed"
         return await escalate(collab, ctx, reply, stronger, reason=reason, mode="cascade")
     raise collab.failed(ctx)
@@ -85,11 +86,24 @@ async def escalate(
         better = await collab.ask_first(ctx, [e.candidate for e in tier])
         if better is None:
             continue
-        rest = [e for t in tiers[j + 1:] for e in t]
+        rest = better_than(better.candidate.model, [e for t in tiers[j + 1:] for e in t], ctx.predictions)
         return await escalate(collab, ctx, better, rest, reason=f"{summary}: escalated to {better.candidate.model}",
                               mode=mode, earlier=spent)
     return collab.answer(ctx, reply, others=earlier, escalated=bool(earlier),
                          reason=f"{summary}: every stronger peer failed, kept", mode=mode)
+
+
+def better_than(model: str, estimates: list[Estimate], predictions: dict[str, float]) -> list[Estimate]:
+    """The escalation targets the evidence does not rank below ``model`` for this query.
+
+    A pricier tier is not a better one: where the router predicts P(correct) for both
+    models, escalating to a model predicted worse only adds cost (and, measured here,
+    loses accuracy). Without predictions (cold start) every pricier tier stays.
+    """
+    own = predictions.get(model)
+    if own is None:
+        return estimates
+    return [e for e in estimates if predictions.get(e.candidate.model, own + 1.0) > own]
 
 
 def _can_vote(ctx: QueryContext, stronger: list[Estimate]) -> bool:

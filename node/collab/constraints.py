@@ -71,6 +71,9 @@ class Tactics:
     - ``escalate_to``: "strongest" peer or a "vote" among the stronger peers (hybrid).
     - ``vote_rule``: "majority" of picks (ties by summed probability) or "weighted" (soft vote).
     - ``negotiate``: choose the peer by contract net (offer, bids, award) instead of ads.
+    - ``explore``: rank models the router knows little about by a Thompson draw from their
+      quality posterior instead of its mean (route/auto), so new peers and new kinds of
+      question get tried; false ranks by the mean only (reproducible decisions).
     """
 
     k: int | None = None
@@ -81,6 +84,7 @@ class Tactics:
     escalate_to: str = "strongest"
     vote_rule: str = "majority"
     negotiate: bool = False
+    explore: bool = True
 
 
 NO_TACTICS = Tactics()
@@ -139,6 +143,9 @@ def parse_request_options(opts: Mapping[str, Any], *, default_timeout_s: float =
     negotiate = opts.get("negotiate", False)
     if not isinstance(negotiate, bool):
         raise InvalidOptions("negotiate must be true or false")
+    explore = opts.get("explore", True)
+    if not isinstance(explore, bool):
+        raise InvalidOptions("explore must be true or false")
     local_only = opts.get("local_only", False)
     if not isinstance(local_only, bool | None):
         raise InvalidOptions("local_only must be true or false")
@@ -159,6 +166,7 @@ def parse_request_options(opts: Mapping[str, Any], *, default_timeout_s: float =
         escalate_to=_choice(opts, "escalate_to", ESCALATE_TO, "strongest"),
         vote_rule=_choice(opts, "vote_rule", VOTE_RULES, "majority"),
         negotiate=negotiate or mode == "auction",
+        explore=explore,
     )
     timeout_s = _number(opts, "timeout_s", 0.1, 3600) or default_timeout_s
     return RequestOptions(mode, constraints, tactics, timeout_s)

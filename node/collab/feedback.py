@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import trio
 
@@ -48,15 +49,59 @@ def label_for(role: str, answer_correct: bool) -> bool | None:
     return None
 
 
+@dataclass(frozen=True)
+class LabelledOutcome:
+    """A verdict this node already knows when the answer arrives (a canary or idle probe).
+
+    ``source`` is what produced it ("canary", "probe"); ``query_id`` names the item, so
+    every model's outcome on one question lands on the same side of the train/validation
+    split and repeats of one item can be recognised.
+    """
+
+    job: Job
+    peer: str
+    model: str
+    correct: bool
+    source: str
+    query_id: str
+
+
 class FeedbackRecorder:
-    """Queues (job, answer) pairs and writes their rows from a background task."""
+    """Queues (job, answer) pairs and known outcomes, and writes their rows from background tasks."""
 
     def __init__(self, store: Store, embedder: QueryEmbedder) -> None:
         self._store = store
         self._embedder = embedder
         self._send, self._receive = trio.open_memory_channel[tuple[Job, Answer]](QUEUE_SIZE)
+        self._send_outcome, self._receive_outcome = trio.open_memory_channel[LabelledOutcome](QUEUE_SIZE)
         self.recorded = 0
+        self.labelled = 0
         self.dropped = 0
+
+    def submit_outcome(self, outcome: LabelledOutcome) -> None:
+        """Non-blocking: a labelled row for a judged canary or probe (dropped and counted when far behind)."""
+        try:
+            self._send_outcome.send_nowait(outcome)
+        except trio.WouldBlock:
+            self.dropped += 1
+
+    async def record_outcome(self, outcome: LabelledOutcome) -> int:
+        """Write one labelled row: training data the node earned without a user's question."""
+        self._embedder.request_load()
+        embedding = await self._embedder.embed(query_text(outcome.job))
+        row = self._store.add_feedback(
+            query_embedding=embedding, task_id=None, query_id=outcome.query_id, peer=outcome.peer,
+            model_key=outcome.model, mode=outcome.source, correct=outcome.correct,
+        )
+        self.labelled += 1
+        return row
+
+    async def _write_outcomes(self) -> None:
+        async for outcome in self._receive_outcome:
+            try:
+                await self.record_outcome(outcome)
+            except Exception:  # a feedback row must never take the daemon down
+                log.exception("could not record a labelled outcome", extra={"peer": outcome.peer})
 
     def submit(self, job: Job, answer: Answer) -> None:
         """Non-blocking; drops (and counts) rows when the writer is far behind."""
@@ -66,12 +111,14 @@ class FeedbackRecorder:
             self.dropped += 1
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        async for job, answer in self._receive:
-            try:
-                await self.record(job, answer)
-            except Exception:  # a feedback row must never take the daemon down
-                log.exception("could not record feedback", extra={"task": answer.task_id})
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._write_outcomes)
+            task_status.started()
+            async for job, answer in self._receive:
+                try:
+                    await self.record(job, answer)
+                except Exception:  # a feedback row must never take the daemon down
+                    log.exception("could not record feedback", extra={"task": answer.task_id})
 
     async def record(self, job: Job, answer: Answer) -> int:
         self._embedder.request_load()  # the loader gets it ready for routing in the meantime

@@ -51,6 +51,7 @@ from .constraints import (
 from .embedding import QueryEmbedder, query_text
 from .job import Job
 from .negotiation import run_auction
+from .quality import QualityMemory, QualityView
 from .route import estimate_tokens, feasible, job_tokens, rank_by_prior
 from .router_state import RouterHolder
 from .utility import DEFAULT_COST_WEIGHT, Estimate, estimate, require_quality
@@ -116,6 +117,7 @@ class QueryContext:
     decision_ms: float = 0.0
     attempts: list[Attempt] = field(default_factory=list)
     router_note: str = ""
+    quality: QualityView | None = None
 
     @property
     def remaining_s(self) -> float:
@@ -137,6 +139,7 @@ class Collaborator:
         router: RouterHolder | None = None,
         embedder: QueryEmbedder | None = None,
         negotiator: object | None = None,
+        quality: QualityMemory | None = None,
     ) -> None:
         self._candidates = candidates
         self._execute_local = execute_local
@@ -144,6 +147,7 @@ class Collaborator:
         self._on_evidence = on_evidence
         self.router = router if router is not None else RouterHolder(None)
         self.embedder = embedder
+        self.quality = quality if quality is not None else QualityMemory(None)
         self.negotiator = negotiator  # an Auctioneer (negotiation.py) once the host runs
         self.hooks = CollabHooks()
         self.backoff = PeerBackoff()
@@ -207,16 +211,10 @@ class Collaborator:
                 raise InfeasibleConstraints("trust", "every candidate is untrusted by this node")
             pool = allowed
         ok = feasible(pool, ctx.constraints, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens)
-        if self.router.trained_heads() and self.embedder is not None:
-            if self.embedder.ready:
-                ctx.embedding = await self.embedder.embed(query_text(ctx.job))
-                ctx.predictions = self.router.predict(ctx.embedding)
-            else:  # never make a question wait for torch to load: prior now, learned soon
-                self.embedder.request_load()
-                ctx.router_note = "prior (embedder loading)"
+        ranking = await self._assess_quality(ctx, {c.model for c in ok})
         cost_weight = self.cost_weight(ctx.tactics)
         estimates = estimate(ok, ctx.predictions, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens,
-                             cost_weight=cost_weight, peer_weight=self.hooks.peer_weight)
+                             cost_weight=cost_weight, peer_weight=self.hooks.peer_weight, ranking=ranking)
         if not ctx.predictions:  # cold start: the ad prior decides the order
             order = {c.peer_id: i for i, c in enumerate(rank_by_prior(ok, prompt_tokens=ctx.prompt_tokens,
                                                                       max_tokens=ctx.max_tokens))}
@@ -224,6 +222,30 @@ class Collaborator:
         estimates = require_quality(estimates, ctx.constraints.min_quality)
         ctx.decision_ms = (time.perf_counter() - started) * 1000
         return estimates
+
+    async def _assess_quality(self, ctx: QueryContext, models: set[str]) -> dict[str, float]:
+        """Fill ``ctx.predictions`` (P(correct) per model) from the heads and labelled rows.
+
+        Returns what the utility ranks by: the predictions, with a Thompson draw for models
+        the router knows little about when the request explores (route and auto). Empty
+        (cold start: the ad prior decides) without a trained head or any labelled row, and
+        while the embedder loads (a question never waits for torch).
+        """
+        await self.quality.sync()
+        heads = self.router.trained_heads()
+        if not (heads or self.quality.has_evidence()) or self.embedder is None:
+            return {}
+        if not self.embedder.ready:
+            self.embedder.request_load()
+            ctx.router_note = "prior (embedder loading)"
+            return {}
+        ctx.embedding = await self.embedder.embed(query_text(ctx.job))
+        head_means = self.router.predict(ctx.embedding) if heads else {}
+        explore = ctx.tactics.explore and ctx.mode in ("route", "auto")
+        view = self.quality.assess(ctx.embedding, models, head_means=head_means, explore=explore)
+        ctx.quality = view
+        ctx.predictions = view.means
+        return dict(view.ranking)
 
     def cost_weight(self, tactics: Tactics) -> float:
         if tactics.cost_weight is not None:

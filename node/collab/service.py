@@ -28,6 +28,7 @@ from .feedback import FeedbackRecorder, mark_task
 from .job import Job
 from .negotiation import NEGOTIATE_PROTOCOL, Auctioneer, Bidder
 from .policy import Collaborator, EvidenceSink, ExecuteLocal, RequestRemote
+from .quality import QualityMemory
 from .router_state import RouterHolder
 from .seed import SeedPlan, SeedProgress, SeedRunner
 
@@ -54,6 +55,7 @@ class Collaboration:
         self._on_evidence = on_evidence
         self.router = RouterHolder(store)
         self.embedder = embedder or QueryEmbedder()
+        self.quality = QualityMemory(store, peer_filter=self._askable)
         self.collaborator = Collaborator(
             candidates=candidates,
             execute_local=execute_local,
@@ -61,12 +63,18 @@ class Collaboration:
             on_evidence=on_evidence,
             router=self.router,
             embedder=self.embedder,
+            quality=self.quality,
         )
         self.bidder = Bidder(local_candidate=local_candidate, router=self.router, max_tokens=max_tokens, gate=gate)
         self.recorder = FeedbackRecorder(store, self.embedder)
         self.seeder = SeedRunner(store=store, router=self.router, embedder=self.embedder,
                                  candidates=candidates, attempt=self.collaborator.attempt)
         self._nursery: trio.Nursery | None = None
+
+    def _askable(self, peer: str) -> bool:
+        """Rows of peers the trust hook rules out (caught liars) do not teach the router."""
+        allowed = self.collaborator.hooks.peer_allowed
+        return allowed is None or peer == self._my_id or allowed(peer)
 
     # ------------------------------------------------------------------ lifecycle
     def attach(self, host: IHost, signer: Signer, verifier: Verifier, *, max_frame_bytes: int, read_timeout_s: float) -> None:
@@ -132,5 +140,6 @@ class Collaboration:
                 "dropped_this_run": self.recorder.dropped,
             },
             "embedder": {"loaded": self.embedder.loaded, "load_s": self.embedder.load_s},
+            "quality_memory": self.quality.status(),
             "negotiation": {"bids_made": self.bidder.bids_made, "awards_won": self.bidder.awards_won},
         }

@@ -4,8 +4,9 @@
 user sees an error only when every tried candidate failed). ``auto`` is the hybrid:
 route first, then, when the routed model was not the strongest and its confidence is
 below the calibrated threshold, escalate like a cascade (to the strongest peer or a
-vote among the stronger peers, per ``escalate_to``). Cold start (no trained router
-head): both rank by the ad prior, i.e. the strongest model within the constraints.
+vote among the stronger peers, per ``escalate_to``) — "stronger" as the evidence for this
+query says, never by size alone. Cold start (no trained head, no labelled answer): both
+rank by the ad prior, where model size only breaks ties between equally unknown models.
 """
 
 from __future__ import annotations
@@ -22,9 +23,19 @@ if TYPE_CHECKING:
 
 def _route_reason(ctx: QueryContext, first: Estimate) -> str:
     if ctx.predictions:
+        model = first.candidate.model
         p = first.p_correct if first.p_correct is not None else float("nan")
-        return f"best utility: P(correct)={p:.2f} for {first.candidate.model} at est. cost {first.cost:.4f}"
-    return "strongest model within the constraints (ad prior; no trained router head)"
+        evidence = ""
+        view = ctx.quality
+        if view is not None and model in view.posteriors:
+            post = view.posteriors[model]
+            evidence = f" from {post.neighbours} similar labelled answers" if post.neighbours else " (prior only)"
+            if model in view.explored:
+                evidence += f"; exploring (draw {view.ranking[model]:.2f})"
+        others = ", ".join(f"{m} {q:.2f}" for m, q in sorted(ctx.predictions.items()) if m != model)
+        versus = f" vs {others}" if others else ""
+        return f"best utility: P(correct)={p:.2f} for {model}{evidence}{versus}; est. cost {first.cost:.4f}"
+    return "strongest model within the constraints (ad prior: no labelled answers yet)"
 
 
 async def run_route(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:

@@ -59,8 +59,13 @@ def estimate(
     cost_weight: float = DEFAULT_COST_WEIGHT,
     latency_weight: float = DEFAULT_LATENCY_WEIGHT,
     peer_weight: PeerWeight | None = None,
+    ranking: Mapping[str, float] | None = None,
 ) -> list[Estimate]:
-    """Estimates for ``candidates``, best utility first (saturated ones last)."""
+    """Estimates for ``candidates``, best utility first (saturated ones last).
+
+    ``ranking`` (model -> P(correct) to rank by, e.g. a Thompson draw) replaces the
+    prediction in the utility only; the estimate still reports the prediction.
+    """
     if not candidates:
         return []
     costs = [c.estimate_cost(prompt_tokens, max_tokens) for c in candidates]
@@ -77,7 +82,8 @@ def estimate(
         else:
             p, source = None, "ad-prior"
         trust = peer_weight(c.peer_id) if peer_weight else 1.0
-        quality = (p if p is not None else 0.5) * trust
+        ranked = ranking.get(c.model, p) if ranking else p
+        quality = (ranked if ranked is not None else 0.5) * trust
         u = quality - cost_weight * cost / max_cost - latency_weight * lat / max_lat
         out.append(Estimate(c, p, source, cost, lat, u))
     out.sort(key=lambda e: (e.candidate.saturated, -e.utility, e.latency_ms, not e.candidate.is_local))

@@ -17,6 +17,7 @@ import trio
 from peermind.node.collab.candidates import Candidate
 from peermind.node.collab.embedding import QueryEmbedder
 from peermind.node.collab.policy import Collaborator
+from peermind.node.collab.quality import QualityMemory
 from peermind.node.collab.router_state import RouterHolder
 from peermind.node.p2p.streams import PeerFailed
 from peermind.node.p2p.tasks import TaskRefused
@@ -77,7 +78,8 @@ class FakeNet:
     async def request_remote(self, peer: str, req: TaskRequest) -> TaskResult:
         return await self._answer(peer, req)
 
-    def collaborator(self, router: RouterHolder | None = None, embedder: QueryEmbedder | None = None) -> Collaborator:
+    def collaborator(self, router: RouterHolder | None = None, embedder: QueryEmbedder | None = None,
+                     quality: QualityMemory | None = None) -> Collaborator:
         return Collaborator(
             candidates=lambda: list(self.candidates),
             execute_local=self.execute_local,
@@ -85,6 +87,7 @@ class FakeNet:
             on_evidence=lambda p, k, d: self.evidence.append((p, k, d)),
             router=router,
             embedder=embedder,
+            quality=quality,
         )
 
     @property
@@ -110,6 +113,9 @@ class FakeEncoder:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
         v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
         return v / np.linalg.norm(v)
+
+    def token_counts(self, texts: Sequence[str]) -> tuple[list[int], int]:
+        return [len(t.split()) + 2 for t in texts], 256  # whitespace words plus [CLS]/[SEP]
 
 
 def fake_embedder() -> QueryEmbedder:

@@ -1,0 +1,127 @@
+"""What this node believes about each model's quality on a query, kept in step with its rows.
+
+Two sources, combined per query: the router's trained heads (weights shared by federated
+training: global, slow) give the prior mean, and the labelled feedback rows in this
+node's store (seed, canaries and idle probes, user marks: local, immediate) refine it
+through ``peermind.federated.NeighbourRouter``. Any writer of labelled rows is picked
+up: the memory re-reads the store when its count of labelled rows changed (checked at
+most once a second) or every ``FULL_RELOAD_S`` (so rows of peers that trust later
+excluded stop counting).
+
+Rows from peers this node no longer asks (liars caught by canaries) are left out: a
+liar advertising a good model must not teach the router that the model is bad.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import trio
+from peermind.federated import EMBED_DIM, NeighbourRouter, QualityPosterior
+
+from ..errors import NodeError
+from ..store import FeedbackRecord, Store
+
+log = logging.getLogger("peermind.node.collab.quality")
+
+CHECK_INTERVAL_S = 1.0
+FULL_RELOAD_S = 30.0
+EXPLORE_BELOW_ROWS = 40
+"""A model with fewer labelled rows than this and no trained head is ranked by a Thompson
+draw (when exploring): it gets a share of traffic that shrinks as its rows accumulate."""
+
+PeerFilter = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class QualityView:
+    """The posteriors for one query, with the values a decision ranks by."""
+
+    posteriors: Mapping[str, QualityPosterior]
+    ranking: Mapping[str, float]
+    """P(correct) used for ranking: the mean, or a Thompson draw for little-known models."""
+    explored: tuple[str, ...] = ()
+
+    @property
+    def means(self) -> dict[str, float]:
+        return {m: p.mean for m, p in self.posteriors.items()}
+
+
+class QualityMemory:
+    """Labelled rows of this node's store as a nearest-neighbour router (see module docstring)."""
+
+    def __init__(self, store: Store | None, *, embed_dim: int = EMBED_DIM,
+                 peer_filter: PeerFilter | None = None, rng: np.random.Generator | None = None) -> None:
+        self._store = store
+        self.neighbours = NeighbourRouter(embed_dim)
+        self.peer_filter = peer_filter
+        self._rng = rng or np.random.default_rng()
+        self._labelled = -1
+        self._checked_at = 0.0
+        self._loaded_at = 0.0
+        self._lock = trio.Lock()
+
+    # ------------------------------------------------------------------ state
+    def has_evidence(self) -> bool:
+        return len(self.neighbours) > 0
+
+    def status(self) -> dict[str, object]:
+        n = self.neighbours
+        return {
+            "rows": len(n),
+            "models": {m: {"rows": n.rows_of(m), "accuracy": round(n.accuracy(m) or 0.0, 4)} for m in n.models()},
+        }
+
+    async def sync(self, *, force: bool = False) -> None:
+        """Re-read the store's labelled rows if they changed (cheap count check first)."""
+        if self._store is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._checked_at < CHECK_INTERVAL_S:
+            return
+        self._checked_at = now
+        async with self._lock:
+            try:
+                count = await trio.to_thread.run_sync(self._store.count_labelled_feedback)
+                stale = now - self._loaded_at > FULL_RELOAD_S
+                if count == self._labelled and not stale and not force:
+                    return
+                records = await trio.to_thread.run_sync(self._store.labelled_feedback_rows)
+            except NodeError:
+                log.exception("could not read labelled feedback rows; keeping the previous memory")
+                return
+            self.load(records)
+            self._labelled = count
+            self._loaded_at = now
+
+    def load(self, records: Iterable[FeedbackRecord]) -> int:
+        """Replace the memory with ``records`` (labelled, well-formed, from askable peers)."""
+        allowed = self.peer_filter
+        rows = [
+            (r.query_embedding, str(r.model_key), bool(r.correct))
+            for r in records
+            if r.correct is not None and r.model_key
+            and (allowed is None or not r.peer or allowed(r.peer))
+        ]
+        self.neighbours.clear()
+        return self.neighbours.extend(rows)
+
+    # ------------------------------------------------------------------ queries
+    def assess(self, embedding: np.ndarray, models: Iterable[str], *, head_means: Mapping[str, float] | None = None,
+               explore: bool = False) -> QualityView:
+        """Posteriors for ``models`` on this query; with ``explore``, little-known models get a draw."""
+        posteriors = self.neighbours.posteriors(embedding, sorted(set(models)), head_means)
+        ranking: dict[str, float] = {}
+        explored: list[str] = []
+        for model, post in posteriors.items():
+            known = model in (head_means or {}) or self.neighbours.rows_of(model) >= EXPLORE_BELOW_ROWS
+            if explore and not known:
+                ranking[model] = post.sample(self._rng)
+                explored.append(model)
+            else:
+                ranking[model] = post.mean
+        return QualityView(posteriors, ranking, tuple(explored))
