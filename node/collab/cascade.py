@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .answer import Answer
+from .mode_registry import register
 from .utility import Estimate
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def model_tiers(estimates: Sequence[Estimate]) -> list[list[Estimate]]:
     return sorted(groups.values(), key=price)
 
 
+@register("cascade")
 async def run_cascade(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
     tiers = model_tiers(estimates)
     for i, tier in enumerate(tiers):

@@ -33,6 +33,7 @@ from .candidates import Candidate
 from .confidence import argmax, as_scores, majority_choice, majority_text, weighted_mixture
 from .constraints import InfeasibleConstraints
 from .job import Job
+from .mode_registry import register
 from .utility import Estimate, best_quality_first
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ async def vote(collab: Collaborator, ctx: QueryContext, estimates: Sequence[Esti
     return combine_votes(replies, ctx.tactics.vote_rule)
 
 
+@register("vote")
 async def run_vote(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
     combined = await vote(collab, ctx, estimates)
     if combined is None:
@@ -175,6 +177,7 @@ def aggregation_job(job: Job, proposals: Sequence[str]) -> Job:
     return Job(kind="generate", messages=messages, max_tokens=job.max_tokens, temperature=job.temperature)
 
 
+@register("moa")
 async def run_moa(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
     plan, aggregator, fallbacks = moa_members(ctx, estimates)
     if ctx.job.kind == "score":

@@ -48,6 +48,7 @@ from .candidates import Candidate
 from .constraints import InfeasibleConstraints
 from .embedding import query_text
 from .errors import CollaborationError
+from .mode_registry import register
 from .router_state import RouterHolder
 from .utility import DEFAULT_LATENCY_WEIGHT, Estimate
 
@@ -266,6 +267,7 @@ def rank_bids(
     return ranked
 
 
+@register("auction")
 async def run_auction(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
     """Mode ``auction`` (and ``negotiate=true``): choose the answering peer by contract net."""
     auctioneer = collab.negotiator

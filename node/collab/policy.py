@@ -33,7 +33,7 @@ from peermind.protocol import TaskRefusal, TaskRequest, TaskResult
 from ..p2p.host import PeerUnreachable
 from ..p2p.streams import BadReply, PeerCallError, PeerTimeout
 from ..p2p.tasks import TaskRefused, new_task_id, now_ms
-from . import cascade, ensemble, single
+from . import cascade, ensemble, negotiation, single  # noqa: F401 - each registers its modes
 from .answer import Answer, Attempt, Contribution
 from .backoff import PeerBackoff
 from .candidates import Candidate
@@ -50,7 +50,7 @@ from .constraints import (
 )
 from .embedding import QueryEmbedder, query_text
 from .job import Job
-from .negotiation import run_auction
+from .mode_registry import runner_for
 from .quality import QualityMemory, QualityView
 from .route import estimate_tokens, feasible, job_tokens, rank_by_prior
 from .router_state import RouterHolder
@@ -59,6 +59,8 @@ from .utility import DEFAULT_COST_WEIGHT, Estimate, estimate, require_quality
 log = logging.getLogger("peermind.node.collab")
 
 MAX_ATTEMPTS = 3
+NEGOTIABLE = ("auto", "route", "auction")
+"""Modes whose single answering peer may be chosen by contract net (``negotiate: true``)."""
 DEFAULT_THRESHOLDS = {"score": 0.5, "generate": -1.0}
 """Cascade thresholds before calibration: top-choice probability, mean token log-prob."""
 
@@ -164,6 +166,7 @@ class Collaborator:
     ) -> Answer:
         if mode not in MODES:
             raise CollaborationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        runner = runner_for("auction" if tactics.negotiate and mode in NEGOTIABLE else mode)
         if mode == "local":
             constraints = constraints.with_local_only()
         if mode == "auction":
@@ -172,18 +175,7 @@ class Collaborator:
         ctx = QueryContext(job, mode, constraints, tactics, new_task_id(), trio.current_time() + timeout_s,
                            time.perf_counter(), prompt_tokens, max_tokens)
         estimates = await self.decide(ctx)
-        if tactics.negotiate and mode in ("auto", "route", "auction"):
-            answer = await run_auction(self, ctx, estimates)
-        elif mode == "cascade":
-            answer = await cascade.run_cascade(self, ctx, estimates)
-        elif mode == "vote":
-            answer = await ensemble.run_vote(self, ctx, estimates)
-        elif mode == "moa":
-            answer = await ensemble.run_moa(self, ctx, estimates)
-        elif mode == "auto":
-            answer = await single.run_auto(self, ctx, estimates)
-        else:
-            answer = await single.run_route(self, ctx, estimates)
+        answer = await runner(self, ctx, estimates)
         answer = replace(
             answer,
             task_id=ctx.task_id.hex(),

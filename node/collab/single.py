@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .answer import Answer
 from .cascade import escalate
+from .mode_registry import register
 from .utility import Estimate
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def _route_reason(ctx: QueryContext, first: Estimate) -> str:
     return "strongest model within the constraints (ad prior: no labelled answers yet)"
 
 
+@register("route", "local")
 async def run_route(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
     reply = await collab.ask_first(ctx, [e.candidate for e in estimates])
     if reply is None:
@@ -46,6 +48,7 @@ async def run_route(collab: Collaborator, ctx: QueryContext, estimates: list[Est
     return collab.answer(ctx, reply, reason=_route_reason(ctx, estimates[0]), mode=mode)
 
 
+@register("auto")
 async def run_auto(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
     reply = await collab.ask_first(ctx, [e.candidate for e in estimates])
     if reply is None:

@@ -95,3 +95,12 @@ def test_rows_of_peers_ruled_out_by_trust_do_not_teach_the_router() -> None:
     mem = QualityMemory(None, peer_filter=lambda p: p != "liar")
     assert mem.load(rows) == 2
     assert mem.assess(emb, ["gemma3-270m"]).means["gemma3-270m"] > 0.5
+
+
+def test_every_mode_name_has_one_registered_runner() -> None:
+    from peermind.node.collab import policy  # noqa: F401 - importing the policy registers every mode
+    from peermind.node.collab.mode_registry import registered, runner_for
+    from peermind.node.collab_choices import MODES
+
+    assert set(registered()) == set(MODES)
+    assert runner_for("local") is runner_for("route")
