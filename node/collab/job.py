@@ -19,6 +19,7 @@ class Job:
     continuations: tuple[str, ...] = ()
     max_tokens: int = 128
     temperature: float = 0.0
+    stop: tuple[str, ...] = ()  # generation ends before any of these (OpenAI's stop)
 
     @property
     def text(self) -> str:
@@ -41,4 +42,5 @@ class Job:
             temperature=self.temperature,
             timeout_s=timeout_s,
         )
+        req = replace(req, stop=list(self.stop)) if self.stop else req
         return replace(req, task_id=task_id) if task_id is not None else req

@@ -203,6 +203,7 @@ class TaskService:
                 prompt=req.prompt if not req.messages else None,
                 max_tokens=req.max_tokens,
                 temperature=req.temperature,
+                stop=list(req.stop) or None,
                 deadline=deadline,
                 priority=priority,
                 preemptible=preemptible,
