@@ -57,6 +57,14 @@ from ._schemas_task import (
 )
 from ._schemas_training import TrainInvite, TrainMessage, TrainReply
 from ._schemas_trust import PeerOpinion, TrustOpinion
+from ._stream_chunks import (
+    MAX_CHUNK_TEXT,
+    ChunkAssembler,
+    ChunkOutOfOrder,
+    ChunkTextMismatch,
+    StreamViolation,
+    TaskChunk,
+)
 
 __all__ = [
     # constants
@@ -96,6 +104,9 @@ __all__ = [
     "TaskOffer",
     "TaskBid",
     "TaskAward",
+    "TaskChunk",
+    "ChunkAssembler",
+    "MAX_CHUNK_TEXT",
     "FeedbackRecord",
     "PeerOpinion",
     "TrustOpinion",
@@ -123,4 +134,7 @@ __all__ = [
     "ReplayedNonce",
     "SchemaError",
     "UnknownRequiredField",
+    "StreamViolation",
+    "ChunkOutOfOrder",
+    "ChunkTextMismatch",
 ]

@@ -61,6 +61,9 @@ class TaskRequest(Message):
         field(default_factory=list)
     )
     """Stop sequences (generation ends before any of them)."""
+    stream: bool | None = None
+    """True: the worker may send ``task.chunk`` frames before its reply (see _stream_chunks).
+    Absent (or false): exactly one reply frame, as for requesters that predate streaming."""
 
     def _check(self) -> None:
         has_input = bool(self.messages) or bool(self.prompt)

@@ -117,9 +117,9 @@ def render_vectors(values: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def parse_vectors(spec_text: str) -> dict[str, str]:
-    """Read the block between the ``vectors:begin``/``vectors:end`` markers."""
-    match = re.search(r"<!-- vectors:begin -->\s*```text\n(.*?)```\s*<!-- vectors:end -->",
+def parse_vectors(spec_text: str, marker: str = "vectors") -> dict[str, str]:
+    """Read the block between the ``<marker>:begin``/``<marker>:end`` markers."""
+    match = re.search(rf"<!-- {marker}:begin -->\s*```text\n(.*?)```\s*<!-- {marker}:end -->",
                       spec_text, re.S)
     if match is None:
         raise AssertionError("SPEC.md has no test-vector block")
