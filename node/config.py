@@ -406,6 +406,29 @@ class TrainingConfig(_Validated):
 
 
 @dataclass(frozen=True)
+class RouterConfig(_Validated):
+    """How the router learns from idle time (labelled rows without a user's question)."""
+
+    learn_interval_s: float = _setting(
+        20.0,
+        "while idle, every learn_interval_s seconds put one validation question with a known answer "
+        "to one peer of each model (and this node's own model) and keep the outcomes as labelled "
+        "router rows (0 = off)",
+        _between(0.0, 86400.0),
+    )
+    learn_datasets: tuple[str, ...] = _setting(
+        ("arc_easy", "arc_challenge", "sciq", "csqa"),
+        "benchmark datasets whose validation split the idle learner draws from (multiple choice only)",
+        _each(_matches(r"[a-z0-9_]{1,32}", "a dataset name such as arc_easy")),
+    )
+    learn_max_rows: int = _setting(
+        300,
+        "idle learning stops asking a model once this node holds this many labelled rows of it",
+        _at_least(0),
+    )
+
+
+@dataclass(frozen=True)
 class NodeConfig(_Validated):
     """Everything a node needs to know; built by :func:`load_config`."""
 
@@ -453,6 +476,7 @@ class NodeConfig(_Validated):
     limits: LimitConfig = _setting(LimitConfig, "[limits] input caps and timeouts")
     trust: TrustConfig = _setting(TrustConfig, "[trust] peer checks and reputation")
     training: TrainingConfig = _setting(TrainingConfig, "[training] federated router training")
+    router: RouterConfig = _setting(RouterConfig, "[router] learning from idle time")
 
 
 _SECTIONS: dict[str, type[_Validated]] = {
@@ -461,6 +485,7 @@ _SECTIONS: dict[str, type[_Validated]] = {
     "limits": LimitConfig,
     "trust": TrustConfig,
     "training": TrainingConfig,
+    "router": RouterConfig,
 }
 
 

@@ -154,6 +154,10 @@ class Collaborator:
         self.hooks = CollabHooks()
         self.backoff = PeerBackoff()
 
+    def candidates(self) -> list[Candidate]:
+        """Every candidate right now (this node and peers with fresh ads), before constraints."""
+        return self._candidates()
+
     # ------------------------------------------------------------------ entry point
     async def run(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -26,6 +27,7 @@ from .embedding import QueryEmbedder
 from .errors import CollaborationError
 from .feedback import FeedbackRecorder, mark_task
 from .job import Job
+from .learning import IdleLearner
 from .negotiation import NEGOTIATE_PROTOCOL, Auctioneer, Bidder
 from .policy import Collaborator, EvidenceSink, ExecuteLocal, RequestRemote
 from .quality import QualityMemory
@@ -33,6 +35,16 @@ from .router_state import RouterHolder
 from .seed import SeedPlan, SeedProgress, SeedRunner
 
 log = logging.getLogger("peermind.node.collab")
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    """Idle learning (``[router]`` config): what to ask, how often, when to stop, when idle."""
+
+    datasets: tuple[str, ...]
+    interval_s: float
+    max_rows: int
+    idle: Callable[[], bool]
 
 
 class Collaboration:
@@ -49,6 +61,7 @@ class Collaboration:
         gate: Callable[[str], TaskRefusal | None] | None = None,
         max_tokens: int = 1024,
         embedder: QueryEmbedder | None = None,
+        learning: LearningSettings | None = None,
     ) -> None:
         self._store = store
         self._my_id = my_id
@@ -70,6 +83,13 @@ class Collaboration:
         self.seeder = SeedRunner(store=store, router=self.router, embedder=self.embedder,
                                  candidates=candidates, attempt=self.collaborator.attempt)
         self._nursery: trio.Nursery | None = None
+        self.learner: IdleLearner | None = None
+        if learning is not None:
+            self.learner = IdleLearner(
+                collaborator=self.collaborator, store=store, quality=self.quality,
+                submit=self.recorder.submit_outcome, datasets=learning.datasets,
+                interval_s=learning.interval_s, max_rows=learning.max_rows, idle=learning.idle,
+            )
 
     def _askable(self, peer: str) -> bool:
         """Rows of peers the trust hook rules out (caught liars) do not teach the router."""
@@ -99,6 +119,8 @@ class Collaboration:
             await nursery.start(self.embedder.loader)
             if warm_embedder:
                 self.embedder.request_load()
+            if self.learner is not None:
+                nursery.start_soon(self.learner.run)
             task_status.started()
             await trio.sleep_forever()
 
@@ -137,9 +159,12 @@ class Collaboration:
                 "labelled": sum(1 for r in rows if r.correct is not None),
                 "by_mode": by_mode,
                 "recorded_this_run": self.recorder.recorded,
+                "labelled_this_run": self.recorder.labelled,
                 "dropped_this_run": self.recorder.dropped,
             },
             "embedder": {"loaded": self.embedder.loaded, "load_s": self.embedder.load_s},
             "quality_memory": self.quality.status(),
+            "idle_learning": None if self.learner is None else {
+                "items_done": self.learner.items_done, "asked": self.learner.asked},
             "negotiation": {"bids_made": self.bidder.bids_made, "awards_won": self.bidder.awards_won},
         }
