@@ -44,6 +44,8 @@ from rich.progress import (
 )
 
 from ._eval_ask import UnsupportedMode, ask_item
+from ._eval_goals import GoalCheck, goal_checks, goals_markdown
+from ._eval_lodo import HeldOutRun, LodoPlan, run_lodo
 from ._eval_outcomes import ItemRecord, Outcome, Peer
 from ._launcher import Testnet
 from ._profiles import BENCH_NODE_SETTINGS, set_args
@@ -54,6 +56,13 @@ NETWORK_MODES = ("route", "cascade", "vote", "moa", "auction", "auto")
 DEFAULT_MODES = ("single", "random", "always-strongest", "oracle", "route", "cascade", "vote", "moa", "auction")
 DEFAULT_DATASETS = ("arc_easy", "arc_challenge", "boolq", "sciq", "csqa", "sst2", "gsm8k")
 POOLED = "all"
+PROTOCOLS = ("standard", "lodo")
+GOAL_MODES = ("route", "auto")  # the "default mode" of issue 12's goals
+
+
+SCORING = ("multiple choice: length-normalised log-likelihood of each choice (/peermind/score); "
+           "numeric: last number of the generated text (/peermind/ask); cost: the node's figure, "
+           "advertised cost_per_1k x tokens; latency: wall time of the API call at the client")
 
 
 @dataclass
@@ -75,6 +84,8 @@ class EvalSettings:
     split: str = "test"
     command: str = ""
     node_settings: list[str] = field(default_factory=lambda: list(BENCH_NODE_SETTINGS))  # own testnet only
+    protocol: str = "standard"  # or "lodo": leave one dataset out (see _eval_lodo)
+    lodo: LodoPlan = field(default_factory=LodoPlan)
 
 
 @dataclass
@@ -159,13 +170,89 @@ def run_eval(settings: EvalSettings, console: Console | None = None) -> EvalRepo
     say: Callable[[str], None] = lambda m: console.print(f"  {m}")  # noqa: E731
     items = load_eval_items(settings, say)
     started = time.monotonic()
-    if settings.api:
+    load_start, started_at = _load_average(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if settings.protocol == "lodo":
+        report = _lodo(settings, items, console)
+    elif settings.api:
         report = _evaluate(settings, settings.api, items, console)
     else:
         report = _with_own_testnet(settings, items, console, say)
     report.meta["wall_s"] = round(time.monotonic() - started, 1)
+    report.meta["load_start"], report.meta["load_end"] = load_start, _load_average()
+    report.meta["started_at"] = started_at
     report.files = write_reports(report, settings.out)
     return report
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (machine load is reported next to every figure)."""
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _lodo(settings: EvalSettings, items: dict[str, list[Item]], console: Console) -> EvalReport:
+    """Leave one dataset out: a fresh testnet per held-out dataset (see ``_eval_lodo``)."""
+    if settings.api:
+        raise EvalError("--protocol lodo starts a fresh testnet for every held-out dataset (a used router "
+                        "cannot forget a dataset); drop --api")
+    unknown = [d for d in settings.lodo.seed_pool if d not in DATASETS]
+    if unknown:
+        raise EvalError(f"unknown seed dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
+    non_mc = [name for name, its in items.items() if any(it.kind != "mc" for it in its)]
+    if non_mc:
+        raise EvalError(f"--protocol lodo needs multiple-choice datasets (the router is seeded on them); "
+                        f"not: {', '.join(non_mc)}")
+
+    def directory_for(dataset: str) -> tuple[Path, bool]:
+        if settings.testnet_dir is None:
+            return Path(tempfile.mkdtemp(prefix=f"peermind-lodo-{dataset}-")), True
+        return settings.testnet_dir / dataset, False
+
+    resolved: dict[str, list[str]] = {}
+
+    def resolve(peers: list[Peer]) -> tuple[list[str], list[str], list[str]]:
+        modes, _models, network_modes = resolve_modes(settings.modes, peers)
+        models = list(dict.fromkeys(p.model for p in peers))  # every model: oracle and best single need all
+        resolved.update(modes=modes, network_modes=network_modes)
+        return modes, models, network_modes
+
+    runs = run_lodo(items, settings.lodo, nodes=settings.nodes, profile=settings.profile, threads=settings.threads,
+                    node_settings=settings.node_settings, testnet_dir_for=directory_for, resolve=resolve,
+                    discover=discover_peers, token=settings.token, max_tokens=settings.max_tokens,
+                    timeout_s=settings.timeout_s, console=console)
+    return lodo_report(settings, {name: len(v) for name, v in items.items()}, runs,
+                       resolved["modes"], resolved["network_modes"])
+
+
+def lodo_report(settings: EvalSettings, counts: dict[str, int], runs: list[HeldOutRun], modes: list[str],
+                network_modes: list[str]) -> EvalReport:
+    """The report of held-out runs: records, figures and everything ``--rerender`` needs in meta."""
+    from ._eval_lodo_report import lodo_results
+
+    records = [r for run in runs for r in run.records]
+    peers = runs[0].peers
+    meta: dict[str, Any] = {
+        "protocol": "lodo",
+        "command": settings.command,
+        "split": settings.split,
+        "limit": settings.limit,
+        "seed": settings.seed,
+        "datasets": counts,
+        "baselines": [m for m in modes if m not in network_modes],
+        "network_modes": network_modes,
+        "steps": list(settings.lodo.steps),
+        "peers": [asdict(p) for p in peers],
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "testnet": {"nodes": settings.nodes, "profile": settings.profile, "threads": settings.threads,
+                    "node_settings": settings.node_settings},
+        "lodo": {"plan": asdict(settings.lodo), "per_dataset": {run.dataset: run.meta() for run in runs}},
+        "scoring": SCORING,
+    }
+    return EvalReport(peers, {}, records, lodo_results(records, peers, meta), {}, meta)
 
 
 def _with_own_testnet(settings: EvalSettings, items: dict[str, list[Item]], console: Console,
@@ -263,9 +350,7 @@ def _evaluate(settings: EvalSettings, api: str, items: dict[str, list[Item]], co
         "evaluated_on": {m: p.peer_id for m, p in on_peer.items()},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "per_dataset": {name: [r.to_json() for r in rows] for name, rows in results.items()},
-        "scoring": "multiple choice: length-normalised log-likelihood of each choice (/peermind/score); "
-                   "numeric: last number of the generated text (/peermind/ask); cost: the node's figure, "
-                   "advertised cost_per_1k x tokens; latency: wall time of the API call at the client",
+        "scoring": SCORING,
     }
     return EvalReport(peers, {m: p.peer_id for m, p in on_peer.items()}, records, results, skipped, meta)
 
@@ -285,16 +370,29 @@ def rerender(out: Path) -> EvalReport:
         peers = [Peer(**p) for p in meta["peers"]]
     except (BenchError, OSError, ValueError, KeyError, TypeError) as exc:
         raise EvalError(f"cannot rebuild the report of {out}: {exc}") from exc
+    try:
+        results = _recompute(records, peers, meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EvalError(f"cannot rebuild the report of {out}: {exc}") from exc
+    on_peer = dict(meta.get("evaluated_on") or {})
+    report = EvalReport(peers, on_peer, records, results, dict(meta.get("skipped_modes") or {}), meta)
+    report.files = write_reports(report, out)
+    return report
+
+
+def _recompute(records: list[ItemRecord], peers: list[Peer], meta: dict[str, Any]) -> dict[str, list[StrategyResult]]:
+    """Every strategy's figures from the stored outcomes, for either protocol."""
+    if meta.get("protocol") == "lodo":
+        from ._eval_lodo_report import lodo_results
+
+        return lodo_results(records, peers, meta)
     modes, seed = list(meta["modes"]), int(meta["seed"])
     datasets = list(meta["datasets"])
     results = {name: evaluate_strategies([r for r in records if r.dataset == name], peers, modes, seed) for name in datasets}
     if len(datasets) > 1:
         results[POOLED] = evaluate_strategies(records, peers, modes, seed)
     meta["per_dataset"] = {name: [r.to_json() for r in rows] for name, rows in results.items()}
-    on_peer = dict(meta.get("evaluated_on") or {})
-    report = EvalReport(peers, on_peer, records, results, dict(meta.get("skipped_modes") or {}), meta)
-    report.files = write_reports(report, out)
-    return report
+    return results
 
 
 def write_reports(report: EvalReport, out: Path) -> list[Path]:
@@ -303,8 +401,12 @@ def write_reports(report: EvalReport, out: Path) -> list[Path]:
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if report.meta.get("protocol") == "lodo":
+        return _write_lodo_reports(report, out)
     stem = out.with_suffix("")
     headline = report.results.get(POOLED) or next(iter(report.results.values()))
+    goals = standard_goals(report)
+    report.meta["goals"] = {mode: [c.to_json() for c in checks] for mode, checks in goals.items()}
     files = [write_results_json(headline, out, report.meta)]
     items_path = Path(f"{stem}.items.jsonl")
     items_path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in report.records))
@@ -319,9 +421,41 @@ def write_reports(report: EvalReport, out: Path) -> list[Path]:
                 files.append(plot_accuracy_vs_cost(merge_coincident(rows), f"{stem}.{name}.accuracy_vs_cost.png",
                                                    title=f"Accuracy vs cost, {name} (n={rows[0].n if rows else 0})"))
     md_path = Path(f"{stem}.md")
-    md_path.write_text(render_markdown(report, [f.name for f in files]))
+    md_path.write_text(render_markdown(report, [f.name for f in files], goals))
     files.insert(1, md_path)
     return files
+
+
+def _write_lodo_reports(report: EvalReport, out: Path) -> list[Path]:
+    """out.json, out.md, out.items.jsonl and out.learning_curve.png of a leave-one-dataset-out run."""
+    import json
+
+    from ._eval_lodo_report import lodo_goals, plot_learning_curves, render_lodo_markdown
+
+    stem = out.with_suffix("")
+    goals = lodo_goals(report.records, report.peers, report.meta)
+    report.meta["per_dataset"] = {name: [r.to_json() for r in rows] for name, rows in report.results.items()}
+    report.meta["goals"] = {key: [c.to_json() for c in checks] for key, checks in goals.items()}
+    headline = report.results.get(POOLED) or next(iter(report.results.values()))
+    files = [write_results_json(headline, out, report.meta)]
+    items_path = Path(f"{stem}.items.jsonl")
+    items_path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in report.records))
+    files.append(items_path)
+    files.append(plot_learning_curves(report.results, report.meta["network_modes"], report.meta["steps"],
+                                      Path(f"{stem}.learning_curve.png")))
+    md_path = Path(f"{stem}.md")
+    md_path.write_text(render_lodo_markdown(report.records, report.results, goals, report.meta, [f.name for f in files]))
+    files.insert(1, md_path)
+    return files
+
+
+def standard_goals(report: EvalReport) -> dict[str, list[GoalCheck]]:
+    """Issue 12's goals for each default mode (route, auto) the run asked."""
+    modes = [m for m in GOAL_MODES if m in report.meta.get("modes", [])]
+    if not modes or not report.records:
+        return {}
+    strongest = strongest_model(report.peers)
+    return {m: goal_checks(report.records, m, strongest, int(report.meta["seed"])) for m in modes}
 
 
 def merge_coincident(results: Sequence[StrategyResult]) -> list[StrategyResult]:
@@ -373,14 +507,17 @@ def _latencies(report: EvalReport) -> dict[str, list[float]]:
     return out
 
 
-def render_markdown(report: EvalReport, files: list[str]) -> str:
+def render_markdown(report: EvalReport, files: list[str], goals: dict[str, list[GoalCheck]] | None = None) -> str:
     meta = report.meta
+    goals = standard_goals(report) if goals is None else goals
     lines = ["# peermind evaluation", ""]
     if meta.get("command"):
         lines += [f"Command: `{meta['command']}`", ""]
     lines += [
         f"Run {meta['started_at']}, {meta.get('wall_s', '?')} s wall, split `{meta['split']}`, "
-        f"limit {meta['limit']} per dataset, seed {meta['seed']}.",
+        f"limit {meta['limit']} per dataset, seed {meta['seed']}"
+        + (f"; machine load (1-min average) {meta['load_start']} at start, {meta['load_end']} at end."
+           if meta.get("load_start") is not None else "."),
         "",
         "| peer | model | params (M) | cost / 1k tokens | single-model questions |",
         "|---|---|---:|---:|---|",
@@ -402,6 +539,12 @@ def render_markdown(report: EvalReport, files: list[str]) -> str:
         if binary:
             lines += ["Yes/no or two-way items are included: a two-model oracle is inflated there "
                       "(when the models disagree one of them is right), so gap_recovered is not reported.", ""]
+    if goals:
+        lines += ["## Goals of issue 12", "",
+                  "Per dataset: the paired 95% interval of (mode - best single model on the same items); pooled: "
+                  "seeded bootstrap over items. A verdict whose interval straddles the threshold is marked inside the noise.", ""]
+        for mode, checks in goals.items():
+            lines += goals_markdown(f"{mode} (default mode)", checks)
     lines += ["Oracle: right when any model is right, at the cheapest right model's cost (an upper bound). "
               "Random: a seeded random peer per item. Always-strongest: the model with the most parameters. "
               "All three are derived from the same per-model answers as the single-model rows.", ""]

@@ -114,6 +114,7 @@ def _ask_once(client: NodeClient, item: Item, *, mode: str, peer: Peer | None, m
         escalated=bool(prov.get("escalated", False)),
         asked=asked,
         retries=retries,
+        task_id=str(prov.get("task_id") or ""),
     )
 
 

@@ -34,6 +34,7 @@ class Outcome:
     escalated: bool = False
     asked: int = 1  # how many peers the answer involved
     retries: int = 0  # calls refused as rate-limited or busy before this one (waited out)
+    task_id: str = ""  # the node's task ID (to mark the answer with feedback); not written to the per-item file
 
     def to_json(self) -> dict[str, Any]:
         """Compact: defaults left out, latency to 0.1 ms (the per-item file stays small)."""

@@ -79,6 +79,7 @@ def cmd_bench_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ._eval import DEFAULT_DATASETS, DEFAULT_MODES, EvalSettings, rerender, run_eval
+    from ._eval_lodo import DEFAULT_LODO_MODES, LodoPlan, parse_steps
 
     if args.rerender:
         report = rerender(args.out)
@@ -92,7 +93,7 @@ def cmd_bench_eval(args: argparse.Namespace) -> int:
         datasets=datasets,
         data_files=list(args.data or []),
         limit=args.limit if args.limit and args.limit > 0 else None,
-        modes=list(args.mode or DEFAULT_MODES),
+        modes=list(args.mode or (DEFAULT_LODO_MODES if args.protocol == "lodo" else DEFAULT_MODES)),
         api=args.api,
         token=args.token or os.environ.get("PEERMIND_API_TOKEN"),
         nodes=args.nodes,
@@ -104,6 +105,15 @@ def cmd_bench_eval(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         timeout_s=args.timeout,
         command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
+        protocol=args.protocol,
+        lodo=LodoPlan(
+            steps=parse_steps(args.lodo_steps),
+            seed_pool=[d.strip() for d in (args.seed_datasets or "").split(",") if d.strip()],
+            seed_limit=args.seed_limit,
+            seed_validation_limit=args.seed_validation_limit,
+            feedback_mode=args.feedback_mode,
+            refit=args.refit,
+        ),
     )
     if args.set:
         settings.node_settings = [*settings.node_settings, *args.set]
@@ -144,6 +154,21 @@ def _add_eval(bench: Any) -> None:
                    "so peers do not throttle the benchmark client)")
     p.add_argument("--rerender", action="store_true",
                    help="rebuild the .md and .png files of an earlier run from --out and its .items.jsonl (no nodes)")
+    lodo = p.add_argument_group("leave one dataset out (--protocol lodo)")
+    lodo.add_argument("--protocol", choices=("standard", "lodo"), default="standard",
+                      help="lodo: for each dataset a fresh testnet whose router is seeded without it, then a learning "
+                      "curve over labelled answers to its validation items (default standard)")
+    lodo.add_argument("--lodo-steps", default="0,10,20,50", metavar="K,K,...",
+                      help="labelled answers seen at which the test items are asked (default 0,10,20,50)")
+    lodo.add_argument("--seed-datasets", metavar="A,B,...",
+                      help="datasets to seed the router on, minus the held-out one (default: the tested datasets)")
+    lodo.add_argument("--seed-limit", type=int, default=30, help="train items per seed dataset (default 30)")
+    lodo.add_argument("--seed-validation-limit", type=int, default=15,
+                      help="validation items per seed dataset for calibration (default 15)")
+    lodo.add_argument("--feedback-mode", default="route", choices=("route", "auto", "cascade"),
+                      help="mode the labelled validation questions are asked in (default route)")
+    lodo.add_argument("--refit", action="store_true",
+                      help="after each batch of labels also re-run the seed, refitting the router's heads")
     p.set_defaults(func=cmd_bench_eval)
 
 
