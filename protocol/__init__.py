@@ -45,6 +45,7 @@ from ._protocol_ids import FL_PROTOCOL_ID, TASK_PROTOCOL_ID, ads_topic
 from ._schema import REQUIRED_KEY, FieldInfo, Limits, Message, message_types, truncate_utf8
 from ._schemas_ads import CapabilityAd, ModelInfo
 from ._schemas_feedback import FeedbackRecord
+from ._schemas_outcome import MAX_OUTCOMES, OUTCOME_PROTOCOL_ID, OutcomeEntry, TaskOutcome
 from ._schemas_task import (
     ChatMessage,
     ContinuationScore,
@@ -108,6 +109,10 @@ __all__ = [
     "ChunkAssembler",
     "MAX_CHUNK_TEXT",
     "FeedbackRecord",
+    "TaskOutcome",
+    "OutcomeEntry",
+    "OUTCOME_PROTOCOL_ID",
+    "MAX_OUTCOMES",
     "PeerOpinion",
     "TrustOpinion",
     "TrainInvite",

@@ -107,6 +107,20 @@ def compute_vectors() -> dict[str, str]:
     }
 
 
+def sealed_vectors(body: proto.Message, timestamp_ms: int, nonce: bytes) -> dict[str, str]:
+    """Vectors of one more message type, sealed with the section-10 key and ``recipient = ""``."""
+    wire = seal(Signer.from_seed(VECTOR_SEED), body, "", now_ms=timestamp_ms, nonce=nonce)
+    payload, signature = msgpack.unpackb(wire)
+    return {
+        "timestamp_ms": str(timestamp_ms),
+        "nonce": nonce.hex(),
+        "body": msgpack.packb(body.to_body(), use_bin_type=True).hex(),
+        "payload": payload.hex(),
+        "signature": signature.hex(),
+        "envelope": wire.hex(),
+    }
+
+
 def render_vectors(values: dict[str, str]) -> str:
     width = max(len(k) for k in values)
     lines = []
