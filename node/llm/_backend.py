@@ -11,6 +11,7 @@ refusal and the asker can try another peer. Deadline rules: see _admission.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -44,6 +45,7 @@ from ._profiles import ModelProfile, resolve_model
 from ._prompting import validate_messages
 from ._results import ContinuationScore, Generation, Measurement
 from ._slots import PrioritySlots, Running
+from ._streaming import TextRelay
 
 T = TypeVar("T")
 _MESSAGE_OVERHEAD_TOKENS = 4  # role markers per message in chat templates, for estimates
@@ -299,6 +301,7 @@ class LlamaBackend:
         seed: int | None = None,
         priority: int = PRIORITY_OWN,
         preemptible: bool = False,
+        deltas: trio.MemorySendChannel[str] | None = None,
     ) -> Generation:
         """Complete a chat (``messages``) or a plain ``prompt``.
 
@@ -311,7 +314,30 @@ class LlamaBackend:
         clipped to meet it (finish_reason "length"). ``priority`` orders the queue (lower
         first, this node's own work is PRIORITY_OWN); a ``preemptible`` generation stops
         early (finish_reason "length") when more urgent work is waiting.
+
+        ``deltas`` streams the answer: pieces of the returned text are sent as the tokens are
+        generated (they concatenate to exactly ``Generation.text``), and the channel is closed
+        when the call returns or fails. If its reader closes, the generation stops early.
         """
+        with deltas if deltas is not None else contextlib.nullcontext():
+            return await self._generate(messages, prompt, max_tokens=max_tokens, temperature=temperature,
+                                        stop=stop, deadline=deadline, seed=seed, priority=priority,
+                                        preemptible=preemptible, deltas=deltas)
+
+    async def _generate(
+        self,
+        messages: list[dict[str, str]] | None,
+        prompt: str | None,
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None,
+        deadline: float | None,
+        seed: int | None,
+        priority: int,
+        preemptible: bool,
+        deltas: trio.MemorySendChannel[str] | None,
+    ) -> Generation:
         started = time.perf_counter()
         if (messages is None) == (prompt is None):
             raise InvalidRequest("pass exactly one of messages= or prompt=")
@@ -341,11 +367,14 @@ class LlamaBackend:
         else:
             estimate = _admission.estimate_tokens(prompt or "")
 
+        relay = TextRelay(deltas, strip=checked is not None) if deltas is not None else None
+
         def work(engine: Engine, stop_at: float | None, speed: Speed, yield_flag: threading.Event) -> RawGeneration:
             job = GenerateJob(
                 messages=checked, prompt=prompt, max_tokens=max_tokens,
                 temperature=float(temperature), stop=tuple(stop or ()), seed=seed,
                 stop_at=stop_at, speed=speed, yield_flag=yield_flag,
+                on_text=relay.on_text if relay is not None else None,
             )
             return engine.generate(job)
 
@@ -356,8 +385,11 @@ class LlamaBackend:
         )
         self._speed.observe_prompt(raw.prompt_evaluated, raw.prompt_s)
         self._speed.observe_generation(raw.completion_tokens, raw.gen_s)
+        text = raw.text.strip() if checked is not None else raw.text
+        if relay is not None:
+            relay.finish(text)
         return Generation(
-            text=raw.text.strip() if checked is not None else raw.text,
+            text=text,
             prompt_tokens=raw.prompt_tokens,
             completion_tokens=raw.completion_tokens,
             mean_logprob=min(raw.mean_logprob, 0.0),

@@ -38,6 +38,9 @@ class GenerateJob:
     speed: Speed
     yield_flag: threading.Event | None = None
     """Set (from the event loop) when more urgent work waits: stop at the next token."""
+    on_text: Callable[[str], bool] | None = None
+    """Streaming: called after each token with the text no stop sequence can cut any more
+    (see _streaming.committed_text); returning False stops the generation (nobody listens)."""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from ._profiles import ModelProfile
 from ._prompting import QA_STOPS, ChatTemplate, qa_prompt
 from ._results import ContinuationScore, FinishReason
 from ._scoring import continuation_tokens, move_trailing_space, token_logprobs
+from ._streaming import committed_text
 
 MEASURE_GEN_TOKENS = 32
 _MEASURE_PROMPT = (
@@ -207,6 +208,8 @@ class LlamaEngine:
                 if cut >= 0:
                     text, finish = text[:cut], "stop"
                     break
+                if job.on_text is not None and not job.on_text(committed_text(text, stops)):
+                    break  # the reader of the stream left
                 if len(logprobs) >= max_tokens:
                     break
                 if job.yield_flag is not None and job.yield_flag.is_set():
