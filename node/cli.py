@@ -105,7 +105,7 @@ def cmd_node_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, os.environ, overrides)
     configure_logging(cfg.log_level, cfg.log_format)
     # A program embedding the daemon (e.g. the testnet's adversary roles) may build a Node
-    # subclass: args.node_factory(cfg, identity, store, backend) -> Node.
+    # subclass: args.node_factory(cfg, identity, store, backend, serve_api=...) -> Node.
     return trio.run(_run_node, cfg, getattr(args, "node_factory", None))
 
 
@@ -115,6 +115,7 @@ async def _run_node(cfg: Any, node_factory: Any = None) -> int:
 
     import trio
 
+    from .api.server import serve_api
     from .daemon import Node
     from .identity import load_or_create_identity
     from .llm import LlamaBackend, resolve_model
@@ -150,7 +151,7 @@ async def _run_node(cfg: Any, node_factory: Any = None) -> int:
     logging.getLogger("peermind.node").info(
         "model loaded", extra={"model": profile.name, "seconds": round(time.perf_counter() - load_started, 2)}
     )
-    node = (node_factory or Node)(cfg, identity, store, backend)
+    node = (node_factory or Node)(cfg, identity, store, backend, serve_api=serve_api)
     try:
         async with trio.open_nursery() as nursery:
             async def on_signals() -> None:

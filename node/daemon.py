@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 import trio
@@ -97,11 +99,25 @@ class NodeState:
             raise NodeError(f"{path} is not a node state file: {exc}") from exc
 
 
-class Node:
-    """A running peer. Build with ``Node(config, identity, store, backend)``; ``await run()``."""
+class ApiServer(Protocol):
+    """Serves a node's HTTP API until ``shutdown_trigger`` returns; started with the bound URL.
 
-    def __init__(self, config: NodeConfig, identity: NodeIdentity, store: Store, backend: LlamaBackend) -> None:
+    The daemon imports no HTTP code: the composition root (``peermind node run``) hands it
+    ``peermind.node.api.server.serve_api``.
+    """
+
+    async def __call__(self, node: Node, *, task_status: trio.TaskStatus[str],
+                       shutdown_trigger: Callable[[], Awaitable[object]]) -> None: ...
+
+
+class Node:
+    """A running peer. Build with ``Node(config, identity, store, backend, serve_api=...)``;
+    ``await run()``. Without ``serve_api`` the node runs with no HTTP API (``api_url`` "")."""
+
+    def __init__(self, config: NodeConfig, identity: NodeIdentity, store: Store, backend: LlamaBackend,
+                 *, serve_api: ApiServer | None = None) -> None:
         self.config = config
+        self._serve_api_with = serve_api
         self.identity = identity
         self.store = store
         self.backend = backend
@@ -242,10 +258,11 @@ class Node:
                 nursery.cancel_scope.cancel()
 
     async def _serve_api(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-        from .api.server import serve_api  # the API imports the daemon's types
-
         try:
-            await serve_api(self, task_status=task_status, shutdown_trigger=self._api_stop.wait)
+            if self._serve_api_with is None:
+                task_status.started("")
+                return
+            await self._serve_api_with(self, task_status=task_status, shutdown_trigger=self._api_stop.wait)
         finally:
             self._api_done.set()
 

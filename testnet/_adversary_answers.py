@@ -23,8 +23,7 @@ from typing import Any
 
 from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
-from peermind.node.llm import PRIORITY_OWN
-from peermind.node.p2p.tasks import TASK_PROTOCOL, TaskLimits, TaskService
+from peermind.node.extension import PRIORITY_OWN, TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from peermind.protocol import (
     ContinuationScore,
     ProtocolError,
@@ -111,7 +110,7 @@ class WrongNode(AdversaryNode):
         limits = TaskLimits(self.config.limits.max_prompt_chars, self.config.limits.max_tokens)
         self.tasks = WrongTaskService(self.backend, limits, on_served=self._wrong_served, gate=self._gate)
 
-    def _wrong_served(self, served: Any) -> None:
+    def _wrong_served(self, served: ServedTask) -> None:
         self.stats.count("wrong_answers" if isinstance(served.reply, TaskResult) else "refused")
         self._on_served(served)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from peermind.node.daemon import Node
+from peermind.node.extension import Node
 from peermind.protocol import CapabilityAd
 
 log = logging.getLogger("peermind.testnet.adversary")

@@ -21,9 +21,15 @@ from typing import Any
 import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
-from peermind.node.p2p.ads import ads_topic
-from peermind.node.p2p.streams import BadReply, PeerCallError, PeerTimeout
-from peermind.node.p2p.tasks import TASK_PROTOCOL, TaskRefused, make_request
+from peermind.node.extension import (
+    TASK_PROTOCOL,
+    BadReply,
+    PeerCallError,
+    PeerTimeout,
+    TaskRefused,
+    ads_topic,
+    make_request,
+)
 from peermind.protocol import (
     Envelope,
     ProtocolError,

@@ -348,7 +348,7 @@ def _served_latencies(db: Path, n: int) -> list[float]:
 def run_node_benchmark(*, prompts: int = 20, max_tokens: int = 64, threads: int = 1, model: str = "smollm2",
                        workdir: Path | None = None, idle_s: float = 5.0,
                        progress: Progress = lambda _m: None) -> NodeBenchResult:
-    from peermind.node.llm import resolve_model
+    from peermind.node.extension import resolve_model
 
     if not 1 <= prompts <= len(PROMPTS):
         raise TestnetError(f"--prompts must be between 1 and {len(PROMPTS)}")

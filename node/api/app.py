@@ -32,31 +32,20 @@ from ..collab.constraints import (
 )
 from ..collab.policy import Job
 from ..errors import NodeError
-from ..training import training_routes
-from ..trust_wiring import trust_routes
+from .body import ApiError
+from .body import error_response as _error
+from .body import json_body as _json_body
 from .console import console_routes, is_public_path
+from .routes_collab import collab_routes
+from .routes_training import training_routes
+from .routes_trust import trust_routes
 
 if TYPE_CHECKING:
     from ..daemon import Node
 
-MAX_BODY_BYTES = 1 << 20
-
-
-class ApiError(NodeError):
-    """A request the API rejects; carries the HTTP status."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
-
-
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
 
 
 class TokenAuth(BaseHTTPMiddleware):
@@ -73,19 +62,6 @@ class TokenAuth(BaseHTTPMiddleware):
             if not hmac.compare_digest(given.encode(), expected.encode()):
                 return _error(401, "missing or wrong API token (Authorization: Bearer ...)", "authentication_error")
         return await call_next(request)
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise ApiError(400, f"request body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    return body
 
 
 def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi: float) -> float | None:
@@ -133,8 +109,6 @@ def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def build_app(node: Node) -> Starlette:
-    from ..collab.http import collab_routes  # it imports this module
-
     async def guarded(request: Request, handler: Any) -> Response:
         try:
             return await handler(request)
@@ -247,8 +221,8 @@ def build_app(node: Node) -> Starlette:
         return Response(node.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return Starlette(
-        routes=[models, chat, ask, score, peers, providers, status, metrics, *training_routes(node), *console_routes(node),
-                *collab_routes(node, route), *trust_routes(node.trust)],
+        routes=[models, chat, ask, score, peers, providers, status, metrics, *training_routes(node.training), *console_routes(node),
+                *collab_routes(node.collab, route), *trust_routes(node.trust)],
         middleware=[Middleware(TokenAuth, token=node.config.api_token)],
     )
 

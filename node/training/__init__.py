@@ -13,11 +13,11 @@ rows, and each node decides for itself whether to adopt the resulting router.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from ._api import training_routes
     from ._request import ENGINES, RunRequest
     from ._run_state import RunState
     from ._service import TrainingService
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 # Loaded on first use (PEP 562): `peermind train status` needs only the HTTP client, not
 # Flower and libp2p, which the service modules import.
 _HOMES = {
-    "training_routes": "._api",
     "ENGINES": "._request",
     "RunRequest": "._request",
     "RunState": "._run_state",
@@ -49,14 +48,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_attributes(__name__, _HOMES, globals())
 
 __all__ = [
     "ENGINES",
@@ -70,5 +62,4 @@ __all__ = [
     "TrainingError",
     "TrainingRefused",
     "TrainingService",
-    "training_routes",
 ]

@@ -8,7 +8,6 @@ Adversarial behaviour lives in ``peermind.testnet.adversary``, never here.
 """
 
 from ._admission import Admission
-from ._api import trust_routes
 from ._canaries import Canary, CanaryDeck, Verdict, judge, load_canaries
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown, TrustWiringError
@@ -47,7 +46,6 @@ __all__ = [
     "replay_horizon_s",
     "to_record",
     "trust_params",
-    "trust_routes",
     "trust_topic",
     "violation_kind",
     "violation_source",

@@ -19,7 +19,7 @@ import httpx
 import psutil
 from peermind.bench import Item
 from peermind.federated import RouterModel
-from peermind.node.store import Store
+from peermind.node.extension import Store
 
 from .._launcher import NodeInfo, Testnet
 from ._dataset import BenchData

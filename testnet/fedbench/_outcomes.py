@@ -74,7 +74,7 @@ async def score_items(
     progress: Progress = lambda _m: None,
 ) -> dict[str, bool]:
     """Score the multiple-choice ``items`` not yet in the cache; returns all known outcomes."""
-    from peermind.node.llm import LlamaBackend
+    from peermind.node.extension import LlamaBackend
 
     known = read_outcomes(model, root)
     todo = [i for i in items if i.id not in known]

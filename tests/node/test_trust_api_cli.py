@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from peermind.node.api.routes_trust import trust_routes
 from peermind.node.config import load_config
 from peermind.node.store import Store
 from peermind.node.trust_cli import print_explanation, print_trust_peers
-from peermind.node.trust_wiring import TrustWiring, trust_routes
+from peermind.node.trust_wiring import TrustWiring
 from peermind.protocol import Signer
 from peermind.trust import Evidence, EvidenceRecord
 from prometheus_client import CollectorRegistry

@@ -58,7 +58,7 @@ def test_the_lure_claims_a_bigger_faster_model() -> None:
 
 
 def test_every_role_is_a_node_subclass() -> None:
-    from peermind.node.daemon import Node
+    from peermind.node.extension import Node
 
     assert all(issubclass(role_class(r), Node) for r in ROLES)
     with pytest.raises(ValueError, match="unknown adversary role"):

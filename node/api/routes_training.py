@@ -1,4 +1,4 @@
-"""HTTP endpoints of federated training (mounted by ``node.api.app``).
+"""HTTP routes of federated training (``node/training``), mounted by ``app.build_app``.
 
 POST /peermind/train/start    {rounds, min_nodes, strategy, engine, round_timeout_s, ...} -> 202 run
 GET  /peermind/train/status   [?run_id=...&audit=1] -> availability + the current (or named) run
@@ -9,7 +9,6 @@ POST /peermind/train/leave    {} -> stop taking part in new runs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,31 +18,24 @@ from starlette.routing import Route
 
 from ..errors import NodeError
 from ..p2p.host import BadMultiaddr, HostError, PeerUnreachable
-from ._request import RunRequest
-from .errors import InvalidRunRequest, RunInProgress, TrainingError
+from ..training import InvalidRunRequest, RunInProgress, RunRequest, TrainingError
+from .body import ApiError, error_response, json_body
 
 if TYPE_CHECKING:
-    from ..daemon import Node
+    from ..training import TrainingService
+
+__all__ = ["training_routes"]
 
 MAX_BODY = 64 * 1024
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
-
-
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidRunRequest(f"request body over {MAX_BODY} bytes")
+    """Training's bodies are small; a bad one is an ``InvalidRunRequest`` (400) like bad fields."""
     try:
-        body = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise InvalidRunRequest(f"request body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidRunRequest("request body must be a JSON object")
-    return body
+        return await json_body(request, MAX_BODY)
+    except ApiError as exc:
+        raise InvalidRunRequest(str(exc)) from exc
 
 
 def _guard(handler: Endpoint) -> Endpoint:
@@ -51,21 +43,21 @@ def _guard(handler: Endpoint) -> Endpoint:
         try:
             return await handler(request)
         except (InvalidRunRequest, BadMultiaddr) as exc:
-            return _error(400, str(exc), "invalid_request_error")
+            return error_response(400, str(exc), "invalid_request_error")
         except RunInProgress as exc:
-            return _error(409, str(exc), "run_in_progress")
+            return error_response(409, str(exc), "run_in_progress")
         except (PeerUnreachable, HostError) as exc:
-            return _error(502, str(exc), "peer_unreachable")
+            return error_response(502, str(exc), "peer_unreachable")
         except TrainingError as exc:
-            return _error(422, str(exc), "training_error")
+            return error_response(422, str(exc), "training_error")
         except NodeError as exc:
-            return _error(500, f"{type(exc).__name__}: {exc}", "node_error")
+            return error_response(500, f"{type(exc).__name__}: {exc}", "node_error")
 
     return endpoint
 
 
-def training_routes(node: Node) -> list[Route]:
-    service = node.training
+def training_routes(service: TrainingService) -> list[Route]:
+    """Routes serving the node's ``TrainingService``."""
 
     async def start(request: Request) -> Response:
         run = service.start(RunRequest.from_json(await _body(request)))
@@ -77,7 +69,7 @@ def training_routes(node: Node) -> list[Route]:
         if run_id is not None:
             run = service.get_run(run_id)
             if run is None:
-                return _error(404, f"no run {run_id} on this node (it keeps the last few)", "not_found")
+                return error_response(404, f"no run {run_id} on this node (it keeps the last few)", "not_found")
             body["run"] = run.to_json(audit=request.query_params.get("audit") == "1")
         elif body["run"] is not None and request.query_params.get("audit") == "1":
             assert service.active is not None

@@ -1,4 +1,4 @@
-"""HTTP endpoints of the trust wiring (mounted by ``node/api/app.py``).
+"""HTTP routes of the trust wiring (``node/trust_wiring``), mounted by ``app.build_app``.
 
 - ``GET /peermind/trust``: thresholds, counters and one row per known peer (local score,
   standing, global trust, evidence counts, exclusion) — ``peermind peers --trust``.
@@ -8,19 +8,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._errors import PeerNotKnown
+from ..trust_wiring import PeerNotKnown
+from .body import error_response
+
+if TYPE_CHECKING:
+    from ..trust_wiring import TrustWiring
 
 __all__ = ["trust_routes"]
 
 
-def trust_routes(trust: Any) -> list[Route]:
-    """Routes serving ``trust`` (a TrustWiring); they share the app's auth middleware."""
+def trust_routes(trust: TrustWiring) -> list[Route]:
+    """Routes serving ``trust`` (the node's TrustWiring); they share the app's auth middleware."""
 
     async def overview(_: Request) -> Response:
         return JSONResponse(trust.snapshot())
@@ -28,12 +32,11 @@ def trust_routes(trust: Any) -> list[Route]:
     async def explain(request: Request) -> Response:
         peer = request.path_params["peer"]
         if not 1 <= len(peer) <= 128:
-            return JSONResponse({"error": {"message": "peer must be 1-128 characters", "type": "invalid_request_error"}},
-                                status_code=400)
+            return error_response(400, "peer must be 1-128 characters", "invalid_request_error")
         try:
             return JSONResponse(trust.explain(peer))
         except PeerNotKnown as exc:
-            return JSONResponse({"error": {"message": str(exc), "type": "unknown_peer"}}, status_code=404)
+            return error_response(404, str(exc), "unknown_peer")
 
     return [
         Route("/peermind/trust", overview, methods=["GET"]),

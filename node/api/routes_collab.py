@@ -1,4 +1,4 @@
-"""HTTP routes for the router and feedback (mounted by ``api/app.py``'s ``build_app``).
+"""HTTP routes of the router and feedback (``node/collab``), mounted by ``app.build_app``.
 
     GET  /peermind/router             router, seed progress, feedback counts, embedder state
     POST /peermind/router/seed        {datasets, limit, validation_limit, generation_items,
@@ -19,12 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api.app import ApiError, _json_body
-from .router_state import json_safe
-from .seed import DEFAULT_TARGET_ESCALATION, DEFAULT_TARGET_SHARE, SeedPlan
+from ..collab.router_state import json_safe
+from ..collab.seed import DEFAULT_TARGET_ESCALATION, DEFAULT_TARGET_SHARE, SeedPlan
+from .body import ApiError, json_body
 
 if TYPE_CHECKING:
-    from ..daemon import Node
+    from ..collab.service import Collaboration
+
+__all__ = ["collab_routes", "seed_plan"]
 
 RouteWrapper = Callable[[str, list[str]], Callable[[Any], Route]]
 
@@ -46,6 +48,7 @@ def _count(body: dict[str, Any], key: str, default: int, hi: int) -> int:
 
 
 def seed_plan(body: dict[str, Any]) -> SeedPlan:
+    """The seeding plan a ``POST /peermind/router/seed`` body asks for; ``ApiError`` 400 if malformed."""
     datasets = body.get("datasets", ["arc_easy", "sciq"])
     if isinstance(datasets, str):
         datasets = [d.strip() for d in datasets.split(",") if d.strip()]
@@ -67,8 +70,8 @@ def seed_plan(body: dict[str, Any]) -> SeedPlan:
     )
 
 
-def collab_routes(node: Node, route: RouteWrapper) -> list[Route]:
-    collab = node.collab
+def collab_routes(collab: Collaboration, route: RouteWrapper) -> list[Route]:
+    """Routes serving ``collab``; ``route`` wraps each so the app's error mapping applies."""
 
     @route("/peermind/router", ["GET"])
     async def router_status(_: Request) -> Response:
@@ -78,7 +81,7 @@ def collab_routes(node: Node, route: RouteWrapper) -> list[Route]:
     async def seed(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse(json_safe(collab.seeder.progress.to_json()))
-        body = await _json_body(request)
+        body = await json_body(request)
         plan = seed_plan(body)
         progress = collab.start_seed(plan)
         if body.get("wait"):
@@ -88,7 +91,7 @@ def collab_routes(node: Node, route: RouteWrapper) -> list[Route]:
 
     @route("/peermind/router/calibrate", ["POST"])
     async def calibrate(request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         result = await collab.calibrate(
             _fraction(body, "target_escalation", DEFAULT_TARGET_ESCALATION),
             _fraction(body, "target_share", DEFAULT_TARGET_SHARE) or 0.0,
@@ -97,7 +100,7 @@ def collab_routes(node: Node, route: RouteWrapper) -> list[Route]:
 
     @route("/peermind/feedback", ["POST"])
     async def feedback(request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         task_id, correct = body.get("task_id"), body.get("correct")
         if not isinstance(task_id, str) or not task_id.strip():
             raise ApiError(400, "task_id must be the task_id string from an answer's provenance")
