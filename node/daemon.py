@@ -33,7 +33,8 @@ from .collab.constraints import (
     Tactics,
 )
 from .collab.policy import Collaborator, Job
-from .collab.service import Collaboration
+from .collab.outcome_rows import verdict_outcome, wire_outcomes
+from .collab.service import Collaboration, LearningSettings
 from .config import NodeConfig
 from .errors import NodeError
 from .events import EventBus
@@ -52,6 +53,7 @@ from .p2p.host import (
     running_host,
 )
 from .p2p.streams import StreamEndpoint
+from .p2p.outcomes import OutcomeService
 from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
 from .training import TrainingService
@@ -153,10 +155,15 @@ class Node:
             on_evidence=self.record_evidence,
             gate=self._gate,
             max_tokens=config.limits.max_tokens,
+            learning=LearningSettings(config.router.learn_datasets, config.router.learn_interval_s,
+                                      config.router.learn_max_rows, idle=lambda: self.in_flight == 0),
         )
         self.collaborator: Collaborator = self.collab.collaborator
         self.router = self.collab.router  # RouterHolder: federated training calls .adopt()
         self.trust.install(self.collaborator)
+        # Verdicts on answers reach the peers that gave them, which keep labelled rows (p2p/outcomes.py).
+        self.outcomes = OutcomeService(lambda v: self.collab.recorder.submit_outcome(verdict_outcome(v, self.peer_id)))
+        wire_outcomes(self.collab, self.outcomes.notify, self.peer_id)
         self.host: IHost | None = None
         self.gossip: AdGossip | None = None
         self.providers: ProviderIndex | None = None
@@ -204,6 +211,8 @@ class Node:
             self.tasks.attach(endpoint)
             self.collab.attach(host, self.signer, self.verifier, max_frame_bytes=self.config.limits.max_frame_bytes,
                                read_timeout_s=self.config.limits.request_timeout_s)
+            self.outcomes.attach(host, self.signer, self.verifier, max_frame_bytes=self.config.limits.max_frame_bytes,
+                                 read_timeout_s=self.config.limits.request_timeout_s, on_evidence=self.record_evidence)
             self.gossip = AdGossip(
                 host,
                 self.signer,
@@ -230,6 +239,7 @@ class Node:
                 await nursery.start(self.trust.run, self)
                 await nursery.start(self.training.run)
                 await nursery.start(self.collab.run)
+                await nursery.start(self.outcomes.run)
                 nursery.start_soon(self._bootstrap_loop)
                 nursery.start_soon(self._load_watch)
                 self.api_url = await nursery.start(self._serve_api)
@@ -431,6 +441,7 @@ class Node:
 
     def _on_served(self, served: ServedTask) -> None:
         reply = served.reply
+        self.outcomes.remember(served.peer, served.request, reply)
         outcome = "ok" if not isinstance(reply, TaskRefusal) else f"refused:{reply.reason}"
         self.metrics.tasks_served.labels(outcome=outcome.split(":")[0]).inc()
         self.metrics.serve_latency.observe(time.time() - served.started_at)

@@ -5,7 +5,8 @@ fresh node has none. So while the node is idle it takes one validation question 
 known answer (never a test item), puts it to one askable peer of every model on the
 network and to its own model, and keeps each outcome as a labelled row (source "learn")
 — the same rows seeding, canaries and user marks produce. The nearest-neighbour memory
-picks them up at once and federated training shares what they taught. It stops asking
+picks them up at once and federated training shares what they taught. It learns fast
+until every model has a first couple of dozen rows, then slowly; it stops asking
 a model once this node holds ``learn_max_rows`` labelled rows of it, so an idle network
 does not keep its CPUs busy forever.
 """
@@ -34,6 +35,8 @@ SOURCE = "learn"
 ITEMS_PER_DATASET = 400
 TASK_TIMEOUT_S = 60.0
 JITTER = 0.5
+WARM_ROWS = 24
+WARM_INTERVAL_S = 2.0
 
 OutcomeSink = Callable[[LabelledOutcome], None]
 
@@ -106,10 +109,21 @@ class IdleLearner:
         log.info("idle learning ready", extra={"items": len(queue), "datasets": ",".join(self._datasets)})
         for item in queue:
             while True:
-                await trio.sleep(self._interval_s * (1 - JITTER / 2 + JITTER * self._rng.random()))
+                await trio.sleep(self.interval_s() * (1 - JITTER / 2 + JITTER * self._rng.random()))
                 if self._idle():
                     break
             await self.learn_once(item)
+
+    def interval_s(self) -> float:
+        """Fast (every ~WARM_INTERVAL_S) until every model on the network has WARM_ROWS rows, then slow.
+
+        A fresh node knows nothing, and its idle first minute is the cheapest time to learn
+        which model is good at what; once the router has a first picture, learning slows to
+        ``learn_interval_s`` so an idle network stays nearly idle.
+        """
+        models = {c.model for c in self._collab.candidates()}
+        warm = all(self._quality.neighbours.rows_of(m) >= WARM_ROWS for m in models)
+        return self._interval_s if warm else min(self._interval_s, WARM_INTERVAL_S)
 
     async def learn_once(self, item: LearningItem) -> int:
         """Ask ``item`` of one peer per model still short of rows; returns outcomes recorded."""

@@ -25,7 +25,8 @@ import httpx
 
 READY_TIMEOUT_S = 90.0
 DETERMINISTIC_TRUST = ("--set", "trust.canary_rate=0", "--set", "trust.probe_interval_s=0", "--set", "trust.cross_check_rate=0",
-                       "--set", "trust.request_rate=50", "--set", "trust.request_burst=50")
+                       "--set", "trust.request_rate=50", "--set", "trust.request_burst=50",
+                       "--set", "router.learn_interval_s=0")
 
 
 class NodeExited(AssertionError):
