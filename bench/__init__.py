@@ -31,12 +31,13 @@ from ._plots import plot_accuracy_vs_cost, plot_latency
 from ._registry import DATASETS, SOURCE_SHA256, DatasetInfo, dataset_info
 from ._reports import StrategyResult, markdown_table, read_results_json, write_results_json
 from ._splits import SPLIT_FRACTIONS, SPLITS, Split, select_split, split_of
-from ._user_data import load_jsonl
+from ._user_data import SEED_SPLITS, load_jsonl, load_seed_jsonl, seed_items
 
 __all__ = [
     "DATASETS",
     "NUMERIC_STOP",
     "SOURCE_SHA256",
+    "SEED_SPLITS",
     "SPLITS",
     "SPLIT_FRACTIONS",
     "Accuracy",
@@ -59,6 +60,8 @@ __all__ = [
     "gap_recovered",
     "load_items",
     "load_jsonl",
+    "load_seed_jsonl",
+    "seed_items",
     "load_pool",
     "markdown_table",
     "mc_context",

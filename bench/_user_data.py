@@ -8,6 +8,10 @@ One JSON object per line; blank lines are skipped:
 
 Short answers must be numbers (graded by ``parse_number``); phrase a text
 answer as multiple choice instead.
+
+Seed files (``peermind router seed --data FILE.jsonl``) use the multiple-choice lines
+only, and may say which split an item trains: ``"split": "train" | "validation"``
+(default: validation for the ids the fixed split rule puts there, train for the rest).
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from typing import Any
 
 from ._errors import DataFormatError
 from ._items import Item
+from ._splits import split_of
 
 _ALLOWED = ("id", "query", "choices", "gold", "answer")
+SEED_SPLITS = ("train", "validation")
 _NUMBER_ONLY = re.compile(r"\s*-?\$?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*")
 
 
@@ -82,13 +88,8 @@ def _item_from_record(record: Any, dataset: str, line: int, path: Path) -> Item:
     return Item(item_id, dataset, query.strip(), tuple(c.strip() for c in choices), gold, None, "mc")
 
 
-def load_jsonl(path: str | Path, dataset: str | None = None) -> list[Item]:
-    """Items from a user JSONL file; ``dataset`` defaults to the file's stem.
-
-    Raises DataFormatError naming the file, the line and what is wrong.
-    """
-    path = Path(path)
-    name = dataset or path.stem
+def _records(path: Path) -> list[tuple[int, Any]]:
+    """(line number, parsed JSON value) of every non-blank line; DataFormatError naming the line."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -97,20 +98,62 @@ def load_jsonl(path: str | Path, dataset: str | None = None) -> list[Item]:
         raise DataFormatError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise DataFormatError(path, None, f"cannot read ({exc.strerror})") from None
-    items: list[Item] = []
-    seen: dict[str, int] = {}
+    records: list[tuple[int, Any]] = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            records.append((line_no, json.loads(line)))
         except json.JSONDecodeError as exc:
             raise DataFormatError(path, line_no, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-        item = _item_from_record(record, name, line_no, path)
+    if not records:
+        raise DataFormatError(path, None, "no items (the file is empty or only blank lines)")
+    return records
+
+
+def _unique(items: list[tuple[int, Item]], path: Path) -> list[Item]:
+    seen: dict[str, int] = {}
+    for line_no, item in items:
         if item.id in seen:
             raise DataFormatError(path, line_no, f"duplicate id {item.id!r} (first on line {seen[item.id]})")
         seen[item.id] = line_no
-        items.append(item)
-    if not items:
-        raise DataFormatError(path, None, "no items (the file is empty or only blank lines)")
-    return items
+    return [item for _, item in items]
+
+
+def load_jsonl(path: str | Path, dataset: str | None = None) -> list[Item]:
+    """Items from a user JSONL file; ``dataset`` defaults to the file's stem.
+
+    Raises DataFormatError naming the file, the line and what is wrong.
+    """
+    path = Path(path)
+    name = dataset or path.stem
+    return _unique([(n, _item_from_record(r, name, n, path)) for n, r in _records(path)], path)
+
+
+def seed_item(record: Any, dataset: str, line: int, path: Path) -> tuple[str, Item]:
+    """(split, item) of one seed line: a multiple-choice item, with an optional ``split``."""
+    split = None
+    if isinstance(record, dict) and "split" in record:
+        record = dict(record)
+        split = record.pop("split")
+        if split not in SEED_SPLITS:
+            raise DataFormatError(path, line, f'"split" must be one of {", ".join(SEED_SPLITS)}, got {split!r}')
+    item = _item_from_record(record, dataset, line, path)
+    if item.kind != "mc":
+        raise DataFormatError(path, line, 'seed items are multiple choice: give "choices" and "gold" (the answer index)')
+    if split is None:
+        split = "validation" if split_of(item.id) == "validation" else "train"
+    return split, item
+
+
+def seed_items(records: list[tuple[int, Any]], dataset: str, path: Path) -> list[tuple[str, Item]]:
+    """(split, item) pairs of numbered seed records (a file's lines, or a request's items)."""
+    pairs = [(n, seed_item(r, dataset, n, path)) for n, r in records]
+    _unique([(n, item) for n, (_, item) in pairs], path)
+    return [pair for _, pair in pairs]
+
+
+def load_seed_jsonl(path: str | Path, dataset: str | None = None) -> list[tuple[str, Item]]:
+    """(split, item) pairs from a user's seed file; DataFormatError naming the line."""
+    path = Path(path)
+    return seed_items(_records(path), dataset or path.stem, path)

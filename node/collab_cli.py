@@ -95,12 +95,22 @@ def explain(p: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- router
 def cmd_router_seed(args: argparse.Namespace, client: Any) -> int:
-    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    data = None
+    if args.data:
+        from peermind.bench import DataFormatError
+
+        try:
+            data = seed_data(args.data)
+        except DataFormatError as exc:
+            print(f"peermind: {exc}", file=sys.stderr)
+            return 2
+    names = args.datasets if args.datasets is not None else ("" if data else "arc_easy,sciq")
+    datasets = [d.strip() for d in names.split(",") if d.strip()]
     with client:
         progress = client.router_seed(
             datasets, limit=args.limit, validation_limit=args.validation_limit,
             generation_items=args.generation_items, target_escalation=args.target_escalation,
-            target_share=args.target_share,
+            target_share=args.target_share, data=data,
         )
         progress = _follow(client, progress, quiet=args.json)
     if args.json:
@@ -108,6 +118,34 @@ def cmd_router_seed(args: argparse.Namespace, client: Any) -> int:
     else:
         _print_seed_summary(progress)
     return 0 if progress.get("state") == "done" else 2
+
+
+def seed_data(path: str) -> dict[str, Any]:
+    """The body's ``data`` for a user's seed file, checked here first so errors name the file's line."""
+    import re
+    from pathlib import Path
+
+    from peermind.bench import load_seed_jsonl
+
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem)[:64] or "user"
+    pairs = load_seed_jsonl(path, dataset=name)
+    records = [{"id": item.id.split("/", 1)[1], "query": item.query, "choices": list(item.choices or ()),
+                "gold": item.gold, "split": split} for split, item in pairs]
+    return {"name": name, "records": records}
+
+
+def seed_line(progress: dict[str, Any]) -> str:
+    """Phase, per-model correct/done, rate and time left, as the progress bar's caption."""
+    models = ", ".join(f"{m} {v['correct']}/{v['done']}" for m, v in progress.get("per_model", {}).items())
+    rate, eta = progress.get("rate_per_s"), progress.get("eta_s")
+    pace = f" · {rate:.2f} rows/s" if rate else ""
+    left = f" · ETA {_clock(eta)}" if eta is not None and rate else ""
+    return f"{progress.get('phase', '')} {models}{pace}{left}".strip()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
 
 
 def _follow(client: Any, progress: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
@@ -123,9 +161,7 @@ def _follow(client: Any, progress: dict[str, Any], *, quiet: bool) -> dict[str, 
         task = bar.add_task("seeding", total=None)
         while progress.get("state") == "running":
             total = progress.get("total") or None
-            models = ", ".join(f"{m} {v['correct']}/{v['done']}" for m, v in progress.get("per_model", {}).items())
-            bar.update(task, total=total, completed=progress.get("done", 0),
-                       description=f"{progress.get('phase', '')} {models}")
+            bar.update(task, total=total, completed=progress.get("done", 0), description=seed_line(progress))
             time.sleep(1.0)
             progress = client.seed_progress()
         bar.update(task, total=progress.get("total") or 1, completed=progress.get("done", 0),
@@ -138,8 +174,10 @@ def _print_seed_summary(progress: dict[str, Any]) -> None:
         print(f"seed {progress.get('state')}: {progress.get('error', '')}", file=sys.stderr)
         return
     s = progress.get("summary", {})
-    print(f"seeded: {progress['done']} scored, {progress['failed']} failed, {progress.get('left', 0)} left unscored, "
-          f"{progress['skipped_existing']} already there, {progress.get('backoffs', 0)} back-offs")
+    took = progress.get("finished_at", 0) - progress.get("started_at", 0)
+    print(f"seeded in {_clock(took)}: {progress['done']} scored, {progress['failed']} failed, "
+          f"{progress.get('left', 0)} left unscored, {progress['skipped_existing']} already there, "
+          f"{progress.get('backoffs', 0)} back-offs; {progress.get('notified', 0)} verdicts sent to the peers that answered")
     for model, v in progress.get("per_model", {}).items():
         rate = v["correct"] / v["done"] if v["done"] else 0.0
         print(f"  {model:<14} {v['done']} rows, {rate:.1%} correct (train+validation)")
@@ -183,7 +221,7 @@ def cmd_router_status(args: argparse.Namespace, client: Any) -> int:
     print(f"embedder: {'loaded' if e['loaded'] else 'not loaded yet (loads on first use)'}")
     seed = status["seed"]
     if seed.get("state") == "running":
-        print(f"seed running: {seed['phase']} {seed['done']}/{seed['total']}")
+        print(f"seed running: {seed['done']}/{seed['total']} {seed_line(seed)}")
     return 0
 
 
@@ -218,7 +256,12 @@ def register(sub: Any, client_factory: ClientFactory, add_api_arg: Callable[[arg
         dest="router_cmd", required=True, metavar="SUBCOMMAND")
     seed = router.add_parser("seed", help="build training data by having each model score benchmark TRAIN items, then fit")
     add_api_arg(seed)
-    seed.add_argument("--datasets", default="arc_easy,sciq", help="comma-separated multiple-choice datasets")
+    seed.add_argument("--datasets", help="comma-separated multiple-choice datasets (default arc_easy,sciq; "
+                                         "none with --data unless given)")
+    seed.add_argument("--data", metavar="FILE.jsonl",
+                      help='your own items, one JSON object a line: {"query": "...", "choices": ["...", "..."], '
+                           '"gold": 0-based index of the right choice, "id": optional, "split": optional '
+                           'train|validation}')
     seed.add_argument("--limit", type=int, default=100, help="train items per dataset")
     seed.add_argument("--validation-limit", type=int, help="validation items per dataset (default limit/2)")
     seed.add_argument("--generation-items", type=int, default=10, help="validation items per dataset to calibrate generation")

@@ -2,7 +2,8 @@
 
     GET  /peermind/router             router, seed progress, feedback counts, embedder state
     POST /peermind/router/seed        {datasets, limit, validation_limit, generation_items,
-                                       target_escalation, target_share, wait} -> 202 progress
+                                       target_escalation, target_share, wait,
+                                       data: {name, records: [seed file lines]}} -> 202 progress
                                       (or 200 with the summary when wait=true)
     GET  /peermind/router/seed        seed progress (poll this)
     POST /peermind/router/calibrate   {target_escalation, target_share} -> new calibration
@@ -20,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..collab.router_state import json_safe
-from ..collab.seed import DEFAULT_TARGET_ESCALATION, DEFAULT_TARGET_SHARE, SeedPlan
+from ..collab.seed import DEFAULT_TARGET_ESCALATION, DEFAULT_TARGET_SHARE, SeedPlan, user_items
 from .body import ApiError, json_body
 
 if TYPE_CHECKING:
@@ -49,10 +50,11 @@ def _count(body: dict[str, Any], key: str, default: int, hi: int) -> int:
 
 def seed_plan(body: dict[str, Any]) -> SeedPlan:
     """The seeding plan a ``POST /peermind/router/seed`` body asks for; ``ApiError`` 400 if malformed."""
-    datasets = body.get("datasets", ["arc_easy", "sciq"])
+    items = user_items(body["data"]) if "data" in body else ()  # the user's own items (router seed --data)
+    datasets = body.get("datasets", [] if items else ["arc_easy", "sciq"])
     if isinstance(datasets, str):
         datasets = [d.strip() for d in datasets.split(",") if d.strip()]
-    if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
+    if not isinstance(datasets, list) or not (datasets or items) or not all(isinstance(d, str) for d in datasets):
         raise ApiError(400, "datasets must be a non-empty list of dataset names, e.g. [\"arc_easy\", \"sciq\"]")
     from peermind.bench import DATASETS
 
@@ -67,6 +69,7 @@ def seed_plan(body: dict[str, Any]) -> SeedPlan:
         generation_items=_count(body, "generation_items", 10, 10_000),
         target_escalation=_fraction(body, "target_escalation", DEFAULT_TARGET_ESCALATION),
         target_share=_fraction(body, "target_share", DEFAULT_TARGET_SHARE) or 0.0,
+        items=items,
     )
 
 

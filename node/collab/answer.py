@@ -41,6 +41,7 @@ class Contribution:
     choice: int | None = None  # multiple choice: the peer's own pick
     text: str = ""  # generation: the peer's own text
     role: str = "answer"
+    served_task_id: str = ""  # hex task_id of the request this peer answered (its verdict names it)
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,9 @@ class UnknownTask(CollaborationError):
     """No feedback row carries this task ID (only answers given by this node can be marked)."""
 
     http_status = 404
+
+
+class SeedDataInvalid(SeedError):
+    """The user's own seed items (``router seed --data``) are malformed; the message names the item."""
+
+    http_status = 400

@@ -93,7 +93,8 @@ class Reply:
     def contribution(self, role: str = "answer") -> Contribution:
         c = self.candidate
         return Contribution(c.peer_id, self.result.model or c.model, self.confidence, self.cost,
-                            self.latency_ms, self.choice, self.result.text, role)
+                            self.latency_ms, self.choice, self.result.text, role,
+                            served_task_id=self.result.task_id.hex())
 
     def agrees_with(self, other: Reply) -> bool:
         if self.choice is not None:

@@ -9,12 +9,23 @@ the validation rows. Rows stay in this node's store; only the fitted weights are
 (and later shared by federated training).
 
 Re-running skips (question, model) pairs already recorded, so a bigger ``limit`` only
-adds the new items. Items: ``peermind.bench.load_items(dataset, split, limit)``.
+adds the new items. Items: ``peermind.bench.load_items(dataset, split, limit)``, or the
+user's own multiple-choice items (``router seed --data FILE.jsonl``, ``SeedPlan.items``).
+
+Every peer that answered learns how it did: each judged remote answer is reported to
+``report_outcome(peer, task_id, correct, split)`` (the outcome protocol, which gives the
+peer a labelled row of its own), so federated training finds every participant with data.
+
+Speed: each peer gets as many requests in flight as it advertises it can run (at most
+MAX_IN_FLIGHT), request starts are spaced by what its refusals said (``retry_after``),
+and train rows come first, then validation rows, then the generation calibration.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -41,7 +52,7 @@ from .calibration import (
 from .candidates import Candidate
 from .confidence import mc_confidence
 from .embedding import QueryEmbedder, query_text
-from .errors import SeedError, SeedInProgress
+from .errors import SeedDataInvalid, SeedError, SeedInProgress
 from .job import Job
 from .router_state import (
     DEFAULT_SCHEMA,
@@ -61,9 +72,18 @@ DEFAULT_TARGET_ESCALATION: float | None = None  # None: the best rate in ESCALAT
 DEFAULT_TARGET_SHARE = 0.5
 GENERATE_MAX_TOKENS = 16
 BACK_OFF = ("refused:busy", "refused:rate_limited")
-MIN_BACK_OFF_S = 0.5
+MIN_BACK_OFF_S = 0.25
+MAX_IN_FLIGHT = 2
+"""Requests in flight per peer: enough to hide the round trip, and what a node lets a
+newcomer run at once (more would be refused as rate_limited)."""
+GAP_DECAY = 0.95
+"""After each answer the gap between request starts shrinks by this factor: the pace creeps
+back towards the peer's allowance instead of staying at the slowest it ever needed."""
+SPLIT_ORDER = {"train": 0, "validation": 1, "generate": 2}
+MAX_USER_ITEMS = 20_000
 
 Attempter = Callable[[Job, Candidate, float], Any]  # Collaborator.attempt
+ReportOutcome = Callable[[str, bytes, bool, str], None]  # (peer, task_id, correct, "train" | "validation")
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,11 @@ class SeedPlan:
     generation_items: int = 10  # per dataset, for the generation threshold
     target_escalation: float | None = DEFAULT_TARGET_ESCALATION
     target_share: float = DEFAULT_TARGET_SHARE
+    items: tuple[tuple[str, Any], ...] = ()  # the user's own (split, bench Item) pairs
+
+    def describe(self) -> dict[str, Any]:
+        """The plan as progress shows it (the user's items by count)."""
+        return {**self.__dict__, "items": len(self.items)}
 
 
 @dataclass
@@ -96,7 +121,9 @@ class SeedProgress:
     left: int = 0  # not scored because every peer of the model stopped answering
     backoffs: int = 0  # busy / rate-limited refusals honoured
     skipped_existing: int = 0
+    notified: int = 0  # verdicts sent to the peers that answered
     started_at: float = 0.0
+    scoring_started_at: float = 0.0
     finished_at: float = 0.0
     plan: dict[str, Any] = field(default_factory=dict)
     per_model: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -104,7 +131,20 @@ class SeedProgress:
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, **self.pace(time.time())}
+
+    def pace(self, now: float) -> dict[str, float | None]:
+        """Rows per second so far and the seconds left: the slowest model's backlog at its own rate."""
+        if self.state != "running" or not self.scoring_started_at or not self.done:
+            return {"rate_per_s": None, "eta_s": None}
+        elapsed = max(now - self.scoring_started_at, 1e-3)
+        etas = []
+        for m in self.per_model.values():
+            remaining = m.get("total", 0) - m["done"] - m["failed"]
+            if remaining > 0:
+                etas.append(remaining * elapsed / m["done"] if m["done"] else math.inf)
+        eta = max(etas, default=0.0)
+        return {"rate_per_s": self.done / elapsed, "eta_s": None if math.isinf(eta) else eta}
 
 
 def item_job(item: Any) -> Job:
@@ -134,6 +174,7 @@ class SeedRunner:
         self._embedder = embedder
         self._candidates = candidates
         self._attempt = attempt
+        self.report_outcome: ReportOutcome | None = None
         self.progress = SeedProgress()
         self._finished = trio.Event()
         self._finished.set()
@@ -145,7 +186,7 @@ class SeedRunner:
     def start(self, nursery: trio.Nursery, plan: SeedPlan) -> SeedProgress:
         if self.running:
             raise SeedInProgress(f"a seed run is already {self.progress.done}/{self.progress.total} done; see `peermind router status`")
-        self.progress = SeedProgress(state="running", phase="loading items", started_at=time.time(), plan=dict(plan.__dict__))
+        self.progress = SeedProgress(state="running", phase="loading items", started_at=time.time(), plan=plan.describe())
         self._finished = trio.Event()
         nursery.start_soon(self._run_guarded, plan)
         return self.progress
@@ -189,42 +230,39 @@ class SeedRunner:
         for model, todo in pending.items():
             queues[model] = deque(
                 _Work(it.id, item_job(it) if split != "generate" else generate_job(it), split, emb[(split, it.id)], it.gold)
-                for split, it in todo
+                for split, it in sorted(todo, key=lambda pair: SPLIT_ORDER[pair[0]])
             )
-            p.per_model[model] = {"done": 0, "correct": 0, "failed": 0}
+            p.per_model[model] = {"done": 0, "correct": 0, "failed": 0, "total": len(queues[model])}
         p.total = sum(len(q) for q in queues.values())
         p.phase = "scoring through the network"
+        p.scoring_started_at = time.time()
         async with trio.open_nursery() as nursery:
             for model, peers in by_model.items():
                 for candidate in peers:
-                    nursery.start_soon(self._worker, model, candidate, queues[model])
+                    peer = _PeerState()
+                    for _ in range(min(MAX_IN_FLIGHT, max(1, candidate.max_concurrency))):
+                        nursery.start_soon(self._worker, model, candidate, queues[model], peer)
         p.left = sum(len(q) for q in queues.values())
         p.phase = "fitting the router"
         return await self.fit_and_calibrate(plan.target_escalation, plan.target_share, source="seed")
 
-    async def _worker(self, model: str, candidate: Candidate, queue: deque[_Work]) -> None:
-        """Feed one peer, pacing itself (AIMD) when the peer says busy or rate-limited."""
+    async def _worker(self, model: str, candidate: Candidate, queue: deque[_Work], peer: _PeerState) -> None:
+        """One request slot to one peer: take the model's next item, honour the peer's refusals."""
         p = self.progress
-        failures = 0
-        pace_s = 0.0  # minimum gap between requests to this peer
-        next_at = trio.current_time()
-        while queue and failures < MAX_CONSECUTIVE_FAILURES:
-            await trio.sleep_until(next_at)
-            if not queue:  # another peer's worker took the last item while this one slept
+        while queue and peer.failures < MAX_CONSECUTIVE_FAILURES:
+            await peer.turn()
+            if not queue:  # another worker took the last item while this one waited
                 break
             work = queue.popleft()
             result, attempt = await self._attempt(work.job, candidate, TASK_TIMEOUT_S)
             if result is None and attempt.outcome in BACK_OFF:
                 queue.appendleft(work)  # the peer asked us to slow down: not a failure
-                retry_s = max(attempt.retry_after_ms / 1000, MIN_BACK_OFF_S)
-                pace_s = max(2 * pace_s, 2 * retry_s)
-                next_at = trio.current_time() + 1.5 * retry_s
+                peer.refused(attempt.retry_after_ms / 1000)
                 p.backoffs += 1
                 continue
-            pace_s *= 0.9
-            next_at = trio.current_time() + pace_s
+            peer.answered()
             if result is None:
-                failures += 1
+                peer.failures += 1
                 work.tries += 1
                 if work.tries < 2:
                     queue.append(work)
@@ -232,7 +270,7 @@ class SeedRunner:
                     p.failed += 1
                     p.per_model[model]["failed"] += 1
                 continue
-            failures = 0
+            peer.failures = 0
             self._record(model, candidate, work, result)
             p.done += 1
             p.per_model[model]["done"] += 1
@@ -254,6 +292,10 @@ class SeedRunner:
         if correct:
             self.progress.per_model[model]["correct"] += 1
         self._store.add_feedback(**common, correct=correct, confidence=mc_confidence(scores))
+        if correct is not None and not candidate.is_local and self.report_outcome is not None:
+            self.report_outcome(candidate.peer_id, result.task_id, correct,
+                                "validation" if work.split == "validation" else "train")
+            self.progress.notified += 1
 
     def _peers_by_model(self) -> dict[str, list[Candidate]]:
         by_model: dict[str, list[Candidate]] = {}
@@ -349,6 +391,52 @@ class SeedRunner:
         return {"router_version": version, "validation_routing": report, "calibration": calibration.__dict__}
 
 
+class _PeerState:
+    """One peer's request pace, shared by its slots: starts spaced by ``gap_s``, which a refusal
+    raises to the wait it asked for (``retry_after``) and each answer shrinks again."""
+
+    def __init__(self) -> None:
+        self.gap_s = 0.0
+        self.next_at = 0.0
+        self.failures = 0  # consecutive, across the peer's slots
+
+    async def turn(self) -> None:
+        start = max(trio.current_time(), self.next_at)
+        self.next_at = start + self.gap_s
+        await trio.sleep_until(start)
+
+    def refused(self, retry_after_s: float) -> None:
+        wait = max(retry_after_s, MIN_BACK_OFF_S)
+        self.gap_s = max(self.gap_s, wait)
+        self.next_at = max(self.next_at, trio.current_time() + wait)
+
+    def answered(self) -> None:
+        self.gap_s *= GAP_DECAY
+
+
+def user_items(data: object) -> tuple[tuple[str, Any], ...]:
+    """The (split, item) pairs of a request's own seed data, ``{"name": str, "records": [...]}``.
+
+    The records are a seed file's lines (see ``peermind.bench.load_seed_jsonl``), checked by
+    the same rules here as in the CLI; SeedDataInvalid names the record that is wrong.
+    """
+    from pathlib import Path
+
+    from peermind.bench import DataFormatError, seed_items
+
+    if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+        raise SeedDataInvalid('data must be {"name": "...", "records": [{"query": ..., "choices": [...], "gold": 0}, ...]}')
+    name, records = data.get("name", "user"), data["records"]
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise SeedDataInvalid(f"data name must be 1-64 letters, digits, '_', '.' or '-', got {name!r}")
+    if not records or len(records) > MAX_USER_ITEMS:
+        raise SeedDataInvalid(f"data must hold 1 to {MAX_USER_ITEMS} records, got {len(records)}")
+    try:
+        return tuple(seed_items(list(enumerate(records, start=1)), name, Path(f"{name} (record)")))
+    except DataFormatError as exc:
+        raise SeedDataInvalid(str(exc)) from None
+
+
 def schema_for(models: Sequence[str], current: FeatureSchema) -> FeatureSchema:
     """The default heads plus any other model seen on the network (extra heads break
     federated compatibility with default-schema nodes, so only add what is really there)."""
@@ -383,4 +471,8 @@ def _load(plan: SeedPlan) -> list[tuple[str, Any]]:
             raise SeedError(f"{ds!r} has no multiple-choice items; seed on mc datasets (arc_easy, sciq, ...)")
         out += [("train", it) for it in mc_train] + [("validation", it) for it in mc_val]
         out += [("generate", it) for it in mc_val[: plan.generation_items]]
+    user_val = [it for split, it in plan.items if split == "validation"]
+    out += list(plan.items) + [("generate", it) for it in user_val[: plan.generation_items]]
+    if not out:
+        raise SeedError("nothing to seed: name benchmark datasets or give your own items (--data FILE.jsonl)")
     return out

@@ -82,6 +82,7 @@ class Collaboration:
         self.recorder = FeedbackRecorder(store, self.embedder)
         self.seeder = SeedRunner(store=store, router=self.router, embedder=self.embedder,
                                  candidates=candidates, attempt=self.collaborator.attempt)
+        self.after_mark: list[Callable[[str, bool], object]] = []  # (task_id, correct): tell the peers
         self._nursery: trio.Nursery | None = None
         self.learner: IdleLearner | None = None
         if learning is not None:
@@ -144,7 +145,10 @@ class Collaboration:
         return await self.seeder.recalibrate(target_escalation, target_share)
 
     def mark(self, task_id: str, correct: bool) -> dict[str, int]:
-        return mark_task(self._store, task_id, correct)
+        marked = mark_task(self._store, task_id, correct)
+        for hook in self.after_mark:
+            hook(task_id, correct)
+        return marked
 
     def status(self) -> dict[str, Any]:
         rows = self._store.feedback_rows()

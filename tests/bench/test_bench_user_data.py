@@ -89,3 +89,36 @@ def test_user_items_do_not_disturb_builtin_splits(tmp_path: Path) -> None:
     before = load_items("sst2", "validation", limit=5)
     load_jsonl(write(tmp_path, '{"query": "q", "answer": 1}'))
     assert load_items("sst2", "validation", limit=5) == before
+
+
+def test_seed_file_keeps_multiple_choice_items_with_their_split(tmp_path: Path) -> None:
+    from peermind.bench import load_seed_jsonl, split_of
+
+    path = write(
+        tmp_path,
+        '{"id": "a", "query": "2 + 2 = ?", "choices": ["3", "4"], "gold": 1, "split": "validation"}',
+        '{"id": "b", "query": "Sky colour?", "choices": ["blue", "green"], "gold": 0, "split": "train"}',
+        '{"id": "c", "query": "Ice is?", "choices": ["hot", "cold"], "gold": 1}',
+    )
+    pairs = load_seed_jsonl(path)
+    assert [(split, item.id) for split, item in pairs][:2] == [("validation", "mine/a"), ("train", "mine/b")]
+    default = "validation" if split_of("mine/c") == "validation" else "train"
+    assert pairs[2] == (default, Item("mine/c", "mine", "Ice is?", ("hot", "cold"), 1, None, "mc"))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"query": "q", "answer": 3}', "seed items are multiple choice"),
+        ('{"query": "q", "choices": ["a", "b"], "gold": 0, "split": "test"}', '"split" must be one of'),
+        ('{"query": "q", "choices": ["a", "b"], "gold": 5}', "out of range"),
+        ("{oops", "not valid JSON"),
+    ],
+)
+def test_bad_seed_lines_name_the_line(tmp_path: Path, line: str, message: str) -> None:
+    from peermind.bench import load_seed_jsonl
+
+    path = write(tmp_path, '{"query": "fine", "choices": ["a", "b"], "gold": 0}', "", line)
+    with pytest.raises(DataFormatError, match=message) as caught:
+        load_seed_jsonl(path)
+    assert caught.value.line == 3 and f"{path}:3:" in str(caught.value)
