@@ -113,11 +113,11 @@ class ApiServer(Protocol):
 
 
 class Node:
-    """A running peer. Build with ``Node(config, identity, store, backend, serve_api=...)``;
-    ``await run()``. Without ``serve_api`` the node runs with no HTTP API (``api_url`` "")."""
+    """A running peer. Build with ``Node(config, identity, store, backend, serve_api=serve_api)``
+    (``peermind.node.api.server.serve_api``); ``await run()``."""
 
     def __init__(self, config: NodeConfig, identity: NodeIdentity, store: Store, backend: LlamaBackend,
-                 *, serve_api: ApiServer | None = None) -> None:
+                 *, serve_api: ApiServer) -> None:
         self.config = config
         self._serve_api_with = serve_api
         self.identity = identity
@@ -269,9 +269,6 @@ class Node:
 
     async def _serve_api(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
         try:
-            if self._serve_api_with is None:
-                task_status.started("")
-                return
             await self._serve_api_with(self, task_status=task_status, shutdown_trigger=self._api_stop.wait)
         finally:
             self._api_done.set()

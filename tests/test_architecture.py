@@ -218,6 +218,8 @@ def node_internals_used_by_testnet() -> list[str]:
 
 
 def _declared_all(module: str) -> set[str]:
+    if module not in MODULES:
+        return set()
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):

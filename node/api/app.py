@@ -35,8 +35,8 @@ from ..errors import NodeError
 from .body import ApiError
 from .body import error_response as _error
 from .body import json_body as _json_body
-from .console import console_routes, is_public_path
 from .routes_collab import collab_routes
+from .routes_console import console_routes, is_public_path
 from .routes_training import training_routes
 from .routes_trust import trust_routes
 

@@ -61,7 +61,7 @@ def _serve(db_dir: str, token: str) -> None:
     from hypercorn.config import Config
     from hypercorn.trio import serve
     from peermind.node.api.app import TokenAuth
-    from peermind.node.api.console import console_routes
+    from peermind.node.api.routes_console import console_routes
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
 

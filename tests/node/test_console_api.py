@@ -20,7 +20,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 from peermind.node.api._trust_timeline import TrustTimeline
 from peermind.node.api.app import TokenAuth
-from peermind.node.api.console import console_routes
+from peermind.node.api.routes_console import console_routes
 from peermind.node.store import Store
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
