@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._profiles import DEFAULT_PROFILE, PROFILES, ModelProfile, resolve_model
 from ._results import ContinuationScore, FinishReason, Generation, Measurement
+from ._streaming import open_delta_channel, receive_pending
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -45,5 +46,7 @@ __all__ = [
     "ModelProfile",
     "PromptTooLong",
     "Speed",
+    "open_delta_channel",
+    "receive_pending",
     "resolve_model",
 ]

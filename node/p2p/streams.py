@@ -3,12 +3,17 @@
 Shared by the task protocol and the training protocol. The server side wraps every
 handler so that nothing raised by a peer's bytes can escape into the host (a raising
 stream handler kills a py-libp2p host), and every read runs under a timeout.
+
+A reply may also be streamed: the handler returns a ``StreamedReply`` whose parts (each a
+signed frame) go out as they are produced, then its final message; the caller passes
+``on_part`` to ``call`` to receive the parts, under the same deadline as the whole call.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import trio
 from libp2p.abc import IHost, INetStream
@@ -61,8 +66,29 @@ class BadReply(PeerCallError):
         self.cause = cause
 
 
+class RequesterGone(NodeError):
+    """A streamed reply's part could not be delivered: the requester left or stopped reading."""
+
+
+PartSender = Callable[[Message], Awaitable[None]]
+"""Sends one part of a streamed reply; raises ``RequesterGone`` when it cannot."""
+PartHandler = Callable[[Envelope], Awaitable[bool]]
+"""Caller side: True if the verified envelope was a part (keep reading), False if it is the reply."""
+
+
+@dataclass(frozen=True)
+class StreamedReply:
+    """A reply sent as parts while it is produced, then one final message.
+
+    ``produce(send_part)`` does the work, sending parts as they are ready, and returns the
+    final message (it should turn ``RequesterGone`` into a final message of its own).
+    """
+
+    produce: Callable[[PartSender], Awaitable[Message]]
+
+
 EvidenceSink = Callable[[str, str, str], None]
-Handler = Callable[[Envelope, str], Awaitable[Message | None]]
+Handler = Callable[[Envelope, str], Awaitable[Message | StreamedReply | None]]
 AfterReply = Callable[[Envelope, str, Message | None], None]
 
 
@@ -114,6 +140,8 @@ class StreamEndpoint:
                 data = await read_frame(stream, max_bytes=self._max, timeout_s=self._request_timeout)
                 envelope = self._verifier.open(data, expected_sender=peer.to_bytes(), expected_recipient=self._me)
                 reply = await handler(envelope, peer_b58)
+                if isinstance(reply, StreamedReply):
+                    reply = await reply.produce(self._part_sender(stream, peer_b58))
                 try:
                     if reply is not None:
                         frame = seal(self._signer, reply, peer_b58)
@@ -137,24 +165,52 @@ class StreamEndpoint:
 
         self._host.set_stream_handler(self.protocol_id, on_stream)
 
-    async def call(self, peer: ID, body: Message, *, timeout_s: float) -> Envelope:
-        """Send ``body`` to ``peer`` and return its verified reply envelope."""
+    def _part_sender(self, stream: INetStream, peer_b58: str) -> PartSender:
+        async def send_part(part: Message) -> None:
+            try:
+                frame = seal(self._signer, part, peer_b58)
+                await write_frame(stream, frame, max_bytes=self._max, timeout_s=self._read_timeout)
+            except Exception as exc:  # the requester left or stopped reading: not a violation
+                raise RequesterGone(f"{peer_b58} stopped reading a streamed reply: {type(exc).__name__}") from exc
+
+        return send_part
+
+    async def call(self, peer: ID, body: Message, *, timeout_s: float,
+                   on_part: PartHandler | None = None) -> Envelope:
+        """Send ``body`` to ``peer`` and return its verified reply envelope.
+
+        With ``on_part``, every verified envelope is first offered to it: parts of a streamed
+        reply are consumed there (it returns True) until the final reply (False); all of it
+        within ``timeout_s``. A ``ProtocolError`` it raises is treated like a bad reply.
+        """
         peer_b58 = peer.to_base58()
         frame = seal(self._signer, body, peer_b58)
         stream: INetStream | None = None
+        deadline = trio.current_time() + timeout_s
         try:
-            with trio.fail_after(timeout_s):
+            with trio.fail_at(deadline):
                 try:
                     stream = await self._host.new_stream(peer, [self.protocol_id])
                 except Exception as exc:
                     raise PeerUnreachable(f"cannot open a stream to {peer_b58}: {exc}") from exc
                 await write_frame(stream, frame, max_bytes=self._max, timeout_s=timeout_s)
-                data = await read_frame(stream, max_bytes=self._max, timeout_s=timeout_s)
+                while True:
+                    data = await read_frame(stream, max_bytes=self._max,
+                                            timeout_s=max(deadline - trio.current_time(), 0.001))
+                    envelope = self._open_reply(data, peer, peer_b58)
+                    if on_part is None or not await on_part(envelope):
+                        break
         except trio.TooSlowError as exc:
             if stream is not None:
                 await _reset(stream)
             raise PeerTimeout(f"{peer_b58} did not answer within {timeout_s:.1f}s") from exc
-        except PeerUnreachable:
+        except (PeerUnreachable, BadReply):
+            if stream is not None:
+                await _reset(stream)
+            raise
+        except NodeError:  # raised by on_part on this node's side (not the peer's doing)
+            if stream is not None:
+                await _reset(stream)
             raise
         except ProtocolError as exc:
             if stream is not None:
@@ -170,14 +226,15 @@ class StreamEndpoint:
             if stream is not None:
                 await _reset(stream)
             raise PeerFailed(f"call to {peer_b58} failed: {type(exc).__name__}: {exc}") from exc
+        await _close(stream)
+        return envelope
+
+    def _open_reply(self, data: bytes, peer: ID, peer_b58: str) -> Envelope:
         try:
-            envelope = self._verifier.open(data, expected_sender=peer.to_bytes(), expected_recipient=self._me)
+            return self._verifier.open(data, expected_sender=peer.to_bytes(), expected_recipient=self._me)
         except ProtocolError as exc:
             self._on_evidence(peer_b58, "protocol_violation", f"reply: {type(exc).__name__}: {exc}")
             raise BadReply(f"{peer_b58} sent an invalid reply: {exc}", exc) from exc
-        finally:
-            await _close(stream)
-        return envelope
 
 
 def _run_hook(hook: AfterReply, envelope: Envelope, peer: str, reply: Message | None) -> None:

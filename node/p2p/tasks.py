@@ -4,6 +4,12 @@ The same ``execute`` serves local and remote requests, so an answer carries the 
 fields (tokens, latency, confidence) whichever peer produced it. Limits and deadlines
 are enforced on both sides: the requester stops waiting at its deadline, the server
 refuses work it cannot finish in time and clips what it can.
+
+Streaming: a request with ``stream`` set is answered with signed ``task.chunk`` frames as
+the tokens are generated, then the usual result, which the requester checks against the
+chunks (``ChunkAssembler``). ``request`` and ``execute`` stream on their own into the
+request's live sink when one is open (``live.streaming_to``); ``request_stream`` is the
+explicit form.
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 from libp2p.peer.id import ID
 from peermind.protocol import (
+    MAX_CHUNK_TEXT,
     ChatMessage,
+    ChunkAssembler,
     Envelope,
     Message,
     SchemaError,
+    TaskChunk,
     TaskRefusal,
     TaskRequest,
     TaskResult,
@@ -34,11 +43,22 @@ from ..llm import (
     PRIORITY_OWN,
     BackendBusy,
     DeadlineUnmeetable,
+    Generation,
     LlamaBackend,
     LLMError,
     PromptTooLong,
+    open_delta_channel,
+    receive_pending,
 )
-from .streams import BadReply, StreamEndpoint, UnexpectedMessage
+from .live import TextSink, current_live
+from .streams import (
+    BadReply,
+    PartSender,
+    RequesterGone,
+    StreamedReply,
+    StreamEndpoint,
+    UnexpectedMessage,
+)
 
 log = logging.getLogger("peermind.node.tasks")
 
@@ -142,20 +162,33 @@ class TaskService:
         self.endpoint = endpoint
         endpoint.serve(self._handle, after_reply=self._after_reply, turn_away=self._turn_away)
 
-    async def _handle(self, envelope: Envelope, peer: str) -> Message | None:
+    async def _handle(self, envelope: Envelope, peer: str) -> Message | StreamedReply | None:
         body = envelope.body
         if not isinstance(body, TaskRequest):
             raise UnexpectedMessage(f"unexpected {envelope.msg_type} on the task protocol")
         refusal = self._gate(peer) or self._admit(peer)
         if refusal is not None:
             return _refusal_for(body, refusal)
+        if body.stream and body.kind == "generate":
+            return StreamedReply(lambda send_part: self._serve(body, peer, send_part))
+        return await self._serve(body, peer, None)
+
+    async def _serve(self, req: TaskRequest, peer: str, send_part: PartSender | None) -> TaskResult | TaskRefusal:
+        """Run an admitted peer task (its chunks go to ``send_part``, when it asked for them)."""
         started = time.time()
         priority, preemptible = self._priority(peer)
         try:
-            reply = await self.execute(body, priority=priority, preemptible=preemptible)
+            if send_part is None:
+                reply = await self._run(req, priority=priority, preemptible=preemptible)
+            else:
+                reply = await self._run(req, priority=priority, preemptible=preemptible,
+                                        on_text=_chunk_sender(req.task_id, send_part))
+        except RequesterGone as exc:
+            log.info("requester left a streamed task", extra={"peer": peer})
+            reply = _refuse(req, "internal", str(exc))
         finally:
             self._release(peer)
-        self._started[body.task_id] = started
+        self._started[req.task_id] = started
         return reply
 
     def _after_reply(self, envelope: Envelope, peer: str, reply: Message | None) -> None:
@@ -174,8 +207,22 @@ class TaskService:
 
         This node's own work runs at PRIORITY_OWN; peers' tasks come through ``_handle`` with
         the priority the node gives that peer (a preemptible generation may come back short,
-        finish_reason "length", when more urgent work was waiting).
+        finish_reason "length", when more urgent work was waiting). A generation streams
+        into the request's live sink when one is open for this task (see ``live``).
         """
+        live = current_live() if req.kind == "generate" else None
+        claim = live.claim() if live is not None else None
+        if claim is None:
+            return await self._run(req, priority=priority, preemptible=preemptible)
+        with claim:
+            reply = await self._run(req, priority=priority, preemptible=preemptible, on_text=claim.emit)
+            if isinstance(reply, TaskRefusal):
+                claim.fail(f"refused ({reply.reason}): {reply.detail}")
+            return reply
+
+    async def _run(self, req: TaskRequest, *, priority: int, preemptible: bool,
+                   on_text: TextSink | None = None) -> TaskResult | TaskRefusal:
+        """``execute`` without the live sink: ``on_text`` (if given) receives the tokens."""
         limit_problem = self._check_limits(req)
         if limit_problem:
             return _refuse(req, "over_limits", limit_problem)
@@ -198,16 +245,8 @@ class TaskService:
                     scores=[WireScore(logprob=s.logprob, n_tokens=s.n_tokens) for s in scores],
                     model=self._backend.profile.name,
                 )
-            gen = await self._backend.generate(
-                messages=[{"role": m.role, "content": m.content} for m in req.messages] or None,
-                prompt=req.prompt if not req.messages else None,
-                max_tokens=req.max_tokens,
-                temperature=req.temperature,
-                stop=list(req.stop) or None,
-                deadline=deadline,
-                priority=priority,
-                preemptible=preemptible,
-            )
+            gen = await self._generate(req, deadline=deadline, priority=priority, preemptible=preemptible,
+                                       on_text=on_text)
         except BackendBusy as exc:
             return _refuse(req, "busy", str(exc), retry_after_ms=500)
         except DeadlineUnmeetable as exc:
@@ -229,6 +268,37 @@ class TaskService:
             finish_reason=gen.finish_reason,
         )
 
+    async def _generate(self, req: TaskRequest, *, deadline: float, priority: int, preemptible: bool,
+                        on_text: TextSink | None) -> Generation:
+        """The backend call; with ``on_text``, tokens go there as they come (coalesced while it waits)."""
+        async def generate(deltas: trio.MemorySendChannel[str] | None = None) -> Generation:
+            return await self._backend.generate(
+                messages=[{"role": m.role, "content": m.content} for m in req.messages] or None,
+                prompt=req.prompt if not req.messages else None,
+                max_tokens=req.max_tokens,
+                temperature=req.temperature,
+                stop=list(req.stop) or None,
+                deadline=deadline,
+                priority=priority,
+                preemptible=preemptible,
+                deltas=deltas,
+            )
+
+        if on_text is None:
+            return await generate()
+        send, recv = open_delta_channel()
+        done: list[Generation] = []
+
+        async def run() -> None:
+            done.append(await generate(send))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            with recv:  # leaving early (on_text failed) tells the generation to stop
+                async for delta in recv:
+                    await on_text(delta + receive_pending(recv))
+        return done[0]
+
     def _check_limits(self, req: TaskRequest) -> str:
         size = len(req.prompt) + sum(len(m.content) for m in req.messages)
         size += sum(len(c) for c in req.continuations)
@@ -243,17 +313,65 @@ class TaskService:
         return ""
 
     async def request(self, peer: ID, req: TaskRequest) -> TaskResult:
-        """Ask ``peer`` to run ``req``; raises ``TaskRefused`` or a ``PeerCallError``."""
+        """Ask ``peer`` to run ``req``; raises ``TaskRefused`` or a ``PeerCallError``.
+
+        Streams into the request's live sink when one is open for this task (see ``live``).
+        """
+        live = current_live() if req.kind == "generate" else None
+        claim = live.claim() if live is not None else None
+        if claim is None:
+            return await self._request(peer, req, None)
+        with claim:
+            return await self.request_stream(peer, req, claim.emit)
+
+    async def request_stream(self, peer: ID, req: TaskRequest, on_text: TextSink) -> TaskResult:
+        """``request`` with ``stream`` set: ``on_text`` receives the text as the peer generates it.
+
+        The pieces concatenate to the returned result's text (a peer that does not stream
+        gives one piece, the whole text); chunks that break the rules are a ``BadReply``
+        recorded as a protocol violation, like any invalid reply.
+        """
+        return await self._request(peer, replace(req, stream=True), on_text)
+
+    async def _request(self, peer: ID, req: TaskRequest, on_text: TextSink | None) -> TaskResult:
         assert self.endpoint is not None, "attach() an endpoint before calling peers"
         timeout_s = max(0.05, (req.deadline_ms - now_ms()) / 1000)
-        envelope = await self.endpoint.call(peer, req, timeout_s=timeout_s)
-        reply = envelope.body
         peer_b58 = peer.to_base58()
+        chunks = ChunkAssembler(req.task_id, max_chunks=req.max_tokens + 1, sender=peer.to_bytes())
+
+        async def on_part(envelope: Envelope) -> bool:
+            body = envelope.body
+            if isinstance(body, TaskChunk) and on_text is not None:
+                await on_text(chunks.feed(body))
+                return True
+            if isinstance(body, TaskResult | TaskRefusal):
+                chunks.finish(body)
+            return False
+
+        envelope = await self.endpoint.call(peer, req, timeout_s=timeout_s,
+                                            on_part=on_part if on_text is not None else None)
+        reply = envelope.body
         if isinstance(reply, TaskRefusal):
             raise TaskRefused(peer_b58, reply)
         if not isinstance(reply, TaskResult) or reply.task_id != req.task_id:
             raise BadReply(f"{peer_b58} answered a different task", SchemaError("task_id mismatch"))
+        if on_text is not None and chunks.count == 0 and reply.text:
+            await on_text(reply.text)  # a peer that did not stream: the whole text at once
         return reply
+
+
+def _chunk_sender(task_id: bytes, send_part: PartSender) -> TextSink:
+    """Text pieces to signed ``task.chunk`` frames, numbered from 0 (split to fit MAX_CHUNK_TEXT)."""
+    seq = 0
+    width = MAX_CHUNK_TEXT // 4  # characters: at most 4 UTF-8 bytes each
+
+    async def send(text: str) -> None:
+        nonlocal seq
+        for start in range(0, len(text), width):
+            await send_part(TaskChunk(task_id=task_id, seq=seq, text=text[start:start + width]))
+            seq += 1
+
+    return send
 
 
 def _refuse(req: TaskRequest, reason: str, detail: str, *, retry_after_ms: int = 0) -> TaskRefusal:
