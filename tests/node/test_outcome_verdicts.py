@@ -1,0 +1,239 @@
+"""Verdicts on answers (``task.outcome``): who may label what, and how a seed run reports them.
+
+Pure logic with real envelopes and a real SQLite store; the network path is covered by
+``test_seed_outcomes_network.py`` on real node processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+from collab_fakes import LARGE, SMALL, FakeNet, candidate, fake_embedder
+from peermind.bench import Item, mc_context
+from peermind.node.collab.answer import Answer, Contribution
+from peermind.node.collab.embedding import query_text
+from peermind.node.collab.errors import SeedDataInvalid
+from peermind.node.collab.outcome_rows import VERDICT_MODE, AnswerLinks, served_job, verdict_outcome
+from peermind.node.collab.router_state import VALIDATION_MODE
+from peermind.node.collab.seed import SeedPlan, SeedProgress, SeedRunner, item_job, user_items
+from peermind.node.p2p.outcomes import (
+    MAX_OUTCOMES,
+    NOTICE_BURST,
+    OutcomeService,
+    ServedLedger,
+    Verdict,
+)
+from peermind.node.p2p.streams import UnexpectedMessage
+from peermind.node.p2p.tasks import TaskRefused
+from peermind.node.store import Store
+from peermind.protocol import (
+    ContinuationScore,
+    Envelope,
+    OutcomeEntry,
+    Signer,
+    TaskOutcome,
+    TaskRefusal,
+    TaskRequest,
+    TaskResult,
+    Verifier,
+    seal,
+)
+
+ASKER = Signer.from_seed(b"A" * 32)
+OTHER = Signer.from_seed(b"O" * 32)
+WORKER = Signer.from_seed(b"W" * 32)
+ITEM = Item("mine/1", "mine", "Which gas do plants take in?", ("oxygen", "carbon dioxide", "helium"), 1, None, "mc")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def request(task_id: bytes) -> TaskRequest:
+    return item_job(ITEM).to_request(30.0, task_id=task_id)
+
+
+def result(task_id: bytes) -> TaskResult:
+    return TaskResult(task_id=task_id, scores=[ContinuationScore(logprob=-1.0, n_tokens=1)] * 3, model="gemma3-270m")
+
+
+def notice(signer: Signer, *entries: tuple[bytes, bool]) -> Envelope:
+    body = TaskOutcome(outcomes=[OutcomeEntry(task_id=t, correct=c) for t, c in entries])
+    return Verifier().open(seal(signer, body, WORKER.peer_id_b58), expected_recipient=WORKER.peer_id_b58)
+
+
+def service(clock: Clock) -> tuple[OutcomeService, list[Verdict]]:
+    got: list[Verdict] = []
+    return OutcomeService(got.append, now=clock), got
+
+
+def test_ledger_hands_a_served_answer_once_to_its_asker_within_the_ttl() -> None:
+    clock = Clock()
+    ledger = ServedLedger(max_entries=2, ttl_s=60.0, now=clock)
+    ledger.remember(ASKER.peer_id_b58, request(b"a" * 16), TaskRefusal(task_id=b"a" * 16, reason="busy"))
+    assert len(ledger) == 0  # refusals are never labelled
+    ledger.remember(ASKER.peer_id_b58, request(b"a" * 16), result(b"a" * 16))
+    assert ledger.claim(b"a" * 16, OTHER.peer_id_b58) is None  # another requester's answer
+    served = ledger.claim(b"a" * 16, ASKER.peer_id_b58)
+    assert served is not None and served.result.model == "gemma3-270m"
+    assert ledger.claim(b"a" * 16, ASKER.peer_id_b58) is None  # consumed
+    for t in (b"b", b"c", b"d"):
+        ledger.remember(ASKER.peer_id_b58, request(t * 16), result(t * 16))
+    assert len(ledger) == 2 and ledger.claim(b"b" * 16, ASKER.peer_id_b58) is None  # oldest out
+    clock.t += 61
+    assert ledger.claim(b"d" * 16, ASKER.peer_id_b58) is None  # too old
+
+
+async def test_notices_label_only_the_signers_own_tasks_and_are_metered() -> None:
+    clock = Clock()
+    svc, got = service(clock)
+    svc.remember(ASKER.peer_id_b58, request(b"a" * 16), result(b"a" * 16))
+    svc.remember(OTHER.peer_id_b58, request(b"b" * 16), result(b"b" * 16))
+    assert await svc.handle(notice(ASKER, (b"a" * 16, True), (b"b" * 16, False), (b"z" * 16, True)),
+                            ASKER.peer_id_b58) is None  # one-way: no reply frame
+    assert [(v.served.request.task_id, v.correct, v.split) for v in got] == [(b"a" * 16, True, "train")]
+    assert (svc.stats.accepted, svc.stats.rejected) == (1, 2)
+    for _ in range(int(NOTICE_BURST)):
+        await svc.handle(notice(OTHER, (b"y" * 16, True)), OTHER.peer_id_b58)
+    await svc.handle(notice(OTHER, (b"b" * 16, True)), OTHER.peer_id_b58)
+    assert svc.stats.rate_limited == 1 and len(got) == 1  # over the allowance: dropped unread
+    clock.t += 1.0  # the allowance refills
+    await svc.handle(notice(OTHER, (b"b" * 16, True)), OTHER.peer_id_b58)
+    assert len(got) == 2 and got[1].served.requester == OTHER.peer_id_b58
+
+
+async def test_other_messages_on_the_outcome_protocol_are_violations() -> None:
+    svc, _ = service(Clock())
+    wire = seal(ASKER, request(b"a" * 16), WORKER.peer_id_b58)
+    with pytest.raises(UnexpectedMessage):
+        await svc.handle(Verifier().open(wire), ASKER.peer_id_b58)
+
+
+async def test_queued_verdicts_leave_in_batches_per_peer() -> None:
+    svc, _ = service(Clock())
+    for i in range(MAX_OUTCOMES + 4):
+        svc.notify("peerA", i.to_bytes(16, "big"), i % 2 == 0)
+    svc.notify("peerB", b"b" * 16, True, "validation")
+    assert svc.pending == MAX_OUTCOMES + 5
+    await svc.flush()  # not attached to a host: counted as failed sends, nothing raised
+    assert svc.pending == 4 and svc.stats.send_failed == MAX_OUTCOMES + 1
+    await svc.flush()
+    assert svc.pending == 0
+
+
+def test_a_verdict_becomes_the_workers_own_row_on_the_askers_exact_question() -> None:
+    served = ServedLedger()
+    served.remember(ASKER.peer_id_b58, request(b"a" * 16), result(b"a" * 16))
+    answer = served.claim(b"a" * 16, ASKER.peer_id_b58)
+    assert answer is not None
+    row = verdict_outcome(Verdict(answer, False, "validation"), WORKER.peer_id_b58)
+    assert query_text(row.job) == query_text(item_job(ITEM))  # the asker embedded the same text
+    assert (row.peer, row.model, row.correct, row.source) == (WORKER.peer_id_b58, "gemma3-270m", False, VALIDATION_MODE)
+    assert verdict_outcome(Verdict(answer, True, "train"), "me").source == VERDICT_MODE
+    chat = TaskRequest(task_id=b"c" * 16, kind="generate", messages=[], prompt="Why is the sky blue?", deadline_ms=1)
+    assert query_text(served_job(chat)) == "Why is the sky blue?"
+
+
+def test_a_users_mark_reaches_the_remote_peers_that_answered() -> None:
+    sent: list[tuple[str, bytes, bool, str]] = []
+    links = AnswerLinks(lambda *a: sent.append(a), "me")
+    contributions = (
+        Contribution("peerA", "gemma3-270m", -0.1, 0.0, 1.0, 1, role="answer", served_task_id="aa" * 16),
+        Contribution("peerB", "smollm2", -0.9, 0.0, 1.0, 0, role="dissent", served_task_id="bb" * 16),
+        Contribution("peerC", "smollm2", -0.9, 0.0, 1.0, None, role="other", served_task_id="cc" * 16),
+        Contribution("me", "smollm2", -0.2, 0.0, 1.0, 1, role="answer", served_task_id="dd" * 16),
+    )
+    answer = Answer(text="B", mode="vote", answered_by="peerA", model="gemma3-270m", confidence=-0.1, cost=0.0,
+                    latency_ms=1.0, task_id="ee" * 16, contributions=contributions)
+    links.remember(served_job(request(b"x" * 16)), answer)
+    assert links.marked("EE" * 16, True) == 2
+    assert sent == [("peerA", bytes.fromhex("aa" * 16), True, "train"), ("peerB", bytes.fromhex("bb" * 16), False, "train")]
+    assert links.marked("ff" * 16, True) == 0  # an answer it never gave
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(tmp_path / "node.db")
+    yield s
+    s.close()
+
+
+class Throttled(FakeNet):
+    """The remote peer refuses once with rate_limited, and counts its requests in flight."""
+
+    refused = False
+    in_flight = 0
+    most_in_flight = 0
+
+    async def request_remote(self, peer: str, req: TaskRequest) -> TaskResult:
+        if not self.refused:
+            self.refused = True
+            raise TaskRefused(peer, TaskRefusal(task_id=req.task_id, reason="rate_limited", retry_after_ms=50))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await trio.sleep(0.3)  # longer than the 0.25 s gap its refusal asked for: slots overlap
+            return await self._answer(peer, req)
+        finally:
+            self.in_flight -= 1
+
+
+def seed_records(n: int) -> dict[str, object]:
+    return {"name": "mine", "records": [
+        {"id": i, "query": f"Question number {i} about {w}?", "choices": [f"{w} one", f"{w} two", f"{w} three"],
+         "gold": i % 3, "split": "validation" if i % 4 == 0 else "train"}
+        for i, w in enumerate(["rocks", "stars", "cells", "rivers", "metals", "birds"] * (n // 6))]}
+
+
+async def test_seed_from_user_items_reports_every_remote_verdict_and_paces_by_retry_after(store: Store) -> None:
+    remote = candidate("peerB", **LARGE)
+    remote = type(remote)(**{**remote.__dict__, "max_concurrency": 4})
+    net = Throttled([candidate("me", local=True, **SMALL), remote])
+    net.set("peerB", scores=[(-0.1, 1), (-3.0, 1), (-3.0, 1)])  # always picks choice 0
+    reported: list[tuple[str, bytes, bool, str]] = []
+    seeder = SeedRunner(store=store, router=net.collaborator().router, embedder=fake_embedder(),
+                        candidates=lambda: list(net.candidates), attempt=net.collaborator().attempt)
+    seeder.report_outcome = lambda *a: reported.append(a)
+    items = user_items(seed_records(12))
+    summary = await seeder.run(SeedPlan(datasets=(), items=items, generation_items=2))
+    p = seeder.progress
+    assert p.per_model["gemma3-270m"]["total"] == 12 + 2 and p.failed == 0 and p.backoffs == 1
+    assert net.most_in_flight == 2  # advertised capacity, capped at what a newcomer may run
+    assert len(reported) == p.notified == 12  # every judged remote answer; generations have no verdict
+    gold = {mc_context(item): item.gold for _, item in items}
+    served = {req.task_id: gold[req.prompt] for peer, req in net.calls if peer == "peerB" and req.kind == "score"}
+    assert all(peer == "peerB" and correct == (served[task] == 0) for peer, task, correct, _ in reported)
+    assert {split for *_, split in reported} == {"train", "validation"}
+    assert summary["train_rows"] > 0
+
+
+def test_progress_shows_rate_and_the_slowest_models_time_left() -> None:
+    p = SeedProgress(state="running", done=30, scoring_started_at=100.0,
+                     per_model={"fast": {"done": 20, "failed": 0, "correct": 9, "total": 20},
+                                "slow": {"done": 10, "failed": 0, "correct": 5, "total": 40}})
+    pace = p.pace(110.0)
+    assert pace["rate_per_s"] == pytest.approx(3.0) and pace["eta_s"] == pytest.approx(30.0)
+    assert SeedProgress(state="done").pace(110.0) == {"rate_per_s": None, "eta_s": None}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"records": "x"}, "data must be"),
+        ({"name": "bad name!", "records": [{}]}, "data name"),
+        ({"name": "mine", "records": []}, "1 to"),
+        ({"name": "mine", "records": [{"query": "q", "choices": ["a", "b"], "gold": 0}, {"query": "q2", "answer": 3}]},
+         "mine (record):2: seed items are multiple choice"),
+    ],
+)
+def test_malformed_user_items_are_a_typed_400_error_naming_the_record(data: object, message: str) -> None:
+    with pytest.raises(SeedDataInvalid, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+        user_items(data)
+    assert caught.value.http_status == 400
+
