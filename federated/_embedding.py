@@ -100,6 +100,16 @@ class Embedder:
             )
         return np.ascontiguousarray(emb, dtype=np.float32)
 
+    def token_counts(self, texts: Sequence[str]) -> tuple[list[int], int]:
+        """(word pieces per text with [CLS]/[SEP], before truncation; the most the model reads).
+
+        The model reads at most the second number of pieces of each text and ignores
+        the rest, so callers can report true usage and say which texts were cut.
+        """
+        model = _load_model()
+        ids = model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return [len(row) for row in ids], int(model.max_seq_length)
+
     def encode_one(self, text: str) -> np.ndarray:
         """Embedding of one query, (384,) float32, served from the LRU cache when seen before.
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -20,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..collab.answer import Answer
 from ..collab.constraints import (
     AllCandidatesFailed,
     CollaborationError,
@@ -35,8 +32,16 @@ from ..errors import NodeError
 from .body import ApiError
 from .body import error_response as _error
 from .body import json_body as _json_body
+from .openai_format import (
+    CHAT_UNSUPPORTED,
+    OpenAIRequestError,
+    chat_completion,
+    refuse_unsupported,
+    stop_sequences,
+)
 from .routes_collab import collab_routes
 from .routes_console import console_routes, is_public_path
+from .routes_openai import openai_exception_handlers, openai_routes, pin_model
 from .routes_training import training_routes
 from .routes_trust import trust_routes
 
@@ -114,6 +119,8 @@ def build_app(node: Node) -> Starlette:
             return await handler(request)
         except ApiError as exc:
             return _error(exc.status, str(exc), exc.kind)
+        except OpenAIRequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
         except InfeasibleConstraints as exc:
             return JSONResponse(
                 {"error": {"message": str(exc), "type": "infeasible_constraints", "constraint": exc.constraint}},
@@ -135,14 +142,6 @@ def build_app(node: Node) -> Starlette:
 
         return wrap
 
-    @route("/v1/models", ["GET"])
-    async def models(_: Request) -> Response:
-        seen: dict[str, dict[str, Any]] = {}
-        for c in node.candidates():
-            entry = seen.setdefault(c.model, {"id": c.model, "object": "model", "owned_by": "peermind", "peers": []})
-            entry["peers"].append(c.peer_id)
-        return JSONResponse({"object": "list", "data": list(seen.values())})
-
     @route("/v1/chat/completions", ["POST"])
     async def chat(request: Request) -> Response:
         body = await _json_body(request)
@@ -150,16 +149,12 @@ def build_app(node: Node) -> Starlette:
         mode, constraints, timeout_s = _options(body)
         max_tokens = int(_number(body, "max_tokens", 128, 1, node.config.limits.max_tokens) or 128)
         temperature = _number(body, "temperature", 0.0, 0, 2) or 0.0
-        requested_model = body.get("model")
-        if requested_model and requested_model not in ("", "auto", "peermind"):
-            hosts = [c.peer_id for c in node.candidates() if c.model == requested_model]
-            if not hosts:
-                raise ApiError(404, f"no peer serves model {requested_model!r}; see GET /v1/models", "model_not_found")
-            if constraints.peer is None and len(hosts) == 1:
-                constraints = Constraints(**{**constraints.__dict__, "peer": hosts[0]})
-        job = Job(kind="generate", messages=messages, max_tokens=max_tokens, temperature=temperature)
+        refuse_unsupported(body, CHAT_UNSUPPORTED)
+        constraints = pin_model(node.candidates(), body.get("model"), constraints)
+        job = Job(kind="generate", messages=messages, max_tokens=max_tokens, temperature=temperature,
+                  stop=stop_sequences(body))
         answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=_tactics(body))
-        completion = _completion(answer)
+        completion = chat_completion(answer, max_tokens)
         if body.get("stream"):
             return StreamingResponse(_sse(completion), media_type="text/event-stream")
         return JSONResponse(completion)
@@ -221,30 +216,11 @@ def build_app(node: Node) -> Starlette:
         return Response(node.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return Starlette(
-        routes=[models, chat, ask, score, peers, providers, status, metrics, *training_routes(node.training), *console_routes(node),
+        routes=[*openai_routes(node, route), chat, ask, score, peers, providers, status, metrics, *training_routes(node.training), *console_routes(node),
                 *collab_routes(node.collab, route), *trust_routes(node.trust)],
         middleware=[Middleware(TokenAuth, token=node.config.api_token)],
+        exception_handlers=openai_exception_handlers(),
     )
-
-
-def _completion(answer: Answer) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": answer.model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": answer.text},
-            "finish_reason": "stop",
-        }],
-        "usage": {
-            "prompt_tokens": answer.prompt_tokens,
-            "completion_tokens": answer.completion_tokens,
-            "total_tokens": answer.prompt_tokens + answer.completion_tokens,
-        },
-        "peermind": answer.provenance(),
-    }
 
 
 async def _sse(completion: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,6 +32,8 @@ class EncoderLike(Protocol):
 
     def encode_one(self, text: str) -> np.ndarray: ...
 
+    def token_counts(self, texts: Sequence[str]) -> tuple[list[int], int]: ...
+
 
 def query_text(job: Job) -> str:
     """What the router sees of a job: the question and, for multiple choice, the choices.
@@ -44,6 +47,15 @@ def query_text(job: Job) -> str:
     else:
         text = "\n".join(content for role, content in job.messages if role != "assistant") or job.prompt
     return text[:MAX_QUERY_CHARS]
+
+
+@dataclass(frozen=True)
+class EmbeddedTexts:
+    """``vectors`` (n, 384); ``tokens`` the model read per text; ``truncated`` the texts it cut short."""
+
+    vectors: np.ndarray
+    tokens: tuple[int, ...]
+    truncated: tuple[int, ...]
 
 
 class QueryEmbedder:
@@ -100,6 +112,22 @@ class QueryEmbedder:
         started = time.perf_counter()
         encoder = self._get()
         out = await trio.to_thread.run_sync(encoder.encode, list(texts), limiter=self._limiter, abandon_on_cancel=True)
+        self._mark_loaded(started)
+        return out
+
+    async def embed_counted(self, texts: Sequence[str]) -> EmbeddedTexts:
+        """Embeddings plus the word pieces the model read of each text (for API usage figures)."""
+        started = time.perf_counter()
+        encoder = self._get()
+        items = list(texts)
+
+        def work() -> EmbeddedTexts:
+            vectors = encoder.encode(items)
+            counts, limit = encoder.token_counts(items)
+            return EmbeddedTexts(vectors, tuple(min(n, limit) for n in counts),
+                                 tuple(i for i, n in enumerate(counts) if n > limit))
+
+        out = await trio.to_thread.run_sync(work, limiter=self._limiter, abandon_on_cancel=True)
         self._mark_loaded(started)
         return out
 
