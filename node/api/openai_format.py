@@ -124,17 +124,22 @@ def text_completion(answers: Sequence[Answer], max_tokens: int) -> dict[str, Any
     }
 
 
+def _texts(body: Mapping[str, Any], param: str, most: int) -> tuple[str, ...]:
+    """``body[param]`` as a string or a list of 1..``most`` non-empty strings (token-ID lists refused)."""
+    given = body.get(param)
+    items = [given] if isinstance(given, str) else given
+    if not isinstance(items, list) or not items or len(items) > most:
+        raise OpenAIRequestError(400, f"{param} must be a string or a list of 1..{most} strings", param=param)
+    if not all(isinstance(t, str) for t in items):
+        raise OpenAIRequestError(400, f"{param} must be text: token-ID {param}s are not supported", param=param)
+    if not all(t.strip() for t in items):
+        raise OpenAIRequestError(400, f"{param} must not be empty or hold empty strings", param=param)
+    return tuple(items)
+
+
 def completion_prompts(body: Mapping[str, Any]) -> tuple[str, ...]:
-    """``prompt`` as a string or a list of 1..MAX_PROMPTS non-empty strings."""
-    prompt = body.get("prompt")
-    prompts = [prompt] if isinstance(prompt, str) else prompt
-    if not isinstance(prompts, list) or not prompts or len(prompts) > MAX_PROMPTS:
-        raise OpenAIRequestError(400, f"prompt must be a string or a list of 1..{MAX_PROMPTS} strings", param="prompt")
-    if not all(isinstance(p, str) for p in prompts):
-        raise OpenAIRequestError(400, "prompt must be text: token-ID prompts are not supported", param="prompt")
-    if not all(p.strip() for p in prompts):
-        raise OpenAIRequestError(400, "prompt must not be empty", param="prompt")
-    return tuple(prompts)
+    """``prompt``: a string or a list of 1..MAX_PROMPTS non-empty strings."""
+    return _texts(body, "prompt", MAX_PROMPTS)
 
 
 def stop_sequences(body: Mapping[str, Any]) -> tuple[str, ...]:
@@ -151,16 +156,8 @@ def stop_sequences(body: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def embedding_inputs(body: Mapping[str, Any]) -> tuple[str, ...]:
-    """``input`` as a string or a list of 1..MAX_EMBED_INPUTS non-empty strings."""
-    given = body.get("input")
-    inputs = [given] if isinstance(given, str) else given
-    if not isinstance(inputs, list) or not inputs or len(inputs) > MAX_EMBED_INPUTS:
-        raise OpenAIRequestError(400, f"input must be a string or a list of 1..{MAX_EMBED_INPUTS} strings", param="input")
-    if not all(isinstance(t, str) for t in inputs):
-        raise OpenAIRequestError(400, "input must be text: token-ID inputs are not supported", param="input")
-    if not all(t.strip() for t in inputs):
-        raise OpenAIRequestError(400, "input must not contain empty strings", param="input")
-    return tuple(inputs)
+    """``input``: a string or a list of 1..MAX_EMBED_INPUTS non-empty strings."""
+    return _texts(body, "input", MAX_EMBED_INPUTS)
 
 
 def encoding_format(body: Mapping[str, Any]) -> str:
