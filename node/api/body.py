@@ -29,8 +29,8 @@ class ApiError(NodeError):
 
 
 def error_response(status: int, message: str, kind: str) -> JSONResponse:
-    """OpenAI's error shape: ``{"error": {"message", "type"}}`` with ``status``."""
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}}, status_code=status)
 
 
 async def json_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
