@@ -18,18 +18,67 @@ class ClientError(NodeError):
     """The API could not be reached or rejected the request."""
 
 
+class BadApiAddress(ClientError):
+    """The API address is not HOST:PORT (or an http(s) URL); nothing was sent."""
+
+
 class ApiUnreachable(ClientError):
     """Nothing answered at the API address."""
+
+
+class ApiTimeout(ApiUnreachable):
+    """The API accepted the connection but did not answer within the client's timeout."""
+
+
+class NotPeermindApi(ClientError):
+    """Something answered at the address, but not as a peermind node API does."""
 
 
 class ApiRequestFailed(ClientError):
     """The API answered with an error; ``status`` and ``kind`` come from its JSON body."""
 
+    hint = ""  # what the user can do about it, appended to the message
+
     def __init__(self, status: int, kind: str, message: str, body: dict[str, Any]) -> None:
-        super().__init__(f"{message} (HTTP {status}, {kind})")
+        super().__init__(f"{message} (HTTP {status}, {kind}){self.hint}")
         self.status = status
         self.kind = kind
         self.body = body
+
+
+class ApiAuthFailed(ApiRequestFailed):
+    """The node refused the API token (HTTP 401/403)."""
+
+    hint = "; give the node's api_token with --token or PEERMIND_API_TOKEN"
+
+
+# httpx's errors -> ours, most specific first (as httpx maps httpcore's): the one place
+# where a lower layer's exception becomes a typed, one-line ClientError.
+_TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[ClientError], str], ...] = (
+    (httpx.InvalidURL, BadApiAddress, "{url} is not an API address ({detail}); give HOST:PORT, e.g. 127.0.0.1:8080"),
+    (httpx.UnsupportedProtocol, BadApiAddress, "{url} is not an API address ({detail}); give HOST:PORT, e.g. 127.0.0.1:8080"),
+    (httpx.TimeoutException, ApiTimeout, "the node API at {url} did not answer within {timeout:g} s ({kind})"),
+    (httpx.ConnectError, ApiUnreachable, "no peermind node API at {url} ({kind}: {detail}); is the daemon running?"),
+    (httpx.ProtocolError, NotPeermindApi, "{url} does not speak HTTP like a peermind node API ({kind}: {detail})"),
+    (httpx.DecodingError, NotPeermindApi, "{url} sent a body that could not be decoded ({detail})"),
+    (httpx.TransportError, ApiUnreachable, "lost the connection to the node API at {url} ({kind}: {detail})"),
+)
+# HTTP statuses that get their own type (others are ApiRequestFailed).
+_STATUS_ERRORS: dict[int, type[ApiRequestFailed]] = {401: ApiAuthFailed, 403: ApiAuthFailed}
+
+
+def translate_error(exc: httpx.HTTPError | httpx.InvalidURL, url: str, timeout_s: float | None = None) -> ClientError:
+    """The typed, one-line error for an httpx exception, by ``_TRANSPORT_ERRORS``."""
+    detail = _one_line(str(exc)) or type(exc).__name__
+    for source, target, template in _TRANSPORT_ERRORS:
+        if isinstance(exc, source):
+            return target(template.format(url=url, detail=detail, kind=type(exc).__name__, timeout=timeout_s or 0))
+    return ClientError(f"request to the node API at {url} failed ({type(exc).__name__}: {detail})")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -39,8 +88,23 @@ class AskResult:
 
 
 def normalise_api(api: str) -> str:
-    api = api.strip().rstrip("/")
-    return api if api.startswith(("http://", "https://")) else f"http://{api}"
+    """``HOST:PORT`` or an http(s) URL as a base URL; ``BadApiAddress`` when it cannot be one."""
+    text = api.strip().rstrip("/")
+    url = text if "://" in text else f"http://{text}"
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise translate_error(exc, repr(api)) from exc
+    problem = (
+        f"unsupported scheme {parsed.scheme!r}" if parsed.scheme not in ("http", "https")
+        else "no host" if not parsed.host
+        else "the host contains spaces" if "%20" in parsed.host or " " in parsed.host
+        else f"port {parsed.port} is out of range" if parsed.port is not None and not 0 < parsed.port < 65536
+        else ""
+    )
+    if problem:
+        raise BadApiAddress(f"{api!r} is not an API address ({problem}); give HOST:PORT, e.g. 127.0.0.1:8080")
+    return url
 
 
 class NodeClient:
@@ -58,21 +122,28 @@ class NodeClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+    def _request(self, method: str, path: str, json: dict[str, Any] | None = None, *, expect_json: bool = True) -> Any:
         try:
             response = self._http.request(method, path, json=json)
-        except httpx.TransportError as exc:
-            raise ApiUnreachable(f"no peermind node API at {self.base_url} ({type(exc).__name__}); is the daemon running?") from exc
+        except httpx.HTTPError as exc:
+            raise translate_error(exc, self.base_url, self._http.timeout.read) from exc
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        try:
+            body = response.json() if is_json else None
+        except ValueError as exc:
+            raise NotPeermindApi(f"{self.base_url}{path} sent invalid JSON ({exc})") from exc
         if response.status_code >= 400:
-            try:
-                body = response.json()
-                err = body.get("error", {})
-                raise ApiRequestFailed(response.status_code, err.get("type", "error"), err.get("message", response.text), body)
-            except ValueError:
-                raise ApiRequestFailed(response.status_code, "error", response.text[:300], {}) from None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
+            err = body.get("error") if isinstance(body, dict) else None
+            if not isinstance(err, dict):
+                raise NotPeermindApi(f"{self.base_url}{path} answered HTTP {response.status_code} {response.reason_phrase} "
+                                     "without a peermind error body; is it a peermind node API?")
+            error_type = _STATUS_ERRORS.get(response.status_code, ApiRequestFailed)
+            raise error_type(response.status_code, str(err.get("type", "error")),
+                             _one_line(str(err.get("message", "")) or response.reason_phrase), body)
+        if expect_json and not isinstance(body, dict):
+            raise NotPeermindApi(f"{self.base_url}{path} did not answer with a JSON object "
+                                 f"({response.headers.get('content-type') or 'no content type'}); is it a peermind node API?")
+        return body if is_json else response.text
 
     def status(self) -> dict[str, Any]:
         return self._request("GET", "/status")
@@ -93,7 +164,7 @@ class NodeClient:
         return self._request("GET", "/console/state")
 
     def metrics(self) -> str:
-        return self._request("GET", "/metrics")
+        return self._request("GET", "/metrics", expect_json=False)
 
     def ask(self, question: str, *, mode: str = "auto", max_tokens: int = 128, temperature: float = 0.0, **options: Any) -> AskResult:
         body = {"question": question, "mode": mode, "max_tokens": max_tokens, "temperature": temperature}

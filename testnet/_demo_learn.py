@@ -2,29 +2,32 @@
 federated round, all through the nodes' public API and the ``peermind train`` command.
 
 A federated round needs labelled feedback rows on at least two nodes; a fresh testnet
-has none, so each node first seeds its router from a handful of TRAIN-split questions
-(every model scores them; the node records who was right). The test split the demo
-asks from is never used for this.
+may have few, so each node first seeds its router from a handful of TRAIN-split questions
+(every model scores them; the node records who was right). The test split the demo asks
+from is never used for this. Either part failing raises ``TestnetError`` (the demo's step
+turns it into a non-zero exit with one line).
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
-from peermind.node.client import ClientError, NodeClient
+from peermind.node.client import NodeClient
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 
+from ._demo_progress import Ticker, eta
 from ._state import NodeInfo
+from .errors import TestnetError
 
 SEED_DATASET = "arc_easy"
 SEED_TIMEOUT_S = 900.0
+REPORT_EVERY_S = 10.0
 
-# HOOK(federated): `peermind train` (the training engineer's command). The demo runs it
-# once against the entry node with these arguments; adjust them here if the command
-# changes. A build without the command skips the round and says so.
+# `peermind train start` against the entry node: one round among all nodes that seeded.
 TRAIN_ARGS = ("train", "start", "--rounds", "1")
 TRAIN_TIMEOUT_S = 600.0
 
@@ -35,48 +38,51 @@ def seed_routers(nodes: list[NodeInfo], limit: int, console: Console) -> str:
     try:
         for client in clients:
             client.router_seed([SEED_DATASET], limit=limit, validation_limit=max(2, limit // 2), generation_items=0)
-        columns = (TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        deadline = time.monotonic() + SEED_TIMEOUT_S
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task(f"labelling {SEED_DATASET} train questions on {len(nodes)} nodes", total=None)
-            while True:
-                states = [c.seed_progress() for c in clients]
-                progress.update(task, completed=sum(s.get("done", 0) for s in states),
-                                total=sum(s.get("total", 0) for s in states) or None)
-                if all(s.get("state") in ("done", "failed") for s in states) or time.monotonic() > deadline:
-                    break
-                time.sleep(1.0)
-        failed = [f"{n.name}: {s.get('error') or s.get('state')}" for n, s in zip(nodes, states, strict=True)
-                  if s.get("state") != "done"]
-        rows = sum(s.get("done", 0) for s in states)
-        return f"{rows} labelled answers across {len(nodes)} nodes" + (f"; not done: {'; '.join(failed)}" if failed else "")
-    except ClientError as exc:
-        return f"seeding failed: {exc}"
+        started = time.monotonic()
+        ticker = Ticker(REPORT_EVERY_S)
+        while True:
+            states = [c.seed_progress() for c in clients]
+            done, total = sum(s.get("done", 0) for s in states), sum(s.get("total", 0) for s in states)
+            if all(s.get("state") in ("done", "failed") for s in states):
+                break
+            elapsed = time.monotonic() - started
+            if elapsed > SEED_TIMEOUT_S:
+                raise TestnetError(f"seeding did not finish within {SEED_TIMEOUT_S:.0f} s ({done}/{total} scored)")
+            if ticker.due():
+                left = eta(done, total, elapsed)
+                console.print(f"  labelling {SEED_DATASET} train questions on {len(nodes)} nodes: {done}/{total or '?'} scored"
+                              + (f", {left}" if left else ""), highlight=False)
+            time.sleep(1.0)
     finally:
         for client in clients:
             client.close()
+    failed = [f"{n.name}: {s.get('error') or s.get('state')}" for n, s in zip(nodes, states, strict=True)
+              if s.get("state") != "done"]
+    if failed:
+        raise TestnetError(f"seeding failed on {'; '.join(failed)}")
+    return f"{done} labelled answers across {len(nodes)} nodes"
 
 
-def has_command(name: str) -> bool:
-    from peermind.node.cli import build_parser
-
-    for action in build_parser()._actions:  # the sub-command table of the `peermind` parser
-        choices = getattr(action, "choices", None)
-        if isinstance(choices, dict) and name in choices:
-            return True
-    return False
-
-
-def federated_round(entry: NodeInfo) -> list[str]:
-    """Run ``peermind train`` once if this build has it (see HOOK above); its report lines."""
-    if not has_command(TRAIN_ARGS[0]):
-        return ["skipped: this build has no `peermind train` command yet"]
+def federated_round(entry: NodeInfo, console: Console) -> str:
+    """Run ``peermind train start`` once against ``entry``, echoing its output; its last line."""
     cmd = [sys.executable, "-m", "peermind.node.cli", *TRAIN_ARGS, "--api", entry.api]
-    try:
-        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=TRAIN_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        return [f"stopped after {TRAIN_TIMEOUT_S:.0f}s: `peermind {' '.join(TRAIN_ARGS)}` did not finish"]
-    lines = [ln for ln in done.stdout.splitlines() if ln.strip() and not ln.strip().startswith("done…")]
-    head = f"`peermind {' '.join(TRAIN_ARGS)}`: " + ("done" if done.returncode == 0 else f"failed (exit {done.returncode})")
-    return [head, *lines[-6:]]
+    lines: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL) as proc:
+        timer = threading.Timer(TRAIN_TIMEOUT_S, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.strip():
+                    lines.append(line.rstrip())
+                    console.print(f"  {escape(line.rstrip())}", highlight=False, soft_wrap=True)
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+    command = f"`peermind {' '.join(TRAIN_ARGS)}`"
+    if rc == -9:
+        raise TestnetError(f"{command} did not finish within {TRAIN_TIMEOUT_S:.0f} s")
+    if rc != 0:
+        last = lines[-1].strip() if lines else "no output"
+        raise TestnetError(f"{command} exited with {rc}: {last}")
+    return f"{command}: done"

@@ -144,7 +144,8 @@ def cmd_fault(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    return run_demo(_testnet(args.dir), nodes=args.nodes, questions=args.questions, keep=args.keep, train=args.train)
+    return run_demo(_testnet(args.dir), nodes=args.nodes, questions=args.questions, warmup_s=args.warmup,
+                    keep=args.keep, train=args.train)
 
 
 FAULT_HELP = """\
@@ -192,9 +193,12 @@ def register(sub: Any) -> None:
     fault.add_argument("--period", type=float, default=0.2, help="slow/drop: cycle length in seconds (default 0.2)")
     fault.set_defaults(func=cmd_fault)
 
-    demo = common(testnet.add_parser("demo", help="up, ask real benchmark questions through the network, report, down"))
+    demo = common(testnet.add_parser("demo", help="up, ask real benchmark questions through the network and each model "
+                                                  "alone, report accuracy and cost, learn, crash a node, down"))
     demo.add_argument("--nodes", type=int, default=3)
-    demo.add_argument("--questions", type=int, default=6)
+    demo.add_argument("--questions", type=int, default=20, help="test-split questions to ask (default 20)")
+    demo.add_argument("--warmup", type=float, default=60.0, metavar="SECONDS",
+                      help="at most this long for the entry node to judge its peers before the questions (default 60)")
     demo.add_argument("--keep", action="store_true", help="leave the testnet running afterwards")
     demo.add_argument("--no-train", dest="train", action="store_false",
                       help="skip labelling train questions and the federated round (saves a minute or more)")

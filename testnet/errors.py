@@ -25,3 +25,7 @@ class FaultUnavailable(TestnetError):
 
 class EvalError(TestnetError):
     """An evaluation could not run (bad arguments, unreachable network, no data)."""
+
+
+class DemoFailed(TestnetError):
+    """A step of ``peermind testnet demo`` failed; the message names the step and why."""
