@@ -268,8 +268,36 @@ def _add_collab(bench: Any) -> None:
     add_parser(bench)
 
 
+# ------------------------------------------------------------------ bench coldstart (testnet/_coldstart.py)
+def cmd_bench_coldstart(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ._coldstart import run_coldstart, write_report
+
+    result = run_coldstart(nodes=args.nodes, profile=args.profile, warmup_s=args.warmup, questions=args.questions,
+                           datasets=tuple(args.datasets.split(",")), adversary=args.adversary or "",
+                           directory=args.dir, progress=_say)
+    command = "peermind " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    write_report(result, args.out, command)
+    print(args.out.with_suffix(".md").read_text())
+    return 0
+
+
+def _add_coldstart(bench: Any) -> None:
+    p = bench.add_parser("coldstart", help="a fresh testnet: how soon questions go to peers, and whom trust excludes")
+    p.add_argument("--nodes", type=int, default=3, help="nodes (default 3; node-0 is the entry node)")
+    p.add_argument("--profile", default="mix", help="testnet profile (default mix: SmolLM2 and Gemma-3)")
+    p.add_argument("--warmup", type=float, default=60.0, help="idle seconds after `testnet up` (default 60)")
+    p.add_argument("--questions", type=int, default=100, help="route questions to the entry node (default 100)")
+    p.add_argument("--datasets", default="arc_easy,sciq,arc_challenge,csqa", help="test splits to draw from, interleaved")
+    p.add_argument("--adversary", default="", help="make the last node an adversary of this role (e.g. wrong)")
+    p.add_argument("--dir", type=Path, help="testnet directory (default: the testnet default)")
+    p.add_argument("--out", type=Path, default=Path("docs/results/coldstart.json"), help="results file (.json; a .md beside it)")
+    p.set_defaults(func=cmd_bench_coldstart)
+
+
 SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_envelope, _add_eval, _add_system, _add_trust, _add_federated,
-                                             _add_collab]
+                                             _add_collab, _add_coldstart]
 
 
 def register(sub: Any) -> None:
