@@ -32,8 +32,9 @@ from .collab.constraints import (
     Constraints,
     Tactics,
 )
-from .collab.policy import Collaborator, Job
+from .collab.feedback import LabelledOutcome
 from .collab.outcome_rows import verdict_outcome, wire_outcomes
+from .collab.policy import Collaborator, Job
 from .collab.service import Collaboration, LearningSettings
 from .config import NodeConfig
 from .errors import NodeError
@@ -52,8 +53,8 @@ from .p2p.host import (
     parse_peer_addr,
     running_host,
 )
-from .p2p.streams import StreamEndpoint
 from .p2p.outcomes import OutcomeService
+from .p2p.streams import StreamEndpoint
 from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
 from .training import TrainingService
@@ -161,6 +162,9 @@ class Node:
         self.collaborator: Collaborator = self.collab.collaborator
         self.router = self.collab.router  # RouterHolder: federated training calls .adopt()
         self.trust.install(self.collaborator)
+        # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row.
+        self.trust.on_canary_outcome = lambda o: self.collab.recorder.submit_outcome(
+            LabelledOutcome(o.job, o.peer_id, o.model, o.correct, "canary", o.item_key))
         # Verdicts on answers reach the peers that gave them, which keep labelled rows (p2p/outcomes.py).
         self.outcomes = OutcomeService(lambda v: self.collab.recorder.submit_outcome(verdict_outcome(v, self.peer_id)))
         wire_outcomes(self.collab, self.outcomes.notify, self.peer_id)
