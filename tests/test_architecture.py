@@ -3,11 +3,12 @@
 The README's Architecture section and /work/shared/design.md promise a shape:
 protocol, bench, trust and federated import nothing of node or testnet; node
 imports nothing of testnet; node's parts do not import each other in a circle
-at module level; private ``_names`` stay inside their package; testnet drives
-nodes only through the public client, the CLI and the documented extension point
-``peermind.node.extension``; the daemon imports no HTTP (api) module. Text that promises a shape goes
-stale silently, so these tests read every source file with ``ast`` and fail
-naming the offending imports.
+(not even through ``TYPE_CHECKING`` or function-level imports); private
+``_names`` stay inside their package; testnet drives nodes only through the
+public client, the CLI and the documented extension point
+``peermind.node.extension``; the daemon imports no HTTP (api) module. Text that
+promises a shape goes stale silently, so these tests read every source file
+with ``ast`` and fail naming the offending imports.
 
 ``python tests/test_architecture.py`` prints the counts (used in issue 13's
 before/after report).
@@ -16,6 +17,7 @@ before/after report).
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,12 +187,12 @@ def node_part_cycles(imports: list[Import] = ALL_IMPORTS) -> list[list[str]]:
     return groups
 
 
-def cycle_edges(group: list[str]) -> list[str]:
+def cycle_edges(group: list[str], imports: list[Import] = ALL_IMPORTS) -> list[str]:
     """The module-level imports that hold a group of node's parts in a cycle."""
     members = set(group)
     return [
         _describe(imp)
-        for imp in ALL_IMPORTS
+        for imp in imports
         if imp.module_level
         and _node_part(imp.importer) in members
         and _node_part(imp.module) in members
@@ -295,6 +297,15 @@ def test_no_module_level_cycle_between_node_parts() -> None:
     cycles = node_part_cycles()
     assert cycles == [], "\n".join(
         f"cycle {' <-> '.join(group)}:\n  " + "\n  ".join(cycle_edges(group)) for group in cycles
+    )
+
+
+def test_no_cycle_between_node_parts_even_in_type_hints_or_lazy_imports() -> None:
+    """Nothing reaches back up: not even a ``TYPE_CHECKING`` import of the daemon closes a loop."""
+    every = [dataclasses.replace(imp, module_level=True) for imp in ALL_IMPORTS]
+    cycles = node_part_cycles(every)
+    assert cycles == [], "\n".join(
+        f"cycle {' <-> '.join(group)}:\n  " + "\n  ".join(cycle_edges(group, every)) for group in cycles
     )
 
 

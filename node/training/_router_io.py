@@ -3,8 +3,7 @@
 The node's ``RouterHolder`` (``node.router``, from the collaboration package)
 owns the active router and persists it (``store.save_router_weights`` /
 ``active_router_weights``). Training only reads it and hands it adopted
-models; a node object without a holder (older daemons, tools) gets a holder
-built over its store, so the persistence format stays in one place.
+models, so the persistence format stays in one place.
 """
 
 from __future__ import annotations
@@ -14,31 +13,21 @@ from typing import Any
 from peermind.federated import RouterModel
 
 from ..collab.router_state import RouterHolder
-from ..store import Store
 
 
-def holder_of(node: Any) -> RouterHolder:
-    holder = getattr(node, "router", None)
-    if isinstance(holder, RouterHolder):
-        return holder
-    store: Store = node.store
-    return RouterHolder(store)
-
-
-def starting_router(node: Any) -> RouterModel:
+def starting_router(holder: RouterHolder) -> RouterModel:
     """The router a run starts from: the current one (trained or not; it fixes the schema)."""
-    return holder_of(node).model.copy()
+    return holder.model.copy()
 
 
-def current_router(node: Any) -> RouterModel | None:
+def current_router(holder: RouterHolder) -> RouterModel | None:
     """The router this node routes with, or None while it is untrained."""
-    holder = holder_of(node)
     return holder.model.copy() if holder.trained_heads() else None
 
 
-def install_router(node: Any, model: RouterModel, source: str, metrics: dict[str, Any]) -> int:
+def install_router(holder: RouterHolder, model: RouterModel, source: str, metrics: dict[str, Any]) -> int:
     """Make ``model`` this node's router (persisted); returns the stored version."""
-    return holder_of(node).adopt(model, source, metrics=metrics)
+    return holder.adopt(model, source, metrics=metrics)
 
 
 def schema_json(model: RouterModel) -> dict[str, Any]:

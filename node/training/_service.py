@@ -13,7 +13,8 @@ import json
 import logging
 import secrets
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import trio
 from flwr.app import ConfigRecord, Context, Message, RecordDict
@@ -32,9 +33,7 @@ from ._router_io import current_router, install_router, starting_router
 from ._rows import load_rows
 from ._run_state import RunState
 from .errors import RunInProgress, TrainingError
-
-if TYPE_CHECKING:
-    from ..daemon import Node
+from .ports import TrainingNode
 
 log = logging.getLogger("peermind.node.training")
 
@@ -45,7 +44,7 @@ KEEP_RUNS = 10
 class TrainingService:
     """Federated router training for one node; see the module docstring."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: TrainingNode) -> None:
         self._node = node
         settings = node.config.training
         self._available = bool(node.config.join_training)
@@ -94,7 +93,7 @@ class TrainingService:
         self.coordinator = Coordinator(
             peer_id=node.peer_id, endpoint=self.endpoint, participant=self.participant,
             store=node.store, candidates=self._training_peers, reputation=self._reputation_hook,
-            evidence=node.record_evidence, starting_router=lambda: starting_router(node),
+            evidence=node.record_evidence, starting_router=lambda: starting_router(node.router),
             runs_dir=node.config.data_dir / "training" / "runs", flower=flower_runner,
         )
         self._token = trio.lowlevel.current_trio_token()
@@ -218,10 +217,9 @@ class TrainingService:
     def _training_peers(self) -> list[str]:
         return [e.peer_id for e in self._node.board.fresh() if e.ad.training]
 
-    def _reputation_hook(self) -> Any:
-        """The trust module's scores: ``node.reputation(peer_id) -> [0, 1]``, if the node has one."""
-        hook = getattr(self._node, "reputation", None)
-        return hook if callable(hook) else None
+    def _reputation_hook(self) -> Callable[[str], float]:
+        """The trust module's scores: ``node.reputation(peer_id) -> [0, 1]``."""
+        return self._node.reputation
 
     async def _handle(self, envelope: Envelope, peer: str) -> WireMessage | None:
         body = envelope.body
@@ -243,13 +241,13 @@ class TrainingService:
         model, info = router_from_adopt(msg)
         _, validation = self.rows()
         node = self._node
-        decision = decide(current_router(node), model, validation, node.config.training.adopt_tolerance)
+        decision = decide(current_router(node.router), model, validation, node.config.training.adopt_tolerance)
         run_id = str(ctx.run_id)
         source = f"federated:{run_id}"
         version = None
         if decision.adopted:
             version = trio.from_thread.run_sync(
-                lambda: install_router(node, model, source, decision.to_json())
+                lambda: install_router(node.router, model, source, decision.to_json())
             )
         body = decision.to_json() | {"version": version}
         rounds = info.get("rounds", 0)

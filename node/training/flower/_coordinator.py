@@ -41,9 +41,9 @@ from ._supervisor import Supervised
 from ._tls import make_server_tls
 
 if TYPE_CHECKING:
-    from ...daemon import Node
     from .._run_state import RunState
     from .._service import TrainingService
+    from ..ports import TrainingNode
 
 log = logging.getLogger("peermind.node.training.flower")
 
@@ -53,7 +53,7 @@ TAIL_POLL_S = 0.3
 
 
 class FlowerCoordinator:
-    def __init__(self, node: Node, service: TrainingService) -> None:
+    def __init__(self, node: TrainingNode, service: TrainingService) -> None:
         self._node = node
         self._service = service
 

@@ -34,8 +34,8 @@ from ._supervisor import Supervised
 from ._tls import make_supernode_keys
 
 if TYPE_CHECKING:
-    from ...daemon import Node
     from .._service import TrainingService
+    from ..ports import TrainingNode
 
 log = logging.getLogger("peermind.node.training.flower")
 
@@ -66,7 +66,7 @@ def _reply(msg: Message, **values: Any) -> Message:
 
 
 class FlowerParticipant:
-    def __init__(self, node: Node, service: TrainingService) -> None:
+    def __init__(self, node: TrainingNode, service: TrainingService) -> None:
         self._node = node
         self._service = service
         self._runs: dict[str, _NodeRun] = {}
