@@ -8,14 +8,13 @@ answer carries its provenance in an extra ``peermind`` object of the response.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..collab.constraints import (
@@ -32,6 +31,7 @@ from ..errors import NodeError
 from .body import ApiError
 from .body import error_response as _error
 from .body import json_body as _json_body
+from .chat_stream import ChatStream
 from .openai_format import (
     CHAT_UNSUPPORTED,
     OpenAIRequestError,
@@ -153,11 +153,14 @@ def build_app(node: Node) -> Starlette:
         constraints = pin_model(node.candidates(), body.get("model"), constraints)
         job = Job(kind="generate", messages=messages, max_tokens=max_tokens, temperature=temperature,
                   stop=stop_sequences(body))
-        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=_tactics(body))
-        completion = chat_completion(answer, max_tokens)
-        if body.get("stream"):
-            return StreamingResponse(_sse(completion), media_type="text/event-stream")
-        return JSONResponse(completion)
+        tactics = _tactics(body)
+        if body.get("stream"):  # tokens as they are generated: see chat_stream
+            return ChatStream(lambda: node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s,
+                                               tactics=tactics),
+                              mode=mode, model=str(body.get("model") or "auto"), max_tokens=max_tokens,
+                              timeout_s=timeout_s)
+        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=tactics)
+        return JSONResponse(chat_completion(answer, max_tokens))
 
     @route("/peermind/ask", ["POST"])
     async def ask(request: Request) -> Response:
@@ -221,16 +224,3 @@ def build_app(node: Node) -> Starlette:
         middleware=[Middleware(TokenAuth, token=node.config.api_token)],
         exception_handlers=openai_exception_handlers(),
     )
-
-
-async def _sse(completion: dict[str, Any]) -> Any:
-    """OpenAI's streaming format; the answer arrives whole from the peer, so one content chunk."""
-    base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
-    text = completion["choices"][0]["message"]["content"]
-    chunks = [
-        {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None},
-        {"index": 0, "delta": {}, "finish_reason": "stop"},
-    ]
-    for choice in chunks:
-        yield f"data: {json.dumps(base | {'choices': [choice]})}\n\n"
-    yield "data: [DONE]\n\n"

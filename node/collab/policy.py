@@ -54,6 +54,7 @@ from .mode_registry import runner_for
 from .quality import QualityMemory, QualityView
 from .route import estimate_tokens, feasible, job_tokens, rank_by_prior
 from .router_state import RouterHolder
+from .streaming import note_decision
 from .utility import DEFAULT_COST_WEIGHT, Estimate, estimate, require_quality
 
 log = logging.getLogger("peermind.node.collab")
@@ -180,6 +181,7 @@ class Collaborator:
         ctx = QueryContext(job, mode, constraints, tactics, new_task_id(), trio.current_time() + timeout_s,
                            time.perf_counter(), prompt_tokens, max_tokens)
         estimates = await self.decide(ctx)
+        note_decision(ctx)  # a streamed answer: live tokens unless the mode may still escalate
         answer = await runner(self, ctx, estimates)
         answer = replace(
             answer,

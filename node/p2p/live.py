@@ -8,6 +8,8 @@ has to pass it along, and three rules keep it from reaching the wrong generation
 - only the task that opened it may stream into it (tasks spawned meanwhile, such as the
   parallel asks of a vote or a verification run after the answer, never do);
 - one generation at a time (a claim), and once one finished, nothing more (sealed);
+- a policy that will still choose among answers defers it (``defer_live_text``): nothing
+  streams live, and the HTTP layer sends the chosen answer once it is known;
 - once text reached the client, a failure cannot be repaired by asking someone else: the
   claim breaks the sink and the next claim raises ``StreamBroken``, which ends the request.
 """
@@ -42,13 +44,14 @@ class LiveText:
         self._task = trio.lowlevel.current_task()
         self._claimed = False
         self.sealed = False
+        self.deferred = False
         self.broken = ""
         self.text = ""
         """Everything streamed so far."""
 
     def claim(self) -> LiveClaim | None:
         """The right to stream one generation, or None (another task, busy, or sealed)."""
-        if trio.lowlevel.current_task() is not self._task or self._claimed or self.sealed:
+        if trio.lowlevel.current_task() is not self._task or self._claimed or self.sealed or self.deferred:
             return None
         if self.broken:
             raise StreamBroken(self.broken)
@@ -103,3 +106,10 @@ def streaming_to(sink: TextSink) -> Iterator[LiveText]:
 
 def current_live() -> LiveText | None:
     return _LIVE.get()
+
+
+def defer_live_text() -> None:
+    """No live tokens for the rest of this request: the answer is not final when generated."""
+    live = _LIVE.get()
+    if live is not None and not live.text:
+        live.deferred = True
