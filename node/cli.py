@@ -22,7 +22,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from .errors import NodeError
+from .cli_errors import user_error_line
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -245,6 +245,7 @@ def cmd_top(args: argparse.Namespace) -> int:
     from .top import run_top
 
     with _client(args) as client:
+        client.console_state()  # no node, wrong token, ...: one line now, not an empty screen
         return run_top(client.console_state, api=client.base_url, interval_s=args.interval, once=args.once)
 
 
@@ -383,17 +384,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except NodeError as exc:
-        print(f"peermind: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # other packages' typed errors: one line, not a traceback
-        module = type(exc).__module__
-        if module.startswith("peermind."):
-            print(f"peermind: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except Exception as exc:  # a user's error is one line (cli_errors' table); a bug keeps its traceback
+        line = user_error_line(exc)
+        if line is None or os.environ.get("PEERMIND_DEBUG"):
+            raise
+        print(f"peermind: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nodeproc import peermind
+from nodeproc import NodeCluster, peermind
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +103,96 @@ def test_bad_config_files(tmp_path: Path) -> None:
 def test_api_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
     r = peermind("node", "run", "--data-dir", str(tmp_path), "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "0.0.0.0:0")
     _one_line_error(r, "api_token", "PEERMIND_API_TOKEN")
+
+
+# ---------------------------------------------------------------- commands that talk to a node's API
+# Every command that takes --api; each must turn every address/connection problem into one line.
+API_COMMANDS = [
+    ["status"], ["peers"], ["peers", "--trust"], ["ask", "hi"], ["invite"], ["top", "--once"],
+    ["router", "status"], ["router", "seed"], ["router", "calibrate"], ["feedback", "task-1", "--correct"],
+    ["train", "status"], ["train", "history"], ["train", "start"], ["trust", "peers"], ["trust", "explain", "12D3KooW"],
+]
+API_IDS = ["-".join(c[:2]).replace("--", "") for c in API_COMMANDS]
+
+
+@pytest.fixture(scope="module")
+def free_port() -> Iterator[int]:
+    """A loopback port nothing listens on: held bound (not listening), so no other process takes it meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def foreign_http() -> Iterator[str]:
+    """A real HTTP server that is not a peermind node (Python's file server)."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("command", API_COMMANDS, ids=API_IDS)
+def test_malformed_api_address(command: list[str]) -> None:
+    _one_line_error(peermind(*command, "--api", "not a host:port"), "'not a host:port' is not an API address", "HOST:PORT")
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", "ftp://127.0.0.1:8080", ":8080"])
+def test_other_bad_api_addresses(address: str) -> None:
+    _one_line_error(peermind("status", "--api", address), f"{address!r} is not an API address")
+
+
+@pytest.mark.parametrize("command", API_COMMANDS, ids=API_IDS)
+def test_no_node_at_the_address(command: list[str], free_port: int) -> None:
+    r = peermind(*command, "--api", f"127.0.0.1:{free_port}")
+    _one_line_error(r, f"no peermind node API at http://127.0.0.1:{free_port}", "is the daemon running")
+
+
+@pytest.mark.parametrize("command", [["status"], ["peers"], ["ask", "hi"], ["train", "status"]], ids=["status", "peers", "ask", "train"])
+def test_something_else_at_the_address(command: list[str], foreign_http: str) -> None:
+    _one_line_error(peermind(*command, "--api", foreign_http), "is it a peermind node API")
+
+
+def test_file_where_a_directory_belongs(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory\n")
+    _one_line_error(peermind("status", "--data-dir", str(a_file)), str(a_file), "not a directory")
+    _one_line_error(peermind("keys", "show", "--data-dir", str(a_file)), str(a_file))
+    _one_line_error(peermind("node", "run", "--data-dir", str(a_file), *LOOPBACK), str(a_file), "not a directory")
+    _one_line_error(peermind("testnet", "status", "--dir", str(a_file)), str(a_file), "not a directory")
+    _one_line_error(peermind("testnet", "down", "--dir", str(a_file)), str(a_file), "not a directory")
+    assert a_file.read_text() == "not a directory\n"
+
+
+def test_unreadable_or_missing_files(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[llm]\n")
+    _one_line_error(peermind("config", "show", "--config", str(binary)), str(binary), "TOML")
+    _one_line_error(peermind("config", "show", "--config", str(tmp_path)), str(tmp_path))
+    missing = tmp_path / "missing.jsonl"
+    _one_line_error(peermind("bench", "eval", "--data", str(missing), "--api", "127.0.0.1:1"), str(missing))
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("this is not JSON\n")
+    _one_line_error(peermind("bench", "eval", "--data", str(garbage), "--api", "127.0.0.1:1"), str(garbage), "JSON")
+
+
+@pytest.mark.slow
+def test_wrong_or_missing_api_token(cluster: NodeCluster) -> None:
+    """A real node with a token: a wrong or missing one is one line; the right one works (the check can fail)."""
+    node = cluster.start("n0", token="right-token")
+    api = node.api_url.removeprefix("http://")
+    ok = peermind("status", "--api", api, "--token", "right-token")
+    assert ok.returncode == 0, ok.stderr
+    for given in (["--token", "wrong-token"], []):
+        for command in (["status"], ["ask", "hi"], ["peers", "--trust"], ["train", "status"]):
+            _one_line_error(peermind(*command, "--api", api, *given), "API token", "HTTP 401", "--token")
+    # The API's own refusals are one line too.
+    _one_line_error(peermind("trust", "explain", "12D3KooWNobodyKnowsMe", "--api", api, "--token", "right-token"), "HTTP 404")
+    _one_line_error(peermind("ask", "hi", "--peer", "12D3KooWNobodyKnowsMe", "--api", api, "--token", "right-token"), "HTTP")
