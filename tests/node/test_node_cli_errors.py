@@ -196,3 +196,16 @@ def test_wrong_or_missing_api_token(cluster: NodeCluster) -> None:
     # The API's own refusals are one line too.
     _one_line_error(peermind("trust", "explain", "12D3KooWNobodyKnowsMe", "--api", api, "--token", "right-token"), "HTTP 404")
     _one_line_error(peermind("ask", "hi", "--peer", "12D3KooWNobodyKnowsMe", "--api", api, "--token", "right-token"), "HTTP")
+
+
+def test_error_table_unwraps_nursery_groups_and_keeps_bugs() -> None:
+    """Pure: the table's lines, trio's exception groups of user errors, and bugs left alone (None)."""
+    from peermind.node.cli_errors import user_error_line
+    from peermind.node.errors import ConfigError
+
+    assert user_error_line(ConfigError("bad setting")) == "bad setting"
+    assert user_error_line(FileNotFoundError(2, "No such file", "/x/y")) == "no such file or directory: /x/y"
+    group = ExceptionGroup("nursery", [ConfigError("a"), PermissionError(13, "denied", "/etc/z")])
+    assert user_error_line(group) == "a; permission denied: /etc/z"
+    assert user_error_line(ValueError("a bug")) is None
+    assert user_error_line(ExceptionGroup("nursery", [ConfigError("a"), KeyError("bug")])) is None
