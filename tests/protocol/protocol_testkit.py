@@ -121,6 +121,17 @@ def sealed_vectors(body: proto.Message, timestamp_ms: int, nonce: bytes) -> dict
     }
 
 
+def check_printed_vectors(marker: str, body: proto.Message, timestamp_ms: int, nonce: bytes) -> None:
+    """Verify a SPEC.md vector block step by step, as a foreign implementer would."""
+    v = parse_vectors(SPEC_PATH.read_text(), marker=marker)
+    payload = bytes.fromhex(v["payload"])
+    fields = msgpack.unpackb(payload)
+    assert fields[1] == body.TYPE and fields[5] == timestamp_ms and fields[6] == nonce
+    assert payload.endswith(bytes.fromhex(v["body"]))
+    env = proto.Verifier().open(bytes.fromhex(v["envelope"]), now_ms=timestamp_ms)
+    assert env.body == body
+
+
 def render_vectors(values: dict[str, str]) -> str:
     width = max(len(k) for k in values)
     lines = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import msgpack
 import pytest
 from peermind.protocol import (
     MAX_OUTCOMES,
@@ -18,6 +17,7 @@ from protocol_testkit import (
     NOW_MS,
     SPEC_PATH,
     VECTOR_TASK_ID,
+    check_printed_vectors,
     parse_vectors,
     render_vectors,
     sealed_vectors,
@@ -40,13 +40,7 @@ def test_spec_outcome_vectors_match_the_code() -> None:
 
 
 def test_outcome_vector_verifies_as_a_foreign_implementer_would() -> None:
-    v = parse_vectors(SPEC_PATH.read_text(), marker="outcome-vectors")
-    payload = bytes.fromhex(v["payload"])
-    fields = msgpack.unpackb(payload)
-    assert fields[1] == "task.outcome" and fields[5] == OUTCOME_TIMESTAMP_MS and fields[6] == OUTCOME_NONCE
-    assert payload.endswith(bytes.fromhex(v["body"]))
-    env = Verifier().open(bytes.fromhex(v["envelope"]), now_ms=OUTCOME_TIMESTAMP_MS)
-    assert env.body == vector_outcome()
+    check_printed_vectors("outcome-vectors", vector_outcome(), OUTCOME_TIMESTAMP_MS, OUTCOME_NONCE)
 
 
 def test_spec_names_the_outcome_protocol() -> None:
