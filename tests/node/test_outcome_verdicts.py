@@ -237,3 +237,12 @@ def test_malformed_user_items_are_a_typed_400_error_naming_the_record(data: obje
         user_items(data)
     assert caught.value.http_status == 400
 
+
+
+def test_the_cli_caption_shows_rate_and_eta_once_known() -> None:
+    from peermind.node.collab_cli import seed_line
+
+    running = {"phase": "scoring through the network", "rate_per_s": 1.25, "eta_s": 125.4,
+               "per_model": {"smollm2": {"done": 40, "correct": 20}, "gemma3-270m": {"done": 10, "correct": 6}}}
+    assert seed_line(running) == ("scoring through the network smollm2 20/40, gemma3-270m 6/10 · 1.25 rows/s · ETA 2:05")
+    assert seed_line({**running, "eta_s": None}).endswith("1.25 rows/s")
