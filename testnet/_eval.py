@@ -46,6 +46,7 @@ from rich.progress import (
 from ._eval_ask import UnsupportedMode, ask_item
 from ._eval_goals import GoalCheck, goal_checks, goals_markdown
 from ._eval_lodo import HeldOutRun, LodoPlan, run_lodo
+from ._eval_markdown import run_header
 from ._eval_outcomes import ItemRecord, Outcome, Peer
 from ._launcher import Testnet
 from ._profiles import BENCH_NODE_SETTINGS, set_args
@@ -180,8 +181,27 @@ def run_eval(settings: EvalSettings, console: Console | None = None) -> EvalRepo
     report.meta["wall_s"] = round(time.monotonic() - started, 1)
     report.meta["load_start"], report.meta["load_end"] = load_start, _load_average()
     report.meta["started_at"] = started_at
+    report.meta["code"] = _code_version()
     report.files = write_reports(report, settings.out)
     return report
+
+
+def as_stored(records: list[ItemRecord]) -> list[ItemRecord]:
+    """The records as the per-item file keeps them (costs and latencies rounded), so a
+    report's figures are exactly those ``--rerender`` rebuilds from that file."""
+    return [ItemRecord.from_json(r.to_json()) for r in records]
+
+
+def _code_version() -> str | None:
+    """``git describe --always --dirty`` of the checkout the nodes ran from (None outside git)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
 
 
 def _load_average() -> float | None:
@@ -233,7 +253,7 @@ def lodo_report(settings: EvalSettings, counts: dict[str, int], runs: list[HeldO
     """The report of held-out runs: records, figures and everything ``--rerender`` needs in meta."""
     from ._eval_lodo_report import lodo_results
 
-    records = [r for run in runs for r in run.records]
+    records = as_stored([r for run in runs for r in run.records])
     peers = runs[0].peers
     meta: dict[str, Any] = {
         "protocol": "lodo",
@@ -332,6 +352,7 @@ def _evaluate(settings: EvalSettings, api: str, items: dict[str, list[Item]], co
                     if not console.is_terminal and (len(records) % log_every == 0 or index == len(dataset_items)):
                         console.print(f"  {len(records)}/{total_items} items, {time.monotonic() - started:.0f}s: "
                                       f"{dataset} {index}/{len(dataset_items)} {running}")
+    records = as_stored(records)
     modes = [m for m in modes if m not in skipped]
     results = {name: evaluate_strategies([r for r in records if r.dataset == name], peers, modes, settings.seed)
                for name in items}
@@ -510,15 +531,8 @@ def _latencies(report: EvalReport) -> dict[str, list[float]]:
 def render_markdown(report: EvalReport, files: list[str], goals: dict[str, list[GoalCheck]] | None = None) -> str:
     meta = report.meta
     goals = standard_goals(report) if goals is None else goals
-    lines = ["# peermind evaluation", ""]
-    if meta.get("command"):
-        lines += [f"Command: `{meta['command']}`", ""]
+    lines = run_header(meta, "peermind evaluation")
     lines += [
-        f"Run {meta['started_at']}, {meta.get('wall_s', '?')} s wall, split `{meta['split']}`, "
-        f"limit {meta['limit']} per dataset, seed {meta['seed']}"
-        + (f"; machine load (1-min average) {meta['load_start']} at start, {meta['load_end']} at end."
-           if meta.get("load_start") is not None else "."),
-        "",
         "| peer | model | params (M) | cost / 1k tokens | single-model questions |",
         "|---|---|---:|---:|---|",
     ]

@@ -186,7 +186,8 @@ def pgr(records: Sequence[ItemRecord], mode_key: str, seed: int, scope: str) -> 
     value = bootstrap(statistic, len(rows), seed + 2)
     binary = any(0 < r.n_choices < 4 for r in rows)
     note = "; two-way items included: the oracle is inflated" if binary else ""
-    return GoalCheck("performance gap recovered (PGR)", scope, value.fmt() + note, None, n=len(rows))
+    figure = value.fmt() if math.isfinite(value.value) else "n/a: the oracle is no better than the best single model"
+    return GoalCheck("performance gap recovered (PGR)", scope, figure + note, None, n=len(rows))
 
 
 def goal_checks(records: Sequence[ItemRecord], mode_key: str, strongest: str, seed: int) -> list[GoalCheck]:

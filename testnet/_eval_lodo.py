@@ -227,7 +227,8 @@ def run_lodo(items: dict[str, list[Item]], plan: LodoPlan, *, nodes: int, profil
             raise EvalError(f"nothing to seed on when {dataset} is held out: give --seed-datasets other than "
                             f"{dataset} and its family")
         validation = load_items(dataset, "validation", limit=2 * max(plan.steps))  # spares for failed questions
-        settings = [*node_settings, f"trust.canary_datasets={','.join(seeded_on)}"]
+        settings = [*node_settings, f"trust.canary_datasets={','.join(seeded_on)}",
+                    f"router.learn_datasets={','.join(seeded_on)}"]  # idle learning must not see D either
         directory, own = testnet_dir_for(dataset)
         net = Testnet(directory)
         console.print(f"[bold]{dataset}[/] held out: fresh {nodes}-node testnet in {net.dir}, "

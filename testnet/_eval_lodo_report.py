@@ -19,6 +19,7 @@ from peermind.bench import StrategyResult, markdown_table
 
 from ._eval_goals import GoalCheck, goal_checks, goals_markdown
 from ._eval_lodo import stage_key
+from ._eval_markdown import run_header
 from ._eval_outcomes import ItemRecord, Peer
 from ._strategies import evaluate_strategies, strongest_model
 
@@ -79,14 +80,8 @@ def render_lodo_markdown(records: Sequence[ItemRecord], results: dict[str, list[
                          goals: dict[str, list[GoalCheck]], meta: dict[str, Any], files: Sequence[str]) -> str:
     steps, network_modes = list(meta["steps"]), list(meta["network_modes"])
     lodo = meta["lodo"]
-    lines = ["# peermind evaluation: leave-one-dataset-out", ""]
-    if meta.get("command"):
-        lines += [f"Command: `{meta['command']}`", ""]
+    lines = run_header(meta, "peermind evaluation: leave-one-dataset-out", "test items per dataset")
     lines += [
-        f"Run {meta['started_at']}, {meta.get('wall_s', '?')} s wall, split `{meta['split']}`, limit {meta['limit']} "
-        f"test items per dataset, seed {meta['seed']}. Machine load (1-min average) at start "
-        f"{meta.get('load_start', '?')}, at end {meta.get('load_end', '?')}.",
-        "",
         "For each held-out dataset a fresh testnet "
         f"({meta.get('testnet', {}).get('nodes', '?')} nodes, profile {meta.get('testnet', {}).get('profile', '?')}) "
         f"is started and its router seeded (`router seed`, {lodo['plan']['seed_limit']} train and "
@@ -152,19 +147,22 @@ def plot_learning_curves(results: dict[str, list[StrategyResult]], network_modes
     for i, name in enumerate(names):
         axes = figure.add_subplot(rows_n, cols, i + 1)
         by_mode = {r.mode: r for r in results[name]}
-        for mode in network_modes:
+        shift = 0.015 * (max(steps) or 1)  # side by side, so the modes' CI bars do not hide each other
+        for j, mode in enumerate(network_modes):
             points = [(k, by_mode[stage_key(mode, k)]) for k in steps if stage_key(mode, k) in by_mode]
             if not points:
                 continue
+            xs = [k + (j - (len(network_modes) - 1) / 2) * shift for k, _r in points]
             ys = [100 * r.accuracy for _k, r in points]
             err = [[y - 100 * r.ci95[0] for y, (_k, r) in zip(ys, points, strict=True)],
                    [100 * r.ci95[1] - y for y, (_k, r) in zip(ys, points, strict=True)]]
-            axes.errorbar([k for k, _r in points], ys, yerr=err, marker="o", capsize=3, label=mode)
-        for r in results[name]:
-            if r.mode.startswith("single:") or r.mode == "always-strongest":
-                style = ":" if r.mode == "always-strongest" else "--"
-                axes.axhline(100 * r.accuracy, linestyle=style, linewidth=1, color="grey" if style == ":" else None,
-                             label=f"{r.mode} {100 * r.accuracy:.0f}%")
+            axes.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=mode, color=f"C{j}")
+        baselines = [r for r in results[name] if r.mode.startswith("single:") or r.mode == "always-strongest"]
+        for j, r in enumerate(baselines):
+            dotted = r.mode == "always-strongest"
+            axes.axhline(100 * r.accuracy, linestyle=":" if dotted else "--", linewidth=1.2,
+                         color="black" if dotted else f"C{len(network_modes) + j}", label=f"{r.mode} {100 * r.accuracy:.0f}%")
+        axes.set_xticks(list(steps))
         n = results[name][0].n if results[name] else 0
         axes.set_title(f"{'pooled' if name == POOLED else name} (n={n})", fontsize=9)
         axes.set_xlabel("labelled answers seen", fontsize=8)

@@ -65,7 +65,7 @@ class FakeNode:
         self.task_contexts[task] = context
         scores = [(-1.0, 1), (-5.0, 1)] if model == "small" else [(-5.0, 1), (-1.0, 1)]
         return scores, {"task_id": task, "model": model, "answered_by": "peer-a" if model == "small" else "peer-b",
-                        "cost": 0.01 if model == "small" else 0.04}
+                        "cost": 0.0032500000012 if model == "small" else 0.04}  # rounds in the per-item file
 
     def feedback(self, task_id: str, *, correct: bool) -> dict[str, Any]:
         if self.lost_rows:

@@ -10,7 +10,7 @@ import pytest
 from peermind.bench import read_results_json
 from peermind.testnet._launcher import Testnet
 from peermind.testnet._profiles import BENCH_NODE_SETTINGS, set_args
-from peermind.testnet._state import NodeInfo
+from peermind.testnet._state import STATE_FILE, NodeInfo
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +82,41 @@ def test_eval_rejects_bad_input_with_one_line(two_nodes: list[NodeInfo], tmp_pat
     bad = bench_eval("--api", two_nodes[0].api, "--datasets", "arc_easy", "--limit", "1",
                      "--mode", "single:gpt-9", "--out", str(tmp_path / "x.json"))
     assert bad.returncode == 2 and "no peer serves" in bad.stderr
+    bad = bench_eval("--api", two_nodes[0].api, "--protocol", "lodo", "--datasets", "sciq", "--limit", "1",
+                     "--out", str(tmp_path / "x.json"))
+    assert bad.returncode == 2 and "drop --api" in bad.stderr and "Traceback" not in bad.stderr
+    bad = bench_eval("--protocol", "lodo", "--datasets", "sciq", "--lodo-steps", "ten", "--out", str(tmp_path / "x.json"))
+    assert bad.returncode == 2 and "--lodo-steps" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_leave_one_dataset_out_on_a_fresh_three_node_testnet(tmp_path: Path) -> None:
+    """Two held-out datasets, each on its own fresh testnet: seeded without it, 2 labels, rerendered."""
+    out = tmp_path / "lodo.json"
+    done = bench_eval("--protocol", "lodo", "--datasets", "sciq,csqa", "--limit", "2", "--lodo-steps", "0,2",
+                      "--seed-limit", "3", "--seed-validation-limit", "2", "--nodes", "3", "--threads", "1",
+                      "--testnet-dir", str(tmp_path / "nets"), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = json.loads(out.read_text())["meta"]
+    assert meta["protocol"] == "lodo" and meta["steps"] == [0, 2]
+    items = [json.loads(line) for line in Path(str(out.with_suffix("")) + ".items.jsonl").read_text().splitlines()]
+    assert len(items) == 4
+    for held_out, other in (("sciq", "csqa"), ("csqa", "sciq")):
+        run = meta["lodo"]["per_dataset"][held_out]
+        assert run["seeded_on"] == [other]
+        test_ids = {i["item_id"] for i in items if i["dataset"] == held_out}
+        assert len(run["feedback"]) == 2 and not test_ids & {f["item_id"] for f in run["feedback"]}
+        assert all(f["rows_labelled"] >= 1 for f in run["feedback"])
+        labelled = [run["router"][k]["feedback"]["labelled"] for k in ("0", "2")]
+        assert labelled[1] >= labelled[0] + 2  # the two labels reached the node's rows
+    for item in items:
+        assert set(item["per_model"]) == {"smollm2", "gemma3-270m"}
+        assert {"route@0", "route@2", "auto@0", "auto@2"} <= set(item["per_mode"])
+    assert {"route@2", "auto@2"} <= set(meta["goals"])
+    assert "| labelled answers seen |" in done.stdout
+    report = out.with_suffix(".md").read_text()
+    rebuilt = subprocess.run([sys.executable, "-m", "peermind.node.cli", "bench", "eval", "--rerender", "--out", str(out)],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+    assert out.with_suffix(".md").read_text() == report
+    assert sorted(p.name for p in (tmp_path / "nets").iterdir()) == ["csqa", "sciq"]
+    assert not list((tmp_path / "nets").glob(f"*/{STATE_FILE}"))  # both testnets were stopped
