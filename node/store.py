@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from .errors import StoreError, StoreFull, StoreVersionError
+from .labelled_rows import ROLES, SPLITS, labels_of
 
 __all__ = [
     "DB_FILENAME",
@@ -129,6 +130,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # At most one active version, enforced by the database itself.
         "CREATE UNIQUE INDEX router_weights_one_active ON router_weights (active) WHERE active = 1",
     ),
+    (
+        # A feedback row's role and split get their own columns (node/labelled_rows.py); rows
+        # written before this packed them into ``mode`` ("vote:dissent", "seed:validation").
+        "ALTER TABLE feedback ADD COLUMN role TEXT NOT NULL DEFAULT 'answer'",
+        "ALTER TABLE feedback ADD COLUMN split TEXT",
+        "UPDATE feedback SET split = 'train' WHERE mode = 'seed'",
+        "UPDATE feedback SET split = 'validation' WHERE mode IN ('seed:validation', 'seed:generate')",
+        """UPDATE feedback SET role = substr(mode, instr(mode, ':') + 1), mode = substr(mode, 1, instr(mode, ':') - 1)
+           WHERE mode NOT LIKE 'seed%' AND instr(mode, ':') > 0
+             AND substr(mode, instr(mode, ':') + 1) IN ('answer', 'dissent', 'other')""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _TABLES = ("peers", "tasks", "feedback", "evidence", "training_rounds", "router_weights")
@@ -185,6 +197,8 @@ class FeedbackRecord:
     latency_ms: float | None
     confidence: float | None
     created_at: float
+    role: str = "answer"  # answer | dissent | other (node/labelled_rows.py)
+    split: str | None = None  # train | validation | None: by hash of the query id
 
 
 @dataclass(frozen=True)
@@ -379,17 +393,25 @@ class Store:
         latency_ms: float | None = None,
         confidence: float | None = None,
         created_at: float | None = None,
+        role: str | None = None,
+        split: str | None = None,
     ) -> int:
-        """Store one training example; the embedding is kept as little-endian float32 bytes."""
+        """Store one training example; the embedding is kept as little-endian float32 bytes.
+
+        ``role`` and ``split`` default to what a packed legacy ``mode`` says ("vote:dissent").
+        """
         blob = _embedding_bytes(query_embedding)
+        labels = labels_of(mode, role, split)
+        _require(labels.role in ROLES, f"role must be one of {ROLES}, got {labels.role!r}")
+        _require(labels.split is None or labels.split in SPLITS, f"split must be one of {SPLITS} or None")
         values = (
-            task_id, blob, query_id, peer, model_key, mode, _bool_or_none(correct),
-            cost, latency_ms, confidence, _now(created_at),
+            task_id, blob, query_id, peer, model_key, labels.mode, _bool_or_none(correct),
+            cost, latency_ms, confidence, _now(created_at), labels.role, labels.split,
         )  # fmt: skip
         return self._insert(
             "INSERT INTO feedback (task_id, query_embedding, query_id, peer, model_key, mode, "
-            "correct, cost, latency_ms, confidence, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "correct, cost, latency_ms, confidence, created_at, role, split) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             values,
         )
 
@@ -405,26 +427,19 @@ class Store:
 
     def feedback_rows(self, limit: int | None = None) -> list[FeedbackRecord]:
         """Training examples, newest first (all of them unless ``limit``)."""
+        return self._feedback_where("1", -1 if limit is None else _limit(limit))
+
+    def _feedback_where(self, condition: str, limit: int) -> list[FeedbackRecord]:
         rows = self._read(
             "SELECT id, task_id, query_embedding, query_id, peer, model_key, mode, correct, "
-            "cost, latency_ms, confidence, created_at FROM feedback "
+            f"cost, latency_ms, confidence, created_at, role, split FROM feedback WHERE {condition} "
             "ORDER BY created_at DESC, id DESC LIMIT ?",
-            (-1 if limit is None else _limit(limit),),
+            (limit,),
         )
         return [
             FeedbackRecord(
-                r[0],
-                r[1],
-                np.frombuffer(r[2], dtype="<f4"),
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                None if r[7] is None else bool(r[7]),
-                r[8],
-                r[9],
-                r[10],
-                r[11],
+                r[0], r[1], np.frombuffer(r[2], dtype="<f4"), r[3], r[4], r[5], r[6],
+                None if r[7] is None else bool(r[7]), r[8], r[9], r[10], r[11], r[12], r[13],
             )  # fmt: skip
             for r in rows
         ]
@@ -435,7 +450,7 @@ class Store:
 
     def labelled_feedback_rows(self) -> list[FeedbackRecord]:
         """Rows with a verdict (right or wrong), newest first: the router's labelled memory."""
-        return [r for r in self.feedback_rows() if r.correct is not None]
+        return self._feedback_where("correct IS NOT NULL", -1)
 
     # -- trust evidence
 

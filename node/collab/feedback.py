@@ -3,9 +3,9 @@
 One row per peer whose result went into the answer (query embedding, peer, model,
 mode, cost, latency, confidence); correctness starts unknown (NULL) and is set when a
 user (``POST /peermind/feedback``) or a canary says whether the answer was right. The
-row's ``mode`` column carries the contribution's role after a colon when it is not the
-answer itself ("vote:dissent", "cascade:other"), which is what lets one mark on the
-delivered answer label several models: a multiple-choice dissenter was wrong whenever
+row's ``role`` column says whether the contribution was the answer itself, a dissent or
+another text (node/labelled_rows.py), which is what lets one mark on the delivered
+answer label several models: a multiple-choice dissenter was wrong whenever
 the answer was right. Rows are written off the answer path (the embedding may need
 the embedder to load) and never leave the node.
 """
@@ -28,16 +28,6 @@ from .job import Job
 log = logging.getLogger("peermind.node.collab.feedback")
 
 QUEUE_SIZE = 256
-
-
-def row_mode(mode: str, role: str) -> str:
-    return mode if role == "answer" else f"{mode}:{role}"
-
-
-def role_of(mode_column: str | None) -> str:
-    if not mode_column or ":" not in mode_column or mode_column.startswith("seed"):
-        return "answer"
-    return mode_column.rsplit(":", 1)[1]
 
 
 def label_for(role: str, answer_correct: bool) -> bool | None:
@@ -132,7 +122,8 @@ class FeedbackRecorder:
                     query_id=answer.task_id,
                     peer=c.peer_id,
                     model_key=c.model,
-                    mode=row_mode(answer.mode, c.role),
+                    mode=answer.mode,
+                    role=c.role,
                     correct=None,
                     cost=c.cost,
                     latency_ms=c.latency_ms,
@@ -153,7 +144,7 @@ def mark_task(store: Store, task_id: str, correct: bool) -> dict[str, int]:
         raise UnknownTask(f"no feedback rows for task {task_id!r} on this node (use the task_id from the answer's provenance)")
     labelled = unlabelled = 0
     for r in rows:
-        label = label_for(role_of(r.mode), correct)
+        label = label_for(r.role, correct)
         if label is None:
             unlabelled += 1
             continue

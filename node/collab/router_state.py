@@ -36,6 +36,7 @@ import numpy as np
 from peermind.federated import FeatureSchema, FederatedError, FeedbackRow, RouterModel
 
 from ..errors import NodeError
+from ..labelled_rows import DEFAULT_VALIDATION_FRACTION, held_out, labels_of
 from ..store import Store
 
 log = logging.getLogger("peermind.node.collab.router")
@@ -228,11 +229,13 @@ class RouterHolder:
         self._install(model, stored.schema, stored.version)
 
 
-def training_rows(store: Store, embed_dim: int = DEFAULT_SCHEMA.embed_dim) -> tuple[list[FeedbackRow], list[FeedbackRow]]:
+def training_rows(store: Store, embed_dim: int = DEFAULT_SCHEMA.embed_dim,
+                  fraction: float = DEFAULT_VALIDATION_FRACTION) -> tuple[list[FeedbackRow], list[FeedbackRow]]:
     """(train, validation) rows with a known outcome from this node's feedback table.
 
-    Validation rows are the seed rows from the benchmark VALIDATION split; everything
-    else with a known outcome (seed train rows, user- or canary-marked answers) trains.
+    Split by the one rule (``peermind.node.labelled_rows.held_out``) that federated
+    adoption uses too: seed rows keep their benchmark split, every other row goes by a
+    hash of its query id.
     """
     train: list[FeedbackRow] = []
     validation: list[FeedbackRow] = []
@@ -242,7 +245,8 @@ def training_rows(store: Store, embed_dim: int = DEFAULT_SCHEMA.embed_dim) -> tu
         if not np.all(np.isfinite(rec.query_embedding)):
             continue
         row = FeedbackRow(rec.query_embedding, rec.model_key, rec.correct, query_id=rec.query_id or rec.task_id or "")
-        (validation if rec.mode == VALIDATION_MODE else train).append(row)
+        split = labels_of(rec.mode, split=rec.split).split
+        (validation if held_out(rec.query_id or rec.task_id or "", split, fraction) else train).append(row)
     return train, validation
 
 

@@ -1,8 +1,8 @@
 """This node's feedback rows as router training data, split train/validation by query.
 
-Seed rows built from benchmark splits keep their split (``mode`` "seed" trains,
-"seed:validation" validates, as the collaboration package writes them); every
-other row is split by a hash of its query id, so all outcomes of one query land
+Split by ``peermind.node.labelled_rows.held_out``, the one rule calibration uses too:
+seed rows keep their benchmark split (the row's ``split`` column); every other row is
+split by a hash of its query id, so all outcomes of one query land
 on the same side (the router is validated on queries it never trained on) and
 a node gets the same split on every call and after every restart. Rows without a verdict
 (``correct`` unknown), without a model key or with an embedding of the wrong
@@ -11,22 +11,20 @@ width are skipped: they carry no label or cannot be fed to the router.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 import numpy as np
 from peermind.federated import EMBED_DIM, FeedbackRow
 
-from ..collab.router_state import SEED_MODE, VALIDATION_MODE
+from ..labelled_rows import held_out, labels_of
 from ..store import FeedbackRecord, Store
 
 RowSplit = tuple[list[FeedbackRow], list[FeedbackRow]]
 
 
 def is_validation(query_id: str, fraction: float) -> bool:
-    """Deterministic query-level split: the first 8 bytes of sha256 as a position in [0, 1)."""
-    digest = hashlib.sha256(b"peermind-router-split:" + query_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    """Deterministic query-level split for a row without one of its own (``held_out``'s hash)."""
+    return held_out(query_id, None, fraction)
 
 
 def _query_key(record: FeedbackRecord) -> str:
@@ -54,13 +52,7 @@ def split_records(
             continue
         query = _query_key(record)
         row = FeedbackRow(record.query_embedding, str(record.model_key), bool(record.correct), 1.0, query)
-        if record.mode == VALIDATION_MODE:
-            held_out = True
-        elif record.mode == SEED_MODE:
-            held_out = False
-        else:
-            held_out = is_validation(query, fraction)
-        (validation if held_out else train).append(row)
+        (validation if held_out(query, labels_of(record.mode, split=record.split).split, fraction) else train).append(row)
     return train, validation
 
 

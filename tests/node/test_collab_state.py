@@ -59,7 +59,7 @@ async def test_answers_become_feedback_rows_and_marks_label_them(store: Store) -
     assert all(r.task_id == answer.task_id and r.correct is None for r in rows.values())
     answer_peer = answer.answered_by
     other = "me" if answer_peer == "big" else "big"
-    assert rows[other].mode == "vote:dissent" and rows[answer_peer].mode == "vote"
+    assert (rows[other].mode, rows[other].role) == ("vote", "dissent") and (rows[answer_peer].mode, rows[answer_peer].role) == ("vote", "answer")
     result = mark_task(store, answer.task_id, True)
     assert result == {"rows": 2, "labelled": 2, "unlabelled": 0}
     labels = {r.peer: r.correct for r in store.feedback_rows()}
