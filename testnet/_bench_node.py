@@ -30,7 +30,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,14 +251,8 @@ def run_network(result: NodeBenchResult, prompts: Sequence[str], workdir: Path, 
     processes on a shared machine hits both sides alike; the nodes are idle while the
     direct model runs and this process waits while B generates.
     """
-    network = f"bench-{uuid.uuid4().hex[:6]}"
-    common = ["--model", result.model, "--threads", str(result.threads), "--network", network, *QUIET_TRUST]
-    a = _Daemon("A", workdir / "a", common)
-    daemons = [a]
-    try:
-        a.wait_ready()
-        b = _Daemon("B", workdir / "b", [*common, "--bootstrap", a.state["addrs"][0]])
-        daemons.append(b)
+    with two_node_testnet(workdir, result.model, result.threads) as (a, b):
+        daemons = [a, b]
         with httpx.Client(timeout=300) as http:
             seen_at = _wait_for_ad(http, a.state["api_url"], b)
             loaded = b.log_event_ts("model loaded")
@@ -304,6 +299,24 @@ def run_network(result: NodeBenchResult, prompts: Sequence[str], workdir: Path, 
                 result.rss_after_run_mb[d.name] = round(psutil.Process(d.proc.pid).memory_info().rss / 2**20, 1)
                 result.heavy_libs_after_run[d.name] = _heavy_libs(d.proc.pid)
         result.peer_ms = _served_latencies(b.data_dir / "node.db", len(prompts))
+
+
+@contextmanager
+def two_node_testnet(workdir: Path, model: str, threads: int) -> Iterator[tuple[_Daemon, _Daemon]]:
+    """Node A, then node B bootstrapped to A (one process each, quiet trust); both stopped on exit.
+
+    B is spawned, not waited for: a caller may time how long its ad takes to reach A.
+    """
+    network = f"bench-{uuid.uuid4().hex[:6]}"
+    common = ["--model", model, "--threads", str(threads), "--network", network, *QUIET_TRUST]
+    daemons: list[_Daemon] = []
+    try:
+        a = _Daemon("A", workdir / "a", common)
+        daemons.append(a)
+        a.wait_ready()
+        b = _Daemon("B", workdir / "b", [*common, "--bootstrap", a.state["addrs"][0]])
+        daemons.append(b)
+        yield a, b
     finally:
         for d in reversed(daemons):
             d.stop()

@@ -54,6 +54,31 @@ def _add_node(bench: Any) -> None:
     p.set_defaults(func=cmd_bench_node)
 
 
+# ------------------------------------------------------------------ bench stream
+def cmd_bench_stream(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ._bench_stream import format_table, run_stream_benchmark
+
+    result = run_stream_benchmark(prompts=args.prompts, max_tokens=args.max_tokens, threads=args.threads,
+                                  model=args.model, workdir=args.dir, progress=_say if args.verbose else lambda _m: None)
+    Console().print(format_table(result))
+    _write_json(args.out, result.to_json())
+    return 0
+
+
+def _add_stream(bench: Any) -> None:
+    p = bench.add_parser("stream", help="time to first token through the network vs the model's own (stream=true)")
+    p.add_argument("--prompts", type=int, default=20, help="how many of the 20 fixed prompts (default 20)")
+    p.add_argument("--max-tokens", type=int, default=64, help="tokens per answer (default 64)")
+    p.add_argument("--threads", type=int, default=1, help="llama.cpp threads, direct and in the nodes (default 1)")
+    p.add_argument("--model", default="smollm2", help="model profile or .gguf path (default smollm2)")
+    p.add_argument("--dir", type=Path, help="keep the testnet's data here (default: a temporary directory)")
+    p.add_argument("--out", type=Path, help="write the figures and raw timings as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="print progress")
+    p.set_defaults(func=cmd_bench_stream)
+
+
 # ------------------------------------------------------------------ bench envelope
 def cmd_bench_envelope(args: argparse.Namespace) -> int:
     from peermind.protocol.benchmark import format_table, run_envelope_benchmark
@@ -296,7 +321,7 @@ def _add_coldstart(bench: Any) -> None:
     p.set_defaults(func=cmd_bench_coldstart)
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_envelope, _add_eval, _add_system, _add_trust, _add_federated,
+SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_stream, _add_envelope, _add_eval, _add_system, _add_trust, _add_federated,
                                              _add_collab, _add_coldstart]
 
 
