@@ -40,6 +40,7 @@ def test_write_reports_creates_every_file(tmp_path: Path) -> None:
     results, meta = read_results_json(tmp_path / "out" / "run.json")
     assert [r.n for r in results] == [10] * len(MODES)  # the headline is the pooled set
     assert set(meta["per_dataset"]) == {"mc4", "yesno", POOLED}
+    assert [c["scope"] for c in meta["goals"]["route"][:2]] == ["mc4", "yesno"]  # issue 12's goals, per dataset first
     lines = (tmp_path / "out" / "run.items.jsonl").read_text().splitlines()
     assert len(lines) == 10 and json.loads(lines[0])["per_model"]["small"]["cost"] == 0.1
     for f in files:
@@ -55,3 +56,5 @@ def test_markdown_names_skips_binary_caveat_and_gap_recovered() -> None:
     mc4_route = next(r for r in report.results["mc4"] if r.mode == "route")
     assert "gap_recovered" in mc4_route.extra
     assert all("gap_recovered" not in r.extra for r in report.results["yesno"])
+    assert "## Goals of issue 12" in text and "**route (default mode)**" in text
+    assert "| not below the best single model | mc4 | 6 |" in text and "two-way items included" in text
