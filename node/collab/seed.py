@@ -67,6 +67,10 @@ log = logging.getLogger("peermind.node.collab.seed")
 
 GENERATE_MODE = "seed:generate"
 TASK_TIMEOUT_S = 120.0
+MAX_TASK_TIMEOUT_S = 960.0
+"""A peer that refuses a seed task as unable to meet its deadline (its speed, measured on a
+loaded machine, looks hopeless) is given twice the time, up to this: a background run can
+wait, and the peer's estimate improves once it does real work."""
 MAX_CONSECUTIVE_FAILURES = 3
 DEFAULT_TARGET_ESCALATION: float | None = None  # None: the best rate in ESCALATION_BAND on validation
 DEFAULT_TARGET_SHARE = 0.5
@@ -254,10 +258,15 @@ class SeedRunner:
             if not queue:  # another worker took the last item while this one waited
                 break
             work = queue.popleft()
-            result, attempt = await self._attempt(work.job, candidate, TASK_TIMEOUT_S)
+            result, attempt = await self._attempt(work.job, candidate, peer.timeout_s)
             if result is None and attempt.outcome in BACK_OFF:
                 queue.appendleft(work)  # the peer asked us to slow down: not a failure
                 peer.refused(attempt.retry_after_ms / 1000)
+                p.backoffs += 1
+                continue
+            if result is None and attempt.outcome == "refused:deadline" and peer.timeout_s < MAX_TASK_TIMEOUT_S:
+                queue.appendleft(work)  # "allow more time or ask another peer": the next try allows more
+                peer.timeout_s = min(2 * peer.timeout_s, MAX_TASK_TIMEOUT_S)
                 p.backoffs += 1
                 continue
             peer.answered()
@@ -399,6 +408,7 @@ class _PeerState:
         self.gap_s = 0.0
         self.next_at = 0.0
         self.failures = 0  # consecutive, across the peer's slots
+        self.timeout_s = TASK_TIMEOUT_S  # doubled by each deadline refusal, up to MAX_TASK_TIMEOUT_S
 
     async def turn(self) -> None:
         start = max(trio.current_time(), self.next_at)

@@ -26,7 +26,7 @@ from peermind.node.p2p.outcomes import (
     Verdict,
 )
 from peermind.node.p2p.streams import UnexpectedMessage
-from peermind.node.p2p.tasks import TaskRefused
+from peermind.node.p2p.tasks import TaskRefused, now_ms
 from peermind.node.store import Store
 from peermind.protocol import (
     ContinuationScore,
@@ -246,3 +246,25 @@ def test_the_cli_caption_shows_rate_and_eta_once_known() -> None:
                "per_model": {"smollm2": {"done": 40, "correct": 20}, "gemma3-270m": {"done": 10, "correct": 6}}}
     assert seed_line(running) == ("scoring through the network smollm2 20/40, gemma3-270m 6/10 · 1.25 rows/s · ETA 2:05")
     assert seed_line({**running, "eta_s": None}).endswith("1.25 rows/s")
+
+
+class Hopeless(FakeNet):
+    """A peer whose speed estimate says no to the first two deadlines it is given."""
+
+    allowed_s: list[float] = []
+
+    async def request_remote(self, peer: str, req: TaskRequest) -> TaskResult:
+        allowed = (req.deadline_ms - now_ms()) / 1000
+        self.allowed_s.append(allowed)
+        if allowed < 400:
+            raise TaskRefused(peer, TaskRefusal(task_id=req.task_id, reason="deadline", detail="needs ~300 s"))
+        return await self._answer(peer, req)
+
+
+async def test_a_peer_that_refuses_the_deadline_is_given_more_time_not_dropped(store: Store) -> None:
+    net = Hopeless([candidate("me", local=True, **SMALL), candidate("peerB", **LARGE)])
+    seeder = SeedRunner(store=store, router=net.collaborator().router, embedder=fake_embedder(),
+                        candidates=lambda: list(net.candidates), attempt=net.collaborator().attempt)
+    await seeder.run(SeedPlan(datasets=(), items=user_items(seed_records(6)), generation_items=0))
+    assert seeder.progress.per_model["gemma3-270m"]["done"] == 6 and seeder.progress.failed == 0
+    assert [round(s, -1) for s in net.allowed_s[:3]] == [120, 240, 480]
