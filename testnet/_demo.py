@@ -20,7 +20,7 @@ from peermind.node.client import NodeClient
 from rich.console import Console
 from rich.table import Table
 
-from ._demo_ask import ask, ask_all, demo_items, print_report, solos
+from ._demo_ask import ask, ask_all, demo_items, print_report, solos, write_results
 from ._demo_learn import federated_round, seed_routers
 from ._demo_progress import Steps
 from ._demo_warmup import warm_up
@@ -32,6 +32,7 @@ STEPS = 6
 SEED_LIMIT = 6  # train-split questions each node labels before the federated round
 DEFAULT_QUESTIONS = 20
 DEFAULT_WARMUP_S = 60.0
+RESULTS_FILE = "demo-results.json"  # in the testnet directory: every question's answers and the summary
 
 
 def run_demo(net: Testnet, *, nodes: int = 3, questions: int = DEFAULT_QUESTIONS, warmup_s: float = DEFAULT_WARMUP_S,
@@ -71,6 +72,8 @@ def run_demo(net: Testnet, *, nodes: int = 3, questions: int = DEFAULT_QUESTIONS
                                          f"(the node picks a peer), and to each model alone: {', '.join(s.label for s in solo)}"):
                 results = ask_all(console, client, solo, items, names)
                 print_report(console, results, solo, entry, names)
+                write_results(net.dir / RESULTS_FILE, items, results, solo, names)
+                say(f"every answer: {net.dir / RESULTS_FILE}")
                 errors = results.failures()
                 if errors:
                     raise steps.fail(f"{len(errors)} answers failed (of {len(items) * (1 + len(solo))}); first: {errors[0]}")

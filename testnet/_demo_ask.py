@@ -9,9 +9,11 @@ with its 95% Wilson interval, cost is the answering peer's advertised price x to
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from peermind.bench import (
     Item,
@@ -172,6 +174,19 @@ def print_report(console: Console, results: Results, solo: list[Solo], entry: No
     share = f"{net_cost / best_cost:.0%} of its mean cost" if best_cost > 0 else "no cost to compare"
     console.print(f"  network {net_acc:.0%} vs the best model alone ({best.model}) {best_acc:.0%}: "
                   f"{(net_acc - best_acc) * 100:+.0f} points at {share}", highlight=False)
+
+
+def write_results(path: Path, items: list[Item], results: Results, solo: list[Solo], names: dict[str, str]) -> None:
+    """Every question's answers (network and each model alone) as JSON, so the report can be checked."""
+    rows = []
+    for i, item in enumerate(items[: len(results.network)]):
+        net = results.network[i]
+        rows.append({"id": item.id, "dataset": item.dataset, "gold": item.gold,
+                     "network": {**asdict(net), "answered_by_name": names.get(net.answered_by, "")},
+                     "alone": {s.model: asdict(results.solo[s.model][i]) for s in solo}})
+    summary = {label: {"accuracy": _score(answers)[0], "mean_cost": _score(answers)[1], "n": len(answers)}
+               for label, answers in [("network", results.network), *((s.model, results.solo[s.model]) for s in solo)]}
+    path.write_text(json.dumps({"summary": summary, "questions": rows}, indent=1))
 
 
 def _score(answers: list[Answer]) -> tuple[float, float]:

@@ -8,6 +8,7 @@ with one line naming the failed step, no traceback, and no process left behind.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -48,6 +49,40 @@ def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
         assert not (tmp_path / "net" / "node-0").exists()  # nothing was started
 
 
+def test_report_and_results_file_from_answers(tmp_path: Path) -> None:
+    """Pure: the accuracy table, the who-answered split and demo-results.json from hand-made answers."""
+    import io
+
+    from peermind.bench import Item
+    from peermind.testnet._demo_ask import Answer, Results, Solo, print_report, write_results
+    from peermind.testnet._state import NodeInfo
+    from rich.console import Console
+
+    nodes = [NodeInfo(name=f"node-{i}", data_dir="/d", log="/d/log", pid=1, model=m, peer_id=f"P{i}")
+             for i, m in enumerate(("smollm2", "gemma3-270m"))]
+    names = {n.peer_id: f"{n.name} ({n.model})" for n in nodes}
+    items = [Item(f"q{i}", "arc_easy", "Q?", ("a", "b"), 0, None, "mc") for i in range(4)]
+    results = Results(
+        network=[Answer(True, 0, 0.02, 900, "P1", "best utility"), Answer(True, 0, 0.005, 300, "P0", "cheap"),
+                 Answer(False, 1, 0.02, 900, "P1", "best utility"), Answer(True, 0, 0.02, 950, "P1", "best utility")],
+        solo={"smollm2": [Answer(c, 0 if c else 1, 0.005, 300, "P0") for c in (False, True, False, False)],
+              "gemma3-270m": [Answer(c, 0 if c else 1, 0.02, 900, "P1") for c in (True, False, False, True)]},
+    )
+    solo = [Solo("smollm2", nodes[0]), Solo("gemma3-270m", nodes[1])]
+    out = io.StringIO()
+    print_report(Console(file=out, width=160), results, solo, nodes[0], names)
+    text = out.getvalue()
+    assert "accuracy on the same 4 test-split questions (95% CI, Wilson)" in text
+    assert re.search(r"network \(route via node-0\)\s+│\s+75% │\s+30%–95% │ 4 │\s+0\.0163", text), text
+    assert "node-1 (gemma3-270m) ×3, node-0 (smollm2) ×1; 3 of 4 by a peer other than the entry node node-0" in text
+    assert "network 75% vs the best model alone (gemma3-270m) 50%: +25 points at 81% of its mean cost" in text
+    write_results(tmp_path / "r.json", items, results, solo, names)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["summary"]["network"] == {"accuracy": 0.75, "mean_cost": 0.01625, "n": 4}
+    assert data["questions"][1]["network"]["answered_by_name"] == "node-0 (smollm2)"
+    assert data["questions"][0]["alone"]["smollm2"]["correct"] is False
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_demo_as_the_readme_runs_it(tmp_path: Path) -> None:
@@ -70,6 +105,8 @@ def test_demo_as_the_readme_runs_it(tmp_path: Path) -> None:
     assert re.search(r"warm-up \d+ s \(limit 60 s\)", out)
     assert "federated round" in out and "`peermind train start --rounds 1`: done" in out
     assert "killed node-" in out and "no process or listening port left behind" in out
+    summary = json.loads((directory / "demo-results.json").read_text())["summary"]
+    assert summary["network"]["n"] == 20 and {"smollm2", "gemma3-270m"} <= set(summary)
     _assert_nothing_left(directory)
 
 
