@@ -123,7 +123,8 @@ def build_app(node: Node) -> Starlette:
             return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
         except InfeasibleConstraints as exc:
             return JSONResponse(
-                {"error": {"message": str(exc), "type": "infeasible_constraints", "constraint": exc.constraint}},
+                {"error": {"message": str(exc), "type": "infeasible_constraints", "param": None, "code": None,
+                           "constraint": exc.constraint}},
                 status_code=422,
             )
         except AllCandidatesFailed as exc:
@@ -147,7 +148,8 @@ def build_app(node: Node) -> Starlette:
         body = await _json_body(request)
         messages = _messages(body)
         mode, constraints, timeout_s = _options(body)
-        max_tokens = int(_number(body, "max_tokens", 128, 1, node.config.limits.max_tokens) or 128)
+        limit_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+        max_tokens = int(_number(body, limit_key, 128, 1, node.config.limits.max_tokens) or 128)
         temperature = _number(body, "temperature", 0.0, 0, 2) or 0.0
         refuse_unsupported(body, CHAT_UNSUPPORTED)
         constraints = pin_model(node.candidates(), body.get("model"), constraints)

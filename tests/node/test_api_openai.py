@@ -63,7 +63,7 @@ def test_models_lists_both_generators_and_the_embedder(client: OpenAI, net: dict
 
 def test_chat_cut_by_max_tokens_says_length_and_counts_true_tokens(client: OpenAI, net: dict[str, NodeProc]) -> None:
     reply = client.chat.completions.create(
-        model="smollm2", messages=[{"role": "user", "content": CHAT_QUESTION}], max_tokens=3)
+        model="smollm2", messages=[{"role": "user", "content": CHAT_QUESTION}], max_completion_tokens=3)
     assert reply.choices[0].finish_reason == "length"
     assert reply.usage is not None and reply.usage.completion_tokens == 3
     assert reply.usage.prompt_tokens == chat_prompt_tokens(vocab("smollm2"), CHAT_QUESTION)
