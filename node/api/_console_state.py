@@ -1,9 +1,9 @@
 """What the console and ``peermind top`` show, gathered from a running node as plain JSON.
 
-Why so defensive: several parts of the node (collaboration modes, trust wiring, federated
-training) grow independently, and the console must keep working while they do. Every
-section is read with ``getattr`` and defaults, and a section that fails reports its error
-in place instead of taking the whole view down.
+The console reads the node through one typed port (:class:`ConsoleNode`; the daemon's
+``Node`` satisfies it, and so does a test's stand-in). Several parts of the node
+(collaboration modes, trust wiring, federated training) grow independently, so a section
+that fails reports its error in place instead of taking the whole view down.
 """
 
 from __future__ import annotations
@@ -12,14 +12,22 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import json_safe
 from ._trust_timeline import TrustTimeline
 
+if TYPE_CHECKING:
+    from peermind.trust import ReputationBook
+
+    from ..answer_log import AnswerLog
+    from ..config import NodeConfig
+    from ..events import EventBus
+    from ..store import Store
+
 log = logging.getLogger("peermind.node.console")
 
-__all__ = ["ConsoleData", "known_peers", "peer_tier"]
+__all__ = ["ConsoleData", "ConsoleNode", "ConsoleTrust", "known_peers", "peer_tier"]
 
 SMALL_MODEL_PARAMS_M = 200.0
 RECENT_ANSWERS = 50
@@ -37,12 +45,47 @@ def peer_tier(tags: Any, params_m: Any) -> str:
     return "unknown"
 
 
+class ConsoleTrust(Protocol):
+    """What the console reads of the node's trust wiring."""
+
+    @property
+    def book(self) -> ReputationBook:
+        """The live reputation book (local scores and standings)."""
+
+    def global_scores(self) -> dict[str, float]:
+        """Global (EigenTrust) scores as published; {} while none are known."""
+
+
+class ConsoleNode(Protocol):
+    """What the console reads of a node (the daemon's ``Node`` satisfies it)."""
+
+    @property
+    def peer_id(self) -> str: ...
+    @property
+    def config(self) -> NodeConfig: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def events(self) -> EventBus: ...
+    @property
+    def answers(self) -> AnswerLog: ...
+    @property
+    def trust(self) -> ConsoleTrust | None:
+        """None on a node without trust wiring: the trust section then replays evidence only."""
+
+    def status(self) -> dict[str, object]:
+        """The node's ``GET /status`` body."""
+
+
 class ConsoleData:
     """Snapshots of one node for the console; holds the incremental trust replay."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: ConsoleNode) -> None:
         self.node = node
-        self.timeline = TrustTimeline(_trust_params(node))
+        book = _live_book(node)
+        self.timeline = TrustTimeline(book.params if book is not None else None)
 
     # ---------------------------------------------------------------- whole view
     def state(self) -> dict[str, Any]:
@@ -70,38 +113,37 @@ class ConsoleData:
     def _status(self) -> dict[str, Any]:
         try:
             status = self.node.status()
-            return status if isinstance(status, dict) else {}
+            return dict(status) if isinstance(status, dict) else {}
         except Exception as exc:
             log.warning("node status failed", extra={"error": repr(exc)})
-            return {"peer_id": getattr(self.node, "peer_id", "?")}
+            return {"peer_id": self.node.peer_id}
 
     # ---------------------------------------------------------------- sections
     def node_info(self, status: Mapping[str, Any]) -> dict[str, Any]:
-        ads = getattr(getattr(self.node, "config", None), "ads", None)
+        ads = self.node.config.ads
         return {
-            "peer_id": status.get("peer_id", getattr(self.node, "peer_id", "")),
+            "peer_id": status.get("peer_id", self.node.peer_id),
             "network": status.get("network", ""),
             "api_url": status.get("api_url", ""),
             "uptime_s": status.get("uptime_s"),
-            "started_at": getattr(self.node, "started_at", None),
+            "started_at": self.node.started_at,
             "model": status.get("model", {}),
             "queue": status.get("queue", {}),
             "accepting": status.get("accepting", True),
             "rss_mb": status.get("rss_mb"),
-            "tags": list(getattr(ads, "tags", ()) or ()),
-            "skills": list(getattr(ads, "skills", ()) or ()),
-            "token_required": bool(getattr(getattr(self.node, "config", None), "api_token", None)),
+            "tags": list(ads.tags or ()),
+            "skills": list(ads.skills or ()),
+            "token_required": bool(self.node.config.api_token),
         }
 
     def topology(self, status: Mapping[str, Any], trust: Any) -> dict[str, Any]:
         """Self plus every peer with a fresh ad or a live connection; edges are connections."""
-        me = status.get("peer_id", getattr(self.node, "peer_id", ""))
+        me = status.get("peer_id", self.node.peer_id)
         connected = [p for p in status.get("connected") or [] if isinstance(p, str) and p != me]
         trust_of = trust.get("peers", {}) if isinstance(trust, dict) else {}
         model = status.get("model") or {}
         queue = status.get("queue") or {}
-        ads = getattr(getattr(self.node, "config", None), "ads", None)
-        tags = list(getattr(ads, "tags", ()) or ())
+        tags = list(self.node.config.ads.tags or ())
         nodes = [{
             "peer_id": me,
             "self": True,
@@ -157,14 +199,10 @@ class ConsoleData:
         return {"self": me, "nodes": nodes, "edges": edges}
 
     def answers(self) -> list[dict[str, Any]]:
-        log_ = getattr(self.node, "answers", None)
-        return log_.recent(RECENT_ANSWERS) if log_ is not None else []
+        return self.node.answers.recent(RECENT_ANSWERS)
 
     def tasks(self) -> list[dict[str, Any]]:
-        store = getattr(self.node, "store", None)
-        if store is None:
-            return []
-        return [_plain(t) for t in store.recent_tasks(RECENT_TASKS)]
+        return [_plain(t) for t in self.node.store.recent_tasks(RECENT_TASKS)]
 
     def trust(self, known: Iterable[str] = ()) -> dict[str, Any]:
         """Replayed local reputation over time, overlaid with the live book and global trust.
@@ -172,13 +210,11 @@ class ConsoleData:
         ``known`` peers (ads, connections) get a row from the live book even before any
         evidence, so a newcomer shows its prior score rather than "n/a".
         """
-        store = getattr(self.node, "store", None)
-        if store is not None:
-            self.timeline.update(store)
+        self.timeline.update(self.node.store)
         peers = self.timeline.peers()
         book = _live_book(self.node)
-        global_scores = _global_scores(self.node, book)
-        me = getattr(self.node, "peer_id", None)
+        global_scores = _global_scores(self.node)
+        me = self.node.peer_id
         extra = set(known) if book is not None else set()
         for peer in (set(peers) | set(global_scores) | extra) - {me}:
             entry = peers.setdefault(peer, {"score": None, "standing": None, "history": [], "evidence": {}})
@@ -186,7 +222,7 @@ class ConsoleData:
             if book is not None:
                 try:
                     entry["score"] = round(float(book.score(peer)), 4)
-                    entry["standing"] = str(getattr(book.standing(peer), "value", book.standing(peer)))
+                    entry["standing"] = book.standing(peer).value
                     entry["source"] = "live"
                 except Exception as exc:
                     log.debug("live reputation book failed", extra={"error": repr(exc)})
@@ -195,19 +231,15 @@ class ConsoleData:
             "peers": peers,
             "thresholds": self.timeline.thresholds(),
             "live_book": book is not None,
-            "global_available": bool(global_scores) or _has_global(self.node),
+            "global_available": bool(global_scores) or self.node.trust is not None,
             "unscored": self.timeline.unscored,
         }
 
     def training(self) -> dict[str, Any]:
-        store = getattr(self.node, "store", None)
-        rounds = store.rounds(RECENT_ROUNDS) if store is not None else []
-        return {"rounds": [_plain(r) for r in rounds]}
+        return {"rounds": [_plain(r) for r in self.node.store.rounds(RECENT_ROUNDS)]}
 
     def events_info(self) -> dict[str, Any]:
-        bus = getattr(self.node, "events", None)
-        if bus is None:
-            return {"available": False}
+        bus = self.node.events
         return {"available": True, "last_id": bus.last_id, "subscribers": bus.subscriber_count,
                 "published": bus.published, "dropped": bus.dropped}
 
@@ -235,61 +267,21 @@ def _modes() -> list[str]:
     return list(MODES)
 
 
-def _holders(node: Any) -> list[Any]:
-    """Where the trust wiring may keep its objects: on the node or on a ``node.trust`` facade."""
-    return [h for h in (node, getattr(node, "trust", None)) if h is not None]
+def _live_book(node: ConsoleNode) -> ReputationBook | None:
+    trust = node.trust
+    return trust.book if trust is not None else None
 
 
-def _live_book(node: Any) -> Any:
-    for holder in _holders(node):
-        for name in ("reputation", "book", "reputation_book"):
-            book = getattr(holder, name, None)
-            if book is not None and callable(getattr(book, "score", None)) and callable(getattr(book, "standing", None)):
-                return book
-    return None
-
-
-def _trust_params(node: Any) -> Any:
-    book = _live_book(node)
-    params = getattr(book, "params", None)
-    if params is not None and hasattr(params, "weight_of"):
-        return params
-    return None
-
-
-def _has_global(node: Any) -> bool:
-    return any(
-        getattr(h, name, None) is not None
-        for h in _holders(node)
-        for name in ("global_values", "global_trust_scores", "global_scores", "global_trust")
-    )
-
-
-def _global_scores(node: Any, book: Any) -> dict[str, float]:
-    """Global (EigenTrust) scores as the trust wiring publishes them; {} means "n/a".
-
-    A published table (``global_values()`` or similar) is used as is, even while empty;
-    only a wiring that keeps a bare ``GlobalTrust`` engine gets it computed here.
-    """
-    for holder in _holders(node):
-        for name in ("global_values", "global_trust_scores", "global_scores"):
-            value = getattr(holder, name, None)
-            if value is None:
-                continue
-            try:
-                value = value() if callable(value) else value
-            except Exception as exc:
-                log.debug("global trust scores failed", extra={"error": repr(exc)})
-                return {}
-            return _scores(value)
-    for holder in _holders(node):
-        engine = getattr(holder, "global_trust", None)
-        if engine is not None and callable(getattr(engine, "compute", None)) and book is not None:
-            try:
-                return _scores(engine.compute(book.local_opinions()))
-            except Exception as exc:
-                log.debug("global trust computation failed", extra={"error": repr(exc)})
-    return {}
+def _global_scores(node: ConsoleNode) -> dict[str, float]:
+    """Global (EigenTrust) scores as the trust wiring publishes them; {} means "n/a"."""
+    trust = node.trust
+    if trust is None:
+        return {}
+    try:
+        return _scores(trust.global_scores())
+    except Exception as exc:
+        log.debug("global trust scores failed", extra={"error": repr(exc)})
+        return {}
 
 
 def _scores(value: Any) -> dict[str, float]:

@@ -14,18 +14,15 @@ headers. Tokens therefore never appear in URLs, logs or browser history.
 from __future__ import annotations
 
 import importlib.resources
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..events import EventBusError, TooManySubscribers
-from ._console_state import ConsoleData
+from ._console_state import ConsoleData, ConsoleNode
 from .sse import SectionWatcher, stream_events
-
-if TYPE_CHECKING:
-    from ..daemon import Node
 
 __all__ = ["STATIC_PREFIX", "console_routes", "is_public_path"]
 
@@ -80,8 +77,8 @@ def _after_id(request: Request) -> int:
         return 0
 
 
-def console_routes(node: Node | Any) -> list[Route]:
-    """Routes to add to the API app; ``node`` needs ``status()``, ``store``, ``events``, ``answers``."""
+def console_routes(node: ConsoleNode) -> list[Route]:
+    """Routes to add to the API app, reading ``node`` through the console's typed port."""
     data = ConsoleData(node)
 
     async def index(_: Request) -> Response:
@@ -97,17 +94,14 @@ def console_routes(node: Node | Any) -> list[Route]:
         return JSONResponse(data.state())
 
     async def events(request: Request) -> Response:
-        bus = getattr(node, "events", None)
-        if bus is None:
-            return JSONResponse({"error": {"message": "this node has no event bus", "type": "not_available"}}, status_code=501)
-        stream = stream_events(bus, SectionWatcher(data), after_id=_after_id(request))
+        stream = stream_events(node.events, SectionWatcher(data), after_id=_after_id(request))
         try:
             first = await stream.__anext__()  # subscribes now, so a full bus answers 503, not an empty stream
         except EventBusError as exc:  # every slot taken, or the node is shutting down
             kind = "too_many_subscribers" if isinstance(exc, TooManySubscribers) else "shutting_down"
             return JSONResponse({"error": {"message": str(exc), "type": kind}}, status_code=503)
 
-        async def body() -> Any:
+        async def body() -> AsyncIterator[str]:
             try:
                 yield first
                 async for chunk in stream:

@@ -33,6 +33,7 @@ class StandInNode:
         self.answers = AnswerLog()
         self.started_at = time.time()
         self.config = SimpleNamespace(api_token=token, ads=SimpleNamespace(tags=("tier:device",), skills=()))
+        self.trust = None  # no trust wiring: the console replays stored evidence only
 
     def status(self) -> dict[str, Any]:
         ad = {"peer_id": GOOD, "models": [{"name": "gemma3-270m", "params_m": 268.1, "gen_tps": 30.0}],
