@@ -60,17 +60,29 @@ class ConsoleNode(Protocol):
     """What the console reads of a node (the daemon's ``Node`` satisfies it)."""
 
     @property
-    def peer_id(self) -> str: ...
+    def peer_id(self) -> str:
+        """This node's peer ID (base58)."""
+
     @property
-    def config(self) -> NodeConfig: ...
+    def config(self) -> NodeConfig:
+        """Settings the console shows (ad tags and skills, whether a token is set)."""
+
     @property
-    def started_at(self) -> float: ...
+    def started_at(self) -> float:
+        """When the node started (epoch seconds)."""
+
     @property
-    def store(self) -> Store: ...
+    def store(self) -> Store:
+        """Evidence, tasks and training rounds to show."""
+
     @property
-    def events(self) -> EventBus: ...
+    def events(self) -> EventBus:
+        """The live feed behind ``GET /events``."""
+
     @property
-    def answers(self) -> AnswerLog: ...
+    def answers(self) -> AnswerLog:
+        """Recent answers with their provenance."""
+
     @property
     def trust(self) -> ConsoleTrust | None:
         """None on a node without trust wiring: the trust section then replays evidence only."""
@@ -89,6 +101,7 @@ class ConsoleData:
 
     # ---------------------------------------------------------------- whole view
     def state(self) -> dict[str, Any]:
+        """Every section at once (``GET /console/state``); a failing section carries its error."""
         status = self._status()
         trust = self._section("trust", lambda: self.trust(known_peers(status)))
         return {
@@ -120,6 +133,7 @@ class ConsoleData:
 
     # ---------------------------------------------------------------- sections
     def node_info(self, status: Mapping[str, Any]) -> dict[str, Any]:
+        """This node: identity, model, queue, tags, whether the API needs a token."""
         ads = self.node.config.ads
         return {
             "peer_id": status.get("peer_id", self.node.peer_id),
@@ -199,9 +213,11 @@ class ConsoleData:
         return {"self": me, "nodes": nodes, "edges": edges}
 
     def answers(self) -> list[dict[str, Any]]:
+        """The most recent answers, newest first."""
         return self.node.answers.recent(RECENT_ANSWERS)
 
     def tasks(self) -> list[dict[str, Any]]:
+        """The most recent tasks this node served or sent."""
         return [_plain(t) for t in self.node.store.recent_tasks(RECENT_TASKS)]
 
     def trust(self, known: Iterable[str] = ()) -> dict[str, Any]:
@@ -236,9 +252,11 @@ class ConsoleData:
         }
 
     def training(self) -> dict[str, Any]:
+        """The most recent federated rounds, all roles."""
         return {"rounds": [_plain(r) for r in self.node.store.rounds(RECENT_ROUNDS)]}
 
     def events_info(self) -> dict[str, Any]:
+        """The event bus's counters (last id, subscribers, published, dropped)."""
         bus = self.node.events
         return {"available": True, "last_id": bus.last_id, "subscribers": bus.subscriber_count,
                 "published": bus.published, "dropped": bus.dropped}
@@ -246,6 +264,7 @@ class ConsoleData:
 
 # -------------------------------------------------------------------- helpers
 def known_peers(status: Mapping[str, Any]) -> set[str]:
+    """Peers this node knows from its status: connected ones and those with a fresh ad."""
     known = {p for p in status.get("connected") or [] if isinstance(p, str)}
     known |= {a["peer_id"] for a in status.get("peers") or [] if isinstance(a, dict) and isinstance(a.get("peer_id"), str)}
     return known

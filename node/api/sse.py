@@ -40,6 +40,7 @@ class SectionWatcher:
         self._last: dict[str, str] = {}
 
     def changed(self) -> list[tuple[str, Any]]:
+        """The sections whose content changed since the last call, as (name, new value)."""
         status = self._data._status()
         trust = self._data._section("trust", lambda: self._data.trust(known_peers(status)))
         sections: dict[str, tuple[Any, Any]] = {

@@ -31,5 +31,6 @@ def install_router(holder: RouterHolder, model: RouterModel, source: str, metric
 
 
 def schema_json(model: RouterModel) -> dict[str, Any]:
+    """The router's schema (version, embedding size, model keys) as JSON."""
     schema = model.schema
     return {"version": schema.version, "embed_dim": schema.embed_dim, "model_keys": list(schema.model_keys)}

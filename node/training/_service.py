@@ -115,6 +115,7 @@ class TrainingService:
         return self._available
 
     def set_available(self, value: bool) -> None:
+        """Join or leave future runs; the ad is republished when this changes."""
         changed = value != self._available
         self._available = value
         gossip = self._node.gossip
@@ -183,11 +184,13 @@ class TrainingService:
         return state
 
     def get_run(self, run_id: str | None) -> RunState | None:
+        """A run this node coordinated (kept in memory), the active one for None."""
         if run_id is None:
             return self.active
         return self.runs.get(run_id)
 
     def status(self) -> dict[str, Any]:
+        """Availability, the current run and the engines' state (``GET /peermind/train/status``)."""
         body: dict[str, Any] = {
             "available": self._available,
             "engines": list(self.participant.engines),
@@ -200,6 +203,7 @@ class TrainingService:
         return body
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Recorded rounds of every role, newest first (``GET /peermind/train/history``)."""
         return [
             {
                 "run_id": r.run_id, "round": r.round, "role": r.role,

@@ -25,22 +25,36 @@ class TrainingNode(Protocol):
     """The node's parts and hooks federated training uses."""
 
     @property
-    def config(self) -> NodeConfig: ...
+    def config(self) -> NodeConfig:
+        """The node's settings (training, limits, data_dir, join_training)."""
+
     @property
-    def peer_id(self) -> str: ...
+    def peer_id(self) -> str:
+        """This node's peer ID (base58)."""
+
     @property
-    def store(self) -> Store: ...
+    def store(self) -> Store:
+        """Where feedback rows and training rounds live."""
+
     @property
-    def signer(self) -> Signer: ...
+    def signer(self) -> Signer:
+        """Signs this node's training messages."""
+
     @property
-    def board(self) -> AdBoard: ...
+    def board(self) -> AdBoard:
+        """Fresh capability ads: who offers training, at which addresses."""
+
     @property
     def router(self) -> RouterHolder:
         """The router this node routes with; adopted federated routers go into it."""
+
     @property
-    def host(self) -> IHost | None: ...
+    def host(self) -> IHost | None:
+        """The libp2p host the training protocol is served on."""
+
     @property
-    def gossip(self) -> AdGossip | None: ...
+    def gossip(self) -> AdGossip | None:
+        """Republishes this node's ad when its training flag changes."""
 
     def reputation(self, peer_b58: str) -> float:
         """This node's local reputation of a peer in [0, 1] (weighs its training updates)."""
