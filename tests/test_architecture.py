@@ -6,9 +6,10 @@ imports nothing of testnet; node's parts do not import each other in a circle
 (not even through ``TYPE_CHECKING`` or function-level imports); private
 ``_names`` stay inside their package; testnet drives nodes only through the
 public client, the CLI and the documented extension point
-``peermind.node.extension``; the daemon imports no HTTP (api) module. Text that
-promises a shape goes stale silently, so these tests read every source file
-with ``ast`` and fail naming the offending imports.
+``peermind.node.extension``; the daemon imports no HTTP (api) module, and only the
+composition root (``node run``) imports the daemon. Text that promises a shape
+goes stale silently, so these tests read every source file with ``ast`` and
+fail naming the offending imports.
 
 ``python tests/test_architecture.py`` prints the counts (used in issue 13's
 before/after report).
@@ -242,6 +243,17 @@ def daemon_api_imports() -> list[str]:
             if imp.importer == f"{NODE}.daemon" and _node_part(imp.module) == "api"]
 
 
+# The composition root builds the daemon; the extension point hands its class to test peers.
+DAEMON_IMPORTERS = (f"{NODE}.cli", EXTENSION)
+
+
+def daemon_importers() -> list[str]:
+    """Parts that import the daemon (even for type hints): each should get a typed port instead."""
+    return [_describe(imp) for imp in ALL_IMPORTS
+            if imp.module == f"{NODE}.daemon" and _top(imp.importer) == "node"
+            and imp.importer not in (f"{NODE}.daemon", *DAEMON_IMPORTERS)]
+
+
 def direction_violations() -> list[str]:
     found = []
     for imp in ALL_IMPORTS:
@@ -322,6 +334,11 @@ def test_the_daemon_imports_no_http_layer() -> None:
     assert daemon_api_imports() == []
 
 
+def test_only_the_composition_root_imports_the_daemon() -> None:
+    """No part receives the whole daemon: api/, training/, ... declare typed ports it satisfies."""
+    assert daemon_importers() == []
+
+
 def test_every_extension_name_resolves() -> None:
     """The extension point's lazy table points at real names (a rename in node fails here)."""
     import peermind.node.extension as extension
@@ -343,6 +360,7 @@ if __name__ == "__main__":
         ("testnet -> node internal imports", node_internals_used_by_testnet()),
         ("testnet names missing from the extension point's __all__", undeclared_extension_names()),
         ("daemon -> api imports", daemon_api_imports()),
+        ("imports of the daemon outside cli and the extension point", daemon_importers()),
         ("direction violations", direction_violations()),
     ):
         print(f"{title}: {len(rows)}")

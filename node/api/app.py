@@ -46,7 +46,7 @@ from .routes_training import training_routes
 from .routes_trust import trust_routes
 
 if TYPE_CHECKING:
-    from ..daemon import Node
+    from .ports import ApiNode
 
 
 def _snake(name: str) -> str:
@@ -113,7 +113,7 @@ def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def build_app(node: Node) -> Starlette:
+def build_app(node: ApiNode) -> Starlette:
     async def guarded(request: Request, handler: Any) -> Response:
         try:
             return await handler(request)

@@ -45,7 +45,7 @@ from .openai_format import (
 )
 
 if TYPE_CHECKING:
-    from ..daemon import Node
+    from .ports import ApiNode
 
 __all__ = ["AUTO_MODELS", "EMBED_LOAD_WAIT_S", "model_list", "openai_exception_handlers", "openai_routes", "pin_model"]
 
@@ -116,7 +116,7 @@ def _temperature(body: dict[str, Any]) -> float:
     return float(value)
 
 
-async def _ask_all(node: Node, jobs: Sequence[Job], opts: RequestOptions, constraints: Constraints) -> list[Answer]:
+async def _ask_all(node: ApiNode, jobs: Sequence[Job], opts: RequestOptions, constraints: Constraints) -> list[Answer]:
     """Ask every job at once; the first failure (a typed NodeError) is raised after all end."""
     slots: list[Answer | NodeError | None] = [None] * len(jobs)
 
@@ -136,7 +136,7 @@ async def _ask_all(node: Node, jobs: Sequence[Job], opts: RequestOptions, constr
     return [s for s in slots if isinstance(s, Answer)]
 
 
-def openai_routes(node: Node, route: RouteWrapper) -> list[Route]:
+def openai_routes(node: ApiNode, route: RouteWrapper) -> list[Route]:
     """The routes above, wrapped by ``route`` (app's ``guarded``: it renders ``OpenAIRequestError``)."""
     @route("/v1/models", ["GET"])
     async def models(_: Request) -> Response:

@@ -13,13 +13,13 @@ from hypercorn.trio import serve
 from .app import build_app
 
 if TYPE_CHECKING:
-    from ..daemon import Node
+    from .ports import ApiNode
 
 log = logging.getLogger("peermind.node.api")
 
 
 async def serve_api(
-    node: Node,
+    node: ApiNode,
     *,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
