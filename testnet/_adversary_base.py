@@ -1,7 +1,7 @@
 """What every adversarial role shares: a Node subclass with an attack task, a lure, stats.
 
 Adversaries are real nodes (same daemon, same wire format) built by subclassing the
-node's public classes; only their behaviour differs. Each writes what it did to
+node's public classes (from ``peermind.node.extension``); only their behaviour differs. Each writes what it did to
 ``DATA_DIR/adversary.json`` (sent / outcomes per action) so benchmarks can compare it with
 what honest nodes counted. Active attacks (forging, flooding) start when the file
 ``DATA_DIR/adversary.go`` appears or ``PEERMIND_ADVERSARY_START_S`` seconds after the node

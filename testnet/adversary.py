@@ -2,7 +2,9 @@
 
 The testnet launcher starts nodes with a role this way (``peermind testnet up --adversary
 wrong:1``). Each role is the ordinary node daemon built from a subclass of the node's
-public classes; the node package itself contains no adversarial behaviour.
+public classes, handed to ``peermind node run`` through the CLI's ``node_factory``; testnet
+takes them only from the documented extension point ``peermind.node.extension``, and the
+node package itself contains no adversarial behaviour.
 
 Roles: wrong (confidently wrong answers), garbage (malformed replies), forger (bad
 signatures, replayed requests and ads), flooder (task request flood), poisoner (poisoned
