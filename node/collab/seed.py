@@ -85,6 +85,7 @@ GAP_DECAY = 0.95
 back towards the peer's allowance instead of staying at the slowest it ever needed."""
 SPLIT_ORDER = {"train": 0, "validation": 1, "generate": 2}
 MAX_USER_ITEMS = 20_000
+RECENT_ROWS = 20
 
 Attempter = Callable[[Job, Candidate, float], Any]  # Collaborator.attempt
 ReportOutcome = Callable[[str, bytes, bool, str], None]  # (peer, task_id, correct, "train" | "validation")
@@ -134,18 +135,33 @@ class SeedProgress:
     summary: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 
+    recent: dict[str, deque[float]] = field(default_factory=dict, repr=False)  # models' last row times
+
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, **self.pace(time.time())}
+        return {**{k: v for k, v in self.__dict__.items() if k != "recent"}, **self.pace(time.time())}
+
+    def row_done(self, model: str, now: float) -> None:
+        self.done += 1
+        self.per_model[model]["done"] += 1
+        self.recent.setdefault(model, deque(maxlen=RECENT_ROWS)).append(now)
 
     def pace(self, now: float) -> dict[str, float | None]:
-        """Rows per second so far and the seconds left: the slowest model's backlog at its own rate."""
+        """Rows per second so far and the seconds left: the slowest model's backlog at its recent rate.
+
+        A model's rate is measured over its last RECENT_ROWS rows (up to now, so a stall
+        slows it): models share machines and speed up when another one finishes."""
         if self.state != "running" or not self.scoring_started_at or not self.done:
             return {"rate_per_s": None, "eta_s": None}
         elapsed = max(now - self.scoring_started_at, 1e-3)
         etas = []
-        for m in self.per_model.values():
+        for model, m in self.per_model.items():
             remaining = m.get("total", 0) - m["done"] - m["failed"]
-            if remaining > 0:
+            if remaining <= 0:
+                continue
+            times = self.recent.get(model, ())
+            if len(times) >= 2:
+                etas.append(remaining * max(now - times[0], 1e-3) / (len(times) - 1))
+            else:
                 etas.append(remaining * elapsed / m["done"] if m["done"] else math.inf)
         eta = max(etas, default=0.0)
         return {"rate_per_s": self.done / elapsed, "eta_s": None if math.isinf(eta) else eta}
@@ -281,8 +297,7 @@ class SeedRunner:
                 continue
             peer.failures = 0
             self._record(model, candidate, work, result)
-            p.done += 1
-            p.per_model[model]["done"] += 1
+            p.row_done(model, time.time())
 
     def _record(self, model: str, candidate: Candidate, work: _Work, result: Any) -> None:
         from peermind.bench import normalized_choice

@@ -219,6 +219,10 @@ def test_progress_shows_rate_and_the_slowest_models_time_left() -> None:
                                 "slow": {"done": 10, "failed": 0, "correct": 5, "total": 40}})
     pace = p.pace(110.0)
     assert pace["rate_per_s"] == pytest.approx(3.0) and pace["eta_s"] == pytest.approx(30.0)
+    for t in (140.0, 142.0, 144.0):  # the slow model sped up once the fast one was done
+        p.row_done("slow", t)
+    assert p.pace(144.0)["eta_s"] == pytest.approx(27 * 2.0)
+    assert "recent" not in p.to_json()
     assert SeedProgress(state="done").pace(110.0) == {"rate_per_s": None, "eta_s": None}
 
 
