@@ -322,11 +322,19 @@ class TrustConfig(_Validated):
     )
     canary_wrong_weight: float = _setting(
         -2.0,
-        "evidence weight of a failed canary; small models miss some, so keep it moderate",
+        "evidence weight of a failed canary recorded without the sequential test (evidence "
+        "rows from before it); canaries are now weighed against the peer's own model",
         _between(-20.0, 0.0),
     )
     canary_right_weight: float = _setting(
-        1.0, "evidence weight of a passed canary", _between(0.0, 20.0)
+        1.0, "evidence weight of a passed canary recorded without the sequential test",
+        _between(0.0, 20.0),
+    )
+    newcomer_weight: float = _setting(
+        0.9,
+        "routing weight (probability-like 'answers honestly') of a peer with no evidence yet; "
+        "it multiplies the peer's predicted P(correct). 1 for trusted peers, 0 when excluded",
+        _between(0.0, 1.0),
     )
     cross_check_rate: float = _setting(
         0.05,

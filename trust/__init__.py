@@ -10,19 +10,25 @@ from ._answers import answers_match, normalise_answer
 from ._calibration import CalibrationTracker
 from ._canary import CanaryItem, CanaryPolicy, judge_canary
 from ._cross_check import PeerAnswer, cross_check
+from ._decision_score import GLOBAL_CEILING, blend, global_score, honesty_weight
 from ._errors import InsufficientWork, InvalidInput, RateLimited, TrustError, UnknownPeer
 from ._evidence import Evidence, EvidenceRecord, ViolationKind
 from ._global_trust import SELF, GlobalTrust, TrustOpinion
 from ._ids import check_peer_id
+from ._model_baseline import SELF_SOURCE, ModelBaseline, ModelStats
 from ._params import DEFAULT_VIOLATION_WEIGHTS, DEFAULT_WEIGHTS, TrustParams
 from ._pow import ProofOfWork, pow_challenge, solve, verify
 from ._rate_limit import LimitKind, RateLimiter, TokenBucket
 from ._reputation import Explanation, KindSummary, ReputationBook, Standing
+from ._sprt import DISHONEST_SHARE, canary_llr
 
 __all__ = [
     "DEFAULT_VIOLATION_WEIGHTS",
     "DEFAULT_WEIGHTS",
+    "DISHONEST_SHARE",
+    "GLOBAL_CEILING",
     "SELF",
+    "SELF_SOURCE",
     "CalibrationTracker",
     "CanaryItem",
     "CanaryPolicy",
@@ -34,6 +40,8 @@ __all__ = [
     "InvalidInput",
     "KindSummary",
     "LimitKind",
+    "ModelBaseline",
+    "ModelStats",
     "PeerAnswer",
     "ProofOfWork",
     "RateLimited",
@@ -47,8 +55,12 @@ __all__ = [
     "UnknownPeer",
     "ViolationKind",
     "answers_match",
+    "blend",
+    "canary_llr",
     "check_peer_id",
     "cross_check",
+    "global_score",
+    "honesty_weight",
     "judge_canary",
     "normalise_answer",
     "pow_challenge",

@@ -70,7 +70,8 @@ class EvidenceRecord:
 
     ``weight_override`` replaces the kind's default weight (its sign decides
     whether it counts as positive or negative evidence); ``detail`` is free text
-    kept for ``explain`` (truncated to 300 chars). For protocol violations the
+    kept for ``explain`` (truncated to 300 chars); ``llr`` marks a canary verdict judged by
+    the sequential test (see ``canary_llr``). For protocol violations the
     detail starts with the :class:`ViolationKind`, e.g. ``"replay: nonce 81"``.
     """
 
@@ -79,6 +80,10 @@ class EvidenceRecord:
     weight_override: float | None = None
     at: float = field(default_factory=time.time)
     detail: str = ""
+    llr: float | None = None
+    """A canary verdict's log-likelihood ratio honest:dishonest (``canary_llr``). When set, the
+    record moves the peer's sequential-test sum instead of its Beta masses (its kind's weight
+    is not used); see ReputationBook."""
 
     def __post_init__(self) -> None:
         check_peer_id(self.peer)
@@ -93,6 +98,8 @@ class EvidenceRecord:
         if self.weight_override is not None:
             weight = _finite(self.weight_override, "weight_override")
             object.__setattr__(self, "weight_override", weight)
+        if self.llr is not None:
+            object.__setattr__(self, "llr", _finite(self.llr, "llr"))
         at = _finite(self.at, "at")
         if at < 0:
             raise InvalidInput(f"at must be a unix time in seconds (>= 0), got {at}")
@@ -110,14 +117,17 @@ class EvidenceRecord:
         return self.detail.split(":", 1)[0].strip()
 
     def to_row(self) -> dict[str, Any]:
-        """A flat dict of plain values (str/float/None), one column each."""
-        return {
+        """A flat dict of plain values (str/float/None), one column each (``llr`` only when set)."""
+        row: dict[str, Any] = {
             "peer": self.peer,
             "kind": self.kind.value,
             "weight_override": self.weight_override,
             "at": self.at,
             "detail": self.detail,
         }
+        if self.llr is not None:
+            row["llr"] = self.llr
+        return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> EvidenceRecord:
@@ -133,6 +143,7 @@ class EvidenceRecord:
             weight_override=row.get("weight_override"),
             at=row["at"],
             detail=row.get("detail") or "",
+            llr=row.get("llr"),
         )
 
 

@@ -103,6 +103,23 @@ class TrustParams:
     """|weight| of any single record (including overrides) is clamped to this."""
     recent_events: int = 10
     """How many latest records per peer explain() shows and snapshots keep."""
+    canary_reject_llr: float = 3.5
+    """Canary test (see _sprt.py): a sum of -canary_reject_llr takes a newcomer exactly to
+    ask_threshold. An honest peer at its model's expected accuracy ever gets there with
+    probability <= exp(-3.5) = 3% (Wald's bound; 0-4% in tests/trust/test_canary_sprt.py,
+    most for weak models), and gets back with a right answer or two (idle probes keep
+    asking it); a liar at 0% on a model this node serves gets there in ~5 canaries."""
+    canary_accept_llr: float = 3.0
+    """A sum of +canary_accept_llr takes a newcomer exactly to trusted_threshold."""
+    canary_llr_min: float = -5.0
+    canary_llr_max: float = 5.0
+    """The canary test sum is clamped to [min, max]: a bounded memory, so a long honest
+    record cannot be banked against later lies (from max, ~15 wrong answers of a 50% model
+    make it do_not_ask). At min a newcomer scores 0.077, above ban_threshold: canary
+    verdicts are statistics, not proof, so alone they exclude (reversibly) but never ban;
+    a liar's other evidence (overconfidence, cross-checks) still can."""
+    canary_dishonest_share: float = 0.25
+    """The dishonest hypothesis: right on this share of what the model should get right."""
     canary_rate: float = 0.1
     """Suggested share of queries that are canaries (CanaryPolicy takes its own rate)."""
     calibration_high_confidence: float = 0.8
@@ -156,6 +173,21 @@ class TrustParams:
         cap = self.max_event_weight
         return max(-cap, min(cap, weight))
 
+    @property
+    def llr_bounds(self) -> tuple[float, float]:
+        return self.canary_llr_min, self.canary_llr_max
+
+    def llr_shift(self, llr: float) -> float:
+        """How far (in log-odds of the score) a canary test sum moves a peer's score.
+
+        Piecewise linear: -canary_reject_llr shifts the newcomer prior to ask_threshold,
+        +canary_accept_llr shifts it to trusted_threshold.
+        """
+        prior = _logit(self.prior_mean)
+        if llr < 0:
+            return llr * (prior - _logit(self.ask_threshold)) / self.canary_reject_llr
+        return llr * (_logit(self.trusted_threshold) - prior) / self.canary_accept_llr
+
     # -- (de)serialisation for the node's config file ----------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (weights keyed by kind string) suitable for TOML/JSON."""
@@ -204,7 +236,7 @@ class TrustParams:
     def _check_numbers(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name.startswith("gossip_"):
+            if f.name.startswith("gossip_") or f.name == "canary_llr_min":
                 _number(value, f.name)
             elif not isinstance(value, Mapping):
                 _number(value, f.name, minimum=0.0)
@@ -253,8 +285,23 @@ class TrustParams:
                 f"{floor:.3f}, so ban_threshold={self.ban_threshold} is unreachable; raise "
                 "max_evidence_mass or ban_threshold"
             )
+        if not 0 < self.canary_dishonest_share < 1:
+            raise InvalidInput(
+                f"canary_dishonest_share must be within (0, 1), got {self.canary_dishonest_share}"
+            )
+        if self.canary_reject_llr <= 0 or self.canary_accept_llr <= 0:
+            raise InvalidInput("canary_reject_llr and canary_accept_llr must be > 0")
+        if not self.canary_llr_min <= -self.canary_reject_llr or not self.canary_llr_max >= self.canary_accept_llr:
+            raise InvalidInput(
+                "need canary_llr_min <= -canary_reject_llr and canary_llr_max >= canary_accept_llr, "
+                "or the canary test can never exclude or trust a peer"
+            )
         if self.ban_cooldown_s > self.max_ban_s:
             raise InvalidInput("ban_cooldown_s must not exceed max_ban_s")
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
 
 
 def _number(value: object, name: str, minimum: float | None = None) -> float:

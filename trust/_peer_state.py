@@ -43,6 +43,8 @@ class PeerState:
     positive: dict[Evidence, float] = field(default_factory=dict)
     negative: dict[Evidence, float] = field(default_factory=dict)
     counts: dict[Evidence, int] = field(default_factory=dict)
+    llr: float = 0.0
+    """Sum of canary log-likelihood ratios (honest:dishonest) as of ``as_of``, decaying like the masses."""
     recent: deque[EvidenceRecord] = field(default_factory=deque)
 
     # -- evolution ----------------------------------------------------------------------
@@ -54,6 +56,7 @@ class PeerState:
         for masses in (self.positive, self.negative):
             for kind in masses:
                 masses[kind] *= factor
+        self.llr *= factor
         self.as_of = to
 
     def add(
@@ -64,6 +67,7 @@ class PeerState:
         half_life_s: float,
         max_evidence_mass: float,
         recent_limit: int,
+        llr_bounds: tuple[float, float] = (-math.inf, math.inf),
     ) -> None:
         """Add one record's weight (decayed if it is older than ``as_of``).
 
@@ -71,8 +75,13 @@ class PeerState:
         sides is scaled down by the same factor: the positive/negative ratio is
         kept and the newest record displaces a share of all older ones. This
         keeps the score monotone (more positive evidence never lowers it).
+        A record with ``llr`` moves the sequential-test sum instead, clamped to ``llr_bounds``
+        (a bounded memory as well: a long honest record cannot be banked against later lies).
         """
         self.advance(at, half_life_s)
+        if record.llr is not None:
+            low, high = llr_bounds
+            self.llr = max(low, min(high, self.llr + record.llr * decay_factor(self.as_of - at, half_life_s)))
         mass = abs(weight) * decay_factor(self.as_of - at, half_life_s)
         side = self.positive if weight > 0 else self.negative
         if weight != 0:
@@ -90,6 +99,10 @@ class PeerState:
         self.recent.append(record)
         while len(self.recent) > recent_limit:
             self.recent.popleft()
+
+    def llr_at(self, now: float, half_life_s: float) -> float:
+        """The canary test sum decayed to ``now``."""
+        return self.llr * decay_factor(now - self.as_of, half_life_s)
 
     def masses_at(self, now: float, half_life_s: float) -> tuple[float, float]:
         """Total (positive, negative) mass decayed to ``now``."""
@@ -113,6 +126,7 @@ class PeerState:
             "positive": _dump({k.value: v for k, v in self.positive.items()}),
             "negative": _dump({k.value: v for k, v in self.negative.items()}),
             "counts": _dump({k.value: v for k, v in self.counts.items()}),
+            "llr": self.llr,
             "recent": _dump([r.to_row() for r in self.recent]),
         }
 
@@ -134,6 +148,7 @@ class PeerState:
                 positive=_kind_map(row.get("positive", "{}"), "positive", float),
                 negative=_kind_map(row.get("negative", "{}"), "negative", float),
                 counts=_kind_map(row.get("counts", "{}"), "counts", int),
+                llr=_finite(row.get("llr", 0.0), "llr"),
             )
             recent = _load(row.get("recent", "[]"), "recent")
             if not isinstance(recent, list):
@@ -164,6 +179,12 @@ def _time(value: object, column: str) -> float:
         raise InvalidInput(f"column {column} must be a finite number, got {value!r}")
     if value < 0:
         raise InvalidInput(f"column {column} must be >= 0, got {value}")
+    return float(value)
+
+
+def _finite(value: object, column: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"column {column} must be a finite number, got {value!r}")
     return float(value)
 
 

@@ -10,10 +10,22 @@ Formula (all masses decayed to "now" with half-life H)::
 (alpha0, beta0) is the newcomer prior: a fresh identity scores
 alpha0/(alpha0+beta0) = 0.30 with defaults, so minting a new identity never
 buys trust. With no new evidence the score relaxes back towards the prior.
+
+Canary verdicts judged by the sequential test (records with ``llr``, see _sprt.py)
+do not add mass: their sum L (decayed alike, clamped to the params' bounds) shifts
+the score in log-odds::
+
+    score = sigmoid(logit(beta_score) + shift(L))      (beta_score capped at the prior while L < 0)
+
+with shift from ``TrustParams.llr_shift`` (-canary_reject_llr: a newcomer at the
+ask threshold; +canary_accept_llr: at the trusted threshold). A Beta ratio alone
+cannot tell "honest at 25%" from "dishonest at 6%" (its score follows the share
+of good evidence, not how much of it there is); the sum does, given enough canaries.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -70,6 +82,7 @@ class Explanation:
     ban_count: int
     kinds: Mapping[Evidence, KindSummary]
     recent: tuple[EvidenceRecord, ...]
+    canary_llr: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (kinds keyed by kind string, recent as evidence rows)."""
@@ -95,6 +108,7 @@ class Explanation:
                 for k, s in self.kinds.items()
             },
             "recent": [r.to_row() for r in self.recent],
+            "canary_llr": self.canary_llr,
         }
 
 
@@ -126,15 +140,16 @@ class ReputationBook:
             raise InvalidInput(f"record() takes an EvidenceRecord, got {type(ev).__name__}")
         now = self._now()
         at = min(ev.at, now)
-        weight = self.params.weight_of(ev)
+        weight = 0.0 if ev.llr is not None else self.params.weight_of(ev)
         state = self._peers.get(ev.peer)
         if state is None:
             state = PeerState(peer=ev.peer, as_of=at, first_seen=at, last_seen=at)
             self._peers[ev.peer] = state
         p = self.params
-        state.add(ev, weight, at, p.half_life_s, p.max_evidence_mass, p.recent_events)
+        state.add(ev, weight, at, p.half_life_s, p.max_evidence_mass, p.recent_events, p.llr_bounds)
         score = self._score_of(state, now)
-        if weight < 0 and score < p.ban_threshold and state.banned_until <= now:
+        negative = weight < 0 or (ev.llr is not None and ev.llr < 0)
+        if negative and score < p.ban_threshold and state.banned_until <= now:
             state.ban_count += 1
             length = min(p.ban_cooldown_s * 2 ** (state.ban_count - 1), p.max_ban_s)
             state.banned_until = now + length
@@ -243,6 +258,7 @@ class ReputationBook:
             ban_count=state.ban_count,
             kinds=kinds,
             recent=tuple(state.recent),
+            canary_llr=state.llr_at(now, self.params.half_life_s),
         )
 
     def gossip_score(self, peer: str) -> float:
@@ -311,7 +327,18 @@ class ReputationBook:
         return gone
 
     # -- internals ----------------------------------------------------------------------
+    def canary_llr(self, peer: str) -> float:
+        """The peer's canary test sum now (0 for unknown peers)."""
+        state = self._peers.get(peer)
+        return 0.0 if state is None else state.llr_at(self._now(), self.params.half_life_s)
+
     def _score_of(self, state: PeerState, now: float) -> float:
         p = self.params
         pos, neg = state.masses_at(now, p.half_life_s)
-        return (p.prior_alpha + pos) / (p.prior_alpha + p.prior_beta + pos + neg)
+        beta = (p.prior_alpha + pos) / (p.prior_alpha + p.prior_beta + pos + neg)
+        llr = state.llr_at(now, p.half_life_s)
+        if llr == 0.0:
+            return beta
+        if llr < 0:  # failing the correctness test: liveness (cheap task_ok mass) cannot lift it
+            beta = min(beta, p.prior_mean)
+        return 1.0 / (1.0 + math.exp(-(math.log(beta / (1.0 - beta)) + p.llr_shift(llr))))

@@ -12,9 +12,17 @@ from ._canaries import Canary, CanaryDeck, Verdict, judge, load_canaries
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown, TrustWiringError
 from ._evidence_map import VIOLATION_CLASSES, to_record, violation_kind, violation_source
-from ._ledger import Exclusion, ReplayClock, TrustLedger, replay_horizon_s
+from ._ledger import (
+    Exclusion,
+    ReplayClock,
+    TrustLedger,
+    canary_detail,
+    llr_of_detail,
+    replay_horizon_s,
+)
 from ._metrics import TrustMetrics
 from ._opinions import OpinionGossip, trust_topic
+from ._outcome import CanaryOutcome, OutcomeSink, ignore_outcome
 from ._own_pow import load_or_solve_pow
 from ._params import ABUSE_FACTOR, abuse_params, trust_params
 from ._verification import Verification, answer_key
@@ -27,8 +35,10 @@ __all__ = [
     "BanEnforcer",
     "Canary",
     "CanaryDeck",
+    "CanaryOutcome",
     "Exclusion",
     "OpinionGossip",
+    "OutcomeSink",
     "PeerNotKnown",
     "ReplayClock",
     "TrustLedger",
@@ -40,8 +50,11 @@ __all__ = [
     "abuse_params",
     "answer_key",
     "bootstrap_peer_ids",
+    "canary_detail",
+    "ignore_outcome",
     "judge",
     "load_canaries",
+    "llr_of_detail",
     "load_or_solve_pow",
     "replay_horizon_s",
     "to_record",

@@ -5,9 +5,12 @@ question becomes a ``score`` task with ``mc_context`` and ``mc_continuations`` (
 what a client sends to ``/peermind/score``), a generation question becomes a chat
 message asking for the choice. The reply is judged against the gold answer.
 
-Small honest models miss many benchmark questions, and a canary an honest peer fails
-punishes it as a liar. So an item is only used once this node's own model answered it
-right ("screened", lazily and once per item, cached in ``trust-canaries.json``).
+Small honest models miss many benchmark questions, so a wrong answer is judged against
+what the peer's own model is expected to get right (``peermind.trust.ModelBaseline`` and
+the sequential test in ``canary_llr``), never against this node's model: any item can be
+a canary. This node's own model answers every item it sends too (off the answer path,
+at the lowest priority); those verdicts are cached in ``trust-canaries.json`` and feed
+its own model's baseline.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +36,6 @@ __all__ = ["CANARY_FILE", "Canary", "CanaryDeck", "Verdict", "load_canaries"]
 
 CANARY_FILE = "trust-canaries.json"
 MAX_ITEMS_PER_DATASET = 400
-
-RunLocal = Callable[[Job], Awaitable[TaskResult | None]]
-
 
 @dataclass(frozen=True)
 class Canary:
@@ -103,13 +103,13 @@ def load_canaries(datasets: Sequence[str]) -> list[Canary]:
 
 
 class CanaryDeck:
-    """The usable canaries and the screening verdicts of this node's own model."""
+    """The canary items, and what this node's own model answered on them (cached on disk)."""
 
     def __init__(self, canaries: Sequence[Canary], path: Path | None, model: str) -> None:
         self._by_key = {c.key: c for c in canaries}
         self._path = path
         self._model = model
-        self._screened: dict[str, bool] = {}  # (kind/key) -> own model right
+        self._local: dict[str, bool] = {}  # (kind/key) -> own model right
         self._load()
 
     def __len__(self) -> int:
@@ -119,35 +119,28 @@ class CanaryDeck:
         return self._by_key[key]
 
     def usable(self, kind: str) -> list[CanaryItem]:
-        """Items not known to fail on this node's own model, for ``CanaryPolicy.pick``."""
-        return [
-            CanaryItem(c.key, c.item.query, str(c.gold))
-            for c in self._by_key.values()
-            if self._screened.get(f"{kind}/{c.key}", True)
-        ]
+        """Every item, for ``CanaryPolicy.pick``: any validation item can be a canary (``kind``
+        is the shape it will be asked in; no item is screened on this node's own model)."""
+        del kind
+        return [CanaryItem(c.key, c.item.query, str(c.gold)) for c in self._by_key.values()]
 
-    def screened(self, kind: str, key: str) -> bool | None:
-        return self._screened.get(f"{kind}/{key}")
+    def local_verdict(self, kind: str, key: str) -> bool | None:
+        """Whether this node's own model answered the item right in this shape (None: not asked yet)."""
+        return self._local.get(f"{kind}/{key}")
 
-    async def screen(self, canary: Canary, like: Job, run_local: RunLocal) -> bool:
-        """Ask this node's own model; only items it gets right are sent to peers."""
-        known = self.screened(like.kind, canary.key)
-        if known is not None:
-            return known
-        job = canary.job(like)
-        result = await run_local(job)
-        if result is None:  # the local model was busy: try again another time
-            return False
-        ok = judge(canary, job, result).right
-        self._screened[f"{like.kind}/{canary.key}"] = ok
+    def record_local(self, kind: str, key: str, correct: bool) -> None:
+        self._local[f"{kind}/{key}"] = correct
         self._save()
-        return ok
+
+    def local_verdicts(self) -> dict[str, bool]:
+        """``kind/key`` -> own model right, for every item it answered (restores its baseline)."""
+        return dict(self._local)
 
     def stats(self) -> dict[str, int]:
         return {
             "items": len(self._by_key),
-            "screened_ok": sum(self._screened.values()),
-            "screened_bad": sum(not v for v in self._screened.values()),
+            "local_right": sum(self._local.values()),
+            "local_wrong": sum(not v for v in self._local.values()),
         }
 
     def _load(self) -> None:
@@ -157,15 +150,18 @@ class CanaryDeck:
             data = json.loads(self._path.read_text())
         except (OSError, ValueError):
             return
-        if isinstance(data, dict) and data.get("model") == self._model and isinstance(data.get("screened"), dict):
-            self._screened = {str(k): bool(v) for k, v in data["screened"].items()}
+        if not isinstance(data, dict):
+            return
+        verdicts = data.get("local", data.get("screened"))
+        if data.get("model") == self._model and isinstance(verdicts, dict):
+            self._local = {str(k): bool(v) for k, v in verdicts.items()}
 
     def _save(self) -> None:
         if self._path is None:
             return
         tmp = self._path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps({"model": self._model, "screened": self._screened}))
+            tmp.write_text(json.dumps({"model": self._model, "local": self._local}))
             os.replace(tmp, self._path)
         except OSError:
-            log.warning("could not save canary screening results", extra={"path": str(self._path)})
+            log.warning("could not save this node's canary answers", extra={"path": str(self._path)})

@@ -4,13 +4,17 @@ Every piece of evidence is written to the store's ``evidence`` table in trust fo
 (kind, sub-kind in the detail, the weight it carried) and applied to the in-memory
 ``ReputationBook``. At start the rows of the last ``horizon`` are replayed in order on a
 clock pinned to each row's time, so decay and bans come out as if the node had never
-stopped. The ledger also notices standing changes (for metrics and for the "excluded
-after N interactions" figure).
+stopped. A canary verdict judged by the sequential test carries its log-likelihood
+ratio (``EvidenceRecord.llr``): it is stored as the row's weight and written at the head
+of its detail (``llr -0.560; canary ...``), from which replay restores it. The ledger also
+notices standing changes (for metrics and for the "excluded after N interactions" figure).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,9 +34,20 @@ from ._evidence_map import to_record
 
 log = logging.getLogger("peermind.node.trust")
 
-__all__ = ["Exclusion", "ReplayClock", "TrustLedger", "replay_horizon_s"]
+__all__ = ["Exclusion", "ReplayClock", "TrustLedger", "canary_detail", "llr_of_detail", "replay_horizon_s"]
 
 EXCLUDED = (Standing.DO_NOT_ASK, Standing.BANNED)
+_LLR_HEAD = re.compile(r"^llr ([-+]?\d+(?:\.\d+)?);")
+
+
+def canary_detail(llr: float, text: str) -> str:
+    """A canary record's detail, led by its log-likelihood ratio (survives truncation, restored on replay)."""
+    return f"llr {llr:+.4f}; {text}"
+
+
+def llr_of_detail(detail: str) -> float | None:
+    match = _LLR_HEAD.match(detail)
+    return float(match.group(1)) if match else None
 
 
 class ReplayClock:
@@ -108,7 +123,7 @@ class TrustLedger:
                 self._store.add_evidence(
                     peer=record.peer,
                     kind=record.kind.value,
-                    weight=self.params.weight_of(record),
+                    weight=record.llr if record.llr is not None else self.params.weight_of(record),
                     detail=record.detail,
                     at=record.at,
                 )
@@ -147,6 +162,8 @@ class TrustLedger:
                     record = to_record(row.peer, row.kind, row.detail, at=row.at)
                 except InvalidInput:
                     record = None
+                if record is not None and record.kind in (Evidence.ANSWER_RIGHT, Evidence.ANSWER_WRONG):
+                    record = dataclasses.replace(record, llr=llr_of_detail(row.detail))
                 if record is None:
                     skipped += 1
                     continue

@@ -8,20 +8,28 @@ worker may
   message type, fields and deadline as a user's task). The least trusted askable peer
   goes first (newcomers and suspects; among equals the one claiming the strongest model,
   i.e. the one a router would most like to use), with some random picks so trusted
-  peers keep being re-verified. The reply is judged against the gold answer and the
-  confidence it claimed is checked for calibration.
+  peers keep being re-verified. Any validation item can be a canary. The reply is judged
+  against the gold answer, and the verdict weighed by the sequential test against what
+  the peer's *own model* is expected to get right (``ModelBaseline``, learned from every
+  peer serving that model, the judged peer left out): an honest weak model is never
+  taken for a liar. This node's own model answers each item once first (``run_local``:
+  off any user's answer path, at the lowest queue priority; cached): that feeds its own
+  model's baseline and tells how hard the item is (the expectation is conditioned on
+  it). The confidence the peer claimed is checked for calibration. Every judged answer,
+  local or remote, goes to ``on_outcome`` (labelled rows for the router).
 - **cross-check** a peer's answer (chance ``cross_check_rate``, only when a remote peer
   answered, so a question never leaves the node because of verification alone): the
   same job goes to a second peer; if the two disagree, this node's own model is the
   third source and ``peermind.trust.cross_check`` decides whom to blame, never a
   better-reputed peer on the word of a worse one.
 
-- **probe newcomers** (every ``trust.probe_interval_s`` while the node is idle): a canary
-  to the least trusted askable peer that is not yet trusted, at most
-  PROBES_PER_PEER_FACTOR x ``probation_interactions`` per peer. Routing weighs a peer by
-  its reputation, so without this a fresh network would keep every question local until
-  chance canaries had vouched for its peers; probing earns (or loses) that weight in idle
-  time, without a user's question at stake.
+- **probe newcomers** (while the node is idle): a peer's first STARTUP_PROBES probes go out
+  at once, one every ~STARTUP_TICK_S (its first within a few seconds of its first ad), so a
+  fresh network has judged its peers within a minute; after that one canary every
+  ``trust.probe_interval_s`` (jittered) to the least trusted askable peer that is not yet
+  trusted, at most PROBES_PER_PEER_FACTOR x ``probation_interactions`` per peer. Probing
+  earns (or loses) a peer its routing weight and finds liars without a user's question
+  at stake.
 
 The work is queued and bounded: when the queue is full, verification is skipped, never
 the user's answer delayed.
@@ -36,11 +44,14 @@ from collections.abc import Awaitable, Callable, Sequence
 import trio
 from peermind.protocol import TaskResult
 from peermind.trust import (
+    SELF_SOURCE,
     CalibrationTracker,
     CanaryPolicy,
     Evidence,
     EvidenceRecord,
+    ModelBaseline,
     PeerAnswer,
+    canary_llr,
     cross_check,
 )
 
@@ -48,9 +59,10 @@ from ..collab.answer import Answer, Attempt
 from ..collab.candidates import Candidate
 from ..collab.confidence import argmax, choice_distribution, normalise_answer
 from ..collab.job import Job
-from ._canaries import CanaryDeck, judge
-from ._ledger import TrustLedger
+from ._canaries import Canary, CanaryDeck, judge
+from ._ledger import TrustLedger, canary_detail
 from ._metrics import TrustMetrics
+from ._outcome import CanaryOutcome, OutcomeSink, ignore_outcome
 
 log = logging.getLogger("peermind.node.trust")
 
@@ -58,16 +70,19 @@ __all__ = ["Verification"]
 
 QUEUE_SIZE = 16
 WORKERS = 2
-SCREEN_TRIES = 4
 RANDOM_TARGET_SHARE = 0.2
 PROBES_PER_PEER_FACTOR = 2
 """Idle probes per peer, in units of ``probation_interactions``: enough for an honest peer to
 become trusted, bounded so a peer that stays in between is not probed forever."""
 PROBE_JITTER = 0.5
+STARTUP_PROBES = 3
+"""A newcomer's first probes go out at the start-up pace, not the interval."""
+STARTUP_TICK_S = 1.5
 PROBE_SHAPE = Job(kind="score", prompt="Question:", continuations=(" A", " B"))
 """Idle probes have no user question to copy the shape of: multiple choice, the cheapest."""
 
 AttemptFn = Callable[[Job, Candidate, float], Awaitable[tuple[TaskResult | None, Attempt]]]
+RunLocal = Callable[[Job], Awaitable[TaskResult | None]]
 
 
 def answer_key(job: Job, result: TaskResult) -> str | None:
@@ -101,6 +116,10 @@ class Verification:
         timeout_s: float,
         rng: random.Random | None = None,
         backing_off: Callable[[str], bool] = lambda _peer: False,
+        baseline: ModelBaseline | None = None,
+        own_model: str = "",
+        run_local: RunLocal | None = None,
+        on_outcome: OutcomeSink = ignore_outcome,
     ) -> None:
         self._ledger = ledger
         self._metrics = metrics
@@ -121,6 +140,10 @@ class Verification:
         self.skipped = 0
         self._probing: set[str] = set()
         self._probes: dict[str, int] = {}
+        self.baseline = baseline if baseline is not None else ModelBaseline()
+        self.own_model = own_model
+        self._run_local_fn = run_local
+        self._on_outcome = on_outcome
 
     # ------------------------------------------------------------------ hook
     def after_answer(self, job: Job, answer: Answer) -> None:
@@ -182,7 +205,7 @@ class Verification:
         return next((c for c in self._candidates() if c.is_local), None)
 
     async def maybe_canary(self, like: Job) -> Evidence | None:
-        """Flip the canary coin; on heads ask one peer a screened validation question."""
+        """Flip the canary coin; on heads ask one peer a validation question."""
         if self._rng.random() >= self.canary_rate:
             return None
         deck = self.deck
@@ -192,36 +215,68 @@ class Verification:
         return await self._canary(like, deck, target)
 
     # ------------------------------------------------------------------ probing newcomers
-    def probe_target(self) -> Candidate | None:
-        """The least trusted askable, idle peer still below the trusted threshold (ties: biggest claim)."""
+    def probe_target(self, *, startup_only: bool = False) -> Candidate | None:
+        """The peer most owed a probe (None when nobody is, or with ``startup_only`` no newcomer is).
+
+        Fewest probes first while any askable peer has had fewer than STARTUP_PROBES; then the
+        least trusted askable peer still below the trusted threshold (ties: biggest claim);
+        then a peer excluded by canary verdicts alone (no violation, not banned), so an
+        honest weak peer that had a bad streak can answer its way back (a liar only sinks
+        further). Every peer gets at most PROBES_PER_PEER_FACTOR x probation_interactions.
+        """
         book = self._ledger.book
         params = self._ledger.params
         limit = PROBES_PER_PEER_FACTOR * params.probation_interactions
         owed = [c for c in self._not_probing(self.remote_candidates())
                 if book.score(c.peer_id) < params.trusted_threshold and self._probes.get(c.peer_id, 0) < limit]
-        if not owed:
+        fresh = [c for c in owed if self._probes.get(c.peer_id, 0) < STARTUP_PROBES]
+        if fresh:
+            return min(fresh, key=lambda c: (self._probes.get(c.peer_id, 0), *self._suspicion(c), c.peer_id))
+        if startup_only:
             return None
-        return min(owed, key=lambda c: (*self._suspicion(c), c.peer_id))
+        if owed:
+            return min(owed, key=lambda c: (*self._suspicion(c), c.peer_id))
+        redeemable = [c for c in self._candidates() if self._redeemable(c) and self._probes.get(c.peer_id, 0) < limit]
+        return min(redeemable, key=lambda c: (-book.canary_llr(c.peer_id), c.peer_id)) if redeemable else None
 
-    async def probe_once(self) -> Evidence | None:
+    def _redeemable(self, c: Candidate) -> bool:
+        """Excluded by canary verdicts only: never banned, no protocol violation, no probe in flight."""
+        book = self._ledger.book
+        peer = c.peer_id
+        return (not c.is_local and not self._should_ask(peer) and not book.is_banned(peer)
+                and book.canary_llr(peer) < 0 and not book.counts(peer).get(Evidence.PROTOCOL_VIOLATION)
+                and peer not in self._probing and not self._backing_off(peer))
+
+    async def probe_once(self, *, startup_only: bool = False) -> Evidence | None:
         """One idle-time canary to ``probe_target()`` (None when nobody is owed one or no deck)."""
         deck = self.deck
-        target = self.probe_target()
+        target = self.probe_target(startup_only=startup_only)
         if target is None or deck is None:
             return None
         self._probes[target.peer_id] = self._probes.get(target.peer_id, 0) + 1
         return await self._canary(PROBE_SHAPE, deck, target)
 
     async def probe_newcomers(self, interval_s: float, idle: Callable[[], bool]) -> None:
-        """Every ~``interval_s`` (jittered) while ``idle()``: one probe. Runs until cancelled."""
+        """While ``idle()``: newcomers' first probes at once, then one every ~``interval_s`` (jittered).
+
+        Runs until cancelled.
+        """
+        tick = min(STARTUP_TICK_S, interval_s)
+        next_regular = trio.current_time() + self._jittered(interval_s)
         while True:
-            await trio.sleep(interval_s * (1 - PROBE_JITTER / 2 + PROBE_JITTER * self._rng.random()))
+            await trio.sleep(self._jittered(tick))
             if not idle():
                 continue
+            regular = trio.current_time() >= next_regular
+            if regular:
+                next_regular = trio.current_time() + self._jittered(interval_s)
             try:
-                await self.probe_once()
+                await self.probe_once(startup_only=not regular)
             except Exception:  # verification must never take the node down
                 log.exception("probe failed")
+
+    def _jittered(self, seconds: float) -> float:
+        return seconds * (1 - PROBE_JITTER / 2 + PROBE_JITTER * self._rng.random())
 
     async def _canary(self, like: Job, deck: CanaryDeck, target: Candidate) -> Evidence | None:
         """One canary to ``target``; while it runs, no other canary of ours goes to that peer."""
@@ -231,20 +286,22 @@ class Verification:
         finally:
             self._probing.discard(target.peer_id)
 
+    def expected_accuracy(self, model: str, peer: str, choices: int, local_right: bool | None = None) -> float:
+        """What an honest peer serving ``model`` should get right, learned without ``peer``'s own
+        results (a liar must not lower its own bar) and without peers already excluded."""
+        leave_out = {peer} | {s for s in self.baseline.sources(model)
+                              if s != SELF_SOURCE and not self._should_ask(s)}
+        return self.baseline.expected(model, choices=max(2, choices), leave_out=leave_out, local_right=local_right)
+
     async def _judged_canary(self, like: Job, deck: CanaryDeck, target: Candidate) -> Evidence | None:
-        canary = None
-        for _ in range(SCREEN_TRIES):  # items this node's own model gets wrong are skipped
-            item = self.policy.pick(target.peer_id, deck.usable(like.kind))
-            if item is None:
-                return None
-            candidate = deck.get(item.item_id)
-            if await deck.screen(candidate, like, self._run_local):
-                canary = candidate
-                break
-            self._metrics.canaries.labels(outcome="unusable").inc()
-        if canary is None:
+        item = self.policy.pick(target.peer_id, deck.usable(like.kind))
+        if item is None:
             return None
+        canary = deck.get(item.item_id)
         job = canary.job(like)
+        local_right = deck.local_verdict(job.kind, canary.key)
+        if local_right is None:
+            local_right = await self.answer_one_locally(canary, job)
         result, attempt = await self._attempt(job, target, self.timeout_s)
         if result is None:  # timeout/refusal/bad reply: already recorded by attempt()
             self._metrics.canaries.labels(outcome="failed").inc()
@@ -252,8 +309,17 @@ class Verification:
             return None
         verdict = judge(canary, job, result)
         self._metrics.canaries.labels(outcome="right" if verdict.right else "wrong").inc()
-        detail = f"canary {canary.key}: answered {verdict.answer!r}, gold {canary.gold}"
-        self._ledger.record(self._ledger.evidence(target.peer_id, verdict.evidence, detail))
+        model = target.model
+        expected = self.expected_accuracy(model, target.peer_id, len(canary.choices), local_right)
+        llr = canary_llr(expected, verdict.right, self._ledger.params.canary_dishonest_share,
+                         max(2, len(canary.choices)))
+        mine = {True: "; mine right", False: "; mine wrong", None: ""}[local_right]
+        detail = canary_detail(llr, f"canary {canary.key}: answered {verdict.answer!r}, gold {canary.gold}; "
+                                    f"{model} expected {expected:.2f}{mine}")
+        self._ledger.record(EvidenceRecord(target.peer_id, verdict.evidence, at=self._ledger.clock(),
+                                           detail=detail, llr=llr))
+        self.baseline.add(model, target.peer_id, verdict.right, local_right=local_right)
+        self._emit(CanaryOutcome(target.peer_id, model, job, canary.key, canary.item.dataset, verdict.right, False))
         flag = self.calibration.confidence_consistency(target.peer_id, verdict.confidence, verdict.right)
         if flag is not None:
             self._ledger.record(self._ledger.evidence(
@@ -263,7 +329,40 @@ class Verification:
             ))
         return verdict.evidence
 
+    def _emit(self, outcome: CanaryOutcome) -> None:
+        try:
+            self._on_outcome(outcome)
+        except Exception:  # a listener's bug must not stop verification
+            log.exception("canary outcome listener failed")
+
+    # ------------------------------------------------------------------ this node's own answers
+    async def answer_one_locally(self, canary: Canary, job: Job) -> bool | None:
+        """This node's own model on ``canary`` (None if it could not answer): cached in the deck,
+        fed to its model's baseline and to the outcome sink."""
+        if self._run_local_fn is None:
+            return None
+        result = await self._run_local_fn(job)
+        if result is None:
+            return None
+        right = judge(canary, job, result).right
+        if self.deck is not None:
+            self.deck.record_local(job.kind, canary.key, right)
+        if self.own_model:
+            self.baseline.add(self.own_model, SELF_SOURCE, right)
+        self._emit(CanaryOutcome(self._self_id, self.own_model, job, canary.key, canary.item.dataset, right, True))
+        return right
+
+    def restore_local(self, deck: CanaryDeck) -> int:
+        """Feed this node's cached own-model verdicts into its model's baseline (at start)."""
+        if not self.own_model:
+            return 0
+        verdicts = deck.local_verdicts()
+        for right in verdicts.values():
+            self.baseline.add(self.own_model, SELF_SOURCE, right)
+        return len(verdicts)
+
     async def _run_local(self, job: Job) -> TaskResult | None:
+        """This node's model at the normal path (cross-checks' third source)."""
         local = self.local_candidate()
         if local is None:
             return None

@@ -6,7 +6,13 @@ ban enforcement, and exposes what the rest of the node needs:
 
 - ``reputation(peer) -> float`` (also ``Node.reputation``): the local score in [0, 1],
 - ``should_ask(peer)`` / ``routing_weight(peer)``: the Collaborator's ``peer_allowed`` and
-  ``peer_weight`` hooks, and ``Candidate.trust``,
+  ``peer_weight`` hooks, and ``Candidate.trust``. Both read ``decision_score(peer)``: the
+  local score, blended with the network's global trust (EigenTrust) while local evidence is
+  thin (``peermind.trust.blend``). The routing weight is a probability-like "answers
+  honestly" in [0, 1]: ``trust.newcomer_weight`` (0.9) for a peer with no evidence, 1 for
+  trusted peers, falling with negative evidence to 0 when excluded,
+- ``on_canary_outcome``: set it (any time) to receive a ``CanaryOutcome`` for every judged
+  canary and idle probe, and for this node's own model's answer to the same item,
 - ``observe(peer, kind, detail)``: every piece of evidence the node records,
 - ``gate(peer)``, ``admit_ad(peer)``, ``check_ad(peer, ad)``: inbound admission,
 - ``snapshot()`` / ``explain(peer)``: the data behind ``peermind peers --trust`` and
@@ -27,16 +33,20 @@ from typing import Any, Protocol
 
 import trio
 from libp2p.pubsub.score import ScoreParams
-from peermind.protocol import CapabilityAd, TaskRefusal
+from peermind.protocol import CapabilityAd, TaskRefusal, TaskRequest, TaskResult
 from peermind.trust import (
     Evidence,
     EvidenceRecord,
     GlobalTrust,
     InvalidInput,
     LimitKind,
+    ModelBaseline,
     ProofOfWork,
     Standing,
     UnknownPeer,
+    blend,
+    global_score,
+    honesty_weight,
 )
 from prometheus_client import CollectorRegistry
 
@@ -53,6 +63,7 @@ from ._evidence_map import violation_source
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
 from ._opinions import OpinionGossip
+from ._outcome import CanaryOutcome, OutcomeSink
 from ._own_pow import load_or_solve_pow
 from ._params import trust_params
 from ._verification import Verification
@@ -63,6 +74,9 @@ __all__ = ["TrustWiring", "bootstrap_peer_ids"]
 
 METRICS_REFRESH_S = 2.0
 MAX_GAUGE_PEERS = 200
+LOCAL_CHECK_PRIORITY = 4
+"""Queue priority of this node's own answers to its canaries: below every peer's task
+(own work 0, trusted 1, unproven 2, suspects 3), so they only use a model nobody waits for."""
 
 
 class _Board(Protocol):
@@ -103,6 +117,11 @@ class TrustWiring:
         self.admission = Admission(self.ledger, self.metrics, enabled=self.enabled, pow_=self.pow)
         anchors = {p for p in [*bootstrap_peer_ids(config.bootstrap), *config.trust.pre_trusted] if p != peer_id}
         self.global_trust = GlobalTrust(sorted(anchors), self_id=peer_id)
+        self._not_averaged = frozenset({peer_id, *anchors})
+        self.baseline = ModelBaseline()
+        self.newcomer_weight = config.trust.newcomer_weight
+        self.on_canary_outcome: OutcomeSink | None = None
+        """Set by the daemon (any time) to receive every judged canary and probe, local answers too."""
         self.verification: Verification | None = None
         self.opinions: OpinionGossip | None = None
         self.enforcer: BanEnforcer | None = None
@@ -115,21 +134,45 @@ class TrustWiring:
             return 1.0
         return self.book.score(peer)
 
+    def decision_score(self, peer: str) -> float:
+        """The score decisions use: local, blended with global trust while local evidence is thin.
+
+        Peers this node has proof against (banned, or any protocol violation) are judged on
+        local evidence alone: another node's good opinion does not undo a forged signature.
+        """
+        local = self.book.score(peer)
+        if self.book.is_banned(peer) or self.book.counts(peer).get(Evidence.PROTOCOL_VIOLATION):
+            return local
+        values = self.global_scores()
+        g = global_score(peer, values, prior=self.params.prior_mean, exclude=self._not_averaged) if values else None
+        return blend(local, self.book.interactions(peer), self.params.probation_interactions, g)
+
     def should_ask(self, peer: str) -> bool:
-        """Collaborator ``peer_allowed`` hook: False below the ask threshold or while banned."""
+        """Collaborator ``peer_allowed`` hook: False while banned or below the ask threshold."""
         if not self.enabled or peer == self.peer_id:
             return True
-        return self.book.should_ask(peer)
+        return not self.book.is_banned(peer) and self.decision_score(peer) >= self.params.ask_threshold
 
     def routing_weight(self, peer: str) -> float:
-        """Collaborator ``peer_weight`` hook and ``Candidate.trust``: 1 from ``trusted_threshold`` up.
+        """Collaborator ``peer_weight`` hook and ``Candidate.trust``: P(this peer answers honestly).
 
-        Squared, so an unproven peer (score 0.30: weight 0.18) cannot win traffic by
-        claiming a bigger model than proven ones.
+        ``trust.newcomer_weight`` (0.9) for a peer with no evidence (or more, when the network
+        vouches for it), 1 from ``trusted_threshold`` up, falling with negative evidence to 0
+        at the ask threshold; 0 when excluded. The collaboration layer multiplies a
+        candidate's predicted P(correct) by it, so an unproven honest peer with a better
+        model can win routing from the first question.
         """
         if not self.enabled or peer == self.peer_id:
             return 1.0
-        return min(1.0, self.book.score(peer) / self.params.trusted_threshold) ** 2
+        if not self.should_ask(peer):
+            return 0.0
+        p = self.params
+        return honesty_weight(self.decision_score(peer), ask=p.ask_threshold, prior=p.prior_mean,
+                              trusted=p.trusted_threshold, newcomer=self.newcomer_weight)
+
+    def _emit_outcome(self, outcome: CanaryOutcome) -> None:
+        if self.on_canary_outcome is not None:
+            self.on_canary_outcome(outcome)
 
     def annotate(self, candidates: list[Candidate]) -> list[Candidate]:
         """Candidates with their routing weight in ``trust`` (when the field exists)."""
@@ -238,6 +281,10 @@ class TrustWiring:
                     canary_rate=t.canary_rate,
                     cross_check_rate=t.cross_check_rate,
                     timeout_s=min(self.config.limits.request_timeout_s, 120.0),
+                    baseline=self.baseline,
+                    own_model=self._model,
+                    run_local=lambda job: self._answer_locally(node, job),
+                    on_outcome=self._emit_outcome,
                 )
                 await nursery.start(self.verification.run)
                 if (t.canary_rate > 0 or t.probe_interval_s > 0) and t.canary_datasets:
@@ -263,6 +310,12 @@ class TrustWiring:
             nursery.start_soon(self._refresh_metrics)
             task_status.started()
 
+    async def _answer_locally(self, node: Any, job: Job) -> TaskResult | None:
+        """This node's model on one of its canaries, at LOCAL_CHECK_PRIORITY (None if refused)."""
+        request: TaskRequest = job.to_request(min(self.config.limits.request_timeout_s, 120.0))
+        reply = await node.tasks.execute(request, priority=LOCAL_CHECK_PRIORITY)
+        return reply if isinstance(reply, TaskResult) else None
+
     async def _load_deck(self, data_dir: Path) -> None:
         datasets = tuple(self.config.trust.canary_datasets)
         try:
@@ -272,6 +325,7 @@ class TrustWiring:
             return
         deck = CanaryDeck(canaries, data_dir / CANARY_FILE, self._model)
         if self.verification is not None:
+            self.verification.restore_local(deck)
             self.verification.deck = deck
         log.info("canaries ready", extra={"items": len(deck), **deck.stats()})
 
@@ -320,6 +374,8 @@ class TrustWiring:
             "score": round(book.score(peer), 4),
             "standing": book.standing(peer).value,
             "routing_weight": round(self.routing_weight(peer), 4),
+            "decision_score": round(self.decision_score(peer), 4),
+            "canary_llr": round(book.canary_llr(peer), 4),
             "global_trust": round(self.global_scores().get(peer, 0.0), 6),
             "interactions": book.interactions(peer),
             "counts": {k.value: n for k, n in sorted(book.counts(peer).items())},
@@ -345,6 +401,8 @@ class TrustWiring:
             "enabled": self.enabled,
             "thresholds": {"ask": p.ask_threshold, "ban": p.ban_threshold, "trusted": p.trusted_threshold,
                            "prior": round(p.prior_mean, 4), "probation_interactions": p.probation_interactions},
+            "newcomer_weight": self.newcomer_weight,
+            "model_baseline": [dataclasses.asdict(m) for m in self.baseline.stats()],
             "canary_rate": self.config.trust.canary_rate,
             "cross_check_rate": self.config.trust.cross_check_rate,
             "pre_trusted": sorted(self.global_trust.pre_trusted),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from peermind.node.store import Store
-from peermind.node.trust_wiring import TrustLedger
+from peermind.node.trust_wiring import TrustLedger, canary_detail, llr_of_detail
 from peermind.trust import Evidence, EvidenceRecord, Standing, TrustParams
 
 A = "12D3KooWDtaXV2cRp8gxRqErs5PGERLzQCiS4hntpNGjfJYNBzKa"
@@ -95,3 +96,24 @@ def test_rows_it_cannot_use_are_skipped_not_fatal(tmp_path: Path) -> None:
     ledger = TrustLedger(TrustParams(), store, now=Clock(10.0))
     assert ledger.load() == 1
     assert ledger.book.interactions(A) == 1
+
+
+def test_canary_verdicts_of_the_sequential_test_replay_with_their_likelihood_ratios(tmp_path: Path) -> None:
+    clock = Clock(1_000_000.0)
+    ledger = _ledger(tmp_path, clock)
+    for llr in (-0.9, -0.9, 1.39, -0.9, -0.9, -0.9, -0.9, -0.9):
+        clock.t += 60
+        ledger.record(EvidenceRecord(A, Evidence.ANSWER_WRONG if llr < 0 else Evidence.ANSWER_RIGHT, at=clock.t,
+                                     detail=canary_detail(llr, "canary arc_easy/q1: answered '2', gold 1"), llr=llr))
+    ledger.record(EvidenceRecord(B, Evidence.ANSWER_RIGHT, at=clock.t, detail="old row: no ratio"))  # legacy form
+    rows = Store.open(tmp_path / "node.db").evidence_rows(peer=A)
+    assert [r.weight for r in rows][:3] == [-0.9, -0.9, 1.39] and rows[0].detail.startswith("llr -0.9000; canary")
+    assert llr_of_detail(rows[0].detail) == -0.9 and llr_of_detail("canary x") is None
+    clock.t += HOUR
+    before = (ledger.book.score(A), ledger.book.canary_llr(A), ledger.book.standing(A), ledger.book.score(B))
+    assert before[2] is Standing.DO_NOT_ASK
+    again = _ledger(tmp_path, clock)
+    assert again.load() == 9
+    after = (again.book.score(A), again.book.canary_llr(A), again.book.standing(A), again.book.score(B))
+    assert after[0] == pytest.approx(before[0], rel=1e-3) and after[1] == pytest.approx(before[1], rel=1e-3)
+    assert after[2] is Standing.DO_NOT_ASK and after[3] == pytest.approx(before[3], rel=1e-3)

@@ -15,13 +15,15 @@ from peermind.node.collab.job import Job
 from peermind.node.trust_wiring import (
     Canary,
     CanaryDeck,
+    CanaryOutcome,
     TrustLedger,
     TrustMetrics,
     Verification,
+    ignore_outcome,
     judge,
 )
 from peermind.protocol import ContinuationScore, TaskResult
-from peermind.trust import Evidence, Standing, TrustParams
+from peermind.trust import Evidence, EvidenceRecord, ModelBaseline, Standing, TrustParams
 from prometheus_client import CollectorRegistry
 
 ME = "12D3KooWSdsuHDXWSdrh1G7LfD1TE2Ac7KobyiGuqZzDwg3Ha4BZ"
@@ -32,8 +34,8 @@ USER_JOB = Job(kind="score", prompt="Question: Which is a mammal?\nAnswer:", con
 Behaviour = Callable[[Job, Canary | None], int]  # which choice a peer picks
 
 
-def _candidate(peer: str, *, local: bool = False, params_m: float = 135.0) -> Candidate:
-    return Candidate(peer_id=peer, is_local=local, model="smollm2", family="llama", params_m=params_m,
+def _candidate(peer: str, *, local: bool = False, params_m: float = 135.0, model: str = "smollm2") -> Candidate:
+    return Candidate(peer_id=peer, is_local=local, model=model, family="llama", params_m=params_m,
                      gen_tps=50.0, prompt_tps=500.0, queue_depth=0, max_queue=8, max_concurrency=1,
                      cost_per_1k=0.1, tags=())
 
@@ -77,13 +79,24 @@ def liar(_job: Job, canary: Canary | None) -> int:
 
 
 def _verification(net: Network, *, canary_rate: float = 1.0, cross_check_rate: float = 0.0,
-                  seed: int = 1, **params: float) -> tuple[Verification, TrustLedger, CollectorRegistry]:
+                  seed: int = 1, honest_model: str = "smollm2", local_answers: bool = False,
+                  outcomes: list[CanaryOutcome] | None = None,
+                  **params: float) -> tuple[Verification, TrustLedger, CollectorRegistry]:
     registry = CollectorRegistry()
     ledger = TrustLedger(TrustParams(weights={Evidence.ANSWER_WRONG: -2.0}, **params), None)
-    candidates = [_candidate(ME, local=True), _candidate(HONEST), _candidate(LIAR, params_m=6750.0)]
+    candidates = [_candidate(ME, local=True), _candidate(HONEST, model=honest_model),
+                  _candidate(LIAR, params_m=6750.0)]
+
+    async def run_local(job: Job) -> TaskResult | None:  # this node's model, as TrustWiring runs it
+        result, _attempt = await net.attempt(job, candidates[0], 30.0)
+        return result
+
     v = Verification(ledger, TrustMetrics(registry), attempt=net.attempt, candidates=lambda: candidates,
                      should_ask=ledger.book.should_ask, self_id=ME, canary_rate=canary_rate,
-                     cross_check_rate=cross_check_rate, timeout_s=30.0, rng=random.Random(seed))
+                     cross_check_rate=cross_check_rate, timeout_s=30.0, rng=random.Random(seed),
+                     baseline=ModelBaseline(own_model="smollm2"), own_model="smollm2",
+                     run_local=run_local if local_answers else None,
+                     on_outcome=outcomes.append if outcomes is not None else ignore_outcome)
     return v, ledger, registry
 
 
@@ -120,7 +133,7 @@ async def test_overconfident_wrong_answers_are_flagged_as_miscalibrated(tmp_path
     assert Evidence.CONFIDENCE_MISCALIBRATED not in ledger.book.counts(HONEST)
 
 
-async def test_items_this_nodes_own_model_gets_wrong_are_never_sent(tmp_path: Path) -> None:
+async def test_any_item_can_be_a_canary_and_this_nodes_own_model_answers_each_once(tmp_path: Path) -> None:
     canaries = _items(8)
     net = Network(canaries)
     own_right = {c.key for c in canaries[:3]}
@@ -128,17 +141,56 @@ async def test_items_this_nodes_own_model_gets_wrong_are_never_sent(tmp_path: Pa
         ME: lambda job, c: c.gold if c and c.key in own_right else (c.gold + 2) % 4 if c else 0,
         HONEST: gold, LIAR: liar,
     }
-    v, _ledger, registry = _verification(net)
-    v.deck = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
-    for _ in range(15):
+    outcomes: list[CanaryOutcome] = []
+    v, ledger, registry = _verification(net, local_answers=True, outcomes=outcomes)
+    v.deck = CanaryDeck(canaries, tmp_path / "local.json", "smollm2")
+    for _ in range(16):
         await v.maybe_canary(USER_JOB)
     sent = {p for peer, p in net.calls if peer != ME}
-    assert sent and sent <= {c.job(USER_JOB).prompt for c in canaries if c.key in own_right}
-    assert registry.get_sample_value("peermind_trust_canaries_total", {"outcome": "unusable"}) == 5
-    # screening verdicts persist for the next start (same model only)
-    again = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
-    assert {i.item_id for i in again.usable("score")} == own_right
-    assert len(CanaryDeck(canaries, tmp_path / "screen.json", "gemma3-270m").usable("score")) == 8
+    assert sent == {c.job(USER_JOB).prompt for c in canaries}  # no screening: items it misses go out too
+    # this node's model answered each item once, before it was sent: cached, in the baseline, reported
+    asked_locally = [p for peer, p in net.calls if peer == ME]
+    assert sorted(asked_locally) == sorted(sent)
+    assert v.baseline.counts("smollm2", leave_out={HONEST, LIAR}) == (3.0, 8.0)
+    local = [o for o in outcomes if o.local]
+    assert len(local) == 8 and {o.item_key for o in local if o.correct} == own_right
+    assert all(o.peer_id == ME and o.model == "smollm2" and o.dataset == "arc_easy" for o in local)
+    remote = [o for o in outcomes if not o.local]
+    assert len(remote) == 16 and {o.peer_id for o in remote} <= {HONEST, LIAR}
+    assert all(o.correct for o in remote if o.peer_id == HONEST) and not any(o.correct for o in remote if o.peer_id == LIAR)
+    assert all(o.job.kind == "score" and o.job.prompt.startswith("Question: Question number") for o in remote)
+    # the honest peer (same model, right where this node's model is right) is askable; the liar is not
+    assert ledger.book.should_ask(HONEST) and not ledger.book.should_ask(LIAR)
+    assert registry.get_sample_value("peermind_trust_canaries_total", {"outcome": "unusable"}) is None
+    # this node's answers persist for the next start (same model only) and restore its baseline
+    again = CanaryDeck(canaries, tmp_path / "local.json", "smollm2")
+    assert {k.split("/", 1)[1] for k, right in again.local_verdicts().items() if right} == own_right
+    v2, _, _ = _verification(net)
+    assert v2.restore_local(again) == 8 and v2.baseline.counts("smollm2") == (3.0, 8.0)
+    assert CanaryDeck(canaries, tmp_path / "local.json", "gemma3-270m").local_verdicts() == {}
+
+
+async def test_an_honest_weak_peer_is_judged_against_its_own_model_not_this_nodes(tmp_path: Path) -> None:
+    """Gemma at ~30% while this node's model gets every item right: the old rule took it for a liar."""
+    canaries = _items(40)
+    net = Network(canaries)
+    net.behaviour = {ME: gold, LIAR: liar,
+                     HONEST: lambda job, c: c.gold if c and int(c.key.rsplit("q", 1)[1]) % 10 < 3 else
+                     ((c.gold + 1) % 4 if c else 0)}
+    v, ledger, _registry = _verification(net, honest_model="gemma3-270m", local_answers=True)
+    v.deck = CanaryDeck(canaries, None, "smollm2")
+    for _ in range(50):
+        await v.maybe_canary(USER_JOB)
+    book = ledger.book
+    honest_canaries = book.counts(HONEST)
+    assert honest_canaries[Evidence.ANSWER_WRONG] >= 20 and honest_canaries[Evidence.ANSWER_RIGHT] >= 8
+    assert book.should_ask(HONEST) and book.score(HONEST) > ledger.params.prior_mean
+    assert not book.should_ask(LIAR)
+    # what the old rule (-2 wrong / +1 right on the same answers) would have said
+    old = TrustParams(weights={Evidence.ANSWER_WRONG: -2.0})
+    flat = (old.prior_alpha + honest_canaries[Evidence.ANSWER_RIGHT]) / (
+        old.prior_alpha + old.prior_beta + honest_canaries[Evidence.ANSWER_RIGHT] + 2 * honest_canaries[Evidence.ANSWER_WRONG])
+    assert flat < 0.2
 
 
 async def test_no_canary_without_the_coin_or_without_data() -> None:
@@ -230,3 +282,57 @@ async def test_probing_runs_only_while_the_node_is_idle(tmp_path: Path) -> None:
     with trio.move_on_after(0.5):
         await v.probe_newcomers(0.01, lambda: not busy)
     assert any(peer != ME for peer, _ in net.calls)
+
+
+async def test_a_newcomer_is_probed_within_seconds_of_appearing_then_at_the_interval(
+        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    canaries = _items(40)
+    net = Network(canaries)
+    def half_right(_job: Job, c: Canary | None) -> int:  # never trusted: owed probes all along
+        return c.gold if c and int(c.key.rsplit("q", 1)[1]) % 2 else ((c.gold + 1) % 4 if c else 0)
+
+    net.behaviour = {ME: gold, HONEST: half_right, LIAR: half_right}
+    v, _ledger, _registry = _verification(net, canary_rate=0.0)
+    v.deck = CanaryDeck(canaries, None, "smollm2")
+    probes: list[tuple[float, str]] = []
+    attempt = net.attempt
+
+    async def timed(job: Job, candidate: Candidate, timeout_s: float) -> tuple[TaskResult | None, Attempt]:
+        probes.append((trio.current_time(), candidate.peer_id))
+        return await attempt(job, candidate, timeout_s)
+
+    v._attempt = timed
+    start = trio.current_time()
+    with trio.move_on_after(250):
+        await v.probe_newcomers(60.0, lambda: True)
+    first = {peer: min(t for t, p in probes if p == peer) - start for peer in (HONEST, LIAR)}
+    assert max(first.values()) < 5.0  # both newcomers judged within seconds, not after the 60 s interval
+    startup = [p for t, p in probes if t - start < 15]
+    assert sorted(startup) == sorted([HONEST, LIAR] * 3)  # STARTUP_PROBES each, at the start-up pace
+    later = [t - start for t, p in probes if t - start >= 15]
+    assert 2 <= len(later) <= 6  # then one every ~60 s (jittered), as before
+    assert all(b - a >= 30 for a, b in zip(later, later[1:], strict=False))
+
+
+async def test_a_peer_excluded_by_canary_verdicts_alone_is_still_probed_so_it_can_come_back() -> None:
+    canaries = _items(40)
+    net = Network(canaries)
+    net.behaviour = {ME: gold, HONEST: gold, LIAR: liar}
+    v, ledger, _registry = _verification(net, canary_rate=0.0)
+    v.deck = CanaryDeck(canaries, None, "smollm2")
+    book = ledger.book
+    for _ in range(12):
+        await v.probe_once()
+    assert book.score(HONEST) >= ledger.params.trusted_threshold and not book.should_ask(LIAR)
+    assert not book.is_banned(LIAR)  # canary verdicts alone: do_not_ask, never banned
+    assert v.probe_target() is not None and v.probe_target().peer_id == LIAR  # nobody else is owed one
+    net.behaviour[LIAR] = gold  # it was an honest peer on a bad streak after all
+    for _ in range(3):
+        await v.probe_once()
+    assert book.should_ask(LIAR)
+    # a peer with proof against it as well (a protocol violation) is not probed back
+    for _ in range(4):
+        book.record(EvidenceRecord(HONEST, Evidence.ANSWER_WRONG, llr=-2.0))
+    assert not book.should_ask(HONEST) and v._redeemable(_candidate(HONEST))
+    book.record(EvidenceRecord(HONEST, Evidence.PROTOCOL_VIOLATION, detail="schema: odd reply"))
+    assert not v._redeemable(_candidate(HONEST))

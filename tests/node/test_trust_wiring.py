@@ -55,9 +55,53 @@ def test_reputation_exclusion_and_routing_weight(tmp_path: Path) -> None:
     _spoil(w, BAD.peer_id_b58, 1)
     assert w.should_ask(GOOD.peer_id_b58) and not w.should_ask(BAD.peer_id_b58)
     assert w.routing_weight(GOOD.peer_id_b58) == 1.0  # trusted
-    assert w.routing_weight(BOOT.peer_id_b58) == pytest.approx((0.3 / 0.7) ** 2)  # unproven
+    assert w.routing_weight(BAD.peer_id_b58) == 0.0  # excluded
+    # unproven: "answers honestly" with the newcomer weight, no longer crushed to (0.3/0.7)^2
+    assert w.routing_weight(BOOT.peer_id_b58) == pytest.approx(0.9)
     annotated = w.annotate([_candidate(SELF.peer_id_b58, local=True), _candidate(BOOT.peer_id_b58)])
-    assert [c.trust for c in annotated] == [1.0, pytest.approx(0.1837, abs=1e-3)]
+    assert [c.trust for c in annotated] == [1.0, pytest.approx(0.9)]
+
+
+def test_routing_weight_falls_with_negative_evidence_and_follows_the_newcomer_setting(tmp_path: Path) -> None:
+    w = _wiring(tmp_path, **{"trust.newcomer_weight": "0.8"})
+    peer = GOOD.peer_id_b58
+    assert w.routing_weight(peer) == pytest.approx(0.8)
+    weights = []
+    for _ in range(4):  # canary verdicts of a liar on a 50% model (the sequential test's weights)
+        w.record(EvidenceRecord(peer, Evidence.ANSWER_WRONG, llr=-0.56))
+        weights.append(w.routing_weight(peer))
+    assert weights == sorted(weights, reverse=True) and 0 < weights[0] < 0.8
+    for _ in range(3):
+        w.record(EvidenceRecord(peer, Evidence.ANSWER_WRONG, llr=-0.56))
+    assert not w.should_ask(peer) and w.routing_weight(peer) == 0.0
+    assert not w.book.is_banned(peer)  # canary statistics exclude, never ban
+    w.record(EvidenceRecord(peer, Evidence.ANSWER_RIGHT, llr=1.39))
+    w.record(EvidenceRecord(peer, Evidence.ANSWER_RIGHT, llr=1.39))
+    assert w.should_ask(peer)  # an honest weak peer's bad streak is undone by right answers
+
+
+def test_global_trust_decides_where_local_evidence_is_thin(tmp_path: Path) -> None:
+    w = _wiring(tmp_path)
+    gossip = w.opinions = _gossip(w, [])  # as run() holds it
+    vouched, stranger = GOOD.peer_id_b58, Signer.generate().peer_id_b58
+    # the pre-trusted bootstrap peer vouches for GOOD and BAD; nobody vouches for the stranger
+    assert gossip.ingest(BOOT.peer_id_b58, _opinion(BOOT, {vouched: 1.0, BAD.peer_id_b58: 1.0}))
+    gossip.recompute()
+    assert w.decision_score(vouched) > 0.7 and w.routing_weight(vouched) == 1.0
+    assert w.decision_score(stranger) == pytest.approx(0.3)  # global 0 is "nobody vouches yet": local only
+    # local evidence takes over as it accumulates
+    for _ in range(3):
+        w.record(EvidenceRecord(vouched, Evidence.ANSWER_WRONG, llr=-1.2))
+    blended = w.decision_score(vouched)
+    assert w.book.score(vouched) < blended < 0.7 and w.should_ask(vouched)
+    for _ in range(7):
+        w.record(EvidenceRecord(vouched, Evidence.TIMEOUT))
+    assert w.decision_score(vouched) == pytest.approx(w.book.score(vouched))  # past probation: local only
+    assert not w.should_ask(vouched)
+    # proof against a peer is never outvoted: one forged signature, however vouched for
+    assert w.routing_weight(BAD.peer_id_b58) == 1.0
+    _spoil(w, BAD.peer_id_b58, 1)
+    assert not w.should_ask(BAD.peer_id_b58) and w.routing_weight(BAD.peer_id_b58) == 0.0
 
 
 def test_trust_disabled_scores_but_never_acts(tmp_path: Path) -> None:
