@@ -240,10 +240,18 @@ def _lodo(settings: EvalSettings, items: dict[str, list[Item]], console: Console
         resolved.update(modes=modes, network_modes=network_modes)
         return modes, models, network_modes
 
+    def write_partial(runs: list[HeldOutRun]) -> None:
+        if len(runs) < len(items):
+            report = lodo_report(settings, {run.dataset: len(items[run.dataset]) for run in runs}, runs,
+                                 resolved["modes"], resolved["network_modes"])
+            report.meta["partial"] = f"{len(runs)} of {len(items)} held-out datasets done"
+            write_reports(report, settings.out)
+            console.print(f"  partial results ({report.meta['partial']}) in {settings.out}")
+
     runs = run_lodo(items, settings.lodo, nodes=settings.nodes, profile=settings.profile, threads=settings.threads,
                     node_settings=settings.node_settings, testnet_dir_for=directory_for, resolve=resolve,
                     discover=discover_peers, token=settings.token, max_tokens=settings.max_tokens,
-                    timeout_s=settings.timeout_s, console=console)
+                    timeout_s=settings.timeout_s, console=console, on_done=write_partial)
     return lodo_report(settings, {name: len(v) for name, v in items.items()}, runs,
                        resolved["modes"], resolved["network_modes"])
 

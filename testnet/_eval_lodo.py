@@ -216,8 +216,9 @@ def _compact_seed(summary: dict[str, Any]) -> dict[str, Any]:
 def run_lodo(items: dict[str, list[Item]], plan: LodoPlan, *, nodes: int, profile: str, threads: int | None,
              node_settings: Sequence[str], testnet_dir_for: Callable[[str], tuple[Path, bool]], resolve: Callable[[list[Peer]], tuple[list[str], list[str], list[str]]],
              discover: Callable[[NodeClient], list[Peer]], token: str | None, max_tokens: int, timeout_s: float,
-             console: Console) -> list[HeldOutRun]:
-    """One fresh testnet per held-out dataset; the runs in dataset order."""
+             console: Console, on_done: Callable[[list[HeldOutRun]], None] | None = None) -> list[HeldOutRun]:
+    """One fresh testnet per held-out dataset; the runs in dataset order. ``on_done`` gets the
+    runs so far after each dataset (a long run leaves results even if it is stopped)."""
     say: Say = lambda m: console.print(f"  {m}")  # noqa: E731
     pool = plan.seed_pool or list(items)
     runs: list[HeldOutRun] = []
@@ -245,6 +246,8 @@ def run_lodo(items: dict[str, list[Item]], plan: LodoPlan, *, nodes: int, profil
                 runs.append(run_held_out(client, dataset, test_items, validation, seeded_on, peers, models,
                                          network_modes, plan, max_tokens=max_tokens, timeout_s=timeout_s, say=say))
             ok = True
+            if on_done is not None:
+                on_done(runs)
         except ClientError as exc:
             raise EvalError(f"the node API failed while {dataset} was held out: {exc}") from exc
         finally:

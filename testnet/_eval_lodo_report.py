@@ -81,6 +81,8 @@ def render_lodo_markdown(records: Sequence[ItemRecord], results: dict[str, list[
     steps, network_modes = list(meta["steps"]), list(meta["network_modes"])
     lodo = meta["lodo"]
     lines = run_header(meta, "peermind evaluation: leave-one-dataset-out", "test items per dataset")
+    if meta.get("partial"):
+        lines += [f"**Partial run: {meta['partial']}.**", ""]
     lines += [
         "For each held-out dataset a fresh testnet "
         f"({meta.get('testnet', {}).get('nodes', '?')} nodes, profile {meta.get('testnet', {}).get('profile', '?')}) "
