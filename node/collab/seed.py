@@ -16,8 +16,8 @@ Every peer that answered learns how it did: each judged remote answer is reporte
 ``report_outcome(peer, task_id, correct, split)`` (the outcome protocol, which gives the
 peer a labelled row of its own), so federated training finds every participant with data.
 
-Speed: each peer gets as many requests in flight as it advertises it can run (at most
-MAX_IN_FLIGHT), request starts are spaced by what its refusals said (``retry_after``),
+Speed: each peer gets as many requests in flight as it advertises it can run, plus one
+waiting in its queue (at most MAX_IN_FLIGHT), request starts are spaced by what its refusals said (``retry_after``),
 and train rows come first, then validation rows, then the generation calibration.
 """
 
@@ -78,8 +78,9 @@ GENERATE_MAX_TOKENS = 16
 BACK_OFF = ("refused:busy", "refused:rate_limited")
 MIN_BACK_OFF_S = 0.25
 MAX_IN_FLIGHT = 2
-"""Requests in flight per peer: enough to hide the round trip, and what a node lets a
-newcomer run at once (more would be refused as rate_limited)."""
+"""Requests in flight per peer: what it runs at once plus one waiting in its queue, so the
+next item starts the moment the last one ends (no round trip in between); at most this,
+which is what a node lets a newcomer have at once (more would be refused as rate_limited)."""
 GAP_DECAY = 0.95
 """After each answer the gap between request starts shrinks by this factor: the pace creeps
 back towards the peer's allowance instead of staying at the slowest it ever needed."""
@@ -260,7 +261,7 @@ class SeedRunner:
             for model, peers in by_model.items():
                 for candidate in peers:
                     peer = _PeerState()
-                    for _ in range(min(MAX_IN_FLIGHT, max(1, candidate.max_concurrency))):
+                    for _ in range(min(MAX_IN_FLIGHT, candidate.max_concurrency + 1)):
                         nursery.start_soon(self._worker, model, candidate, queues[model], peer)
         p.left = sum(len(q) for q in queues.values())
         p.phase = "fitting the router"
