@@ -212,6 +212,11 @@ class StreamEndpoint:
             if stream is not None:
                 await _reset(stream)
             raise
+        except trio.Cancelled:  # the caller gave up: tell the peer at once, so it stops working for us
+            if stream is not None:
+                with trio.CancelScope(shield=True):
+                    await _reset(stream)
+            raise
         except ProtocolError as exc:
             if stream is not None:
                 await _reset(stream)

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import trio
 from libp2p.peer.id import ID
@@ -128,6 +129,18 @@ def make_request(
     )
 
 
+class Grounder(Protocol):
+    """Retrieval for a knowledge peer (``node.knowledge.KnowledgeService``)."""
+
+    async def ground(self, req: TaskRequest) -> GroundedTask | None: ...
+
+
+class GroundedTask(Protocol):
+    request: TaskRequest
+
+    def finish(self, result: TaskResult) -> TaskResult: ...
+
+
 class TaskService:
     """Executes tasks on the local backend and calls peers' task protocol."""
 
@@ -142,11 +155,14 @@ class TaskService:
         release: Callable[[str], None] = lambda _peer: None,
         priority: Callable[[str], tuple[int, bool]] = lambda _peer: (PEER_PRIORITY, False),
         turn_away: Callable[[str], bool] | None = None,
+        grounder: Grounder | None = None,
     ) -> None:
         """``gate`` refuses a peer outright (bans, rates); ``admit``/``release`` bracket each task
         that passes it, so a per-peer concurrency share is released even when the task fails;
         ``priority(peer)`` is the (queue priority, preemptible) of the peer's tasks on the model;
-        ``turn_away(peer)`` True drops its streams unread (see ``StreamEndpoint.serve``)."""
+        ``turn_away(peer)`` True drops its streams unread (see ``StreamEndpoint.serve``);
+        ``grounder`` (a knowledge peer's corpus) puts retrieved passages into each task's prompt
+        and its citations into the result."""
         self._backend = backend
         self._limits = limits
         self._on_served = on_served
@@ -155,6 +171,7 @@ class TaskService:
         self._release = release
         self._priority = priority
         self._turn_away = turn_away
+        self.grounder = grounder
         self.endpoint: StreamEndpoint | None = None
         self._started: dict[bytes, float] = {}
 
@@ -231,6 +248,14 @@ class TaskService:
             return _refuse(req, "deadline", "the deadline passed before the task started")
         deadline = trio.current_time() + remaining_s
         started = time.perf_counter()
+        grounding = await self.grounder.ground(req) if self.grounder is not None else None
+        if grounding is not None:
+            reply = await self._run_model(grounding.request, deadline, started, priority, preemptible, on_text)
+            return grounding.finish(reply) if isinstance(reply, TaskResult) else reply
+        return await self._run_model(req, deadline, started, priority, preemptible, on_text)
+
+    async def _run_model(self, req: TaskRequest, deadline: float, started: float, priority: int, preemptible: bool,
+                         on_text: TextSink | None) -> TaskResult | TaskRefusal:
         try:
             if req.kind == "score":
                 scores = await self._backend.score(req.prompt, list(req.continuations), deadline=deadline,
@@ -292,11 +317,14 @@ class TaskService:
         async def run() -> None:
             done.append(await generate(send))
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(run)
-            with recv:  # leaving early (on_text failed) tells the generation to stop
-                async for delta in recv:
-                    await on_text(delta + receive_pending(recv))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run)
+                with recv:  # leaving early (on_text failed) tells the generation to stop
+                    async for delta in recv:
+                        await on_text(delta + receive_pending(recv))
+        except BaseExceptionGroup as group:  # one side failed, the other ended: its error, as is
+            raise (group.exceptions[0] if len(group.exceptions) == 1 else group) from None
         return done[0]
 
     def _check_limits(self, req: TaskRequest) -> str:

@@ -21,12 +21,13 @@ from peermind.node.llm import LlamaBackend, resolve_model
 from peermind.node.p2p.host import dial, full_addrs, parse_peer_addr, running_host
 from peermind.node.p2p.live import StreamBroken, streaming_to
 from peermind.node.p2p.streams import BadReply, PartSender, StreamedReply, StreamEndpoint
-from peermind.node.p2p.tasks import TASK_PROTOCOL, TaskLimits, TaskService, make_request
+from peermind.node.p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService, make_request
 from peermind.protocol import (
     Envelope,
     Message,
     Signer,
     TaskChunk,
+    TaskRefusal,
     TaskRequest,
     TaskResult,
     Verifier,
@@ -57,11 +58,12 @@ def _endpoint(host: IHost, signer: Signer, evidence: list[tuple[str, str, str]])
 
 
 @asynccontextmanager
-async def _side(backend: LlamaBackend) -> AsyncIterator[Side]:
+async def _side(backend: LlamaBackend, served: list[ServedTask] | None = None) -> AsyncIterator[Side]:
     keys = create_new_key_pair()
     async with running_host(keys, ["/ip4/127.0.0.1/tcp/0"]) as host:
         evidence: list[tuple[str, str, str]] = []
-        tasks = TaskService(backend, TaskLimits(max_prompt_chars=10_000, max_tokens=512))
+        tasks = TaskService(backend, TaskLimits(max_prompt_chars=10_000, max_tokens=512),
+                            on_served=(served if served is not None else []).append)
         tasks.attach(_endpoint(host, Signer.from_libp2p(keys.private_key), evidence))
         yield Side(host, tasks, evidence)
 
@@ -86,6 +88,25 @@ async def test_tokens_arrive_as_signed_chunks_before_the_result(backend: LlamaBa
         assert "".join(t for _, t in arrivals) == result.text
         assert arrivals[0][0] < total / 2
         assert asker.evidence == []
+
+
+async def test_a_requester_that_leaves_mid_stream_frees_the_worker(backend: LlamaBackend) -> None:
+    served: list[ServedTask] = []
+    async with _side(backend, served) as worker, _side(backend) as asker:
+        await _connect(asker, worker.host)
+        with trio.CancelScope() as scope:
+            async def on_text(_text: str) -> None:
+                scope.cancel()  # the client went away after the first piece
+
+            await asker.tasks.request_stream(worker.host.get_id(), make_request(
+                prompt="1, 2, 3, 4, 5, 6, 7,", max_tokens=500, timeout_s=120), on_text)
+        with trio.fail_after(60):
+            while not served:  # noqa: ASYNC110 - the worker records the task once it stopped
+                await trio.sleep(0.05)
+        reply = served[0].reply
+        assert isinstance(reply, TaskRefusal) and reply.reason == "internal"
+        assert "stopped reading" in reply.detail
+        assert backend.queue_depth == 0
 
 
 async def test_a_requester_that_does_not_ask_gets_one_plain_result(backend: LlamaBackend) -> None:
@@ -152,3 +173,25 @@ async def test_chunks_that_contradict_the_signed_result_are_a_violation(
         assert live.broken and got
         assert [kind for _, kind, _ in asker.evidence] == ["protocol_violation"]
         assert "Chunk" in asker.evidence[0][2]
+
+
+async def test_a_full_backend_refuses_a_streamed_task_as_a_plain_one() -> None:
+    small = await LlamaBackend.load(resolve_model("smollm2"), n_threads=1, max_queue=1)
+    try:
+        tasks = TaskService(small, TaskLimits(max_prompt_chars=10_000, max_tokens=512))
+        got: list[str] = []
+
+        async def sink(text: str) -> None:
+            got.append(text)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(small.generate, prompt="1, 2, 3,", max_tokens=64))
+            while small.queue_depth == 0:  # noqa: ASYNC110 - waits for the first generation to start
+                await trio.sleep(0.005)
+            with streaming_to(sink) as live:
+                reply = await tasks.execute(make_request(messages=QUESTION, max_tokens=8, timeout_s=60))
+                assert isinstance(reply, TaskRefusal) and reply.reason == "busy"
+                assert not live.broken and live.claim() is not None  # nothing streamed: others may still answer
+        assert got == []
+    finally:
+        await small.aclose()
