@@ -85,6 +85,19 @@ def test_a_remote_peers_tokens_stream_through_the_asking_node(net: tuple[NodePro
     assert a.metric("peermind_trust_evidence_total", kind="protocol_violation") == 0
 
 
+def test_the_asking_nodes_own_model_streams_in_local_mode(net: tuple[NodeProc, NodeProc, NodeProc]) -> None:
+    a, _b, _c = net
+    client = _client(a)
+    question = [{"role": "user", "content": "Describe the sea in two sentences."}]
+    chunks = list(client.chat.completions.create(model="auto", messages=question, max_tokens=32, stream=True,
+                                                 extra_body={"peermind": {"mode": "local"}}))
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) >= 5 and chunks[-1].model_extra["peermind"]["answered_by"] == a.peer_id
+    whole = client.chat.completions.create(model="auto", messages=question, max_tokens=32,
+                                           extra_body={"peermind": {"mode": "local"}})
+    assert "".join(pieces) == whole.choices[0].message.content
+
+
 def test_a_deciding_mode_streams_the_answer_it_chose(net: tuple[NodeProc, NodeProc, NodeProc]) -> None:
     a, _b, _c = net
     pieces: list[str] = []
