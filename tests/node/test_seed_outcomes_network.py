@@ -5,7 +5,8 @@ through the CLI as a user would: ``router seed`` on node-0, then the README's
 ``train start --rounds 2 --min-nodes 3``. Idle learning and idle canary probes are off,
 so the only labelled rows node-1 and node-2 can have are the verdicts node-0 sent them
 (before the outcome protocol, training refused with ``no_data``). A user's
-``peermind feedback`` on an answer node-1 gave also reaches node-1.
+``peermind feedback`` on an answer node-1 gave also reaches node-1, and ``router seed
+--data FILE.jsonl`` seeds from the user's own items (a malformed line is named).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def verdict_rows(api: str) -> int:
     return sum(counts.get(mode, 0) for mode in VERDICT_MODES)
 
 
-def test_seed_labels_rows_on_every_participant_and_training_runs(testnet: list[dict[str, str]]) -> None:
+def test_seed_labels_rows_on_every_participant_and_training_runs(testnet: list[dict[str, str]], tmp_path: Path) -> None:
     seeder, gemma, small = testnet
     assert (seeder["model"], gemma["model"], small["model"]) == ("smollm2", "gemma3-270m", "smollm2")
     assert all(verdict_rows(n["api"]) == 0 for n in testnet)
@@ -75,6 +76,8 @@ def test_seed_labels_rows_on_every_participant_and_training_runs(testnet: list[d
     assert verdict_rows(small["api"]) > 0
     assert feedback_counts(seeder["api"]).get("outcome", 0) == 0  # its own rows are seed rows
 
+    own_items(seeder, gemma, tmp_path)
+
     train = peermind("train", "start", "--rounds", "2", "--min-nodes", "3", "--api", seeder["api"])
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
 
@@ -90,3 +93,27 @@ def test_seed_labels_rows_on_every_participant_and_training_runs(testnet: list[d
     while verdict_rows(gemma["api"]) == before and time.monotonic() < deadline:
         time.sleep(1)
     assert verdict_rows(gemma["api"]) == before + 1
+
+
+def own_items(seeder: dict[str, str], gemma: dict[str, str], tmp_path: Path) -> None:
+    """``router seed --data``: the user's items become seed rows like benchmark items; a bad line is named."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "Ice is?", "choices": ["hot", "cold"], "gold": 1}\n{"query": "2 + 2?", "answer": 4}\n')
+    refused = peermind("router", "seed", "--api", seeder["api"], "--data", str(bad))
+    assert refused.returncode == 2 and f"{bad}:2: seed items are multiple choice" in refused.stderr
+    good = tmp_path / "mine.jsonl"
+    lines = [{"id": f"q{i}", "query": q, "choices": c, "gold": g, "split": "train"} for i, (q, c, g) in enumerate([
+        ("Which planet is closest to the Sun?", ["Mercury", "Mars", "Jupiter"], 0),
+        ("What do bees make?", ["milk", "honey", "silk"], 1),
+        ("Water freezes at how many degrees Celsius?", ["0", "50", "100"], 0),
+    ])]
+    good.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    seeds_before, verdicts_before = feedback_counts(seeder["api"]).get("seed", 0), verdict_rows(gemma["api"])
+    seeded = peermind("router", "seed", "--api", seeder["api"], "--data", str(good), "--json")
+    assert seeded.returncode == 0, seeded.stdout[-2000:] + seeded.stderr[-2000:]
+    assert json.loads(seeded.stdout)["plan"] == {**json.loads(seeded.stdout)["plan"], "datasets": [], "items": 3}
+    assert feedback_counts(seeder["api"]).get("seed", 0) == seeds_before + 2 * 3  # both models, each item
+    deadline = time.monotonic() + 30
+    while verdict_rows(gemma["api"]) < verdicts_before + 3 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert verdict_rows(gemma["api"]) == verdicts_before + 3
