@@ -80,7 +80,7 @@ def cmd_node_run(args: argparse.Namespace) -> int:
     from .logs import configure_logging
 
     overrides: dict[str, Any] = {}
-    for flag, key in (("data_dir", "data_dir"), ("model", "llm.model"), ("api_addr", "api"), ("network", "network"), ("threads", "llm.n_threads")):
+    for flag, key in (("data_dir", "data_dir"), ("model", "llm.model"), ("api_addr", "api"), ("network", "network"), ("threads", "llm.n_threads"), ("docs", "knowledge.docs")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[key] = value
@@ -308,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api", dest="api_addr", metavar="HOST:PORT", help="local API address (default 127.0.0.1:8080)")
     run.add_argument("--network", help="network name; separate names never mix (default peermind)")
     run.add_argument("--threads", type=int, help="llama.cpp threads (default 2)")
+    run.add_argument("--docs", metavar="DIR", help="index the .txt/.md files of DIR (incrementally) and answer from them")
     run.add_argument("--mdns", action="store_true", help="also discover peers on the LAN with mDNS")
     run.add_argument("--join-training", dest="join_training", action="store_true", default=None, help="accept federated training invitations (default on)")
     run.add_argument("--no-join-training", dest="join_training", action="store_false", help="refuse federated training invitations")
@@ -371,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .training_cli import register as register_train
 
     register_train(sub, _client, _add_api_arg)
+    from .knowledge_cli import register as register_docs
+
+    register_docs(sub, _add_config_args, _config)
     from .trust_cli import add_trust_commands
 
     add_trust_commands(sub, _client, _add_api_arg)

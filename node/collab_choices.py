@@ -10,6 +10,6 @@ from __future__ import annotations
 
 __all__ = ["ESCALATE_TO", "MODES", "VOTE_RULES"]
 
-MODES = ("auto", "local", "route", "cascade", "vote", "moa", "auction")
+MODES = ("auto", "local", "route", "cascade", "vote", "moa", "auction", "consult")
 ESCALATE_TO = ("strongest", "vote")
 VOTE_RULES = ("majority", "weighted")

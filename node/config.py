@@ -437,6 +437,38 @@ class RouterConfig(_Validated):
 
 
 @dataclass(frozen=True)
+class KnowledgeConfig(_Validated):
+    """A local corpus that never leaves the node (``--docs``, ``peermind docs``): retrieval and its ad summary."""
+
+    docs: Path | None = _setting(
+        None, "folder of .txt/.md documents indexed (incrementally) at start; also `node run --docs DIR`"
+    )
+    chunk_chars: int = _setting(800, "characters per chunk (MiniLM reads about 1,000)", _between(100, 4000))
+    max_corpus_bytes: int = _setting(
+        32 * _MiB, "indexing stops with an error before the corpus would exceed this many bytes", _at_least(1)
+    )
+    max_chunks: int = _setting(20_000, "indexing stops with an error beyond this many chunks", _at_least(1))
+    top_k: int = _setting(3, "passages put into the prompt of each task this node serves", _between(1, 8))
+    min_similarity: float = _setting(
+        0.25, "a passage goes into the prompt only when its cosine similarity reaches this", _between(-1.0, 1.0)
+    )
+    share_passages: bool = _setting(
+        False, "send passage text to peers that ask for evidence (consult); off: answers and citations only"
+    )
+    passage_chars: int = _setting(400, "longest passage shared with a peer, in bytes", _between(32, 1024))
+    summary_centroids: int = _setting(
+        4, "cluster centroids of chunk embeddings in the ad's knowledge summary (0: advertise none)", _between(0, 8)
+    )
+    summary_noise: float = _setting(
+        0.0, "standard deviation of Gaussian noise added to the summary's centroids and counts", _between(0.0, 1.0)
+    )
+    topics: tuple[str, ...] = _setting((), "topic tags declared in the knowledge summary", _each(_TAG))
+    match_weight: float = _setting(
+        1.0, "routing: utility weight of a question's match with a peer's knowledge summary", _between(0.0, 10.0)
+    )
+
+
+@dataclass(frozen=True)
 class NodeConfig(_Validated):
     """Everything a node needs to know; built by :func:`load_config`."""
 
@@ -485,6 +517,7 @@ class NodeConfig(_Validated):
     trust: TrustConfig = _setting(TrustConfig, "[trust] peer checks and reputation")
     training: TrainingConfig = _setting(TrainingConfig, "[training] federated router training")
     router: RouterConfig = _setting(RouterConfig, "[router] learning from idle time")
+    knowledge: KnowledgeConfig = _setting(KnowledgeConfig, "[knowledge] a local corpus: retrieval and its summary")
 
 
 _SECTIONS: dict[str, type[_Validated]] = {
@@ -494,6 +527,7 @@ _SECTIONS: dict[str, type[_Validated]] = {
     "trust": TrustConfig,
     "training": TrainingConfig,
     "router": RouterConfig,
+    "knowledge": KnowledgeConfig,
 }
 
 

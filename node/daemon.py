@@ -40,6 +40,8 @@ from .config import NodeConfig
 from .errors import NodeError
 from .events import EventBus
 from .identity import NodeIdentity
+from .knowledge import KnowledgeService
+from .knowledge.wiring import index_in_background, knowledge_settings
 from .llm import LlamaBackend, Measurement
 from .metrics import NodeMetrics
 from .p2p.ads import AdBoard, AdGossip, ads_topic
@@ -59,6 +61,7 @@ from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
 from .training import TrainingService
 from .trust_wiring import TrustWiring
+from .wire_tap import install_from_env as install_wire_tap
 
 log = logging.getLogger("peermind.node")
 
@@ -160,6 +163,10 @@ class Node:
                                       config.router.learn_max_rows, idle=lambda: self.in_flight == 0),
         )
         self.collaborator: Collaborator = self.collab.collaborator
+        # Knowledge (node/knowledge): a local corpus grounds the tasks this node serves; the ad summarises it.
+        self.knowledge = KnowledgeService(config.data_dir, self.collab.embedder.embed_many, knowledge_settings(config))
+        self.tasks.grounder = self.knowledge
+        self.collaborator.knowledge_weight = config.knowledge.match_weight
         self.router = self.collab.router  # RouterHolder: federated training calls .adopt()
         self.trust.install(self.collaborator)
         # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row.
@@ -198,6 +205,7 @@ class Node:
             log.info("measuring the local model", extra={"model": self.backend.profile.name})
             self.measurement = await self.backend.measure()
         await self.trust.prepare(self.config.data_dir)  # proof of work before the first ad
+        install_wire_tap()  # PEERMIND_WIRE_TAP=FILE: every sent frame, for wire audits (node/wire_tap.py)
         key_pair = self.identity.libp2p_key_pair()
         mdns_network = self.config.network if self.config.mdns else None
         async with running_host(key_pair, self.config.listen, mdns_network=mdns_network) as host:
@@ -246,6 +254,8 @@ class Node:
                 await nursery.start(self.outcomes.run)
                 nursery.start_soon(self._bootstrap_loop)
                 nursery.start_soon(self._load_watch)
+                nursery.start_soon(index_in_background, self.knowledge, self.config.knowledge.docs,
+                                   self.collab.embedder.request_load)
                 self.api_url = await nursery.start(self._serve_api)
                 state = NodeState(
                     peer_id=self.peer_id,
@@ -405,6 +415,7 @@ class Node:
             training=self.training.available,
             ram_mb=int(psutil.virtual_memory().available / 2**20),
             pow_nonce=self.trust.pow_nonce,
+            knowledge=await self.knowledge.summary_or_none(),
         )
 
     @property
@@ -428,6 +439,7 @@ class Node:
             max_concurrency=self.config.llm.max_concurrency,
             cost_per_1k=self.cost_per_1k,
             tags=tuple(self.config.ads.tags),
+            knowledge=self.knowledge.last_summary,
         )
 
     def candidates(self) -> list[Candidate]:

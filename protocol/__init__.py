@@ -39,12 +39,13 @@ from ._errors import (
     UnsupportedVersion,
     WrongRecipient,
 )
-from ._framing import read_frame, write_frame
+from ._framing import add_frame_tap, frame_bytes, read_frame, split_frames, tap_frame, write_frame
 from ._identity import Signer, peer_id_from_b58, peer_id_from_public_key, peer_id_to_b58
 from ._protocol_ids import FL_PROTOCOL_ID, TASK_PROTOCOL_ID, ads_topic
 from ._schema import REQUIRED_KEY, FieldInfo, Limits, Message, message_types, truncate_utf8
 from ._schemas_ads import CapabilityAd, ModelInfo
 from ._schemas_feedback import FeedbackRecord
+from ._schemas_knowledge import SUMMARY_DIMS, Citation, KnowledgeCentroid, KnowledgeSummary
 from ._schemas_outcome import MAX_OUTCOMES, OUTCOME_PROTOCOL_ID, OutcomeEntry, TaskOutcome
 from ._schemas_task import (
     ChatMessage,
@@ -89,6 +90,10 @@ __all__ = [
     "Verifier",
     "read_frame",
     "write_frame",
+    "add_frame_tap",
+    "frame_bytes",
+    "split_frames",
+    "tap_frame",
     # schemas
     "Message",
     "message_types",
@@ -97,6 +102,10 @@ __all__ = [
     "truncate_utf8",
     "ModelInfo",
     "CapabilityAd",
+    "KnowledgeSummary",
+    "KnowledgeCentroid",
+    "Citation",
+    "SUMMARY_DIMS",
     "ChatMessage",
     "ContinuationScore",
     "TaskRequest",

@@ -11,6 +11,7 @@ subclass ``EOFError``, and any other read failure is reported typed too.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -21,6 +22,38 @@ from ._errors import FrameTimeout, FrameTooLarge, FrameWriteError, TruncatedFram
 HEADER = struct.Struct(">I")
 DEFAULT_TIMEOUT_S = 30.0
 _EOF_NAMES = frozenset({"MuxedStreamEOF", "StreamEOF", "EndOfChannel", "IncompleteReadError"})
+
+FrameTap = Callable[[bytes], None]
+_taps: list[FrameTap] = []
+
+
+def add_frame_tap(tap: FrameTap) -> None:
+    """Call ``tap(payload)`` with every payload this process sends (wire audits; see ``tap_frame``)."""
+    _taps.append(tap)
+
+
+def frame_bytes(data: bytes) -> bytes:
+    """One frame as bytes: the 4-byte big-endian length, then ``data``."""
+    return HEADER.pack(len(data)) + data
+
+
+def split_frames(blob: bytes) -> list[bytes]:
+    """The payloads of consecutive frames in ``blob`` (a recorded stream or a wire-tap file);
+    a truncated last frame is left out."""
+    out, at = [], 0
+    while at + HEADER.size <= len(blob):
+        (n,) = HEADER.unpack_from(blob, at)
+        if at + HEADER.size + n > len(blob):
+            break
+        out.append(blob[at + HEADER.size: at + HEADER.size + n])
+        at += HEADER.size + n
+    return out
+
+
+def tap_frame(data: bytes) -> None:
+    """Show ``data`` to the taps: ``write_frame`` does for every frame, gossip senders for their messages."""
+    for tap in _taps:
+        tap(data)
 
 
 class ReadableStream(Protocol):
@@ -97,7 +130,8 @@ async def write_frame(
     """Write one frame (header and payload in a single write) within ``timeout_s``."""
     if len(data) > max_bytes:
         raise FrameTooLarge(f"refusing to send a {len(data)}-byte frame (limit {max_bytes})")
-    frame = HEADER.pack(len(data)) + data
+    frame = frame_bytes(data)
+    tap_frame(data)
     try:
         with trio.fail_after(timeout_s):
             await stream.write(frame)

@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar
 
 from ._fields import Count, Label, NonNegFloat
 from ._schema import Limits, Message
+from ._schemas_knowledge import KnowledgeSummary
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,3 +65,5 @@ class CapabilityAd(Message):
     pow_nonce: Annotated[int, Limits(ge=0, le=2**64 - 1)] = 0
     """Optional proof-of-work nonce (anti-Sybil); 0 when unused."""
     ram_mb: Annotated[int, Limits(ge=0, le=2**40)] = 0
+    knowledge: KnowledgeSummary | None = None
+    """Summary of the peer's local corpus (knowledge peers only); never text."""

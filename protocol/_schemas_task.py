@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar
 
 from ._fields import KIB, Count, EpochMs, ModelName, NonNegFloat, PeerText, TaskId, TaskKind, Unit
 from ._schema import Limits, Message, check_field
+from ._schemas_knowledge import MAX_CITATIONS, MAX_PASSAGES, Citation, Passage
 
 MAX_CONTENT = 64 * KIB
 MAX_PROMPT = 256 * KIB
@@ -64,6 +65,9 @@ class TaskRequest(Message):
     stream: bool | None = None
     """True: the worker may send ``task.chunk`` frames before its reply (see _stream_chunks).
     Absent (or false): exactly one reply frame, as for requesters that predate streaming."""
+    evidence: bool | None = None
+    """True: return the passages the answer drew on in ``TaskResult.passages``, if the
+    worker's policy allows sharing them (it may answer without them)."""
 
     def _check(self) -> None:
         has_input = bool(self.messages) or bool(self.prompt)
@@ -92,6 +96,10 @@ class TaskResult(Message):
     model: ModelName = ""
     finish_reason: Annotated[str, Limits(max_len=32)] = ""
     """Why generation stopped (``stop``, ``length``...); empty if unknown."""
+    citations: Annotated[list[Citation], Limits(max_items=MAX_CITATIONS)] = field(default_factory=list)
+    """Passages of the worker's local corpus the answer drew on, by id (knowledge peers)."""
+    passages: Annotated[list[Passage], Limits(max_items=MAX_PASSAGES)] = field(default_factory=list)
+    """Evidence snippets, only when the request set ``evidence`` and the worker shares passages."""
 
 
 @dataclass(frozen=True, kw_only=True)

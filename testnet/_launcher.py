@@ -112,8 +112,11 @@ class Testnet:
         extra_args: list[str] | None = None,
         timeout_s: float = READY_TIMEOUT_S,
         threads: int | None = None,
+        node_args: list[list[str]] | None = None,
     ) -> list[NodeInfo]:
         """Start ``n`` nodes and return once every node holds every other node's ad.
+
+        ``node_args[i]`` (optional) are extra ``node run`` arguments for node i alone.
 
         Every ``up`` is a new network (new name, identities and stores; logs are kept). A
         state file whose nodes are all dead (a crashed run) is cleaned up; live nodes, or
@@ -131,13 +134,15 @@ class Testnet:
             nodes: list[NodeInfo] = []
             started = time.monotonic()
             try:
-                first = self._spawn(0, specs[0], roles[0], network, [], extra_args, threads)
+                per_node = (node_args or []) + [[]] * n
+                first = self._spawn(0, specs[0], roles[0], network, [], [*(extra_args or []), *per_node[0]], threads)
                 nodes.append(first)
                 self._save(network, nodes)
                 self._wait_ready(first, timeout_s)
                 progress(f"node-0 ready ({first.model}) {first.peer_id} in {time.monotonic() - started:.1f}s")
                 for i in range(1, n):
-                    nodes.append(self._spawn(i, specs[i], roles[i], network, first.addrs, extra_args, threads))
+                    nodes.append(self._spawn(i, specs[i], roles[i], network, first.addrs,
+                                             [*(extra_args or []), *per_node[i]], threads))
                     self._save(network, nodes)
                 for node in nodes[1:]:
                     self._wait_ready(node, timeout_s - (time.monotonic() - started))

@@ -321,8 +321,28 @@ def _add_coldstart(bench: Any) -> None:
     p.set_defaults(func=cmd_bench_coldstart)
 
 
+# ------------------------------------------------------------------ bench knowledge (testnet/_knowledge_bench.py)
+def cmd_bench_knowledge(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ._knowledge_bench import run_knowledge_benchmark, write_report
+
+    result = run_knowledge_benchmark(per_topic=args.per_topic, directory=args.dir, progress=_say)
+    write_report(result, args.out, "peermind " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    print(args.out.with_suffix(".md").read_text())
+    return 0
+
+
+def _add_knowledge(bench: Any) -> None:
+    p = bench.add_parser("knowledge", help="SciQ with support paragraphs as 3 peers' corpora: single peers, oracle, route, consult")
+    p.add_argument("--per-topic", type=int, default=15, help="questions per topic (3 topics; default 15)")
+    p.add_argument("--dir", type=Path, help="testnet directory (default: the testnet default)")
+    p.add_argument("--out", type=Path, default=Path("docs/results/knowledge.json"), help="results file (.json; a .md beside it)")
+    p.set_defaults(func=cmd_bench_knowledge)
+
+
 SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_stream, _add_envelope, _add_eval, _add_system, _add_trust, _add_federated,
-                                             _add_collab, _add_coldstart]
+                                             _add_collab, _add_coldstart, _add_knowledge]
 
 
 def register(sub: Any) -> None:

@@ -42,6 +42,7 @@ class Contribution:
     text: str = ""  # generation: the peer's own text
     role: str = "answer"
     served_task_id: str = ""  # hex task_id of the request this peer answered (its verdict names it)
+    citations: tuple[str, ...] = ()  # knowledge peers: "<doc id>#<chunk>" of the passages used, never content
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ locally" is just another candidate, not a special path.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from peermind.protocol import CapabilityAd
+from peermind.protocol import CapabilityAd, KnowledgeSummary
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Candidate:
     tags: tuple[str, ...]
     trust: float = 1.0
     """Routing weight from this node's reputation book, in [0, 1] (1: trusted, or this node)."""
+    knowledge: KnowledgeSummary | None = field(default=None, compare=False)
+    """The peer's corpus summary from its ad (knowledge peers); routing matches questions to it."""
 
     @classmethod
     def from_ad(cls, peer_id: str, ad: CapabilityAd, *, is_local: bool) -> Candidate:
@@ -46,6 +48,7 @@ class Candidate:
             max_concurrency=max(ad.max_concurrency, 1),
             cost_per_1k=ad.cost_per_1k,
             tags=tuple(ad.tags),
+            knowledge=ad.knowledge,
         )
 
     @property

@@ -20,6 +20,7 @@ class Job:
     max_tokens: int = 128
     temperature: float = 0.0
     stop: tuple[str, ...] = ()  # generation ends before any of these (OpenAI's stop)
+    evidence: bool = False  # ask a knowledge peer for its passages too (if its policy shares them)
 
     @property
     def text(self) -> str:
@@ -43,4 +44,5 @@ class Job:
             timeout_s=timeout_s,
         )
         req = replace(req, stop=list(self.stop)) if self.stop else req
+        req = replace(req, evidence=True) if self.evidence else req
         return replace(req, task_id=task_id) if task_id is not None else req

@@ -33,7 +33,7 @@ from peermind.protocol import TaskRefusal, TaskRequest, TaskResult
 from ..p2p.host import PeerUnreachable
 from ..p2p.streams import BadReply, PeerCallError, PeerTimeout
 from ..p2p.tasks import TaskRefused, new_task_id, now_ms
-from . import cascade, ensemble, negotiation, single  # noqa: F401 - each registers its modes
+from . import cascade, consult, ensemble, negotiation, single  # noqa: F401 - each registers its modes
 from .answer import Answer, Attempt, Contribution
 from .backoff import PeerBackoff
 from .candidates import Candidate
@@ -50,6 +50,7 @@ from .constraints import (
 )
 from .embedding import QueryEmbedder, query_text
 from .job import Job
+from .knowledge_match import DEFAULT_KNOWLEDGE_WEIGHT, knowledge_match
 from .mode_registry import runner_for
 from .quality import QualityMemory, QualityView
 from .route import estimate_tokens, feasible, job_tokens, rank_by_prior
@@ -95,7 +96,8 @@ class Reply:
         c = self.candidate
         return Contribution(c.peer_id, self.result.model or c.model, self.confidence, self.cost,
                             self.latency_ms, self.choice, self.result.text, role,
-                            served_task_id=self.result.task_id.hex())
+                            served_task_id=self.result.task_id.hex(),
+                            citations=tuple(f"{x.doc}#{x.chunk}" for x in self.result.citations))
 
     def agrees_with(self, other: Reply) -> bool:
         if self.choice is not None:
@@ -153,6 +155,7 @@ class Collaborator:
         self.embedder = embedder
         self.quality = quality if quality is not None else QualityMemory(None)
         self.negotiator = negotiator  # an Auctioneer (negotiation.py) once the host runs
+        self.knowledge_weight = DEFAULT_KNOWLEDGE_WEIGHT  # utility weight of the knowledge match
         self.hooks = CollabHooks()
         self.backoff = PeerBackoff()
 
@@ -211,10 +214,12 @@ class Collaborator:
             pool = allowed
         ok = feasible(pool, ctx.constraints, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens)
         ranking = await self._assess_quality(ctx, {c.model for c in ok})
+        matched = await knowledge_match(self.embedder, ctx, ok)
         cost_weight = self.cost_weight(ctx.tactics)
         estimates = estimate(ok, ctx.predictions, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens,
-                             cost_weight=cost_weight, peer_weight=self.hooks.peer_weight, ranking=ranking)
-        if not ctx.predictions:  # cold start: the ad prior decides the order
+                             cost_weight=cost_weight, peer_weight=self.hooks.peer_weight, ranking=ranking,
+                             knowledge_match=matched, knowledge_weight=self.knowledge_weight)
+        if not ctx.predictions and not matched:  # cold start: the ad prior decides the order
             order = {c.peer_id: i for i, c in enumerate(rank_by_prior(ok, prompt_tokens=ctx.prompt_tokens,
                                                                       max_tokens=ctx.max_tokens))}
             estimates.sort(key=lambda e: order[e.candidate.peer_id])

@@ -1,6 +1,7 @@
 """Scoring candidates for one query: predicted quality against price and wait.
 
     utility = trust * P(correct) - cost_weight * cost / max_cost - latency_weight * latency / max_latency
+              + knowledge_weight * max(0, knowledge_match - 0.2)   (knowledge peers, knowledge_match.py)
 
 P(correct) comes from the learned router head of the candidate's model. Cost and
 latency are each divided by the largest among the feasible candidates, so both terms
@@ -19,6 +20,7 @@ from typing import Any
 
 from .candidates import Candidate
 from .constraints import InfeasibleConstraints
+from .knowledge_match import DEFAULT_KNOWLEDGE_WEIGHT, match_bonus
 
 DEFAULT_COST_WEIGHT = 0.05
 DEFAULT_LATENCY_WEIGHT = 0.02
@@ -34,6 +36,7 @@ class Estimate:
     cost: float
     latency_ms: float
     utility: float
+    knowledge_match: float | None = None  # similarity of the question to the peer's corpus summary
 
     def to_json(self) -> dict[str, Any]:
         c = self.candidate
@@ -47,6 +50,7 @@ class Estimate:
             "est_latency_ms": round(self.latency_ms, 1),
             "utility": round(self.utility, 4),
             "saturated": c.saturated,
+            "knowledge_match": self.knowledge_match,
         }
 
 
@@ -60,11 +64,15 @@ def estimate(
     latency_weight: float = DEFAULT_LATENCY_WEIGHT,
     peer_weight: PeerWeight | None = None,
     ranking: Mapping[str, float] | None = None,
+    knowledge_match: Mapping[str, float] | None = None,
+    knowledge_weight: float = DEFAULT_KNOWLEDGE_WEIGHT,
 ) -> list[Estimate]:
     """Estimates for ``candidates``, best utility first (saturated ones last).
 
     ``ranking`` (model -> P(correct) to rank by, e.g. a Thompson draw) replaces the
     prediction in the utility only; the estimate still reports the prediction.
+    ``knowledge_match`` (peer id -> similarity of the question to its corpus summary) adds
+    ``knowledge_match.match_bonus`` to the peer's utility.
     """
     if not candidates:
         return []
@@ -84,8 +92,10 @@ def estimate(
         trust = peer_weight(c.peer_id) if peer_weight else 1.0
         ranked = ranking.get(c.model, p) if ranking else p
         quality = (ranked if ranked is not None else 0.5) * trust
+        matched = knowledge_match.get(c.peer_id) if knowledge_match else None
         u = quality - cost_weight * cost / max_cost - latency_weight * lat / max_lat
-        out.append(Estimate(c, p, source, cost, lat, u))
+        u += match_bonus(matched, knowledge_weight)
+        out.append(Estimate(c, p, source, cost, lat, u, matched))
     out.sort(key=lambda e: (e.candidate.saturated, -e.utility, e.latency_ms, not e.candidate.is_local))
     return out
 

@@ -31,6 +31,7 @@ from peermind.protocol import (
     StaleTimestamp,
     Verifier,
     seal,
+    tap_frame,
 )
 
 from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
@@ -61,6 +62,10 @@ class PeerAd:
     def to_json(self) -> dict[str, object]:
         body = self.ad.to_body()
         body.update(peer_id=self.peer_id, received_at=self.received_at, expires_at=self.expires_at)
+        k = self.ad.knowledge
+        if k is not None:  # centroids are bytes: JSON shows their number and sizes, not the vectors
+            body["knowledge"] = {"centroids": len(k.centroids), "counts": [c.count for c in k.centroids],
+                                 "topics": list(k.topics), "chunks": k.chunks, "noised": k.noised}
         return body
 
 
@@ -187,7 +192,9 @@ class AdGossip:
         while True:
             try:
                 ad = await self._make_ad()
-                await self._pubsub.publish(self._topic, seal(self._signer, ad, self._topic))
+                sealed = seal(self._signer, ad, self._topic)
+                tap_frame(sealed)
+                await self._pubsub.publish(self._topic, sealed)
                 self.ads_published += 1
             except Exception:  # a failed publish must not end the daemon; retry next period
                 log.exception("publishing our ad failed")

@@ -194,12 +194,9 @@ class TaskService:
         """Run an admitted peer task (its chunks go to ``send_part``, when it asked for them)."""
         started = time.time()
         priority, preemptible = self._priority(peer)
+        on_text = _chunk_sender(req.task_id, send_part) if send_part is not None else None
         try:
-            if send_part is None:
-                reply = await self._run(req, priority=priority, preemptible=preemptible)
-            else:
-                reply = await self._run(req, priority=priority, preemptible=preemptible,
-                                        on_text=_chunk_sender(req.task_id, send_part))
+            reply = await self._run(req, priority=priority, preemptible=preemptible, on_text=on_text)
         except RequesterGone as exc:
             log.info("requester left a streamed task", extra={"peer": peer})
             reply = _refuse(req, "internal", str(exc))
