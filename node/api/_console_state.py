@@ -15,15 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import json_safe
+from ..ports import NodeCore
 from ._trust_timeline import TrustTimeline
 
 if TYPE_CHECKING:
     from peermind.trust import ReputationBook
 
     from ..answer_log import AnswerLog
-    from ..config import NodeConfig
     from ..events import EventBus
-    from ..store import Store
 
 log = logging.getLogger("peermind.node.console")
 
@@ -56,32 +55,14 @@ class ConsoleTrust(Protocol):
         """Global (EigenTrust) scores as published; {} while none are known."""
 
 
-class ConsoleNode(Protocol):
-    """What the console reads of a node (the daemon's ``Node`` satisfies it)."""
+class ConsoleNode(NodeCore, Protocol):
+    """What the console reads of a node (the daemon's ``Node`` satisfies it): when it
+    started (epoch seconds), its live ``events`` feed behind ``GET /events``, its recent
+    ``answers`` with provenance, its trust wiring and its status."""
 
-    @property
-    def peer_id(self) -> str:
-        """This node's peer ID (base58)."""
-
-    @property
-    def config(self) -> NodeConfig:
-        """Settings the console shows (ad tags and skills, whether a token is set)."""
-
-    @property
-    def started_at(self) -> float:
-        """When the node started (epoch seconds)."""
-
-    @property
-    def store(self) -> Store:
-        """Evidence, tasks and training rounds to show."""
-
-    @property
-    def events(self) -> EventBus:
-        """The live feed behind ``GET /events``."""
-
-    @property
-    def answers(self) -> AnswerLog:
-        """Recent answers with their provenance."""
+    started_at: float
+    events: EventBus
+    answers: AnswerLog
 
     @property
     def trust(self) -> ConsoleTrust | None:

@@ -28,27 +28,18 @@ __all__ = ["ApiNode"]
 
 
 class ApiNode(ConsoleNode, Protocol):
-    """The node as the API serves it: asking, peers, providers, status, metrics and parts."""
+    """The node as the API serves it: asking, peers, providers, status, metrics and the parts
+    with routes of their own (``collab``: router, feedback, seeding; ``training``:
+    ``/peermind/train/*``; ``board``: ``/peermind/peers``; ``metrics``: ``/metrics``)."""
+
+    collab: Collaboration
+    training: TrainingService
+    board: AdBoard
+    metrics: NodeMetrics
 
     @property
     def trust(self) -> TrustWiring:
         """Reputation from evidence (``/peermind/trust``)."""
-
-    @property
-    def collab(self) -> Collaboration:
-        """Router, feedback and seeding (``/peermind/router``, ``/peermind/feedback``)."""
-
-    @property
-    def training(self) -> TrainingService:
-        """Federated router training (``/peermind/train/*``)."""
-
-    @property
-    def board(self) -> AdBoard:
-        """Fresh capability ads of the peers (``/peermind/peers``)."""
-
-    @property
-    def metrics(self) -> NodeMetrics:
-        """Prometheus metrics (``/metrics``)."""
 
     def candidates(self) -> list[Candidate]:
         """Every model this node can ask now (itself and peers with fresh ads)."""
