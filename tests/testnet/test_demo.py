@@ -137,7 +137,7 @@ def test_a_failed_step_exits_non_zero_with_one_line(tmp_path: Path) -> None:
             proc.kill()
         _stop(directory)
     stdout = "".join(out)
-    assert killed, f"the questions step never started:\n{stdout[-3000:]}"
+    assert killed, f"the questions step never started (exit {rc}): {err}\n{stdout[-3000:]}"
     assert rc == 2, f"exit {rc}\nstderr:\n{err}\nstdout:\n{stdout[-3000:]}"
     assert "Traceback" not in stdout + err
     lines = [ln for ln in err.splitlines() if ln.strip()]
