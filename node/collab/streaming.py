@@ -1,8 +1,9 @@
 """What each collaboration mode streams, and the one entry point that streams an answer.
 
 Modes in which one peer's generation *is* the answer stream its tokens live: ``route``,
-``local``, ``auction``, and ``auto`` when it will not escalate (no prediction of quality
-yet: it routes once and keeps the answer). Modes that decide after seeing whole answers
+``local``, ``auction``, ``consult`` (its evidence is gathered in parallel tasks, which never
+stream; the answer written with it does), and ``auto`` when it will not escalate (no
+prediction of quality yet: it routes once and keeps the answer). Modes that decide after seeing whole answers
 (``cascade``, ``vote``, ``moa``, and ``auto`` with predictions, which may escalate) stream
 the answer they finally choose, as one piece once it is chosen: text sent to the client
 cannot be taken back, so nothing is sent before the decision. The policy reports its
