@@ -16,7 +16,7 @@ from peermind.node.api.chat_stream import ChatStream
 from peermind.node.collab.answer import Answer
 from peermind.node.collab.errors import AllCandidatesFailed
 from peermind.node.collab.streaming import StreamDiverged, stream_answer
-from peermind.node.p2p.live import current_live, defer_live_text
+from peermind.node.p2p.live import current_live, defer_live_text, streaming_to
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -133,3 +133,19 @@ def test_a_silent_answerer_cannot_hold_the_client_past_its_deadline() -> None:
     events = _events(_app(ask, timeout_s=0.2))
     assert time.perf_counter() - started < 10
     assert events[-1][0] == "error" and json.loads(events[-1][1])["error"]["type"] == "deadline_exceeded"
+
+
+async def test_only_the_task_that_opened_the_sink_can_stream_into_it() -> None:
+    async def sink(_text: str) -> None:
+        raise AssertionError("nothing may stream here")
+
+    claims: list[object] = []
+
+    async def other_task() -> None:  # e.g. a vote's parallel ask, or a check run after the answer
+        live = current_live()
+        claims.append(live.claim() if live is not None else "no sink")
+
+    with streaming_to(sink):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other_task)
+    assert claims == [None]
