@@ -12,12 +12,14 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
+from peermind.node.api.app import TokenAuth
 from peermind.node.api.chat_stream import ChatStream
 from peermind.node.collab.answer import Answer
 from peermind.node.collab.errors import AllCandidatesFailed
 from peermind.node.collab.streaming import StreamDiverged, stream_answer
 from peermind.node.p2p.live import current_live, defer_live_text, streaming_to
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -83,15 +85,16 @@ async def test_a_final_answer_that_contradicts_the_streamed_text_is_an_error() -
         await _collect(ask, "auto")
 
 
-def _app(ask: Callable[[], Awaitable[Answer]], timeout_s: float = 10.0) -> Starlette:
+def _app(ask: Callable[[], Awaitable[Answer]], timeout_s: float = 10.0, token: str | None = None) -> Starlette:
     async def chat(_: Request) -> Response:
         return ChatStream(ask, mode="route", model="auto", max_tokens=3, timeout_s=timeout_s)
 
-    return Starlette(routes=[Route("/chat", chat, methods=["POST"])])
+    return Starlette(routes=[Route("/chat", chat, methods=["POST"])],
+                     middleware=[Middleware(TokenAuth, token=token)])  # as the node's API has it
 
 
-def _events(app: Starlette) -> list[tuple[str, str]]:
-    with TestClient(app, backend="trio") as client, client.stream("POST", "/chat") as r:
+def _events(app: Starlette, headers: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    with TestClient(app, backend="trio") as client, client.stream("POST", "/chat", headers=headers) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         body = "".join(r.iter_text())
     events = []
@@ -112,6 +115,11 @@ def test_the_sse_format_is_openais_chunk_stream_with_provenance_last() -> None:
     assert last["usage"] == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
     assert last["peermind"]["answered_by"] == "12D3KooWpeer"
     assert {c["id"] for c in chunks} == {chunks[0]["id"]} and chunks[0]["object"] == "chat.completion.chunk"
+
+
+def test_streams_pass_the_token_check_unchanged() -> None:
+    events = _events(_app(generating(["Hel", "lo"]), token="s3cret"), headers={"authorization": "Bearer s3cret"})
+    assert events[-1] == ("message", "[DONE]") and len(events) == 5
 
 
 def test_a_collaboration_error_ends_the_stream_with_an_error_event() -> None:
