@@ -204,11 +204,7 @@ class StreamEndpoint:
             if stream is not None:
                 await _reset(stream)
             raise PeerTimeout(f"{peer_b58} did not answer within {timeout_s:.1f}s") from exc
-        except (PeerUnreachable, BadReply):
-            if stream is not None:
-                await _reset(stream)
-            raise
-        except NodeError:  # raised by on_part on this node's side (not the peer's doing)
+        except NodeError:  # unreachable, an invalid reply (evidence recorded), or on_part's own error
             if stream is not None:
                 await _reset(stream)
             raise
