@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def _route_reason(ctx: QueryContext, first: Estimate) -> str:
+    matched = "" if first.knowledge_match is None else f"; its documents match the question ({first.knowledge_match:.2f})"
     if ctx.predictions:
         model = first.candidate.model
         p = first.p_correct if first.p_correct is not None else float("nan")
@@ -35,7 +36,9 @@ def _route_reason(ctx: QueryContext, first: Estimate) -> str:
                 evidence += f"; exploring (draw {view.ranking[model]:.2f})"
         others = ", ".join(f"{m} {q:.2f}" for m, q in sorted(ctx.predictions.items()) if m != model)
         versus = f" vs {others}" if others else ""
-        return f"best utility: P(correct)={p:.2f} for {model}{evidence}{versus}; est. cost {first.cost:.4f}"
+        return f"best utility: P(correct)={p:.2f} for {model}{evidence}{versus}; est. cost {first.cost:.4f}{matched}"
+    if matched:
+        return f"best knowledge match (no labelled answers yet){matched}"
     return "strongest model within the constraints (ad prior: no labelled answers yet)"
 
 

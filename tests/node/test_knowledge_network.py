@@ -88,6 +88,7 @@ def test_ads_carry_a_summary_without_text(net: dict[str, NodeProc]) -> None:
 def test_route_sends_the_question_to_the_documents_and_cites_them_by_id(net: dict[str, NodeProc]) -> None:
     p = score(net["asker"], ZORBLAX_Q, mode="route")
     assert p["answered_by"] == net["private"].peer_id, p["considered"]
+    assert "its documents match the question" in p["reason"]
     matches = {c["peer_id"]: c["knowledge_match"] for c in p["considered"]}
     assert matches[net["private"].peer_id] > matches[net["open"].peer_id] and matches[net["asker"].peer_id] is None
     cited = p["contributions"][0]["citations"]
