@@ -1,7 +1,9 @@
 """Vertical routing: one peer answers.
 
 ``route``: the best-utility candidate answers; if it fails, the next one does (the
-user sees an error only when every tried candidate failed). ``auto`` is the hybrid:
+user sees an error only when every tried candidate failed). An unproven peer that comes
+first is explored redundantly: asked alongside the best proven candidate, whose answer is
+delivered (``ask_checked``). ``auto`` is the hybrid:
 route first, then, when the routed model was not the strongest and its confidence is
 below the calibrated threshold, escalate like a cascade (to the strongest peer or a
 vote among the stronger peers, per ``escalate_to``) — "stronger" as the evidence for this
@@ -19,7 +21,8 @@ from .mode_registry import register
 from .utility import Estimate
 
 if TYPE_CHECKING:
-    from .policy import Collaborator, QueryContext
+    from .candidates import Candidate
+    from .policy import Collaborator, QueryContext, Reply
 
 
 def _route_reason(ctx: QueryContext, first: Estimate) -> str:
@@ -42,23 +45,56 @@ def _route_reason(ctx: QueryContext, first: Estimate) -> str:
     return "strongest model within the constraints (ad prior: no labelled answers yet)"
 
 
+def unproven(candidate: Candidate, ctx: QueryContext) -> bool:
+    """A remote peer the trust layer has not yet vouched for (routing weight below 1), not pinned."""
+    return not candidate.is_local and candidate.trust < 1.0 and ctx.constraints.peer != candidate.peer_id
+
+
+async def ask_checked(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> tuple[Reply | None, list[Reply], str]:
+    """The routed answer, with an unproven first choice explored redundantly.
+
+    When the best-utility candidate is an unproven peer, it gets the question (its share of
+    traffic is how newcomers are explored) but so does the best proven candidate (this node
+    at worst), at the same time, and the proven answer is the one delivered: a newcomer's
+    answer never reaches the user unchecked, and a liar's lure costs the user nothing. The
+    newcomer's reply stays in the provenance (role by agreement). Returns (delivered reply,
+    explored replies, note for the reason).
+    """
+    ranked = [e.candidate for e in estimates]
+    first = ranked[0] if ranked else None
+    backup = next((c for c in ranked[1:] if not unproven(c, ctx)), None)
+    if first is None or not unproven(first, ctx) or backup is None:
+        return await collab.ask_first(ctx, ranked), [], ""
+    replies = await collab.ask_many(ctx, [(first, ctx.job), (backup, ctx.job)])
+    proven = next((r for r in replies if r.candidate.peer_id == backup.peer_id), None)
+    explored = [r for r in replies if r.candidate.peer_id == first.peer_id]
+    if proven is None:  # the proven candidate failed: the rest of the ranking, newcomer included
+        rest = [c for c in ranked if c.peer_id != backup.peer_id]
+        if explored:
+            return explored[0], [], f"; unproven {first.model} peer answered alone (the proven candidate failed)"
+        return await collab.ask_first(ctx, rest[1:]), [], ""
+    note = (f"; unproven {first.model} peer {first.peer_id[-6:]} asked alongside (exploration), "
+            f"the proven {backup.model} answer delivered")
+    return proven, explored, note
+
+
 @register("route", "local")
 async def run_route(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
-    reply = await collab.ask_first(ctx, [e.candidate for e in estimates])
+    reply, explored, note = await ask_checked(collab, ctx, estimates)
     if reply is None:
         raise collab.failed(ctx)
     mode = "local" if ctx.mode == "local" else "route"
-    return collab.answer(ctx, reply, reason=_route_reason(ctx, estimates[0]), mode=mode)
+    return collab.answer(ctx, reply, others=explored, reason=_route_reason(ctx, estimates[0]) + note, mode=mode)
 
 
 @register("auto")
 async def run_auto(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
-    reply = await collab.ask_first(ctx, [e.candidate for e in estimates])
+    reply, explored, note = await ask_checked(collab, ctx, estimates)
     if reply is None:
         raise collab.failed(ctx)
-    reason = _route_reason(ctx, estimates[0])
-    if not ctx.predictions:
-        return collab.answer(ctx, reply, reason=reason, mode="auto")
+    reason = _route_reason(ctx, estimates[0]) + note
+    if not ctx.predictions or explored:
+        return collab.answer(ctx, reply, others=explored, reason=reason, mode="auto")
     stronger = _stronger_than(reply.candidate.model, estimates)
     return await escalate(collab, ctx, reply, stronger, reason=reason, mode="auto")
 

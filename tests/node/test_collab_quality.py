@@ -104,3 +104,36 @@ def test_every_mode_name_has_one_registered_runner() -> None:
 
     assert set(registered()) == set(MODES)
     assert runner_for("local") is runner_for("route")
+
+
+def unproven_net() -> FakeNet:
+    from dataclasses import replace
+
+    return FakeNet([candidate("me", local=True, **SMALL), replace(candidate("new", **LARGE), trust=0.9)])
+
+
+async def test_an_unproven_first_choice_is_asked_alongside_a_proven_one_whose_answer_is_delivered() -> None:
+    net = unproven_net()
+    mem = memory({"smollm2": [False] * 5, "gemma3-270m": [True] * 5})
+    answer = await net.collaborator(embedder=fake_embedder(), quality=mem).run(MC, mode="route", tactics=NO_EXPLORE)
+    assert set(net.asked) == {"me", "new"}
+    assert answer.answered_by == "me" and "asked alongside" in answer.reason
+    assert {c.peer_id for c in answer.contributions} == {"me", "new"}
+
+
+async def test_the_unproven_answer_stands_in_when_the_proven_candidate_fails() -> None:
+    from collab_fakes import dead
+
+    net = unproven_net()
+    net.set("me", error=dead())
+    mem = memory({"smollm2": [False] * 5, "gemma3-270m": [True] * 5})
+    answer = await net.collaborator(embedder=fake_embedder(), quality=mem).run(MC, mode="auto", tactics=NO_EXPLORE)
+    assert answer.answered_by == "new" and "answered alone" in answer.reason
+
+
+async def test_a_pinned_unproven_peer_is_asked_alone() -> None:
+    from peermind.node.collab.constraints import Constraints
+
+    net = unproven_net()
+    answer = await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="new"))
+    assert net.asked == ["new"] and answer.answered_by == "new"
