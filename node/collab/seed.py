@@ -18,7 +18,9 @@ peer a labelled row of its own), so federated training finds every participant w
 
 Speed: each peer gets as many requests in flight as it advertises it can run, plus one
 waiting in its queue (at most MAX_IN_FLIGHT), request starts are spaced by what its refusals said (``retry_after``),
-and train rows come first, then validation rows, then the generation calibration.
+and train rows come first, then validation rows, then the generation calibration. The
+questions are embedded in one batch while the peers already score (loading the embedder
+took 25-110 s on the loaded 2-core machine); answers wait for their embedding to be stored.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ class _Work:
     item_id: str
     job: Job
     split: str  # train | validation | generate
-    embedding: np.ndarray
+    key: tuple[str, str]  # (split, item id): its question's embedding
     gold: int | None = None
     tries: int = 0
 
@@ -197,6 +199,9 @@ class SeedRunner:
         self._attempt = attempt
         self.report_outcome: ReportOutcome | None = None
         self.progress = SeedProgress()
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._embedded = trio.Event()
+        self._held: list[tuple[str, Candidate, _Work, Any]] = []  # answers waiting for their embedding
         self._finished = trio.Event()
         self._finished.set()
 
@@ -241,23 +246,20 @@ class SeedRunner:
         pending = {model: [(split, it) for split, it in items if (it.id, model, _mode(split)) not in done_keys]
                    for model in by_model}
         p.skipped_existing += sum(len(items) - len(todo) for todo in pending.values())
-        p.phase = "embedding questions"
         needed = {(split, it.id): it for todo in pending.values() for split, it in todo}
-        keys = list(needed)
-        texts = [query_text(item_job(needed[k])) for k in keys]  # generate rows embed the same question
-        vectors = await self._embedder.embed_many(texts) if keys else np.zeros((0, 384), np.float32)
-        emb = {k: vectors[i] for i, k in enumerate(keys)}
         queues: dict[str, deque[_Work]] = {}
         for model, todo in pending.items():
             queues[model] = deque(
-                _Work(it.id, item_job(it) if split != "generate" else generate_job(it), split, emb[(split, it.id)], it.gold)
+                _Work(it.id, item_job(it) if split != "generate" else generate_job(it), split, (split, it.id), it.gold)
                 for split, it in sorted(todo, key=lambda pair: SPLIT_ORDER[pair[0]])
             )
             p.per_model[model] = {"done": 0, "correct": 0, "failed": 0, "total": len(queues[model])}
         p.total = sum(len(q) for q in queues.values())
         p.phase = "scoring through the network"
         p.scoring_started_at = time.time()
+        self._vectors, self._embedded, self._held = {}, trio.Event(), []
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._embed, needed)  # the embedder may take minutes to load: score meanwhile
             for model, peers in by_model.items():
                 for candidate in peers:
                     peer = _PeerState()
@@ -297,8 +299,22 @@ class SeedRunner:
                     p.per_model[model]["failed"] += 1
                 continue
             peer.failures = 0
-            self._record(model, candidate, work, result)
+            if self._embedded.is_set():
+                self._record(model, candidate, work, result)
+            else:
+                self._held.append((model, candidate, work, result))
             p.row_done(model, time.time())
+
+    async def _embed(self, needed: dict[tuple[str, str], Any]) -> None:
+        """Embed every question once (one batch), then record the rows that waited for it."""
+        keys = list(needed)
+        texts = [query_text(item_job(needed[k])) for k in keys]  # generate rows embed the same question
+        vectors = await self._embedder.embed_many(texts) if keys else np.zeros((0, 384), np.float32)
+        self._vectors = {k: vectors[i] for i, k in enumerate(keys)}
+        self._embedded.set()
+        held, self._held = self._held, []
+        for model, candidate, work, result in held:
+            self._record(model, candidate, work, result)
 
     def _record(self, model: str, candidate: Candidate, work: _Work, result: Any) -> None:
         from peermind.bench import normalized_choice
@@ -306,7 +322,7 @@ class SeedRunner:
         from .route import job_tokens
 
         tokens = sum(job_tokens(work.job))
-        common = dict(query_embedding=work.embedding, query_id=work.item_id, peer=candidate.peer_id,
+        common = dict(query_embedding=self._vectors[work.key], query_id=work.item_id, peer=candidate.peer_id,
                       model_key=result.model or model, mode=_mode(work.split),
                       cost=candidate.cost_per_1k * tokens / 1000, latency_ms=result.latency_ms)
         if work.split == "generate":

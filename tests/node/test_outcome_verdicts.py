@@ -6,14 +6,17 @@ Pure logic with real envelopes and a real SQLite store; the network path is cove
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 import trio
-from collab_fakes import LARGE, SMALL, FakeNet, candidate, fake_embedder
+from collab_fakes import LARGE, SMALL, FakeEncoder, FakeNet, candidate, fake_embedder
 from peermind.bench import Item, mc_context
 from peermind.node.collab.answer import Answer, Contribution
-from peermind.node.collab.embedding import query_text
+from peermind.node.collab.embedding import QueryEmbedder, query_text
 from peermind.node.collab.errors import SeedDataInvalid
 from peermind.node.collab.outcome_rows import VERDICT_MODE, AnswerLinks, served_job, verdict_outcome
 from peermind.node.collab.router_state import VALIDATION_MODE
@@ -270,3 +273,35 @@ async def test_a_peer_that_refuses_the_deadline_is_given_more_time_not_dropped(s
     await seeder.run(SeedPlan(datasets=(), items=user_items(seed_records(6)), generation_items=0))
     assert seeder.progress.per_model["gemma3-270m"]["done"] == 6 and seeder.progress.failed == 0
     assert [round(s, -1) for s in net.allowed_s[:3]] == [120, 240, 480]
+
+
+class SlowEncoder(FakeEncoder):
+    """An embedder that takes its time to load, like torch on a busy machine."""
+
+    done_at = 0.0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        time.sleep(0.5)
+        SlowEncoder.done_at = time.monotonic()
+        return super().encode(texts)
+
+
+class Clocked(FakeNet):
+    first_call = 0.0
+
+    async def request_remote(self, peer: str, req: TaskRequest) -> TaskResult:
+        self.first_call = self.first_call or time.monotonic()
+        return await self._answer(peer, req)
+
+
+async def test_scoring_starts_while_the_embedder_loads_and_rows_wait_for_their_embedding(store: Store) -> None:
+    net = Clocked([candidate("me", local=True, **SMALL), candidate("peerB", **LARGE)])
+    seeder = SeedRunner(store=store, router=net.collaborator().router, embedder=QueryEmbedder(SlowEncoder()),
+                        candidates=lambda: list(net.candidates), attempt=net.collaborator().attempt)
+    items = user_items(seed_records(6))
+    await seeder.run(SeedPlan(datasets=(), items=items, generation_items=0))
+    assert 0 < net.first_call < SlowEncoder.done_at
+    rows = [r for r in store.feedback_rows() if r.mode == "seed"]
+    assert len(rows) == 2 * sum(1 for split, _ in items if split == "train")
+    texts = {it.id: query_text(item_job(it)) for _, it in items}
+    assert all(np.array_equal(r.query_embedding, FakeEncoder().encode_one(texts[r.query_id])) for r in rows)
