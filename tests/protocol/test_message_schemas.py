@@ -38,7 +38,7 @@ def test_registry_holds_every_top_level_type() -> None:
     assert set(message_types) == {
         "ad.capability", "task.request", "task.result", "task.refusal", "task.offer",
         "task.bid", "task.award", "feedback.record", "trust.opinion", "train.invite",
-        "train.message", "train.reply", "task.chunk",
+        "train.message", "train.reply", "task.chunk", "task.outcome",
     }
     assert all(cls.TYPE == name for name, cls in message_types.items())
     assert "" not in message_types  # nested records are not registered
