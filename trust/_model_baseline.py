@@ -16,13 +16,13 @@ chance + ``unmeasured_share`` x (their pooled accuracy - chance), with the same 
 left out (``prior_mean`` pooled when there is no data at all). A model nobody else has
 measured is expected to beat chance by half as much as the network's models do: until
 it is measured, the doubt goes to the peer serving it.
-The expectation used is the posterior mean moved ``caution`` standard deviations
-(sd = sqrt(mean * (1 - mean) / (n + 1)), n = k0 + T) towards chance: while a model is
-little measured the doubt goes to the peer, not against it. Overall it is floored at
+The expectation used is the posterior mean minus ``caution`` standard deviations
+(sd = sqrt(mean * (1 - mean) / (n + 1)), n = k0 + T): while a model is little measured
+the doubt goes to the peer, not against it. Overall it is floored at
 chance level (1 / number of choices): below that, "honest at the expected accuracy" and
-"answering at random" cannot be told apart. Conditioned on this node's own verdict it
-may be below chance (a same-model peer should miss what this node's model missed); the
-sequential test then treats a right answer as a deviation (see _sprt.py).
+"answering at random" cannot be told apart. For this node's own model, conditioned on
+its verdict, it may be below chance (a same-model peer should miss what this node's model
+missed); the sequential test then treats a right answer as a deviation (see _sprt.py).
 
 Item difficulty: when this node's own model has answered the same item, the expectation
 is conditioned on whether it got it right (``local_right``), learned the same way per
@@ -80,7 +80,7 @@ class ModelBaseline:
         max_per_source: float = 50.0,
         caution: float = 1.0,
         own_model: str = "",
-        same_model_agreement: float = 0.9,
+        same_model_agreement: float = 0.95,
         unmeasured_share: float = 0.5,
     ) -> None:
         if not 0 < prior_mean < 1:
@@ -155,8 +155,8 @@ class ModelBaseline:
                 mean = self.same_model_agreement if local_right else 1.0 - self.same_model_agreement
             mean, n = self._posterior(mean, *self.counts(model, leave_out=leave_out, local_right=local_right))
         sd = math.sqrt(mean * (1.0 - mean) / (n + 1.0))
-        if local_right is not None and mean < chance:  # the model misses this kind of item
-            return min(chance, mean + self.caution * sd)
+        if local_right is not None and model == self.own_model and mean < chance:
+            return mean  # it should miss what this node's model missed; towards chance would count that against it
         return max(chance, mean - self.caution * sd)
 
     def _posterior(self, prior: float, right: float, total: float) -> tuple[float, float]:

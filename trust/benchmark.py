@@ -1,6 +1,7 @@
 """Benchmarks of the trust package's hot paths (run: python -m peermind.trust.benchmark).
 
-Figures, not asserts: the test suite never times anything.
+Figures, not asserts: the test suite never times anything. ``bench_canary_test`` gives
+the canary test's error rates and speeds from seeded canary streams (canary_streams).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 import base58
 
+from . import canary_streams as cs
 from ._evidence import Evidence, EvidenceRecord
 from ._global_trust import GlobalTrust
 from ._params import TrustParams
@@ -19,7 +21,7 @@ from ._pow import pow_challenge, solve
 from ._rate_limit import LimitKind, RateLimiter
 from ._reputation import ReputationBook
 
-__all__ = ["bench_global_trust", "bench_pow", "bench_rate_limiter", "bench_reputation", "main"]
+__all__ = ["bench_canary_test", "bench_global_trust", "bench_pow", "bench_rate_limiter", "bench_reputation", "main"]
 
 
 def _peer(i: int) -> str:
@@ -85,8 +87,36 @@ def bench_rate_limiter(peers: int = 1000, checks: int = 50_000) -> dict[str, flo
     return {"allow_per_s": _rate(lambda: limiter.allow(next(it), LimitKind.REQUEST), checks)}
 
 
+def bench_canary_test(runs: int = 200, canaries: int = 120) -> dict[str, float]:
+    """Share of honest runs ever below the ask threshold / askable at the end, and canaries
+    until a liar is below it (median, max), against the old flat -2/+1 rule."""
+    same, other = cs.StreamModel("same"), cs.StreamModel("independent", 0.27)
+    honest = {
+        "honest_same_model": (same, cs.OWN, same, 1),
+        "honest_weak_27pct": (other, cs.OTHER, other, 2),
+        "honest_weak_27pct_alone": (other, cs.OTHER, None, 0),
+    }
+    out: dict[str, float] = {}
+    for name, (peer, model, witness, witnesses) in honest.items():
+        results = [cs.simulate(peer, model, witness=witness, witnesses=witnesses, own_accuracy=0.5, seed=s,
+                               canaries=canaries) for s in range(runs)]
+        out[f"{name}_ever_below_ask"] = sum(r.first_below_ask is not None for r in results) / runs
+        out[f"{name}_askable_at_end"] = sum(r.askable_at_end for r in results) / runs
+    out["flat_rule_weak_27pct_ever_below_ask"] = sum(
+        cs.flat_rule(s, 0.27, canaries) is not None for s in range(runs)) / runs
+    for name, kind in (("liar_always_wrong", "always_wrong"), ("liar_runner_up", "runner_up")):
+        drops = sorted(cs.simulate(cs.StreamModel(kind), cs.OWN, witness=same, witnesses=1, own_accuracy=0.5,
+                                   seed=s, canaries=canaries).first_below_ask or canaries + 1 for s in range(runs))
+        out[f"{name}_canaries_median"] = float(drops[len(drops) // 2])
+        out[f"{name}_canaries_max"] = float(drops[-1])
+    flat = sorted(cs.flat_rule(s, 0.0, canaries) or canaries + 1 for s in range(runs))
+    out["flat_rule_liar_canaries_median"] = float(flat[len(flat) // 2])
+    return out
+
+
 def main() -> None:
     for name, fn in (
+        ("canary_test(200 runs x 120 canaries)", bench_canary_test),
         ("reputation", bench_reputation),
         ("global_trust(1000 peers x 50 opinions)", bench_global_trust),
         ("proof_of_work", bench_pow),

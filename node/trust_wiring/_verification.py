@@ -23,10 +23,10 @@ worker may
   third source and ``peermind.trust.cross_check`` decides whom to blame, never a
   better-reputed peer on the word of a worse one.
 
-- **probe newcomers** (while the node is idle): a peer's first STARTUP_PROBES probes go out
-  at once, one every ~STARTUP_TICK_S (its first within a few seconds of its first ad), so a
-  fresh network has judged its peers within a minute; after that one canary every
-  ``trust.probe_interval_s`` (jittered) to the least trusted askable peer that is not yet
+- **probe newcomers**: a peer's first STARTUP_PROBES probes go out at once, one every
+  ~STARTUP_TICK_S (its first within a few seconds of its first ad, even while the node is
+  busy), so a fresh network has judged its peers within a minute; after that, only while
+  the node is idle, one canary every ``trust.probe_interval_s`` (jittered) to the least trusted askable peer that is not yet
   trusted, at most PROBES_PER_PEER_FACTOR x ``probation_interactions`` per peer. Probing
   earns (or loses) a peer its routing weight and finds liars without a user's question
   at stake.
@@ -140,7 +140,7 @@ class Verification:
         self.skipped = 0
         self._probing: set[str] = set()
         self._probes: dict[str, int] = {}
-        self.baseline = baseline if baseline is not None else ModelBaseline()
+        self.baseline = baseline if baseline is not None else ModelBaseline(own_model=own_model)
         self.own_model = own_model
         self._run_local_fn = run_local
         self._on_outcome = on_outcome
@@ -257,7 +257,8 @@ class Verification:
         return await self._canary(PROBE_SHAPE, deck, target)
 
     async def probe_newcomers(self, interval_s: float, idle: Callable[[], bool]) -> None:
-        """While ``idle()``: newcomers' first probes at once, then one every ~``interval_s`` (jittered).
+        """Newcomers' first probes at once (busy or not: until a newcomer is judged, a lure
+        could win user questions), then, while ``idle()``, one every ~``interval_s`` (jittered).
 
         Runs until cancelled.
         """
@@ -265,9 +266,7 @@ class Verification:
         next_regular = trio.current_time() + self._jittered(interval_s)
         while True:
             await trio.sleep(self._jittered(tick))
-            if not idle():
-                continue
-            regular = trio.current_time() >= next_regular
+            regular = idle() and trio.current_time() >= next_regular
             if regular:
                 next_regular = trio.current_time() + self._jittered(interval_s)
             try:

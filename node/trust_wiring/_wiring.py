@@ -118,7 +118,7 @@ class TrustWiring:
         anchors = {p for p in [*bootstrap_peer_ids(config.bootstrap), *config.trust.pre_trusted] if p != peer_id}
         self.global_trust = GlobalTrust(sorted(anchors), self_id=peer_id)
         self._not_averaged = frozenset({peer_id, *anchors})
-        self.baseline = ModelBaseline()
+        self.baseline = ModelBaseline(own_model=model)
         self.newcomer_weight = config.trust.newcomer_weight
         self.on_canary_outcome: OutcomeSink | None = None
         """Set by the daemon (any time) to receive every judged canary and probe, local answers too."""

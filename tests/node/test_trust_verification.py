@@ -137,36 +137,42 @@ async def test_any_item_can_be_a_canary_and_this_nodes_own_model_answers_each_on
     canaries = _items(8)
     net = Network(canaries)
     own_right = {c.key for c in canaries[:3]}
-    net.behaviour = {
-        ME: lambda job, c: c.gold if c and c.key in own_right else (c.gold + 2) % 4 if c else 0,
-        HONEST: gold, LIAR: liar,
-    }
+
+    def smollm2(_job: Job, c: Canary | None) -> int:  # this node's model, and the honest peer's
+        return c.gold if c and c.key in own_right else (c.gold + 2) % 4 if c else 0
+
+    net.behaviour = {ME: smollm2, HONEST: smollm2, LIAR: liar}
     outcomes: list[CanaryOutcome] = []
     v, ledger, registry = _verification(net, local_answers=True, outcomes=outcomes)
     v.deck = CanaryDeck(canaries, tmp_path / "local.json", "smollm2")
     for _ in range(16):
         await v.maybe_canary(USER_JOB)
     sent = {p for peer, p in net.calls if peer != ME}
-    assert sent == {c.job(USER_JOB).prompt for c in canaries}  # no screening: items it misses go out too
+    missed = {c.job(USER_JOB).prompt for c in canaries if c.key not in own_right}
+    assert len(sent) >= 6 and sent & missed  # no screening: items this node's model misses go out too
     # this node's model answered each item once, before it was sent: cached, in the baseline, reported
     asked_locally = [p for peer, p in net.calls if peer == ME]
     assert sorted(asked_locally) == sorted(sent)
-    assert v.baseline.counts("smollm2", leave_out={HONEST, LIAR}) == (3.0, 8.0)
+    by_prompt = {c.job(USER_JOB).prompt: c.key for c in canaries}
+    sent_keys = {by_prompt[p] for p in sent}
+    n_right = len(sent_keys & own_right)
+    assert v.baseline.counts("smollm2", leave_out={HONEST, LIAR}) == (n_right, len(sent_keys))
     local = [o for o in outcomes if o.local]
-    assert len(local) == 8 and {o.item_key for o in local if o.correct} == own_right
+    assert len(local) == len(sent_keys) and {o.item_key for o in local if o.correct} == sent_keys & own_right
     assert all(o.peer_id == ME and o.model == "smollm2" and o.dataset == "arc_easy" for o in local)
     remote = [o for o in outcomes if not o.local]
-    assert len(remote) == 16 and {o.peer_id for o in remote} <= {HONEST, LIAR}
-    assert all(o.correct for o in remote if o.peer_id == HONEST) and not any(o.correct for o in remote if o.peer_id == LIAR)
+    assert len(remote) >= 8 and {o.peer_id for o in remote} <= {HONEST, LIAR}
+    assert all(o.correct == (o.item_key in own_right) for o in remote if o.peer_id == HONEST)
+    assert not any(o.correct for o in remote if o.peer_id == LIAR)
     assert all(o.job.kind == "score" and o.job.prompt.startswith("Question: Question number") for o in remote)
-    # the honest peer (same model, right where this node's model is right) is askable; the liar is not
+    # the honest peer (same model: right exactly where this node's model is) is askable; the liar is not
     assert ledger.book.should_ask(HONEST) and not ledger.book.should_ask(LIAR)
     assert registry.get_sample_value("peermind_trust_canaries_total", {"outcome": "unusable"}) is None
     # this node's answers persist for the next start (same model only) and restore its baseline
     again = CanaryDeck(canaries, tmp_path / "local.json", "smollm2")
-    assert {k.split("/", 1)[1] for k, right in again.local_verdicts().items() if right} == own_right
+    assert {k.split("/", 1)[1] for k, right in again.local_verdicts().items() if right} == sent_keys & own_right
     v2, _, _ = _verification(net)
-    assert v2.restore_local(again) == 8 and v2.baseline.counts("smollm2") == (3.0, 8.0)
+    assert v2.restore_local(again) == len(sent_keys) and v2.baseline.counts("smollm2") == (n_right, len(sent_keys))
     assert CanaryDeck(canaries, tmp_path / "local.json", "gemma3-270m").local_verdicts() == {}
 
 
@@ -268,20 +274,28 @@ async def test_idle_probes_make_an_honest_newcomer_trusted_and_exclude_a_liar(tm
     assert sum(1 for peer, _ in net.calls if peer == HONEST) <= 2 * params.probation_interactions
 
 
-async def test_probing_runs_only_while_the_node_is_idle(tmp_path: Path) -> None:
+async def test_after_the_start_up_probes_probing_runs_only_while_the_node_is_idle(tmp_path: Path) -> None:
     canaries = _items()
     net = Network(canaries)
-    net.behaviour = {ME: gold, HONEST: gold, LIAR: liar}
+
+    def half_right(_job: Job, c: Canary | None) -> int:  # never trusted: owed probes all along
+        return c.gold if c and int(c.key.rsplit("q", 1)[1]) % 2 else ((c.gold + 1) % 4 if c else 0)
+
+    net.behaviour = {ME: gold, HONEST: half_right, LIAR: half_right}
     v, _ledger, _registry = _verification(net, canary_rate=0.0)
     v.deck = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
     busy = True
     with trio.move_on_after(0.5):
         await v.probe_newcomers(0.01, lambda: not busy)
-    assert net.calls == []
+    # a busy node still judges its newcomers (3 probes each), then waits for idle time
+    assert sorted(peer for peer, _ in net.calls) == sorted([HONEST, LIAR] * 3)
+    with trio.move_on_after(0.5):
+        await v.probe_newcomers(0.01, lambda: not busy)
+    assert len(net.calls) == 6
     busy = False
     with trio.move_on_after(0.5):
         await v.probe_newcomers(0.01, lambda: not busy)
-    assert any(peer != ME for peer, _ in net.calls)
+    assert len(net.calls) > 6
 
 
 async def test_a_newcomer_is_probed_within_seconds_of_appearing_then_at_the_interval(

@@ -1,112 +1,21 @@
 """Canary verdicts judged against the peer's own model (ModelBaseline + the sequential test).
 
-Seeded simulations of canary streams through the real ReputationBook, ModelBaseline and
-canary_llr, in the node's order: this node's own model answers the item first (it tells
-how hard the item is), witnesses serving the judged peer's model answer canaries too, then
-the judged peer answers, is judged against its model's expectation without its own
-results, and its result joins the baseline. Every canary also brings the task_ok record
-the real attempt produces.
+Seeded simulations of canary streams (peermind.trust.canary_streams: the real
+ReputationBook, ModelBaseline and canary_llr, in the node's order).
 """
 
 from __future__ import annotations
 
-import random
 import statistics
-from dataclasses import dataclass
 
 import pytest
-from _trustpeers import Clock, pid
-from peermind.trust import (
-    SELF_SOURCE,
-    Evidence,
-    EvidenceRecord,
-    ModelBaseline,
-    ReputationBook,
-    Standing,
-    TrustParams,
-    canary_llr,
-)
+from peermind.trust import canary_llr
+from peermind.trust.canary_streams import OTHER, OWN, StreamModel, flat_rule, simulate
 
-PEER = pid("judged")
-WITNESSES = [pid(f"witness-{i}") for i in range(3)]
-OWN = "smollm2"  # this node's model
-OTHER = "gemma3-270m"
 HONEST_SEEDS = range(200)
 LIAR_SEEDS = range(60)
-
-
-@dataclass(frozen=True)
-class Model:
-    """How a source answers: same model as this node (agrees with it 97% of the time), or an
-    independent model right with probability ``accuracy``; liars: never right, or right only
-    when this node's model was wrong and gold was the runner-up (testnet's ``wrong`` role)."""
-
-    kind: str
-    accuracy: float = 0.0
-
-    def answers(self, rng: random.Random, local_right: bool) -> bool:
-        if self.kind == "same":
-            return local_right if rng.random() < 0.97 else not local_right
-        if self.kind == "independent":
-            return rng.random() < self.accuracy
-        if self.kind == "runner_up":
-            return not local_right and rng.random() < 0.4
-        return False  # always wrong
-
-
-@dataclass
-class Run:
-    first_below_ask: int | None
-    first_trusted: int | None
-    askable_at_end: bool
-    banned_ever: bool
-
-
-def simulate(peer: Model, model: str, *, witness: Model | None, witnesses: int, own_accuracy: float,
-             seed: int, canaries: int = 120, choices: int = 4) -> Run:
-    rng = random.Random(seed)
-    clock = Clock()
-    book = ReputationBook(TrustParams(), now=clock)
-    baseline = ModelBaseline(own_model=OWN)
-    run = Run(None, None, True, False)
-    for n in range(1, canaries + 1):
-        clock.advance(60)
-        local_right = rng.random() < own_accuracy
-        baseline.add(OWN, SELF_SOURCE, local_right)
-        for w in WITNESSES[:witnesses]:
-            theirs = rng.random() < own_accuracy
-            assert witness is not None
-            baseline.add(model, w, witness.answers(rng, theirs), local_right=theirs)
-        correct = peer.answers(rng, local_right)
-        expected = baseline.expected(model, choices=choices, leave_out={PEER}, local_right=local_right)
-        llr = canary_llr(expected, correct, choices=choices)
-        book.record(EvidenceRecord(PEER, Evidence.TASK_OK, at=clock.t))
-        kind = Evidence.ANSWER_RIGHT if correct else Evidence.ANSWER_WRONG
-        book.record(EvidenceRecord(PEER, kind, at=clock.t, llr=llr))
-        baseline.add(model, PEER, correct, local_right=local_right)
-        if not book.should_ask(PEER) and run.first_below_ask is None:
-            run.first_below_ask = n
-        if book.standing(PEER) is Standing.TRUSTED and run.first_trusted is None:
-            run.first_trusted = n
-        run.banned_ever |= book.is_banned(PEER)
-    run.askable_at_end = book.should_ask(PEER)
-    return run
-
-
-def today_flat_rule(seed: int, accuracy: float, canaries: int = 120) -> int | None:
-    """The old rule (-2 wrong / +1 right, node defaults) on items this node's model got right."""
-    rng = random.Random(seed)
-    clock = Clock()
-    params = TrustParams(weights={Evidence.ANSWER_WRONG: -2.0, Evidence.ANSWER_RIGHT: 1.0})
-    book = ReputationBook(params, now=clock)
-    for n in range(1, canaries + 1):
-        clock.advance(60)
-        book.record(EvidenceRecord(PEER, Evidence.TASK_OK, at=clock.t))
-        right = rng.random() < accuracy
-        book.record(EvidenceRecord(PEER, Evidence.ANSWER_RIGHT if right else Evidence.ANSWER_WRONG, at=clock.t))
-        if not book.should_ask(PEER):
-            return n
-    return None
+Model = StreamModel
+today_flat_rule = flat_rule
 
 
 HONEST_CASES = {
