@@ -19,6 +19,7 @@ import itertools
 import logging
 import os
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from libp2p.abc import INetStream
@@ -88,9 +89,10 @@ def wrong_text(text: str, prompt: str) -> str:
 
 
 class WrongTaskService(TaskService):
-    async def execute(self, req: TaskRequest, *, priority: int = PRIORITY_OWN,
-                      preemptible: bool = False) -> TaskResult | TaskRefusal:
-        reply = await super().execute(req, priority=priority, preemptible=preemptible)
+    async def _run(self, req: TaskRequest, *, priority: int = PRIORITY_OWN, preemptible: bool = False,
+                   on_text: Callable[[str], Awaitable[None]] | None = None) -> TaskResult | TaskRefusal:
+        # _run, not execute: peers' tasks reach the model through _serve -> _run
+        reply = await super()._run(req, priority=priority, preemptible=preemptible, on_text=on_text)
         if not isinstance(reply, TaskResult):
             return reply
         if req.kind == "score":
