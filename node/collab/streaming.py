@@ -3,7 +3,9 @@
 Modes in which one peer's generation *is* the answer stream its tokens live: ``route``,
 ``local``, ``auction``, ``consult`` (its evidence is gathered in parallel tasks, which never
 stream; the answer written with it does), and ``auto`` when it will not escalate (no
-prediction of quality yet: it routes once and keeps the answer). Modes that decide after seeing whole answers
+prediction of quality yet: it routes once and keeps the answer). Answers produced in
+parallel tasks never stream live (``p2p.live``): when ``route`` explores an unproven peer
+alongside a proven one, the delivered answer follows once both are in. Modes that decide after seeing whole answers
 (``cascade``, ``vote``, ``moa``, and ``auto`` with predictions, which may escalate) stream
 the answer they finally choose, as one piece once it is chosen: text sent to the client
 cannot be taken back, so nothing is sent before the decision. The policy reports its
