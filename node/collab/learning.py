@@ -131,7 +131,7 @@ class IdleLearner:
         for candidate in self.targets():
             if not self._idle() and not candidate.is_local:
                 break  # a user's question arrived: idle work yields
-            result, _attempt = await self._collab.attempt(item.job, candidate, TASK_TIMEOUT_S)
+            result, _attempt = await self._collab.attempt(item.job, candidate, TASK_TIMEOUT_S, credit=False)
             self.asked += 1
             if result is None or len(result.scores) != len(item.job.continuations):
                 continue

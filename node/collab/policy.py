@@ -307,8 +307,13 @@ class Collaborator:
         return make_reply(job, candidate, result, attempt.latency_ms)
 
     async def attempt(self, job: Job, candidate: Candidate, timeout_s: float, *,
-                      task_id: bytes | None = None) -> tuple[TaskResult | None, Attempt]:
-        """One call to one candidate; failures become an ``Attempt`` and trust evidence, never exceptions."""
+                      task_id: bytes | None = None, credit: bool = True) -> tuple[TaskResult | None, Attempt]:
+        """One call to one candidate; failures become an ``Attempt`` and trust evidence, never exceptions.
+
+        ``credit=False``: an answer on time earns the peer no ``task_ok`` evidence (work whose
+        answer this node judges itself, such as idle learning, must not vouch for a liar that
+        merely answers fast); failures still count against it.
+        """
         req = job.to_request(max(timeout_s, 0.05), task_id=task_id)
         started = time.perf_counter()
         outcome, detail, retry_after_ms = "ok", "", 0
@@ -342,7 +347,7 @@ class Collaborator:
             outcome, detail = "bad_reply", f"{len(result.scores)} scores for {len(job.continuations)} choices"
             self._on_evidence(candidate.peer_id, "protocol_violation", "schema: " + detail)
             result = None
-        if result is not None and not candidate.is_local:
+        if result is not None and not candidate.is_local and (credit or now_ms() > req.deadline_ms):
             late = now_ms() > req.deadline_ms
             self._on_evidence(candidate.peer_id, "task_late" if late else "task_ok", f"{latency_ms:.0f} ms")
         if outcome != "ok":
