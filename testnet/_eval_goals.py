@@ -186,7 +186,12 @@ def pgr(records: Sequence[ItemRecord], mode_key: str, seed: int, scope: str) -> 
     value = bootstrap(statistic, len(rows), seed + 2)
     binary = any(0 < r.n_choices < 4 for r in rows)
     note = "; two-way items included: the oracle is inflated" if binary else ""
-    figure = value.fmt() if math.isfinite(value.value) else "n/a: the oracle is no better than the best single model"
+    n = len(rows)
+    best = max(sum(r.per_model[m].correct for r in rows) for m in models)
+    gap = sum(any(r.per_model[m].correct for m in models) for r in rows) - best
+    figure = (f"{value.fmt()}; oracle - best single model = {gap} of {n} items"
+              + (", too few for a stable ratio" if gap < 10 else "")) if gap > 0 else \
+        "n/a: the oracle is no better than the best single model"
     return GoalCheck("performance gap recovered (PGR)", scope, figure + note, None, n=len(rows))
 
 

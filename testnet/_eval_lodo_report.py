@@ -145,7 +145,7 @@ def plot_learning_curves(results: dict[str, list[StrategyResult]], network_modes
     names = list(results)
     cols = min(3, len(names)) or 1
     rows_n = math.ceil(len(names) / cols) or 1
-    figure = Figure(figsize=(4.2 * cols, 3.4 * rows_n))
+    figure = Figure(figsize=(4.2 * cols, 3.6 * rows_n), layout="constrained")
     for i, name in enumerate(names):
         axes = figure.add_subplot(rows_n, cols, i + 1)
         by_mode = {r.mode: r for r in results[name]}
