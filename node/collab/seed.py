@@ -16,8 +16,8 @@ Every peer that answered learns how it did: each judged remote answer is reporte
 ``report_outcome(peer, task_id, correct, split)`` (the outcome protocol, which gives the
 peer a labelled row of its own), so federated training finds every participant with data.
 
-Speed: each peer gets as many requests in flight as it advertises it can run, plus one
-waiting in its queue (at most MAX_IN_FLIGHT), request starts are spaced by what its refusals said (``retry_after``),
+Speed: each peer gets as many requests in flight as it advertises it can run (this node's
+own model one more, waiting in its queue; at most MAX_IN_FLIGHT), request starts are spaced by what its refusals said (``retry_after``),
 and train rows come first, then validation rows, then the generation calibration. The
 questions are embedded in one batch while the peers already score (loading the embedder
 took 25-110 s on the loaded 2-core machine); answers wait for their embedding to be stored.
@@ -78,14 +78,21 @@ DEFAULT_TARGET_ESCALATION: float | None = None  # None: the best rate in ESCALAT
 DEFAULT_TARGET_SHARE = 0.5
 GENERATE_MAX_TOKENS = 16
 BACK_OFF = ("refused:busy", "refused:rate_limited")
-MIN_BACK_OFF_S = 0.25
+MIN_BACK_OFF_S = 0.5
 MAX_IN_FLIGHT = 2
-"""Requests in flight per peer: what it runs at once plus one waiting in its queue, so the
-next item starts the moment the last one ends (no round trip in between); at most this,
-which is what a node lets a newcomer have at once (more would be refused as rate_limited)."""
+"""Requests in flight to this node's own model: the one it runs plus one waiting in its
+queue, so the next item starts the moment the last one ends. A peer gets what it says it
+runs at once (``max_concurrency``, 1 by default) and no more: a node lets a newcomer run
+two tasks at a time, and the second is for the asking node's user questions and probes."""
 GAP_DECAY = 0.95
 """After each answer the gap between request starts shrinks by this factor: the pace creeps
 back towards the peer's allowance instead of staying at the slowest it ever needed."""
+GAP_GROWTH = 2.0
+"""Each refusal at least doubles the gap (AIMD): a newcomer's allowance (0.5 requests/s)
+refills in steps smaller than its interval, so the wait one refusal asks for can be too
+short. With GAP_DECAY that is one refusal per ~14 answers, far below the 2x-allowance
+tier that a node records as flooding (measured with a gap of only the wait asked for:
+161 refusals for ~430 answers, and 5 flood records against the seeding node)."""
 SPLIT_ORDER = {"train": 0, "validation": 1, "generate": 2}
 MAX_USER_ITEMS = 20_000
 RECENT_ROWS = 20
@@ -263,7 +270,8 @@ class SeedRunner:
             for model, peers in by_model.items():
                 for candidate in peers:
                     peer = _PeerState()
-                    for _ in range(min(MAX_IN_FLIGHT, candidate.max_concurrency + 1)):
+                    slots = candidate.max_concurrency + 1 if candidate.is_local else candidate.max_concurrency
+                    for _ in range(min(MAX_IN_FLIGHT, slots)):
                         nursery.start_soon(self._worker, model, candidate, queues[model], peer)
         p.left = sum(len(q) for q in queues.values())
         p.phase = "fitting the router"
@@ -434,7 +442,7 @@ class SeedRunner:
 
 class _PeerState:
     """One peer's request pace, shared by its slots: starts spaced by ``gap_s``, which a refusal
-    raises to the wait it asked for (``retry_after``) and each answer shrinks again."""
+    raises (to the wait it asked for, ``retry_after``, and by GAP_GROWTH) and each answer shrinks."""
 
     def __init__(self) -> None:
         self.gap_s = 0.0
@@ -449,7 +457,7 @@ class _PeerState:
 
     def refused(self, retry_after_s: float) -> None:
         wait = max(retry_after_s, MIN_BACK_OFF_S)
-        self.gap_s = max(self.gap_s, wait)
+        self.gap_s = max(GAP_GROWTH * self.gap_s, wait)
         self.next_at = max(self.next_at, trio.current_time() + wait)
 
     def answered(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +196,8 @@ def seed_records(n: int) -> dict[str, object]:
 
 
 async def test_seed_from_user_items_reports_every_remote_verdict_and_paces_by_retry_after(store: Store) -> None:
-    net = Throttled([candidate("me", local=True, **SMALL), candidate("peerB", **LARGE)])  # runs 1 at a time
+    remote = candidate("peerB", **LARGE)
+    net = Throttled([candidate("me", local=True, **SMALL), replace(remote, max_concurrency=2)])
     net.set("peerB", scores=[(-0.1, 1), (-3.0, 1), (-3.0, 1)])  # always picks choice 0
     reported: list[tuple[str, bytes, bool, str]] = []
     seeder = SeedRunner(store=store, router=net.collaborator().router, embedder=fake_embedder(),
@@ -205,7 +207,7 @@ async def test_seed_from_user_items_reports_every_remote_verdict_and_paces_by_re
     summary = await seeder.run(SeedPlan(datasets=(), items=items, generation_items=2))
     p = seeder.progress
     assert p.per_model["gemma3-270m"]["total"] == 12 + 2 and p.failed == 0 and p.backoffs == 1
-    assert net.most_in_flight == 2  # the one it runs and one waiting in its queue
+    assert net.most_in_flight == 2  # what it says it runs at once
     assert len(reported) == p.notified == 12  # every judged remote answer; generations have no verdict
     gold = {mc_context(item): item.gold for _, item in items}
     served = {req.task_id: gold[req.prompt] for peer, req in net.calls if peer == "peerB" and req.kind == "score"}
@@ -305,3 +307,22 @@ async def test_scoring_starts_while_the_embedder_loads_and_rows_wait_for_their_e
     assert len(rows) == 2 * sum(1 for split, _ in items if split == "train")
     texts = {it.id: query_text(item_job(it)) for _, it in items}
     assert all(np.array_equal(r.query_embedding, FakeEncoder().encode_one(texts[r.query_id])) for r in rows)
+
+
+async def test_a_peer_that_runs_one_task_gets_one_request_and_refusals_double_the_gap(store: Store) -> None:
+    from peermind.node.collab.seed import _PeerState
+
+    net = Throttled([candidate("me", local=True, **SMALL), candidate("peerB", **LARGE)])  # max_concurrency 1
+    seeder = SeedRunner(store=store, router=net.collaborator().router, embedder=fake_embedder(),
+                        candidates=lambda: list(net.candidates), attempt=net.collaborator().attempt)
+    await seeder.run(SeedPlan(datasets=(), items=user_items(seed_records(6)), generation_items=0))
+    assert net.most_in_flight == 1  # its second task slot stays free for the asking node's user
+    pace = _PeerState()
+    pace.refused(0.1)
+    assert pace.gap_s == 0.5  # at least MIN_BACK_OFF_S
+    pace.refused(0.1)
+    pace.refused(0.1)
+    assert pace.gap_s == 2.0  # doubled by each refusal
+    for _ in range(14):
+        pace.answered()
+    assert 0.9 < pace.gap_s < 1.0  # about 14 answers to halve it again
