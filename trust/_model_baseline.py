@@ -46,7 +46,12 @@ from dataclasses import dataclass
 
 from ._errors import InvalidInput
 
-__all__ = ["SELF_SOURCE", "ModelBaseline", "ModelStats"]
+__all__ = ["MAX_MODELS", "MAX_SOURCES_PER_MODEL", "SELF_SOURCE", "ModelBaseline", "ModelStats"]
+
+MAX_MODELS = 256
+MAX_SOURCES_PER_MODEL = 1024
+"""Model names and sources come from peers' ads: bounded, so a flood of made-up names or
+identities cannot grow the baseline without limit (results beyond the bounds are ignored)."""
 
 SELF_SOURCE = "self"
 """Source key of this node's own model's answers (never a valid base58 peer ID: 'l')."""
@@ -106,7 +111,14 @@ class ModelBaseline:
         own model's verdict on the same item, when known)."""
         if not isinstance(model, str) or not model:
             raise InvalidInput(f"model must be a non-empty string, got {model!r}")
-        self._count(self._tallies.setdefault(model, {}), source, correct)
+        tallies = self._tallies.get(model)
+        if tallies is None:
+            if len(self._tallies) >= MAX_MODELS:
+                return
+            tallies = self._tallies[model] = {}
+        if source not in tallies and len(tallies) >= MAX_SOURCES_PER_MODEL:
+            return
+        self._count(tallies, source, correct)
         if local_right is not None and source != SELF_SOURCE:
             self._count(self._strata.setdefault((model, bool(local_right)), {}), source, correct)
 

@@ -311,10 +311,16 @@ class TrustWiring:
             task_status.started()
 
     async def _answer_locally(self, node: Any, job: Job) -> TaskResult | None:
-        """This node's model on one of its canaries, at LOCAL_CHECK_PRIORITY (None if refused)."""
+        """This node's model on one of its canaries, at LOCAL_CHECK_PRIORITY (None if refused).
+
+        Preemptible, so a generation-shaped canary never holds the model while a user waits;
+        one cut short (finish_reason "length") is not a verdict on the item: None.
+        """
         request: TaskRequest = job.to_request(min(self.config.limits.request_timeout_s, 120.0))
-        reply = await node.tasks.execute(request, priority=LOCAL_CHECK_PRIORITY)
-        return reply if isinstance(reply, TaskResult) else None
+        reply = await node.tasks.execute(request, priority=LOCAL_CHECK_PRIORITY, preemptible=True)
+        if not isinstance(reply, TaskResult) or (job.kind == "generate" and reply.finish_reason == "length"):
+            return None
+        return reply
 
     async def _load_deck(self, data_dir: Path) -> None:
         datasets = tuple(self.config.trust.canary_datasets)

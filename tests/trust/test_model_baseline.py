@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from _trustpeers import pid
 from peermind.trust import SELF_SOURCE, InvalidInput, ModelBaseline
+from peermind.trust._model_baseline import MAX_MODELS
 
 P, Q, R = pid("p"), pid("q"), pid("r")
 
@@ -93,3 +94,11 @@ def test_bad_input_is_a_typed_error() -> None:
     with pytest.raises(InvalidInput):
         ModelBaseline(prior_mean=1.0)
     assert [s.model for s in b.stats()] == []
+
+
+def test_made_up_model_names_cannot_grow_the_baseline_without_bound() -> None:
+    b = ModelBaseline()
+    for i in range(MAX_MODELS + 50):
+        b.add(f"model-{i}", Q, True)
+    assert len(list(b.models())) == MAX_MODELS
+    assert b.counts(f"model-{MAX_MODELS + 1}") == (0.0, 0.0)
