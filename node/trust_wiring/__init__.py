@@ -2,8 +2,11 @@
 
 ``TrustWiring`` (held by the daemon as ``node.trust``) persists a ``peermind.trust``
 ReputationBook in the node's store, gates inbound tasks and gossip (bans, rate limits,
-proof of work), verifies peers with canaries and cross-checks beside real questions,
-gossips opinions for EigenTrust global trust and enforces bans on the connection level.
+proof of work), verifies peers with canaries (judged against what each peer's own model
+should score, learned from the network) and cross-checks beside real questions, gossips
+opinions for EigenTrust global trust (read where local evidence is thin) and enforces
+bans on the connection level. ``TrustWiring.on_canary_outcome`` receives a
+``CanaryOutcome`` for every judged canary (labelled rows for the router).
 Adversarial behaviour lives in ``peermind.testnet.adversary``, never here.
 """
 
