@@ -160,7 +160,8 @@ class Node:
             gate=self._gate,
             max_tokens=config.limits.max_tokens,
             learning=LearningSettings(config.router.learn_datasets, config.router.learn_interval_s,
-                                      config.router.learn_max_rows, idle=lambda: self.in_flight == 0),
+                                      config.router.learn_max_rows, idle=lambda: self.in_flight == 0,
+                                      on_verdict=self._judge_learned),
         )
         self.collaborator: Collaborator = self.collab.collaborator
         # Knowledge (node/knowledge): a local corpus grounds the tasks this node serves; the ad summarises it.
@@ -512,6 +513,12 @@ class Node:
             log.exception("could not record the task (the answer was still delivered)")
 
     # ----------------------------------------------------------------- trust evidence
+    def _judge_learned(self, outcome: LabelledOutcome) -> None:
+        """A peer's reply to idle learning is a known-answer check: trust weighs it like a canary."""
+        if outcome.peer != self.peer_id:
+            self.trust.judge_known_answer(outcome.peer, outcome.model, max(2, len(outcome.job.continuations)),
+                                          outcome.correct, outcome.local_right, f"learning {outcome.query_id}")
+
     def reputation(self, peer_b58: str) -> float:
         """This node's local reputation of a peer in [0, 1] (federated training weighs updates by it)."""
         return self.trust.reputation(peer_b58)

@@ -54,6 +54,8 @@ class LabelledOutcome:
     correct: bool
     source: str
     query_id: str
+    local_right: bool | None = None
+    """This node's own model on the same question, when it answered (a hint of its difficulty)."""
 
 
 class FeedbackRecorder:

@@ -128,6 +128,7 @@ class IdleLearner:
     async def learn_once(self, item: LearningItem) -> int:
         """Ask ``item`` of one peer per model still short of rows; returns outcomes recorded."""
         recorded = 0
+        local_right: bool | None = None
         for candidate in self.targets():
             if not self._idle() and not candidate.is_local:
                 break  # a user's question arrived: idle work yields
@@ -136,8 +137,11 @@ class IdleLearner:
             if result is None or len(result.scores) != len(item.job.continuations):
                 continue
             choice = argmax(choice_distribution([(s.logprob, s.n_tokens) for s in result.scores]))
+            right = choice == item.gold
+            if candidate.is_local:
+                local_right = right
             self._submit(LabelledOutcome(item.job, candidate.peer_id, result.model or candidate.model,
-                                         choice == item.gold, SOURCE, item.key))
+                                         right, SOURCE, item.key, None if candidate.is_local else local_right))
             recorded += 1
         self.items_done += 1
         return recorded

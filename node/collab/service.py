@@ -25,7 +25,7 @@ from .candidates import Candidate
 from .constraints import NO_CONSTRAINTS, NO_TACTICS, Constraints, Tactics
 from .embedding import QueryEmbedder
 from .errors import CollaborationError
-from .feedback import FeedbackRecorder, mark_task
+from .feedback import FeedbackRecorder, LabelledOutcome, mark_task
 from .job import Job
 from .learning import IdleLearner
 from .negotiation import NEGOTIATE_PROTOCOL, Auctioneer, Bidder
@@ -45,6 +45,8 @@ class LearningSettings:
     interval_s: float
     max_rows: int
     idle: Callable[[], bool]
+    on_verdict: Callable[[LabelledOutcome], None] | None = None
+    """Also told every outcome (the trust layer judges peers' known-answer replies)."""
 
 
 class Collaboration:
@@ -88,9 +90,17 @@ class Collaboration:
         if learning is not None:
             self.learner = IdleLearner(
                 collaborator=self.collaborator, store=store, quality=self.quality,
-                submit=self.recorder.submit_outcome, datasets=learning.datasets,
+                submit=self._learned_sink(learning.on_verdict), datasets=learning.datasets,
                 interval_s=learning.interval_s, max_rows=learning.max_rows, idle=learning.idle,
             )
+
+    def _learned_sink(self, on_verdict: Callable[[LabelledOutcome], None] | None) -> Callable[[LabelledOutcome], None]:
+        def sink(outcome: LabelledOutcome) -> None:
+            self.recorder.submit_outcome(outcome)
+            if on_verdict is not None:
+                on_verdict(outcome)
+
+        return sink
 
     def _askable(self, peer: str) -> bool:
         """Rows of peers the trust hook rules out (caught liars) do not teach the router."""

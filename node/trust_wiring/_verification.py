@@ -307,17 +307,9 @@ class Verification:
             log.info("canary not answered", extra={"peer": target.peer_id, "outcome": attempt.outcome})
             return None
         verdict = judge(canary, job, result)
-        self._metrics.canaries.labels(outcome="right" if verdict.right else "wrong").inc()
         model = target.model
-        expected = self.expected_accuracy(model, target.peer_id, len(canary.choices), local_right)
-        llr = canary_llr(expected, verdict.right, self._ledger.params.canary_dishonest_share,
-                         max(2, len(canary.choices)))
-        mine = {True: "; mine right", False: "; mine wrong", None: ""}[local_right]
-        detail = canary_detail(llr, f"canary {canary.key}: answered {verdict.answer!r}, gold {canary.gold}; "
-                                    f"{model} expected {expected:.2f}{mine}")
-        self._ledger.record(EvidenceRecord(target.peer_id, verdict.evidence, at=self._ledger.clock(),
-                                           detail=detail, llr=llr))
-        self.baseline.add(model, target.peer_id, verdict.right, local_right=local_right)
+        self.record_known_answer(target.peer_id, model, len(canary.choices), verdict.right, local_right,
+                                 f"canary {canary.key}: answered {verdict.answer!r}, gold {canary.gold}")
         self._emit(CanaryOutcome(target.peer_id, model, job, canary.key, canary.item.dataset, verdict.right, False))
         flag = self.calibration.confidence_consistency(target.peer_id, verdict.confidence, verdict.right)
         if flag is not None:
@@ -327,6 +319,25 @@ class Verification:
                 "on canaries it got wrong",
             ))
         return verdict.evidence
+
+    def record_known_answer(self, peer: str, model: str, choices: int, right: bool, local_right: bool | None,
+                            what: str) -> float:
+        """Judge one answer to a question whose answer this node knows; returns the evidence's LLR.
+
+        Canaries come through here, and so does any other known-answer work this node sends
+        (the router's idle learning): the verdict is weighed against what an honest peer
+        serving ``model`` is expected to get right, recorded as evidence and fed to the
+        model's baseline. ``what`` names the item and the answer for ``trust explain``.
+        """
+        self._metrics.canaries.labels(outcome="right" if right else "wrong").inc()
+        expected = self.expected_accuracy(model, peer, choices, local_right)
+        llr = canary_llr(expected, right, self._ledger.params.canary_dishonest_share, max(2, choices))
+        mine = {True: "; mine right", False: "; mine wrong", None: ""}[local_right]
+        detail = canary_detail(llr, f"{what}; {model} expected {expected:.2f}{mine}")
+        evidence = Evidence.ANSWER_RIGHT if right else Evidence.ANSWER_WRONG
+        self._ledger.record(EvidenceRecord(peer, evidence, at=self._ledger.clock(), detail=detail, llr=llr))
+        self.baseline.add(model, peer, right, local_right=local_right)
+        return llr
 
     def _emit(self, outcome: CanaryOutcome) -> None:
         try:

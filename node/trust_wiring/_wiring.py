@@ -257,6 +257,12 @@ class TrustWiring:
         hooks.peer_weight = self.routing_weight
         hooks.after_answer.append(self.after_answer)
 
+    def judge_known_answer(self, peer: str, model: str, choices: int, right: bool, local_right: bool | None,
+                           what: str) -> None:
+        """A peer's answer to a question whose answer this node knows (idle learning): canary evidence."""
+        if self.enabled and self.verification is not None and peer != self.peer_id:
+            self.verification.record_known_answer(peer, model, choices, right, local_right, what)
+
     def after_answer(self, job: Job, answer: Answer) -> None:
         if self.verification is not None:
             self.verification.after_answer(job, answer)

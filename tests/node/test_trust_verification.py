@@ -350,3 +350,13 @@ async def test_a_peer_excluded_by_canary_verdicts_alone_is_still_probed_so_it_ca
     assert not book.should_ask(HONEST) and v._redeemable(_candidate(HONEST))
     book.record(EvidenceRecord(HONEST, Evidence.PROTOCOL_VIOLATION, detail="schema: odd reply"))
     assert not v._redeemable(_candidate(HONEST))
+
+
+def test_known_answers_from_idle_learning_judge_a_peer_like_canaries() -> None:
+    """Idle learning's replies (record_known_answer) exclude a liar and keep an honest weak peer askable."""
+    v, ledger, _registry = _verification(Network(_items()))
+    for i in range(30):
+        v.record_known_answer(HONEST, "smollm2", 4, i % 3 == 0, None, f"learning arc_easy/{i}")  # 33% right
+        v.record_known_answer(LIAR, "smollm2", 4, False, True, f"learning arc_easy/{i}")
+    assert ledger.book.should_ask(HONEST) and not ledger.book.should_ask(LIAR)
+    assert ledger.book.counts(LIAR)[Evidence.ANSWER_WRONG] == 30
