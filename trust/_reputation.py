@@ -21,6 +21,8 @@ with shift from ``TrustParams.llr_shift`` (-canary_reject_llr: a newcomer at the
 ask threshold; +canary_accept_llr: at the trusted threshold). A Beta ratio alone
 cannot tell "honest at 25%" from "dishonest at 6%" (its score follows the share
 of good evidence, not how much of it there is); the sum does, given enough canaries.
+A positive sum is ignored while the peer carries abuse mass (protocol violations,
+floods): right answers buy no forgiveness for forged messages.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ from ._params import TrustParams
 from ._peer_state import PeerState, decay_factor
 
 __all__ = ["Explanation", "KindSummary", "ReputationBook", "Standing"]
+
+ABUSE_KINDS = (Evidence.PROTOCOL_VIOLATION, Evidence.FLOOD)
+ABUSE_MASS_IGNORED = 0.5
+"""Decayed abuse mass below which a peer's positive canary sum counts again (a -8 forged
+signature falls below it after four half-lives)."""
 
 
 class Standing(StrEnum):
@@ -327,6 +334,10 @@ class ReputationBook:
         return gone
 
     # -- internals ----------------------------------------------------------------------
+    def _abuse_mass(self, state: PeerState, now: float) -> float:
+        factor = decay_factor(now - state.as_of, self.params.half_life_s)
+        return sum(state.negative.get(kind, 0.0) for kind in ABUSE_KINDS) * factor
+
     def canary_llr(self, peer: str) -> float:
         """The peer's canary test sum now (0 for unknown peers)."""
         state = self._peers.get(peer)
@@ -337,6 +348,8 @@ class ReputationBook:
         pos, neg = state.masses_at(now, p.half_life_s)
         beta = (p.prior_alpha + pos) / (p.prior_alpha + p.prior_beta + pos + neg)
         llr = state.llr_at(now, p.half_life_s)
+        if llr > 0 and self._abuse_mass(state, now) > ABUSE_MASS_IGNORED:
+            llr = 0.0  # right answers buy no forgiveness for forged messages or floods
         if llr == 0.0:
             return beta
         if llr < 0:  # failing the correctness test: liveness (cheap task_ok mass) cannot lift it

@@ -9,7 +9,8 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from peermind.trust import canary_llr
+from _trustpeers import Clock, pid
+from peermind.trust import Evidence, EvidenceRecord, ReputationBook, TrustParams, canary_llr
 from peermind.trust.canary_streams import OTHER, OWN, StreamModel, flat_rule, simulate
 
 HONEST_SEEDS = range(200)
@@ -86,3 +87,15 @@ def test_llr_weights_follow_the_expected_accuracy() -> None:
     assert canary_llr(0.8, False) == pytest.approx(-1.386, abs=1e-3)  # strong model: a miss says a lot
     # below chance (a same-model peer on an item this node's model missed): right is a deviation
     assert canary_llr(0.05, True) < -1.0 < 0 < canary_llr(0.05, False)
+
+
+def test_right_canary_answers_buy_no_forgiveness_for_forged_messages() -> None:
+    clock = Clock()
+    book = ReputationBook(TrustParams(), now=clock)
+    forger = pid("forger")
+    for _ in range(4):  # it answers its start-up probes right first
+        book.record(EvidenceRecord(forger, Evidence.ANSWER_RIGHT, at=clock.t, llr=1.39))
+    assert book.score(forger) > 0.8
+    for _ in range(3):
+        book.record(EvidenceRecord(forger, Evidence.PROTOCOL_VIOLATION, at=clock.t, detail="bad_signature: x"))
+    assert book.is_banned(forger)  # as fast as a forger without canary credit
