@@ -85,8 +85,13 @@ def explain(p: dict[str, Any]) -> str:
     ]
     for c in p.get("contributions", []):
         pick = f"choice {c['choice']}" if c.get("choice") is not None else repr(c.get("text", "")[:60])
+        cites = f" cites {', '.join(c['citations'])}" if c.get("citations") else ""
         lines.append(f"  {c['role']:<8} {c['peer_id'][:16]}… {c['model']:<12} conf {c['confidence']:.3f} "
-                     f"cost {c['cost']:.4f} {c['latency_ms']:.0f} ms {pick}")
+                     f"cost {c['cost']:.4f} {c['latency_ms']:.0f} ms {pick}{cites}")
+    matches = [f"{e['peer_id'][:16]}… {e['knowledge_match']:.2f}" for e in p.get("considered", [])
+               if e.get("knowledge_match") is not None]
+    if matches:
+        lines.append("knowledge match (question vs each peer's corpus summary): " + ", ".join(matches))
     for a in p.get("attempts", []):
         if a["outcome"] != "ok":
             lines.append(f"  failed   {a['peer_id'][:16]}… {a['outcome']} {a.get('detail', '')[:80]}")

@@ -119,3 +119,14 @@ def test_wire_audit_no_private_passage_leaves_its_node(net: dict[str, NodeProc])
     shared = OPEN_DOCS["tesmir.md"].split(". ")[0].encode()
     assert any(shared in f for f in frames["open"])  # the open node's policy let it share: the audit sees it
     assert not any(shared in f for f in frames["asker"])  # and the asker never forwards it
+
+
+def test_ask_explain_shows_the_match_and_the_cited_ids(net: dict[str, NodeProc]) -> None:
+    from nodeproc import peermind
+
+    done = peermind("ask", "What is the capital city of the planet Zorblax?", "--api", net["asker"].api_url,
+                    "--mode", "route", "--max-tokens", "16", "--explain", timeout_s=300)
+    assert done.returncode == 0, done.stderr
+    assert "its documents match the question" in done.stderr
+    assert "knowledge match (question vs each peer's corpus summary)" in done.stderr
+    assert re.search(r"cites d[0-9a-f]{15}#\d+", done.stderr), done.stderr

@@ -265,3 +265,14 @@ def test_wire_tap_records_are_frames() -> None:
     blob = frame_bytes(b"first") + frame_bytes(b"") + frame_bytes(b"third")
     assert split_frames(blob) == [b"first", b"", b"third"]
     assert split_frames(blob + frame_bytes(b"cut short")[:-3]) == [b"first", b"", b"third"]
+
+
+def test_explain_lists_citations_and_knowledge_matches() -> None:
+    from peermind.node.collab_cli import explain
+
+    text = explain({"reason": "r", "router": "prior", "contributions": [
+        {"role": "answer", "peer_id": "12D3KooWabc", "model": "smollm2", "confidence": 1.0, "cost": 0.0,
+         "latency_ms": 1.0, "choice": 0, "citations": ["d1#0", "d2#3"]}],
+        "considered": [{"peer_id": "12D3KooWabc", "knowledge_match": 0.61}, {"peer_id": "me", "knowledge_match": None}]})
+    assert "cites d1#0, d2#3" in text
+    assert text.endswith("knowledge match (question vs each peer's corpus summary): 12D3KooWabc… 0.61")
