@@ -45,9 +45,14 @@ def _route_reason(ctx: QueryContext, first: Estimate) -> str:
     return "strongest model within the constraints (ad prior: no labelled answers yet)"
 
 
+PROVEN_WEIGHT = 0.95
+"""Routing weight from which a peer's answer is delivered unchecked: a newcomer starts below it
+(trust.newcomer_weight 0.9), an honest peer past probation or vouched for by global trust is above."""
+
+
 def unproven(candidate: Candidate, ctx: QueryContext) -> bool:
-    """A remote peer the trust layer has not yet vouched for (routing weight below 1), not pinned."""
-    return not candidate.is_local and candidate.trust < 1.0 and ctx.constraints.peer != candidate.peer_id
+    """A remote peer the trust layer has not vouched for (routing weight below PROVEN_WEIGHT), not pinned."""
+    return not candidate.is_local and candidate.trust < PROVEN_WEIGHT and ctx.constraints.peer != candidate.peer_id
 
 
 async def ask_checked(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> tuple[Reply | None, list[Reply], str]:

@@ -33,9 +33,10 @@ def test_wrong_adversary_falls_below_do_not_ask_after_canaries(tmp_path: Path) -
         view = trust_view(entry)
         liar_row = row_of(view, liar.peer_id)
         assert liar_row is not None and liar_row["standing"] in ("do_not_ask", "banned")
-        # judged against its model's expected accuracy (canaries and idle-learning checks), two wrong answers
-        # can already be enough; it never got one right
-        assert liar_row["counts"]["answer_wrong"] >= 2 and "answer_right" not in liar_row["counts"]
+        # judged against its model's expected accuracy (canaries and idle-learning checks, on any validation
+        # item: its runner-up pick is right now and then), a few wrong answers are enough
+        counts = liar_row["counts"]
+        assert counts["answer_wrong"] >= 2 and counts.get("answer_right", 0) < counts["answer_wrong"]
         honest_row = row_of(view, honest.peer_id)
         assert honest_row is None or (honest_row["excluded"] is None and honest_row["score"] >= 0.3)
 
