@@ -28,7 +28,7 @@ def test_forged_and_replayed_messages_are_rejected_counted_and_the_forger_banned
     with running_testnet(tmp_path, ["", "", "forger"], env=env) as nodes:
         honest, forger = nodes[:2], nodes[2]
         start_attack(forger)
-        wait_for(lambda: adversary_counts(forger).get("replay_own_task:sent", 0) >= 4, 90, "forged traffic")
+        wait_for(lambda: adversary_counts(forger).get("replay_own_task:sent", 0) >= 4, 180, "forged traffic")
         stop_attack(forger)
         time.sleep(3.0)
         counts = adversary_counts(forger)
