@@ -51,6 +51,8 @@ class QualityPosterior:
     """Labelled rows of this model that informed the estimate (0: prior only)."""
     similarity: float
     """Cosine similarity of the closest labelled row of this model (0 when none)."""
+    evidence: float = 0.0
+    """Total weight of the neighbours' outcomes: how many similar labelled answers, in effect."""
 
     @property
     def mean(self) -> float:
@@ -142,7 +144,7 @@ class NeighbourRouter:
         alpha, beta = mean * self.prior_strength, (1 - mean) * self.prior_strength
         stacked = self._matrix(model)
         if stacked is None:
-            return QualityPosterior(model, alpha, beta, 0, 0.0)
+            return QualityPosterior(model, alpha, beta, 0, 0.0, 0.0)
         x, y = stacked
         sims = x @ query
         k = min(self.k, sims.shape[0])
@@ -152,7 +154,7 @@ class NeighbourRouter:
         weights = relevance * np.exp((sims[top] - best) / self.temperature)
         alpha += float(np.dot(weights, y[top]))
         beta += float(np.dot(weights, 1.0 - y[top]))
-        return QualityPosterior(model, alpha, beta, int(k), best)
+        return QualityPosterior(model, alpha, beta, int(k), best, float(weights.sum()))
 
     def posteriors(
         self, embedding: np.ndarray, models: Iterable[str], priors: Mapping[str, float] | None = None

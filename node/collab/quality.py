@@ -30,9 +30,11 @@ log = logging.getLogger("peermind.node.collab.quality")
 
 CHECK_INTERVAL_S = 1.0
 FULL_RELOAD_S = 30.0
-EXPLORE_BELOW_ROWS = 40
-"""A model with fewer labelled rows than this and no trained head is ranked by a Thompson
-draw (when exploring): it gets a share of traffic that shrinks as its rows accumulate."""
+EXPLORE_BELOW_EVIDENCE = 4.0
+"""A model with less neighbour evidence than this for the query (in effect, fewer similar
+labelled answers) is ranked by a Thompson draw (when exploring): a new peer's model, or any
+model on a new kind of question, gets a share of those questions that shrinks as similar
+labelled answers accumulate."""
 
 PeerFilter = Callable[[str], bool]
 
@@ -118,7 +120,8 @@ class QualityMemory:
         ranking: dict[str, float] = {}
         explored: list[str] = []
         for model, post in posteriors.items():
-            known = model in (head_means or {}) or self.neighbours.rows_of(model) >= EXPLORE_BELOW_ROWS
+            head_only = model in (head_means or {}) and not self.has_evidence()
+            known = head_only or post.evidence >= EXPLORE_BELOW_EVIDENCE
             if explore and not known:
                 ranking[model] = post.sample(self._rng)
                 explored.append(model)
