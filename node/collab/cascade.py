@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .answer import Answer
 from .mode_registry import register
 from .utility import Estimate
+from .vouching import unproven
 
 if TYPE_CHECKING:
     from .policy import Collaborator, QueryContext, Reply
@@ -61,7 +62,12 @@ async def escalate(
     mode: str,
     earlier: Sequence[Reply] = (),
 ) -> Answer:
-    """Keep ``reply`` if it is confident enough (or nothing stronger fits); else ask a stronger tier."""
+    """Keep ``reply`` if it is confident enough (or nothing stronger fits); else ask a stronger tier.
+
+    Only peers the trust layer vouches for are escalation targets: an escalated answer
+    replaces the one in hand, so an unproven peer never gets the final word this way.
+    """
+    stronger = [e for e in stronger if not unproven(e.candidate, ctx.constraints.peer)]
     threshold, source = collab.threshold(ctx.tactics, reply.candidate.model, ctx.job.kind)
     summary = f"{reason}; confidence {reply.confidence:.3f} vs {source} threshold {threshold:.3f}"
     if not stronger or reply.confidence >= threshold:

@@ -19,9 +19,9 @@ from .answer import Answer
 from .cascade import escalate
 from .mode_registry import register
 from .utility import Estimate
+from .vouching import unproven
 
 if TYPE_CHECKING:
-    from .candidates import Candidate
     from .policy import Collaborator, QueryContext, Reply
 
 
@@ -45,16 +45,6 @@ def _route_reason(ctx: QueryContext, first: Estimate) -> str:
     return "strongest model within the constraints (ad prior: no labelled answers yet)"
 
 
-PROVEN_WEIGHT = 0.95
-"""Routing weight from which a peer's answer is delivered unchecked: a newcomer starts below it
-(trust.newcomer_weight 0.9), an honest peer past probation or vouched for by global trust is above."""
-
-
-def unproven(candidate: Candidate, ctx: QueryContext) -> bool:
-    """A remote peer the trust layer has not vouched for (routing weight below PROVEN_WEIGHT), not pinned."""
-    return not candidate.is_local and candidate.trust < PROVEN_WEIGHT and ctx.constraints.peer != candidate.peer_id
-
-
 async def ask_checked(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> tuple[Reply | None, list[Reply], str]:
     """The routed answer, with an unproven first choice explored redundantly.
 
@@ -67,8 +57,9 @@ async def ask_checked(collab: Collaborator, ctx: QueryContext, estimates: list[E
     """
     ranked = [e.candidate for e in estimates]
     first = ranked[0] if ranked else None
-    backup = next((c for c in ranked[1:] if not unproven(c, ctx)), None)
-    if first is None or not unproven(first, ctx) or backup is None:
+    pinned = ctx.constraints.peer
+    backup = next((c for c in ranked[1:] if not unproven(c, pinned)), None)
+    if first is None or not unproven(first, pinned) or backup is None:
         return await collab.ask_first(ctx, ranked), [], ""
     replies = await collab.ask_many(ctx, [(first, ctx.job), (backup, ctx.job)])
     proven = next((r for r in replies if r.candidate.peer_id == backup.peer_id), None)

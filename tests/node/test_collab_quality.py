@@ -137,3 +137,12 @@ async def test_a_pinned_unproven_peer_is_asked_alone() -> None:
     net = unproven_net()
     answer = await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="new"))
     assert net.asked == ["new"] and answer.answered_by == "new"
+
+
+async def test_auto_never_escalates_to_an_unproven_peer() -> None:
+    net = unproven_net()
+    net.set("me", scores=mc(-1.0, -1.1, -1.2))  # unsure: wants to escalate
+    mem = memory({"smollm2": [True] * 6 + [False] * 4, "gemma3-270m": [True] * 9 + [False]})
+    answer = await net.collaborator(embedder=fake_embedder(), quality=mem).run(
+        MC, mode="auto", tactics=Tactics(threshold=0.99, cost_weight=1.0, explore=False))
+    assert answer.answered_by == "me" and not answer.escalated and net.asked == ["me"]

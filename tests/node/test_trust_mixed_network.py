@@ -3,7 +3,8 @@
 Canaries are judged against each peer's own model, so the Gemma peer is not measured by
 SmolLM2's answers; start-up probes judge both newcomers within the first minute; and an
 unproven honest peer keeps most of its routing weight (``trust.newcomer_weight``), so the
-entry node can route a question to a peer from the start.
+entry node routes questions to a peer from the start (redundantly, beside a proven
+candidate, until the peer is vouched for).
 """
 
 from __future__ import annotations
@@ -48,14 +49,15 @@ def test_a_mixed_network_judges_its_newcomers_fairly_and_routes_to_them(cluster:
         assert row["excluded"] is None and row["standing"] not in ("do_not_ask", "banned"), row
         assert row["routing_weight"] >= 0.5, row  # not crushed: (0.3 / 0.7)^2 = 0.18 before
 
-    # routing: the unproven peers keep most of their weight, so a peer can answer from the start
-    answered_by = []
+    # routing: the unproven peers keep most of their weight, so questions reach a peer from the
+    # start (asked alongside a proven candidate until the peer is vouched for: node/collab/vouching.py)
+    reached: list[str] = []
     with NodeClient(entry.api_url) as client:
         for item in load_items("arc_easy", "test", limit=12):
             _scores, provenance = client.score(mc_context(item), mc_continuations(item), mode="route")
-            answered_by.append(provenance["answered_by"])
-            if set(answered_by) & set(peers):
+            reached += [c["peer_id"] for c in provenance["contributions"]]
+            if set(reached) & set(peers):
                 break
-    assert set(answered_by) & set(peers), f"every question stayed on the entry node: {answered_by}"
+    assert set(reached) & set(peers), f"every question stayed on the entry node: {reached}"
     for peer in peers:  # and nobody honest was excluded along the way
         assert _row(entry, peer)["excluded"] is None
