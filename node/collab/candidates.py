@@ -29,6 +29,8 @@ class Candidate:
     tags: tuple[str, ...]
     trust: float = 1.0
     """Routing weight from this node's reputation book, in [0, 1] (1: trusted, or this node)."""
+    local_records: int = 1_000_000
+    """Evidence records this node itself holds about the peer (others' opinions not counted)."""
     knowledge: KnowledgeSummary | None = field(default=None, compare=False)
     """The peer's corpus summary from its ad (knowledge peers); routing matches questions to it."""
 

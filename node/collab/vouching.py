@@ -11,8 +11,14 @@ from __future__ import annotations
 from .candidates import Candidate
 
 PROVEN_WEIGHT = 0.95
+LOCAL_RECORDS_TO_VOUCH = 10
+"""Own evidence needed before a peer's answer is delivered unchecked (the trust layer's
+probation length): global trust may keep a newcomer's routing weight high, but other nodes'
+opinions (early ones rest on little more than answers on time) never vouch for delivery."""
 
 
 def unproven(candidate: Candidate, pinned: str | None = None) -> bool:
-    """A remote peer below PROVEN_WEIGHT that the request did not pin."""
-    return not candidate.is_local and candidate.trust < PROVEN_WEIGHT and pinned != candidate.peer_id
+    """A remote peer the request did not pin, below PROVEN_WEIGHT or with too little own evidence."""
+    if candidate.is_local or pinned == candidate.peer_id:
+        return False
+    return candidate.trust < PROVEN_WEIGHT or candidate.local_records < LOCAL_RECORDS_TO_VOUCH

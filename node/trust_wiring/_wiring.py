@@ -178,7 +178,8 @@ class TrustWiring:
         """Candidates with their routing weight in ``trust`` (when the field exists)."""
         if not candidates or not hasattr(candidates[0], "trust"):
             return candidates
-        return [c if c.is_local else dataclasses.replace(c, trust=self.routing_weight(c.peer_id))  # type: ignore[call-arg]
+        return [c if c.is_local else dataclasses.replace(  # type: ignore[call-arg]
+                    c, trust=self.routing_weight(c.peer_id), local_records=self.book.interactions(c.peer_id))
                 for c in candidates]
 
     # ------------------------------------------------------------------ evidence
