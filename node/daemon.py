@@ -170,6 +170,9 @@ class Node:
         self.collaborator.knowledge_weight = config.knowledge.match_weight
         self.router = self.collab.router  # RouterHolder: federated training calls .adopt()
         self.trust.install(self.collaborator)
+        t = config.trust
+        self.collaborator.checks_peers = t.enabled and (
+            t.canary_rate > 0 or t.probe_interval_s > 0 or config.router.learn_interval_s > 0)
         # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row.
         self.trust.on_canary_outcome = lambda o: self.collab.recorder.submit_outcome(
             LabelledOutcome(o.job, o.peer_id, o.model, o.correct, "canary", o.item_key))

@@ -67,7 +67,7 @@ async def escalate(
     Only peers the trust layer vouches for are escalation targets: an escalated answer
     replaces the one in hand, so an unproven peer never gets the final word this way.
     """
-    stronger = [e for e in stronger if not unproven(e.candidate, ctx.constraints.peer)]
+    stronger = [e for e in stronger if not unproven(e.candidate, ctx.constraints.peer, own_evidence=collab.checks_peers)]
     threshold, source = collab.threshold(ctx.tactics, reply.candidate.model, ctx.job.kind)
     summary = f"{reason}; confidence {reply.confidence:.3f} vs {source} threshold {threshold:.3f}"
     if not stronger or reply.confidence >= threshold:

@@ -158,6 +158,9 @@ class Collaborator:
         self.knowledge_weight = DEFAULT_KNOWLEDGE_WEIGHT  # utility weight of the knowledge match
         self.hooks = CollabHooks()
         self.backoff = PeerBackoff()
+        self.checks_peers = False
+        """Whether this node verifies peers itself (canaries, probes, idle learning): then a peer's
+        answer is delivered unchecked only with evidence of this node's own (collab/vouching.py)."""
 
     def candidates(self) -> list[Candidate]:
         """Every candidate right now (this node and peers with fresh ads), before constraints."""

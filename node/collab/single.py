@@ -58,8 +58,9 @@ async def ask_checked(collab: Collaborator, ctx: QueryContext, estimates: list[E
     ranked = [e.candidate for e in estimates]
     first = ranked[0] if ranked else None
     pinned = ctx.constraints.peer
-    backup = next((c for c in ranked[1:] if not unproven(c, pinned)), None)
-    if first is None or not unproven(first, pinned) or backup is None:
+    own = collab.checks_peers
+    backup = next((c for c in ranked[1:] if not unproven(c, pinned, own_evidence=own)), None)
+    if first is None or not unproven(first, pinned, own_evidence=own) or backup is None:
         return await collab.ask_first(ctx, ranked), [], ""
     replies = await collab.ask_many(ctx, [(first, ctx.job), (backup, ctx.job)])
     proven = next((r for r in replies if r.candidate.peer_id == backup.peer_id), None)

@@ -17,8 +17,13 @@ probation length): global trust may keep a newcomer's routing weight high, but o
 opinions (early ones rest on little more than answers on time) never vouch for delivery."""
 
 
-def unproven(candidate: Candidate, pinned: str | None = None) -> bool:
-    """A remote peer the request did not pin, below PROVEN_WEIGHT or with too little own evidence."""
+def unproven(candidate: Candidate, pinned: str | None = None, *, own_evidence: bool = True) -> bool:
+    """A remote peer the request did not pin, below PROVEN_WEIGHT or with too little own evidence.
+
+    ``own_evidence=False`` (a node that checks no peer itself: no canaries, probes or idle
+    learning) cannot demand records of its own, and goes by the routing weight alone.
+    """
     if candidate.is_local or pinned == candidate.peer_id:
         return False
-    return candidate.trust < PROVEN_WEIGHT or candidate.local_records < LOCAL_RECORDS_TO_VOUCH
+    short = own_evidence and candidate.local_records < LOCAL_RECORDS_TO_VOUCH
+    return candidate.trust < PROVEN_WEIGHT or short
