@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,9 +62,7 @@ class ColdStartResult:
         n = len(self.questions)
         first = self.questions[:FIRST]
         acc = accuracy_ci([q.correct for q in self.questions])
-        by_peer: dict[str, int] = {}
-        for q in self.questions:
-            by_peer[q.model + " " + q.answered_by[-6:]] = by_peer.get(q.model + " " + q.answered_by[-6:], 0) + 1
+        by_peer = dict(Counter(f"{q.model} {q.answered_by[-6:]}" for q in self.questions))
         return {
             "n": n,
             "elsewhere_first": sum(q.answered_by != self.entry for q in first),

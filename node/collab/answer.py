@@ -11,11 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-ROLES = ("answer", "dissent", "other")
-"""answer: produced or agrees with the delivered answer; dissent: picked a different choice
-of a multiple-choice question (wrong whenever the answer is right); other: a different
-generated text whose correctness a mark on the answer does not decide."""
-
 
 @dataclass(frozen=True)
 class Attempt:
@@ -40,7 +35,7 @@ class Contribution:
     latency_ms: float
     choice: int | None = None  # multiple choice: the peer's own pick
     text: str = ""  # generation: the peer's own text
-    role: str = "answer"
+    role: str = "answer"  # answer | dissent | other: see node/labelled_rows.py ROLES
     served_task_id: str = ""  # hex task_id of the request this peer answered (its verdict names it)
     citations: tuple[str, ...] = ()  # knowledge peers: "<doc id>#<chunk>" of the passages used, never content
 
