@@ -1,0 +1,60 @@
+"""The ``peers`` table: every peer this node has seen, with its last ad and addresses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .database import Database, now_or, require
+
+__all__ = ["PeerRecord", "PeerTable"]
+
+
+@dataclass(frozen=True)
+class PeerRecord:
+    """A peer this node has seen; ``last_ad`` is the encoded ad exactly as received."""
+
+    peer_id: str
+    first_seen: float
+    last_seen: float
+    last_ad: bytes | None
+    addrs: tuple[str, ...]
+
+
+class PeerTable(Database):
+    """Reads and writes of ``peers`` (mixed into :class:`~peermind.node.store.Store`)."""
+
+    def upsert_peer(
+        self,
+        peer_id: str,
+        *,
+        seen_at: float | None = None,
+        ad: bytes | None = None,
+        addrs: Sequence[str] | None = None,
+    ) -> None:
+        """Record that ``peer_id`` was seen; ``ad``/``addrs`` replace the stored ones when given."""
+        require(bool(peer_id), "peer_id must not be empty")
+        now = now_or(seen_at)
+        addrs_json = None if addrs is None else json.dumps(list(addrs))
+        self._write(
+            lambda c: c.execute(
+                """INSERT INTO peers (peer_id, first_seen, last_seen, last_ad, addrs)
+                   VALUES (?, ?, ?, ?, COALESCE(?, '[]'))
+                   ON CONFLICT (peer_id) DO UPDATE SET
+                     last_seen = MAX(last_seen, excluded.last_seen),
+                     first_seen = MIN(first_seen, excluded.first_seen),
+                     last_ad = COALESCE(?, last_ad),
+                     addrs = COALESCE(?, addrs)""",
+                (peer_id, now, now, ad, addrs_json, ad, addrs_json),
+            )
+        )
+
+    def list_peers(self, *, since: float | None = None) -> list[PeerRecord]:
+        """Known peers, most recently seen first; only those seen at or after ``since`` if given."""
+        rows = self._read(
+            "SELECT peer_id, first_seen, last_seen, last_ad, addrs FROM peers "
+            "WHERE last_seen >= ? ORDER BY last_seen DESC",
+            (-1e300 if since is None else since,),
+        )
+        return [PeerRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4]))) for r in rows]
