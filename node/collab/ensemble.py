@@ -20,18 +20,29 @@ aggregates arithmetically: the answer is the argmax of the proposers' choice
 distributions averaged with weights = the learned router's P(correct) of each
 proposer's model for this query (equal weights before the router is trained) times
 the trust hook's weight. The aggregator peer scores too, as one more proposer.
+
+Evidence. When peers advertise a corpus matching the question (``evidence.py``), they
+join the proposers with ``evidence`` set: each answers from its own documents and
+returns short passages where its policy shares them, else only its answer. This node
+then answers with that evidence in front of the question, and only here (evidence never
+goes on to another peer): for multiple choice its grounded distribution is one more
+member of the mixture; for generation it is the aggregator, with the passages beside
+the proposals (unless the request pinned another aggregator, which then gets the
+proposals alone).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from ..knowledge.prompting import context_block
 from .answer import Answer
 from .candidates import Candidate
 from .confidence import argmax, as_scores, majority_choice, majority_text, weighted_mixture
 from .constraints import InfeasibleConstraints
+from .evidence import Evidence, evidence_of, knowledge_peers, matches_text, with_evidence
 from .job import Job
 from .mode_registry import register
 from .utility import Estimate, best_quality_first
@@ -168,42 +179,113 @@ def mixture(replies: Sequence[Reply], weights: Sequence[float]) -> Combined:
                     f"weighted mixture of {len(replies)} distributions (weights {shown})")
 
 
-def aggregation_job(job: Job, proposals: Sequence[str]) -> Job:
+def aggregation_job(job: Job, proposals: Sequence[str], evidence: Sequence[str] = ()) -> Job:
+    """The aggregator's job: one system turn with ``evidence`` (this node only), then the proposals."""
     listed = "\n".join(f"{i + 1}. {p.strip()}" for i, p in enumerate(proposals))
-    system = f"{AGGREGATE_PROMPT}\n{listed}"
+    system = (context_block(evidence) if evidence else "") + f"{AGGREGATE_PROMPT}\n{listed}"
     messages = (("system", system), *[(r, c) for r, c in job.messages if r != "system"])
     if not job.messages:
         messages = (("system", system), ("user", job.prompt))
     return Job(kind="generate", messages=messages, max_tokens=job.max_tokens, temperature=job.temperature)
 
 
+@dataclass(frozen=True)
+class EvidencePlan:
+    """moa with knowledge peers: who proposes (knowledge peers asked for evidence) and who grounds."""
+
+    plan: list[tuple[Candidate, Job]]
+    local: Candidate
+    knowing: list[Estimate]
+
+
+def evidence_plan(ctx: QueryContext, estimates: Sequence[Estimate],
+                  plan: list[tuple[Candidate, Job]]) -> EvidencePlan | None:
+    """The proposer plan with the matching knowledge peers asked for evidence (None: no evidence to gather).
+
+    This node leaves the proposers: it answers once, after the others, with their evidence.
+    Pinned proposers stay as pinned (those among the knowledge peers are asked for evidence).
+    """
+    local = next((e.candidate for e in estimates if e.candidate.is_local), None)
+    knowing = knowledge_peers(estimates, at_least_one=False)
+    if local is None or not knowing:
+        return None
+    wanted = {e.candidate.peer_id for e in knowing}
+    members = [(c, replace(j, evidence=True) if c.peer_id in wanted else j) for c, j in plan if not c.is_local]
+    if not ctx.tactics.proposers:
+        present = {c.peer_id for c, _ in members}
+        members += [(e.candidate, replace(ctx.job, evidence=True)) for e in knowing if e.candidate.peer_id not in present]
+    return EvidencePlan(members, local, [e for e in knowing if any(c.peer_id == e.candidate.peer_id for c, _ in members)])
+
+
+def _evidence_note(plan: EvidencePlan, evidence: Evidence, used: bool) -> str:
+    where = "answered on this node with it" if used else "not used (no local answer)"
+    return f"; evidence from {len(plan.knowing)} knowledge peers (match {matches_text(plan.knowing)}): {evidence.summary()}, {where}"
+
+
 @register("moa")
 async def run_moa(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
     plan, aggregator, fallbacks = moa_members(ctx, estimates)
-    if ctx.job.kind == "score":
-        if all(c.peer_id != aggregator.candidate.peer_id for c, _ in plan):
-            plan.append((aggregator.candidate, ctx.job))
+    if ctx.job.kind == "score" and all(c.peer_id != aggregator.candidate.peer_id for c, _ in plan):
+        plan.append((aggregator.candidate, ctx.job))
+    grounding = evidence_plan(ctx, estimates, plan)
+    if grounding is not None:
+        combined = await _moa_with_evidence(collab, ctx, grounding, aggregator, fallbacks)
+    elif ctx.job.kind == "score":
         replies = await collab.ask_many(ctx, plan)
         if not replies:
             raise collab.failed(ctx, "no proposer answered")
-        weights = [_reliability(collab, ctx, r.candidate) for r in replies]
-        combined = mixture(replies, weights)
+        combined = _mix(collab, ctx, replies)
     else:
         proposals = await collab.ask_many(ctx, plan)
         if not proposals:
             raise collab.failed(ctx, "no proposer answered")
-        agg_job = aggregation_job(ctx.job, [r.result.text for r in proposals])
-        final = await collab.ask_first(ctx, [aggregator.candidate] + [e.candidate for e in fallbacks], job=agg_job)
-        if final is None:
-            combined = combine_votes(proposals, "majority")
-            combined = Combined(combined.final, combined.others, None, combined.confidence, None, combined.text,
-                                f"aggregator failed; {combined.reason}")
-        else:
-            combined = Combined(final, list(proposals), None, final.confidence, None, final.result.text,
-                                f"{final.candidate.model} synthesised {len(proposals)} proposals")
+        combined = await _aggregate(collab, ctx, proposals, [aggregator.candidate] + [e.candidate for e in fallbacks])
     return collab.answer(ctx, combined.final, others=combined.others, scores=combined.scores,
                          confidence=combined.confidence, choice=combined.choice, text=combined.text,
                          reason=combined.reason, mode="moa")
+
+
+async def _moa_with_evidence(collab: Collaborator, ctx: QueryContext, grounding: EvidencePlan,
+                             aggregator: Estimate, fallbacks: Sequence[Estimate]) -> Combined:
+    """Proposers first (knowledge peers with evidence), then this node answers with what they gave."""
+    proposals = await collab.ask_many(ctx, grounding.plan)
+    evidence = evidence_of(ctx.job, proposals)
+    if ctx.job.kind == "score":
+        mine = await collab.ask_first(ctx, [grounding.local], job=with_evidence(ctx.job, evidence.pieces))
+        replies = [*proposals, mine] if mine is not None else proposals
+        if not replies:
+            raise collab.failed(ctx, "no proposer answered")
+        combined = _mix(collab, ctx, replies)
+        return replace(combined, reason=combined.reason + _evidence_note(grounding, evidence, mine is not None))
+    if not proposals:
+        raise collab.failed(ctx, "no proposer answered")
+    agg_job = aggregation_job(ctx.job, [r.result.text for r in proposals], evidence.pieces)
+    pinned_elsewhere = ctx.tactics.aggregator and ctx.tactics.aggregator != grounding.local.peer_id
+    final = None if pinned_elsewhere else await collab.ask_first(ctx, [grounding.local], job=agg_job)
+    if final is not None:
+        return Combined(final, list(proposals), None, final.confidence, None, final.result.text,
+                        f"{final.candidate.model} on this node synthesised {len(proposals)} proposals"
+                        + _evidence_note(grounding, evidence, True))
+    others = [aggregator.candidate] + [e.candidate for e in fallbacks]
+    combined = await _aggregate(collab, ctx, proposals, [c for c in others if not c.is_local])
+    return replace(combined, reason=combined.reason + _evidence_note(grounding, evidence, False))
+
+
+def _mix(collab: Collaborator, ctx: QueryContext, replies: Sequence[Reply]) -> Combined:
+    return mixture(replies, [_reliability(collab, ctx, r.candidate) for r in replies])
+
+
+async def _aggregate(collab: Collaborator, ctx: QueryContext, proposals: Sequence[Reply],
+                     aggregators: Sequence[Candidate]) -> Combined:
+    """The first aggregator that answers synthesises ``proposals``; none: a majority vote among them."""
+    agg_job = aggregation_job(ctx.job, [r.result.text for r in proposals])
+    final = await collab.ask_first(ctx, aggregators, job=agg_job)
+    if final is None:
+        combined = combine_votes(proposals, "majority")
+        return Combined(combined.final, combined.others, None, combined.confidence, None, combined.text,
+                        f"aggregator failed; {combined.reason}")
+    return Combined(final, list(proposals), None, final.confidence, None, final.result.text,
+                    f"{final.candidate.model} synthesised {len(proposals)} proposals")
 
 
 def _reliability(collab: Collaborator, ctx: QueryContext, candidate: Candidate) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import trio
 from peermind.node.collab.candidates import Candidate
-from peermind.node.collab.consult import evidence_of, knowledge_peers, with_evidence
+from peermind.node.collab.evidence import evidence_of, knowledge_peers, with_evidence
 from peermind.node.collab.job import Job
 from peermind.node.collab.knowledge_match import MATCH_FLOOR
 from peermind.node.collab.utility import estimate
@@ -251,10 +251,10 @@ def test_consult_evidence_uses_shared_passages_or_only_the_peers_answer() -> Non
                          scores=scores(-5.0, -1.0)), 1.0)
     far = make_reply(job, candidate("c", None), TaskResult(task_id=b"\x03" * 16, citations=cited(0.3),
                      passages=["off-topic text"], scores=scores(-5.0, -1.0)), 1.0)
-    passages, hints = evidence_of(job, [far, sharing, private])
-    assert passages == ["alpha is right"]  # the barely related passage is left out
-    assert hints == ["A peer holding documents on this topic chose: beta"]
-    grounded_job = with_evidence(job, passages + hints)
+    evidence = evidence_of(job, [far, sharing, private])
+    assert evidence.passages == ("alpha is right",)  # the barely related passage is left out
+    assert evidence.hints == ("A peer holding documents on this topic chose: beta",)
+    grounded_job = with_evidence(job, evidence.pieces)
     assert grounded_job.prompt.startswith("Use these passages") and grounded_job.prompt.endswith(job.prompt)
     assert sharing.contribution().citations == ("d1#0",)
 
