@@ -27,6 +27,7 @@ from ._federated_client import FederatedClient
 from ._flower_compat import check_flower_compat, message_from_bytes, message_to_bytes
 from ._grid import ExchangeOutcome, P2PGrid
 from ._in_process import InProcessTransport
+from ._knowledge_value import KnowledgeValue, MatchOutcome, MatchWeight
 from ._neighbours import NeighbourRouter, QualityPosterior
 from ._reputation_strategy import AggregationRecord, ReputationWeightedFedAvg
 from ._router import RouterModel
@@ -57,7 +58,10 @@ __all__ = [
     "InvalidEmbedding",
     "InvalidFeedback",
     "InvalidTrainingConfig",
+    "KnowledgeValue",
     "LocalDp",
+    "MatchOutcome",
+    "MatchWeight",
     "LocalTraining",
     "MalformedMessage",
     "NeighbourRouter",

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import trio
+from peermind.federated import MatchWeight
 from peermind.protocol import TaskRefusal, TaskRequest, TaskResult
 
 from ..p2p.host import PeerUnreachable
@@ -51,6 +52,7 @@ from .constraints import (
 from .embedding import QueryEmbedder, query_text
 from .job import Job
 from .knowledge_match import DEFAULT_KNOWLEDGE_WEIGHT, knowledge_match
+from .knowledge_value import KnowledgeWeight
 from .mode_registry import runner_for
 from .quality import QualityMemory, QualityView
 from .route import estimate_tokens, feasible, job_tokens, rank_by_prior
@@ -124,6 +126,7 @@ class QueryContext:
     attempts: list[Attempt] = field(default_factory=list)
     router_note: str = ""
     quality: QualityView | None = None
+    knowledge_weight: MatchWeight | None = None  # the knowledge match's weight for this query (learned)
 
     @property
     def remaining_s(self) -> float:
@@ -155,12 +158,21 @@ class Collaborator:
         self.embedder = embedder
         self.quality = quality if quality is not None else QualityMemory(None)
         self.negotiator = negotiator  # an Auctioneer (negotiation.py) once the host runs
-        self.knowledge_weight = DEFAULT_KNOWLEDGE_WEIGHT  # utility weight of the knowledge match
+        self.knowledge_value = KnowledgeWeight(DEFAULT_KNOWLEDGE_WEIGHT)  # the knowledge match's weight, learned
         self.hooks = CollabHooks()
         self.backoff = PeerBackoff()
         self.checks_peers = False
         """Whether this node verifies peers itself (canaries, probes, idle learning): then a peer's
         answer is delivered unchecked only with evidence of this node's own (collab/vouching.py)."""
+
+    @property
+    def knowledge_weight(self) -> float:
+        """The configured utility weight of the knowledge match: the prior that labelled answers move."""
+        return self.knowledge_value.prior_weight
+
+    @knowledge_weight.setter
+    def knowledge_weight(self, weight: float) -> None:
+        self.knowledge_value = KnowledgeWeight(weight)
 
     def candidates(self) -> list[Candidate]:
         """Every candidate right now (this node and peers with fresh ads), before constraints."""
@@ -218,10 +230,13 @@ class Collaborator:
         ok = feasible(pool, ctx.constraints, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens)
         ranking = await self._assess_quality(ctx, {c.model for c in ok})
         matched = await knowledge_match(self.embedder, ctx, ok)
+        if matched and ctx.embedding is not None:
+            ctx.knowledge_weight = self.knowledge_value.learned(ctx.embedding, self.quality, ok, self.router)
         cost_weight = self.cost_weight(ctx.tactics)
         estimates = estimate(ok, ctx.predictions, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens,
                              cost_weight=cost_weight, peer_weight=self.hooks.peer_weight, ranking=ranking,
-                             knowledge_match=matched, knowledge_weight=self.knowledge_weight)
+                             knowledge_match=matched, knowledge_weight=(ctx.knowledge_weight.weight if ctx.knowledge_weight
+                                                                        else self.knowledge_weight))
         if not ctx.predictions and not matched:  # cold start: the ad prior decides the order
             order = {c.peer_id: i for i, c in enumerate(rank_by_prior(ok, prompt_tokens=ctx.prompt_tokens,
                                                                       max_tokens=ctx.max_tokens))}

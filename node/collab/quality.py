@@ -66,6 +66,10 @@ class QualityMemory:
         self._checked_at = 0.0
         self._loaded_at = 0.0
         self._lock = trio.Lock()
+        self.records: tuple[FeedbackRecord, ...] = ()
+        """The labelled rows last loaded (the knowledge weight learns from the same rows)."""
+        self.generation = 0
+        """Bumped on every load, so readers of ``records`` know when to refit."""
 
     # ------------------------------------------------------------------ state
     def has_evidence(self) -> bool:
@@ -103,12 +107,10 @@ class QualityMemory:
     def load(self, records: Iterable[FeedbackRecord]) -> int:
         """Replace the memory with ``records`` (labelled, well-formed, from askable peers)."""
         allowed = self.peer_filter
-        rows = [
-            (r.query_embedding, str(r.model_key), bool(r.correct))
-            for r in records
-            if r.correct is not None and r.model_key
-            and (allowed is None or not r.peer or allowed(r.peer))
-        ]
+        self.records = tuple(r for r in records if r.correct is not None and r.model_key
+                             and (allowed is None or not r.peer or allowed(r.peer)))
+        self.generation += 1
+        rows = [(r.query_embedding, str(r.model_key), bool(r.correct)) for r in self.records]
         self.neighbours.clear()
         return self.neighbours.extend(rows)
 

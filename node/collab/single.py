@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 
 
 def _route_reason(ctx: QueryContext, first: Estimate) -> str:
-    matched = "" if first.knowledge_match is None else f"; its documents match the question ({first.knowledge_match:.2f})"
+    matched = "" if first.knowledge_match is None else f"; its documents match the question ({first.knowledge_match:.2f}"
+    if matched and ctx.knowledge_weight is not None:
+        w = ctx.knowledge_weight
+        matched += (f", match weight {w.weight:.2f} learned from {w.answers} labelled answers" if w.answers
+                    else f", match weight {w.weight:.2f} as configured")
+    matched += ")" if matched else ""
     if ctx.predictions:
         model = first.candidate.model
         p = first.p_correct if first.p_correct is not None else float("nan")

@@ -4,7 +4,7 @@ Node "private" holds documents it never shares (``share_passages = false``), nod
 "open" holds documents it may share, node "asker" holds none. A question about the
 private corpus, asked through the asker, is routed to the private node by the match
 with its advertised summary and answered from its documents, citing them by id;
-``consult`` gathers evidence from both. Every frame each node sends is recorded at
+``consult`` and ``moa`` gather evidence from both. Every frame each node sends is recorded at
 the framing layer (``PEERMIND_WIRE_TAP``) and searched for corpus text: none of the
 private node's passages ever leaves it, while the open node's do (the audit can fail).
 """
@@ -107,6 +107,18 @@ def test_consult_gathers_passages_only_where_the_policy_allows(net: dict[str, No
     assert p["choice"] == 0, p
     private = score(net["asker"], ZORBLAX_Q, mode="consult")
     assert "0 passages, 1 answers without text" in private["reason"], private["reason"]
+
+
+def test_moa_answers_on_the_asker_with_evidence_from_the_knowledge_peers(net: dict[str, NodeProc]) -> None:
+    p = score(net["asker"], TESMIR_Q, mode="moa")
+    assert p["mode"] == "moa" and "evidence from" in p["reason"], p["reason"]
+    by_peer = {c["peer_id"]: c for c in p["contributions"]}
+    assert by_peer[net["open"].peer_id]["citations"] and net["asker"].peer_id in by_peer
+    assert re.search(r"[1-9]\d* passages", p["reason"]) and "answered on this node" in p["reason"], p["reason"]
+    assert p["choice"] == 0, p
+    private = score(net["asker"], ZORBLAX_Q, mode="moa")  # shares no text, still answers
+    assert re.search(r"0 passages, [1-9] answers without text", private["reason"]), private["reason"]
+    assert private["choice"] == 0, private
 
 
 def test_wire_audit_no_private_passage_leaves_its_node(net: dict[str, NodeProc]) -> None:
