@@ -7,6 +7,12 @@ paragraphs' MiniLM embeddings (k-means); each of 3 peers (SmolLM2, Gemma-3, Smol
 (``node run --docs``); node-0 (SmolLM2) holds none and every question is asked through it.
 The Gemma peer's policy forbids sharing passages; the SmolLM2 peers share them.
 
+Before the measured questions, the asking node learns: other SciQ validation items (never
+the measured ones; ``learn_per_topic`` per topic) are asked pinned to each knowledge peer
+and marked right or wrong (``POST /peermind/feedback``), as a user or a canary would. The
+labelled rows teach its router each model's quality per kind of question and what each
+peer's corpus match is worth (node/collab/knowledge_value.py).
+
 Strategies, each over the same questions (balanced over the topics):
 
 * ``single:<peer>``: every question pinned to one knowledge peer (right corpus for a third);
@@ -66,6 +72,8 @@ class KnowledgeBenchResult:
     peers: list[dict[str, Any]] = field(default_factory=list)
     outcomes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     routed_to_right_peer: int = 0
+    learning: list[dict[str, Any]] = field(default_factory=list)
+    """The labelled questions asked before the measured ones (item, topic, peer, correct)."""
     audit: dict[str, Any] = field(default_factory=dict)
     load: dict[str, list[float]] = field(default_factory=dict)
     up_s: float = 0.0
@@ -79,6 +87,17 @@ class KnowledgeBenchResult:
                          "mean_latency_ms": round(sum(r["latency_ms"] for r in rows) / max(1, len(rows)), 1),
                          "errors": sum(1 for r in rows if r.get("error"))}
         return out
+
+    def ceilings(self) -> dict[str, Any]:
+        """Per-item bounds behind the +15 goal: the best any one-peer choice, or any strategy, could do."""
+        names = [k for k in self.outcomes if k.startswith("single:")]
+        n = len(self.outcomes.get("route", []))
+        if not names or not n:
+            return {}
+        per_peer = sum(any(self.outcomes[k][i]["correct"] for k in names) for i in range(n))
+        any_strategy = sum(any(rows[i]["correct"] for rows in self.outcomes.values()) for i in range(n))
+        return {"best_peer_per_item_pct": round(100 * per_peer / n, 1), "any_strategy_pct": round(100 * any_strategy / n, 1),
+                "n": n}
 
     def goals(self) -> dict[str, Any]:
         f = self.figures()
@@ -146,10 +165,17 @@ def write_corpora(items: list[TopicItem], root: Path) -> list[Path]:
 
 
 # ------------------------------------------------------------------ run
+def learning_items(items: list[TopicItem], measured: list[TopicItem], per_topic: int) -> list[TopicItem]:
+    """Up to ``per_topic`` questions of each topic for the learning phase, none of them measured."""
+    ids = {x.item.id for x in measured}
+    return balanced([x for x in items if x.item.id not in ids], per_topic)
+
+
 def run_knowledge_benchmark(*, per_topic: int = 15, directory: Path | None = None,
                             progress: Progress = lambda _m: None) -> KnowledgeBenchResult:
     all_items = topic_items(progress)
     chosen = balanced(all_items, per_topic)
+    to_learn = learning_items(all_items, chosen, learn_per_topic(per_topic))
     result = KnowledgeBenchResult(len(chosen), [sum(1 for x in all_items if x.topic == t) for t in range(TOPICS)])
     result.load["start"] = list(os.getloadavg())
     work = Path(tempfile.mkdtemp(prefix="knowledge-bench-"))
@@ -174,6 +200,7 @@ def run_knowledge_benchmark(*, per_topic: int = 15, directory: Path | None = Non
         shares = {knowing[0].peer_id: False, knowing[1].peer_id: True, knowing[2].peer_id: True}
         result.peers = [{"name": i.name, "peer_id": i.peer_id, "model": i.model, "topic": t, "share_passages": shares[i.peer_id],
                          "corpus_paragraphs": result.topic_sizes[t]} for t, i in enumerate(knowing)]
+        _learn(entry, knowing, to_learn, result, progress)
         _ask_all(entry, knowing, chosen, result, progress)
         result.audit = audit(taps, knowing, shares, all_items)
     finally:
@@ -204,6 +231,42 @@ def _wait_for_summaries(entry: NodeInfo, knowing: list[NodeInfo], progress: Prog
             if time.monotonic() > deadline:
                 raise TestnetError("the entry node's embedder did not load")
             time.sleep(5)
+
+
+def learn_per_topic(per_topic: int) -> int:
+    """Labelled questions per topic before the measured ones: two thirds as many (10 for 15)."""
+    return max(1, per_topic * 2 // 3)
+
+
+def _learn(entry: NodeInfo, knowing: list[NodeInfo], items: list[TopicItem], result: KnowledgeBenchResult,
+           progress: Progress) -> None:
+    """Each learning question pinned to each knowledge peer, its answer marked right or wrong on the entry node."""
+    peers = [Peer(i.peer_id, i.model, 0.0, i.cost_per_1k) for i in knowing]
+    progress(f"learning: {len(items)} other validation questions x {len(peers)} peers, answers marked")
+    with NodeClient(entry.api_url, timeout_s=300) as client:
+        for n, x in enumerate(items, 1):
+            for info, peer in zip(knowing, peers, strict=True):
+                outcome = ask_item(client, x.item, peer=peer)
+                marked = bool(outcome.task_id) and _mark(client, outcome.task_id, outcome.correct)
+                result.learning.append({"item": x.item.id, "topic": x.topic, "peer": info.name,
+                                        "correct": outcome.correct, "marked": marked})
+            if n % 5 == 0 or n == len(items):
+                progress(f"learning: {n}/{len(items)} questions labelled")
+
+
+def _mark(client: NodeClient, task_id: str, correct: bool, attempts: int = 20) -> bool:
+    """Feedback on an answer, once its row is written (rows are written off the answer path)."""
+    from peermind.node.client import ApiRequestFailed
+
+    for _ in range(attempts):
+        try:
+            client.feedback(task_id, correct=correct)
+            return True
+        except ApiRequestFailed as exc:
+            if "no feedback rows" not in str(exc):  # any other refusal is a real failure
+                raise TestnetError(f"feedback on {task_id} failed: {exc}") from exc
+            time.sleep(0.5)
+    return False
 
 
 def _ask_all(entry: NodeInfo, knowing: list[NodeInfo], chosen: list[TopicItem], result: KnowledgeBenchResult,
@@ -273,7 +336,9 @@ def markdown(result: KnowledgeBenchResult, command: str) -> str:
                      f"{f['mean_latency_ms']} |")
     lines += [
         "",
-        f"`route` sent {result.routed_to_right_peer}/{result.questions} questions to the peer holding their topic.",
+        f"`route` sent {result.routed_to_right_peer}/{result.questions} questions to the peer holding their topic. "
+        f"Before them, the entry node labelled {sum(1 for r in result.learning if r['marked'])} answers to "
+        f"{len({r['item'] for r in result.learning})} other validation questions (learning phase).",
         "",
         "| goal | target | measured | met |",
         "|---|---|---|---|",
@@ -283,6 +348,9 @@ def markdown(result: KnowledgeBenchResult, command: str) -> str:
         f"{goals['route_over_best_single_pts']} | {'yes' if goals['route_gain_met'] else 'no'} |",
         f"| corpus sentences in frames of the peer that forbids sharing | 0 | {goals['leaked_passages']} | "
         f"{'yes' if goals['audit_met'] else 'no'} |",
+        "",
+        f"Per-item ceilings on these questions: the best single peer chosen per item (a perfect router) "
+        f"{result.ceilings().get('best_peer_per_item_pct')}%, any strategy right {result.ceilings().get('any_strategy_pct')}%.",
         "",
         f"Wire audit: {result.audit.get('frames_recorded')} frames recorded; corpus sentences (>= 40 characters) found "
         f"per peer's frames: {result.audit.get('sentences_found_per_peer')} (the sharing peers send passages to "

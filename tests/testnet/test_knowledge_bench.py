@@ -15,6 +15,8 @@ from peermind.testnet._knowledge_bench import (
     TopicItem,
     audit,
     balanced,
+    learn_per_topic,
+    learning_items,
     markdown,
     write_corpora,
 )
@@ -61,3 +63,20 @@ def test_goals_and_report() -> None:
     assert goals["route_gain_met"] and goals["audit_met"]
     text = markdown(r, "peermind bench knowledge")
     assert "| route | 100.0 (" in text and "| 0 | 0 | yes |" in text
+
+
+def test_learning_questions_are_balanced_and_never_the_measured_ones() -> None:
+    items = [item(i, i % 3) for i in range(30)]
+    measured = balanced(items, 4)
+    learned = learning_items(items, measured, learn_per_topic(4))
+    assert learn_per_topic(15) == 10 and len(learned) == 3 * learn_per_topic(4)
+    assert not {x.item.id for x in learned} & {x.item.id for x in measured}
+    assert [x.topic for x in learned[:3]] == [0, 1, 2]
+
+
+def test_ceilings_bound_what_any_router_over_these_peers_can_reach() -> None:
+    r = KnowledgeBenchResult(questions=4, topic_sizes=[2, 1, 1])
+    rows = {"single:a": [True, False, False, False], "single:b": [False, True, False, False],
+            "route": [True, False, False, False], "consult": [False, False, True, False]}
+    r.outcomes = {k: [{"correct": c, "cost": 0.0, "latency_ms": 1.0} for c in v] for k, v in rows.items()}
+    assert r.ceilings() == {"best_peer_per_item_pct": 50.0, "any_strategy_pct": 75.0, "n": 4}
