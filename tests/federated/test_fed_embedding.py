@@ -113,3 +113,15 @@ def test_federated_round_on_real_embeddings(vectors: np.ndarray) -> None:
     all_rows = _rows(vectors, range(20))
     assert report.model().evaluate(all_rows)["choice_accuracy"] >= 0.9
     assert report.model().evaluate(all_rows)["log_loss"] < initial.evaluate(all_rows)["log_loss"]
+
+
+def test_onnx_runtime_gives_torchs_vectors_and_token_counts() -> None:
+    """Rows stored and heads trained on torch vectors stay valid under onnxruntime."""
+    from peermind.federated._embedding import _OnnxRuntime, _TorchRuntime
+
+    texts = SCIENCE + HISTORY + ["  padded with spaces  ", "x", "a long document. " * 200]
+    onnx, torch = _OnnxRuntime(num_threads=1), _TorchRuntime(num_threads=1)
+    assert np.abs(onnx.encode(texts) - torch.encode(texts)).max() < 1e-5
+    assert np.abs(onnx.encode(texts[:1])[0] - torch.encode(texts)[0]).max() < 1e-5
+    assert onnx.token_counts(texts) == torch.token_counts(texts)
+    assert onnx.max_seq_length == torch.max_seq_length == 256
