@@ -18,7 +18,9 @@ Strategies, each over the same questions (balanced over the topics):
 * ``single:<peer>``: every question pinned to one knowledge peer (right corpus for a third);
 * ``oracle``: pinned to the peer holding the question's topic (retrieval on the right peer);
 * ``route``: the asking node routes by the knowledge match with the peers' ad summaries;
-* ``consult``: the asking node gathers evidence from the matching peers and answers itself.
+* ``consult``: the asking node gathers evidence from the matching peers and answers itself;
+* ``moa``: the proposers (one per model) and the matching knowledge peers, asked for evidence,
+  answer; the asking node answers with the evidence and the choice distributions are mixed.
 
 Wire audit: every node records every frame it sends (``PEERMIND_WIRE_TAP``); the frames of
 the non-sharing peer are searched for each sentence of its corpus (count must be 0), the
@@ -273,7 +275,7 @@ def _ask_all(entry: NodeInfo, knowing: list[NodeInfo], chosen: list[TopicItem], 
              progress: Progress) -> None:
     peers = [Peer(i.peer_id, i.model, 0.0, i.cost_per_1k) for i in knowing]
     names = [f"single:{i.name} ({i.model}, topic {t})" for t, i in enumerate(knowing)]
-    for key in [*names, "oracle", "route", "consult"]:
+    for key in [*names, "oracle", "route", "consult", "moa"]:
         result.outcomes[key] = []
     started = time.monotonic()
     with NodeClient(entry.api_url, timeout_s=300) as client:
@@ -282,6 +284,7 @@ def _ask_all(entry: NodeInfo, knowing: list[NodeInfo], chosen: list[TopicItem], 
             asked["oracle"] = ask_item(client, x.item, peer=peers[x.topic])
             asked["route"] = ask_item(client, x.item, mode="route")
             asked["consult"] = ask_item(client, x.item, mode="consult")
+            asked["moa"] = ask_item(client, x.item, mode="moa")
             result.routed_to_right_peer += asked["route"].answered_by == knowing[x.topic].peer_id
             for key, outcome in asked.items():
                 result.outcomes[key].append({"item": x.item.id, "topic": x.topic, **outcome.to_json()})
@@ -289,7 +292,7 @@ def _ask_all(entry: NodeInfo, knowing: list[NodeInfo], chosen: list[TopicItem], 
                 f = result.figures()
                 eta = (time.monotonic() - started) / n * (len(chosen) - n)
                 progress(f"{n}/{len(chosen)} questions; oracle {f['oracle']['accuracy']}%, route {f['route']['accuracy']}%, "
-                         f"consult {f['consult']['accuracy']}%; ~{eta / 60:.0f} min left")
+                         f"consult {f['consult']['accuracy']}%, moa {f['moa']['accuracy']}%; ~{eta / 60:.0f} min left")
 
 
 def audit(taps: Path, knowing: list[NodeInfo], shares: dict[str, bool], items: list[TopicItem]) -> dict[str, Any]:
