@@ -97,6 +97,10 @@ def cmd_node_run(args: argparse.Namespace) -> int:
         overrides["bootstrap"] = tuple(bootstrap)
     if args.mdns:
         overrides["mdns"] = True
+    if args.relay:
+        overrides["relay.serve"] = True
+    if args.relay_via:
+        overrides["relay.via"] = tuple(args.relay_via)
     if args.join_training is not None:
         overrides["join_training"] = args.join_training
     for item in args.set or []:
@@ -316,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, help="llama.cpp threads (default 2)")
     run.add_argument("--docs", metavar="DIR", help="index the .txt/.md files of DIR (incrementally) and answer from them")
     run.add_argument("--mdns", action="store_true", help="also discover peers on the LAN with mDNS")
+    run.add_argument("--relay", action="store_true", help="relay for peers that cannot be dialled directly (circuit relay v2; limits: [relay] settings)")
+    run.add_argument("--relay-via", action="append", metavar="MADDR", help="this node cannot be dialled directly: reserve a slot on this relay, /ip4/.../tcp/PORT/p2p/ID, and advertise only its relayed address (repeatable)")
     run.add_argument("--join-training", dest="join_training", action="store_true", default=None, help="accept federated training invitations (default on)")
     run.add_argument("--no-join-training", dest="join_training", action="store_false", help="refuse federated training invitations")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other setting, e.g. --set limits.max_tokens=256")

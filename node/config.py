@@ -46,6 +46,7 @@ __all__ = [
     "LLMConfig",
     "LimitConfig",
     "NodeConfig",
+    "RelayConfig",
     "TrainingConfig",
     "TrustConfig",
     "config_to_toml",
@@ -469,6 +470,38 @@ class KnowledgeConfig(_Validated):
 
 
 @dataclass(frozen=True)
+class RelayConfig(_Validated):
+    """NAT traversal: relaying for others (``--relay``) and being reached through a relay (``--relay-via``)."""
+
+    serve: bool = _setting(
+        False,
+        "offer circuit relay v2 (hop) service: peers that cannot be dialled directly reserve a slot here "
+        "and others reach them through this node, within the limits below; also `node run --relay`",
+    )
+    via: tuple[str, ...] = _setting(
+        (),
+        "relays to reserve a slot on, full multiaddrs ending in /p2p/<relay id>: this node then counts as "
+        "not directly dialable and advertises only its /p2p-circuit addresses; also `node run --relay-via`",
+        _each(_bootstrap_addr),
+    )
+    max_reservations: int = _setting(16, "relay service: peers that may hold a reservation at once", _between(1, 1024))
+    max_circuits: int = _setting(
+        8, "relay service: relayed connections open at once to each reserved peer", _between(1, 256)
+    )
+    max_circuit_duration_s: int = _setting(
+        600, "relay service: a relayed connection is cut after this many seconds (0 = no limit)", _between(0, 86400)
+    )
+    max_circuit_bytes: int = _setting(
+        64 * _MiB, "relay service: a relayed connection is cut after this many bytes, both ways (0 = no limit)",
+        _at_least(0),
+    )
+    upgrade_interval_s: float = _setting(
+        5.0, "seconds between attempts to replace a relayed connection by a direct one (DCUtR hole punching)",
+        _all(_finite, _between(0.5, 3600.0)),
+    )
+
+
+@dataclass(frozen=True)
 class NodeConfig(_Validated):
     """Everything a node needs to know; built by :func:`load_config`."""
 
@@ -518,6 +551,7 @@ class NodeConfig(_Validated):
     training: TrainingConfig = _setting(TrainingConfig, "[training] federated router training")
     router: RouterConfig = _setting(RouterConfig, "[router] learning from idle time")
     knowledge: KnowledgeConfig = _setting(KnowledgeConfig, "[knowledge] a local corpus: retrieval and its summary")
+    relay: RelayConfig = _setting(RelayConfig, "[relay] NAT traversal: relay service, reservations, hole punching")
 
 
 _SECTIONS: dict[str, type[_Validated]] = {
@@ -528,6 +562,7 @@ _SECTIONS: dict[str, type[_Validated]] = {
     "training": TrainingConfig,
     "router": RouterConfig,
     "knowledge": KnowledgeConfig,
+    "relay": RelayConfig,
 }
 
 

@@ -21,6 +21,7 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from peermind.protocol import CapabilityAd, ModelInfo, Signer, TaskRefusal, Verifier
+from peermind.trust import EvidenceEvent
 
 from .answer_log import AnswerLog
 from .collab.answer import Answer
@@ -56,11 +57,12 @@ from .p2p.host import (
     running_host,
 )
 from .p2p.outcomes import OutcomeService
+from .p2p.relay import NatTraversal
 from .p2p.streams import StreamEndpoint
 from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
 from .training import TrainingService
-from .trust_wiring import TrustWiring
+from .trust_wiring import TrustPorts, TrustWiring
 from .wire_tap import install_from_env as install_wire_tap
 
 log = logging.getLogger("peermind.node")
@@ -169,7 +171,7 @@ class Node:
         self.tasks.grounder = self.knowledge
         self.collaborator.knowledge_weight = config.knowledge.match_weight
         self.router = self.collab.router  # RouterHolder: federated training calls .adopt()
-        self.trust.install(self.collaborator)
+        self.trust.install(self.collaborator.hooks)
         t = config.trust
         self.collaborator.checks_peers = t.enabled and (
             t.canary_rate > 0 or t.probe_interval_s > 0 or config.router.learn_interval_s > 0)
@@ -181,6 +183,7 @@ class Node:
         wire_outcomes(self.collab, self.outcomes.notify, self.peer_id)
         self.host: IHost | None = None
         self.gossip: AdGossip | None = None
+        self.nat: NatTraversal | None = None
         self.providers: ProviderIndex | None = None
         self.endpoint: StreamEndpoint | None = None
         self.api_url = ""
@@ -243,7 +246,10 @@ class Node:
                 check_ad=self.trust.check_ad,
                 score_params=self.trust.gossip_score_params(),
             )
+            # Relay service, reservations and circuit dials (p2p/relay.py): before any dial.
+            self.nat = NatTraversal(host, self.config.relay, on_addrs_changed=self._republish_ad)
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.nat.run)
                 if self.config.dht:  # before any dial: connecting peers must find the KAD handler
                     self.providers = ProviderIndex(host, self.config.network, self._provides())
                     await nursery.start(self.providers.run)
@@ -252,7 +258,7 @@ class Node:
 
                     await nursery.start(MdnsDialer(host).run)
                 await nursery.start(self.gossip.run)
-                await nursery.start(self.trust.run, self)
+                await nursery.start(self.trust.run, self._trust_ports(host))
                 await nursery.start(self.training.run)
                 await nursery.start(self.collab.run)
                 await nursery.start(self.outcomes.run)
@@ -386,6 +392,16 @@ class Node:
             last = depth
 
     # ----------------------------------------------------------------- ads
+    def _republish_ad(self) -> None:
+        if self.gossip is not None:
+            self.gossip.request_publish()
+
+    def _ad_addrs(self) -> list[str]:
+        """Where peers can dial us: our listen addresses, or only relayed ones behind a NAT."""
+        assert self.host is not None
+        direct = full_addrs(self.host)
+        return self.nat.advertised_addrs(direct) if self.nat is not None else direct
+
     async def make_ad(self) -> CapabilityAd:
         assert self.host is not None and self.measurement is not None
         m = self.measurement
@@ -393,7 +409,7 @@ class Node:
         self._ad_seq += 1
         return CapabilityAd(
             network=self.config.network,
-            addrs=full_addrs(self.host),
+            addrs=self._ad_addrs(),
             models=[
                 ModelInfo(
                     name=profile.name,
@@ -526,10 +542,28 @@ class Node:
         """This node's local reputation of a peer in [0, 1] (federated training weighs updates by it)."""
         return self.trust.reputation(peer_b58)
 
-    def record_evidence(self, peer: str, kind: str, detail: str) -> None:
-        self.metrics.evidence.labels(kind=kind).inc()
-        self.trust.observe(peer, kind, detail[:500])  # scored, and stored in trust form
-        self.events.publish("evidence", {"peer": peer, "kind": kind, "detail": detail[:200]})
+    def _trust_ports(self, host: IHost) -> TrustPorts:
+        """The narrow ports trust's background work (verification, bans, opinions) runs on."""
+        return TrustPorts(
+            attempt=self.collaborator.attempt,
+            candidates=self.candidates,
+            backing_off=self.collaborator.backoff.waiting,
+            idle=lambda: self.in_flight == 0,
+            run_local=self.tasks.execute,
+            host=host,
+            pubsub=lambda: self.gossip.pubsub if self.gossip is not None else None,
+            forget_ad=self.board.remove,
+            signer=self.signer,
+            verifier=self.verifier,
+            record_evidence=self.record_evidence,
+            data_dir=self.config.data_dir,
+        )
+
+    def record_evidence(self, event: EvidenceEvent) -> None:
+        """Every part's evidence about a peer: counted, scored and stored by trust, and shown live."""
+        self.metrics.evidence.labels(kind=event.kind.value).inc()
+        self.trust.observe(event)
+        self.events.publish("evidence", {"peer": event.peer, "kind": event.kind.value, "detail": event.detail[:200]})
 
     # ----------------------------------------------------------------- status
     def status(self) -> dict[str, object]:
@@ -563,4 +597,5 @@ class Node:
                 "dht_routing_table": self.providers.routing_table_size if self.providers else 0,
             },
             "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+            "relay": self.nat.status() if self.nat is not None else None,
         }

@@ -6,39 +6,57 @@ plain rows it returns. No network I/O, no SQLite; every clock is injectable
 the limits do and do not stop.
 """
 
+from ._allowances import ABUSE_FACTOR, REQUEST_ABUSE_FACTOR, abuse_params, gossip_allowances
 from ._answers import answers_match, normalise_answer
-from ._calibration import CalibrationTracker
 from ._canary import CanaryItem, CanaryPolicy, judge_canary
+from ._confidence_claims import CalibrationTracker
 from ._cross_check import PeerAnswer, cross_check
 from ._decision_score import GLOBAL_CEILING, blend, global_score, honesty_weight
 from ._errors import InsufficientWork, InvalidInput, RateLimited, TrustError, UnknownPeer
+from ._event import EvidenceEvent, EvidenceSink, ViolationSource, violation_source
 from ._evidence import Evidence, EvidenceRecord, ViolationKind
 from ._global_trust import SELF, GlobalTrust, TrustOpinion
 from ._ids import check_peer_id
+from ._known_answer import KnownAnswerJudge
 from ._model_baseline import SELF_SOURCE, ModelBaseline, ModelStats
 from ._params import DEFAULT_VIOLATION_WEIGHTS, DEFAULT_WEIGHTS, TrustParams
 from ._pow import ProofOfWork, pow_challenge, solve, verify
 from ._rate_limit import LimitKind, RateLimiter, TokenBucket
+from ._replay import (
+    ReplayClock,
+    ReplayCount,
+    StoredEvidence,
+    canary_detail,
+    llr_of_detail,
+    record_from_row,
+    replay_horizon_s,
+    replay_rows,
+)
 from ._reputation import Explanation, KindSummary, ReputationBook, Standing
 from ._sprt import DISHONEST_SHARE, canary_llr
 
 __all__ = [
+    "ABUSE_FACTOR",
     "DEFAULT_VIOLATION_WEIGHTS",
     "DEFAULT_WEIGHTS",
     "DISHONEST_SHARE",
     "GLOBAL_CEILING",
+    "REQUEST_ABUSE_FACTOR",
     "SELF",
     "SELF_SOURCE",
     "CalibrationTracker",
     "CanaryItem",
     "CanaryPolicy",
     "Evidence",
+    "EvidenceEvent",
     "EvidenceRecord",
+    "EvidenceSink",
     "Explanation",
     "GlobalTrust",
     "InsufficientWork",
     "InvalidInput",
     "KindSummary",
+    "KnownAnswerJudge",
     "LimitKind",
     "ModelBaseline",
     "ModelStats",
@@ -46,24 +64,36 @@ __all__ = [
     "ProofOfWork",
     "RateLimited",
     "RateLimiter",
+    "ReplayClock",
+    "ReplayCount",
     "ReputationBook",
     "Standing",
+    "StoredEvidence",
     "TokenBucket",
     "TrustError",
     "TrustOpinion",
     "TrustParams",
     "UnknownPeer",
     "ViolationKind",
+    "ViolationSource",
+    "abuse_params",
     "answers_match",
     "blend",
+    "canary_detail",
     "canary_llr",
     "check_peer_id",
     "cross_check",
     "global_score",
+    "gossip_allowances",
     "honesty_weight",
     "judge_canary",
+    "llr_of_detail",
     "normalise_answer",
     "pow_challenge",
+    "record_from_row",
+    "replay_horizon_s",
+    "replay_rows",
     "solve",
     "verify",
+    "violation_source",
 ]

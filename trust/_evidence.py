@@ -62,6 +62,8 @@ class ViolationKind(StrEnum):
     REPLAY = "replay"
     SCHEMA = "schema"
     OVERSIZE = "oversize"
+    PROOF_OF_WORK = "pow"
+    """An ad whose proof of work is missing or wrong (weighed by the fallback violation weight)."""
 
 
 @dataclass(frozen=True, slots=True)

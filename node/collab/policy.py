@@ -30,6 +30,7 @@ import numpy as np
 import trio
 from peermind.federated import MatchWeight
 from peermind.protocol import TaskRefusal, TaskRequest, TaskResult
+from peermind.trust import Evidence, EvidenceEvent, EvidenceSink, ViolationKind, ViolationSource
 
 from ..p2p.host import PeerUnreachable
 from ..p2p.streams import BadReply, PeerCallError, PeerTimeout
@@ -70,7 +71,8 @@ DEFAULT_THRESHOLDS = {"score": 0.5, "generate": -1.0}
 
 ExecuteLocal = Callable[[TaskRequest], Awaitable[TaskResult | TaskRefusal]]
 RequestRemote = Callable[[str, TaskRequest], Awaitable[TaskResult]]
-EvidenceSink = Callable[[str, str, str], None]
+BACK_PRESSURE = frozenset({"busy", "deadline", "rate_limited"})
+"""Refusals that are honest back-pressure (weak evidence): the peer is loaded or we asked too often."""
 
 __all__ = ["MAX_ATTEMPTS", "CollabHooks", "Collaborator", "Job", "QueryContext", "Reply"]
 
@@ -347,27 +349,30 @@ class Collaborator:
                 result = await self._request_remote(candidate.peer_id, req)
         except TaskRefused as exc:
             outcome, detail, retry_after_ms = f"refused:{exc.reason}", str(exc), exc.retry_after_ms
-            self._on_evidence(candidate.peer_id, "refusal_busy" if exc.reason == "busy" else "refusal_other", str(exc))
+            kind = Evidence.REFUSAL_BUSY if exc.reason in BACK_PRESSURE else Evidence.REFUSAL_OTHER
+            self._on_evidence(EvidenceEvent(candidate.peer_id, kind, str(exc)))
             self.backoff.note(candidate.peer_id, exc.retry_after_ms)
         except PeerTimeout as exc:
             outcome, detail = "timeout", str(exc)
-            self._on_evidence(candidate.peer_id, "timeout", str(exc))
+            self._on_evidence(EvidenceEvent(candidate.peer_id, Evidence.TIMEOUT, str(exc)))
         except BadReply as exc:
             outcome, detail = "bad_reply", str(exc)
         except PeerUnreachable as exc:
             outcome, detail = "unreachable", str(exc)
-            self._on_evidence(candidate.peer_id, "timeout", str(exc))
+            self._on_evidence(EvidenceEvent(candidate.peer_id, Evidence.TIMEOUT, str(exc)))
         except PeerCallError as exc:
             outcome, detail = "failed", str(exc)
-            self._on_evidence(candidate.peer_id, "timeout", str(exc))
+            self._on_evidence(EvidenceEvent(candidate.peer_id, Evidence.TIMEOUT, str(exc)))
         latency_ms = (time.perf_counter() - started) * 1000
         if result is not None and job.kind == "score" and len(result.scores) != len(job.continuations):
             outcome, detail = "bad_reply", f"{len(result.scores)} scores for {len(job.continuations)} choices"
-            self._on_evidence(candidate.peer_id, "protocol_violation", "schema: " + detail)
+            self._on_evidence(EvidenceEvent(candidate.peer_id, Evidence.PROTOCOL_VIOLATION, detail,
+                                            ViolationKind.SCHEMA, ViolationSource.REPLY))
             result = None
         if result is not None and not candidate.is_local and (credit or now_ms() > req.deadline_ms):
             late = now_ms() > req.deadline_ms
-            self._on_evidence(candidate.peer_id, "task_late" if late else "task_ok", f"{latency_ms:.0f} ms")
+            kind = Evidence.TASK_LATE if late else Evidence.TASK_OK
+            self._on_evidence(EvidenceEvent(candidate.peer_id, kind, f"{latency_ms:.0f} ms"))
         if outcome != "ok":
             log.info("attempt failed", extra={"peer": candidate.peer_id, "outcome": outcome})
         return result, Attempt(candidate.peer_id, candidate.model, outcome, latency_ms, detail[:300], retry_after_ms)

@@ -17,6 +17,7 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from peermind.protocol import Message, Signer, TaskRefusal, Verifier
+from peermind.trust import EvidenceSink
 
 from ..p2p.streams import StreamEndpoint
 from ..store import Store
@@ -29,7 +30,7 @@ from .feedback import FeedbackRecorder, LabelledOutcome, mark_task
 from .job import Job
 from .learning import IdleLearner
 from .negotiation import NEGOTIATE_PROTOCOL, Auctioneer, Bidder
-from .policy import Collaborator, EvidenceSink, ExecuteLocal, RequestRemote
+from .policy import Collaborator, ExecuteLocal, RequestRemote
 from .quality import QualityMemory
 from .router_state import RouterHolder
 from .seed import SeedPlan, SeedProgress, SeedRunner

@@ -33,8 +33,11 @@ from peermind.protocol import (
     seal,
     tap_frame,
 )
+from peermind.trust import EvidenceSink, ViolationSource
 
+from .evidence import protocol_evidence
 from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
+from .streams import UnexpectedMessage
 
 log = logging.getLogger("peermind.node.ads")
 
@@ -112,9 +115,6 @@ class AdBoard:
         self.changed.set()
         self.changed = trio.Event()
 
-
-EvidenceSink = Callable[[str, str, str], None]
-"""(peer_id, evidence kind, detail): where protocol violations are reported."""
 
 AdSink = Callable[[str, CapabilityAd, bytes], None]
 """(peer_id, verified ad, the signed envelope bytes): told about every accepted ad."""
@@ -247,11 +247,11 @@ class AdGossip:
                 # mesh catching up): drop them, but they are not the origin's fault.
                 continue
             except ProtocolError as exc:
-                self._on_evidence(origin_b58, "protocol_violation", f"ad: {type(exc).__name__}: {exc}")
+                self._report(origin_b58, exc)
                 continue
             ad = envelope.body
             if not isinstance(ad, CapabilityAd):
-                self._on_evidence(origin_b58, "protocol_violation", "non-ad message on the ads topic")
+                self._report(origin_b58, UnexpectedMessage(f"{envelope.msg_type} on the ads topic"))
                 continue
             if not self._check_ad(origin_b58, ad):
                 continue
@@ -266,6 +266,11 @@ class AdGossip:
             except Exception:  # a failing sink (full disk, ...) must not stop ad intake
                 log.exception("recording an ad failed", extra={"peer": origin_b58})
             self._connect_soon(nursery, origin, ad)
+
+    def _report(self, origin_b58: str, exc: ProtocolError) -> None:
+        event = protocol_evidence(origin_b58, exc, ViolationSource.AD)
+        if event is not None:
+            self._on_evidence(event)
 
     def _connect_soon(self, nursery: trio.Nursery, origin: bytes, ad: CapabilityAd) -> None:
         """Dial the ad's signer at the ad's addresses, in the background, one dial per peer at a time.

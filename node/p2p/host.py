@@ -9,7 +9,8 @@ builds the host once, correctly, and owns its lifecycle.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 import multiaddr
@@ -30,6 +31,12 @@ log = logging.getLogger("peermind.node.host")
 
 DIAL_TIMEOUT_S = 5.0
 PEERSTORE_ADDR_TTL_S = 7200  # as identify stores listen addresses; replaced on the next dial
+
+
+CircuitDialer = Callable[[multiaddr.Multiaddr], Awaitable[None]]
+"""Connects through a relay to the peer at the end of a ``/p2p-circuit`` address (relay.py)."""
+
+_circuit_dialers: weakref.WeakKeyDictionary[IHost, CircuitDialer] = weakref.WeakKeyDictionary()
 
 
 class HostError(NodeError):
@@ -145,7 +152,7 @@ async def dial(host: IHost, info: PeerInfo, *, timeout_s: float = DIAL_TIMEOUT_S
         budget = max((deadline - trio.current_time()) / (len(info.addrs) - index), 0.0)
         try:
             with trio.fail_after(budget):
-                await host.connect(PeerInfo(peer, [addr]))
+                await _connect(host, peer, addr)
             return
         except trio.TooSlowError:
             errors.append(f"{addr}: timed out after {budget:.1f}s")
@@ -157,6 +164,31 @@ async def dial(host: IHost, info: PeerInfo, *, timeout_s: float = DIAL_TIMEOUT_S
     _forget_dial_state(host, peer)
     host.get_peerstore().add_addrs(peer, info.addrs, PEERSTORE_ADDR_TTL_S)
     raise PeerUnreachable(f"cannot reach {peer} within {timeout_s:.1f}s: {'; '.join(errors)}")
+
+
+def set_circuit_dialer(host: IHost, dialer: CircuitDialer | None) -> None:
+    """Let ``dial`` reach ``/p2p-circuit`` addresses of ``host`` through ``dialer`` (None: no more).
+
+    py-libp2p's swarm skips relayed addresses, so every caller of ``dial`` (ads, bootstrap,
+    known peers, training) gains relayed dials here, once, while the relay client runs.
+    """
+    if dialer is None:
+        _circuit_dialers.pop(host, None)
+    else:
+        _circuit_dialers[host] = dialer
+
+
+async def _connect(host: IHost, peer: ID, addr: multiaddr.Multiaddr) -> None:
+    if "/p2p-circuit" not in str(addr):
+        await host.connect(PeerInfo(peer, [addr]))
+        return
+    dialer = _circuit_dialers.get(host)
+    if dialer is None:
+        raise PeerUnreachable("a relayed address, and this node runs no relay client")
+    target = f"/p2p/{peer.to_base58()}"
+    if not str(addr).endswith(target):  # PeerInfo keeps the circuit without its final /p2p/<peer>
+        addr = addr.encapsulate(multiaddr.Multiaddr(target))
+    await dialer(addr)
 
 
 def _forget_dial_state(host: IHost, peer: ID) -> None:

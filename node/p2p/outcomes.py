@@ -49,9 +49,9 @@ from peermind.protocol import (
     seal,
     write_frame,
 )
-from peermind.trust import TokenBucket
+from peermind.trust import EvidenceSink, TokenBucket
 
-from .streams import EvidenceSink, StreamEndpoint, UnexpectedMessage
+from .streams import StreamEndpoint, UnexpectedMessage
 
 log = logging.getLogger("peermind.node.outcomes")
 

@@ -21,16 +21,20 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from peermind.protocol import (
     Envelope,
+    FrameTimeout,
     Message,
     ProtocolError,
     Signer,
+    TruncatedFrame,
     Verifier,
     read_frame,
     seal,
     write_frame,
 )
+from peermind.trust import EvidenceSink, ViolationSource
 
 from ..errors import NodeError
+from .evidence import protocol_evidence
 from .host import PeerUnreachable
 
 log = logging.getLogger("peermind.node.streams")
@@ -87,7 +91,6 @@ class StreamedReply:
     produce: Callable[[PartSender], Awaitable[Message]]
 
 
-EvidenceSink = Callable[[str, str, str], None]
 Handler = Callable[[Envelope, str], Awaitable[Message | StreamedReply | None]]
 AfterReply = Callable[[Envelope, str, Message | None], None]
 
@@ -154,7 +157,7 @@ class StreamEndpoint:
                     if after_reply is not None:
                         _run_hook(after_reply, envelope, peer_b58, reply)
             except ProtocolError as exc:
-                self._on_evidence(peer_b58, "protocol_violation", f"{type(exc).__name__}: {exc}")
+                self._report(peer_b58, exc, ViolationSource.REQUEST)
                 log.warning("rejected a request", extra={"peer": peer_b58, "error": type(exc).__name__})
                 await _reset(stream)
             except Exception:  # never let a peer's bytes crash the host (trap 1)
@@ -216,12 +219,11 @@ class StreamEndpoint:
         except ProtocolError as exc:
             if stream is not None:
                 await _reset(stream)
-            name = type(exc).__name__
-            if name == "FrameTimeout":
+            if isinstance(exc, FrameTimeout):
                 raise PeerTimeout(f"{peer_b58} did not answer within {timeout_s:.1f}s") from exc
-            if name == "TruncatedFrame":
+            if isinstance(exc, TruncatedFrame):
                 raise PeerFailed(f"{peer_b58} dropped the call: {exc}") from exc
-            self._on_evidence(peer_b58, "protocol_violation", f"reply: {name}: {exc}")
+            self._report(peer_b58, exc, ViolationSource.REPLY)
             raise BadReply(f"{peer_b58} sent an invalid reply: {exc}", exc) from exc
         except Exception as exc:  # stream reset, connection closed, ...
             if stream is not None:
@@ -234,8 +236,13 @@ class StreamEndpoint:
         try:
             return self._verifier.open(data, expected_sender=peer.to_bytes(), expected_recipient=self._me)
         except ProtocolError as exc:
-            self._on_evidence(peer_b58, "protocol_violation", f"reply: {type(exc).__name__}: {exc}")
+            self._report(peer_b58, exc, ViolationSource.REPLY)
             raise BadReply(f"{peer_b58} sent an invalid reply: {exc}", exc) from exc
+
+    def _report(self, peer_b58: str, exc: ProtocolError, source: ViolationSource) -> None:
+        event = protocol_evidence(peer_b58, exc, source)
+        if event is not None:
+            self._on_evidence(event)
 
 
 def _run_hook(hook: AfterReply, envelope: Envelope, peer: str, reply: Message | None) -> None:

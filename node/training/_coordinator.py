@@ -41,6 +41,7 @@ from peermind.federated import (
     run_training,
 )
 from peermind.protocol import TrainInvite, TrainReply
+from peermind.trust import Evidence, EvidenceEvent, EvidenceSink
 
 from ..p2p.streams import PeerCallError, StreamEndpoint
 from ..store import Store
@@ -80,7 +81,7 @@ class Coordinator:
         store: Store,
         candidates: Callable[[], list[str]],
         reputation: Callable[[], Reputation | None],
-        evidence: Callable[[str, str, str], None],
+        evidence: EvidenceSink,
         starting_router: Callable[[], RouterModel],
         runs_dir: Path,
         flower: FlowerRunner | None = None,
@@ -303,12 +304,12 @@ class Coordinator:
         for peer in report.participants:
             if peer == self.peer_id:
                 continue
-            kind = "update_outlier" if peer in outliers else "update_ok"
+            kind = Evidence.UPDATE_OUTLIER if peer in outliers else Evidence.UPDATE_OK
             detail = f"run {state.run_id} round {report.round}"
             if peer in report.clipped:
                 detail += f" scaled {report.clipped[peer]:.3f}"
             try:
-                trio.from_thread.run_sync(self._evidence, peer, kind, detail, trio_token=token)
+                trio.from_thread.run_sync(self._evidence, EvidenceEvent(peer, kind, detail), trio_token=token)
             except trio.RunFinishedError:
                 return
 

@@ -14,6 +14,7 @@ from ..ports import NodeCore
 if TYPE_CHECKING:
     from libp2p.abc import IHost
     from peermind.protocol import Signer
+    from peermind.trust import EvidenceEvent
 
     from ..collab.router_state import RouterHolder
     from ..p2p.ads import AdBoard, AdGossip
@@ -37,5 +38,5 @@ class TrainingNode(NodeCore, Protocol):
     def reputation(self, peer_b58: str) -> float:
         """This node's local reputation of a peer in [0, 1] (weighs its training updates)."""
 
-    def record_evidence(self, peer: str, kind: str, detail: str) -> None:
+    def record_evidence(self, event: EvidenceEvent) -> None:
         """Hand trust what was learnt about a peer (e.g. a protocol violation on the FL stream)."""

@@ -5,64 +5,52 @@ ReputationBook in the node's store, gates inbound tasks and gossip (bans, rate l
 proof of work), verifies peers with canaries (judged against what each peer's own model
 should score, learned from the network) and cross-checks beside real questions, gossips
 opinions for EigenTrust global trust (read where local evidence is thin) and enforces
-bans on the connection level. ``TrustWiring.on_canary_outcome`` receives a
+bans on the connection level. Evidence arrives as typed ``peermind.trust.EvidenceEvent``s
+(protocol errors mapped once at the p2p edge, ``node/p2p/evidence.py``); the policy (scores,
+replay, judging, allowances) lives in ``peermind.trust``; this package is the adapter. ``TrustWiring.on_canary_outcome`` receives a
 ``CanaryOutcome`` for every judged canary (labelled rows for the router).
 Adversarial behaviour lives in ``peermind.testnet.adversary``, never here.
 """
 
 from ._admission import Admission
 from ._canaries import Canary, CanaryDeck, Verdict, judge, load_canaries
+from ._config_params import trust_params
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown, TrustWiringError
-from ._evidence_map import VIOLATION_CLASSES, to_record, violation_kind, violation_source
-from ._ledger import (
-    Exclusion,
-    ReplayClock,
-    TrustLedger,
-    canary_detail,
-    llr_of_detail,
-    replay_horizon_s,
-)
+from ._ledger import Exclusion, TrustLedger
 from ._metrics import TrustMetrics
 from ._opinions import OpinionGossip, trust_topic
 from ._outcome import CanaryOutcome, OutcomeSink, ignore_outcome
 from ._own_pow import load_or_solve_pow
-from ._params import ABUSE_FACTOR, abuse_params, trust_params
+from ._ports import CollabHooksPort, RunLocalTask, TrustPorts
 from ._verification import Verification, answer_key
 from ._wiring import TrustWiring, bootstrap_peer_ids
 
 __all__ = [
-    "ABUSE_FACTOR",
-    "VIOLATION_CLASSES",
     "Admission",
     "BanEnforcer",
     "Canary",
     "CanaryDeck",
     "CanaryOutcome",
+    "CollabHooksPort",
     "Exclusion",
     "OpinionGossip",
     "OutcomeSink",
     "PeerNotKnown",
-    "ReplayClock",
+    "RunLocalTask",
     "TrustLedger",
     "TrustMetrics",
+    "TrustPorts",
     "TrustWiring",
     "TrustWiringError",
     "Verdict",
     "Verification",
-    "abuse_params",
     "answer_key",
     "bootstrap_peer_ids",
-    "canary_detail",
     "ignore_outcome",
     "judge",
     "load_canaries",
-    "llr_of_detail",
     "load_or_solve_pow",
-    "replay_horizon_s",
-    "to_record",
     "trust_params",
     "trust_topic",
-    "violation_kind",
-    "violation_source",
 ]

@@ -24,18 +24,23 @@ from collections.abc import Callable
 
 from peermind.protocol import CapabilityAd, TaskRefusal
 from peermind.trust import (
+    ABUSE_FACTOR,
+    REQUEST_ABUSE_FACTOR,
     Evidence,
+    EvidenceEvent,
     LimitKind,
     ProofOfWork,
     RateLimited,
     RateLimiter,
     Standing,
+    ViolationKind,
+    ViolationSource,
+    abuse_params,
 )
 
 from ..p2p.tasks import PEER_PRIORITY
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
-from ._params import ABUSE_FACTOR, REQUEST_ABUSE_FACTOR, abuse_params
 
 __all__ = ["Admission"]
 
@@ -204,9 +209,10 @@ class Admission:
         self._metrics.dropped.labels(topic="ads", reason="proof_of_work").inc()
         if peer not in self._pow_reported:  # once per peer: a misconfigured node is not a forger
             self._pow_reported.add(peer)
-            self._ledger.record(self._ledger.evidence(
+            self._ledger.observe(EvidenceEvent(
                 peer, Evidence.PROTOCOL_VIOLATION,
-                f"pow: nonce {ad.pow_nonce} lacks {self._pow.difficulty_bits} leading zero bits",
+                f"nonce {ad.pow_nonce} lacks {self._pow.difficulty_bits} leading zero bits",
+                ViolationKind.PROOF_OF_WORK, ViolationSource.AD,
             ))
         return False
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import trio
+from libp2p.abc import IHost
 from libp2p.peer.id import ID
+from libp2p.pubsub.pubsub import Pubsub
 from peermind.trust import GlobalTrust, ReputationBook
 
 from ._metrics import TrustMetrics
@@ -36,8 +37,8 @@ class BanEnforcer:
         metrics: TrustMetrics,
         global_trust: GlobalTrust,
         *,
-        host: Any,
-        pubsub: Callable[[], Any],
+        host: IHost,
+        pubsub: Callable[[], Pubsub | None],
         forget_ad: Callable[[str], None],
         forget_limits: Callable[[str], None],
     ) -> None:

@@ -2,63 +2,40 @@
 
 Every piece of evidence is written to the store's ``evidence`` table in trust form
 (kind, sub-kind in the detail, the weight it carried) and applied to the in-memory
-``ReputationBook``. At start the rows of the last ``horizon`` are replayed in order on a
-clock pinned to each row's time, so decay and bans come out as if the node had never
-stopped. A canary verdict judged by the sequential test carries its log-likelihood
-ratio (``EvidenceRecord.llr``): it is stored as the row's weight and written at the head
-of its detail (``llr -0.560; canary ...``), from which replay restores it. The ledger also
-notices standing changes (for metrics and for the "excluded after N interactions" figure).
+``ReputationBook``. At start the stored rows are replayed by ``peermind.trust.replay_rows``
+(on a clock pinned to each row's time, canary verdicts with their log-likelihood ratio),
+so decay and bans come out as if the node had never stopped. The ledger also notices
+standing changes (for metrics and for the "excluded after N interactions" figure).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from peermind.trust import (
     Evidence,
+    EvidenceEvent,
     EvidenceRecord,
     InvalidInput,
+    ReplayClock,
     ReputationBook,
     Standing,
     TrustParams,
+    replay_horizon_s,
+    replay_rows,
 )
 
 from ..errors import NodeError
 from ..store import Store
-from ._evidence_map import to_record
 
 log = logging.getLogger("peermind.node.trust")
 
-__all__ = ["Exclusion", "ReplayClock", "TrustLedger", "canary_detail", "llr_of_detail", "replay_horizon_s"]
+__all__ = ["Exclusion", "TrustLedger"]
 
 EXCLUDED = (Standing.DO_NOT_ASK, Standing.BANNED)
-_LLR_HEAD = re.compile(r"^llr ([-+]?\d+(?:\.\d+)?);")
-
-
-def canary_detail(llr: float, text: str) -> str:
-    """A canary record's detail, led by its log-likelihood ratio (survives truncation, restored on replay)."""
-    return f"llr {llr:+.4f}; {text}"
-
-
-def llr_of_detail(detail: str) -> float | None:
-    match = _LLR_HEAD.match(detail)
-    return float(match.group(1)) if match else None
-
-
-class ReplayClock:
-    """Wall-clock time, except while replaying stored evidence (then: the row's time)."""
-
-    def __init__(self, now: Callable[[], float] = time.time) -> None:
-        self._now = now
-        self.pinned: float | None = None
-
-    def __call__(self) -> float:
-        return self._now() if self.pinned is None else self.pinned
 
 
 @dataclass(frozen=True)
@@ -72,11 +49,6 @@ class Exclusion:
 
 
 StandingListener = Callable[[str, Standing, Standing], None]
-
-
-def replay_horizon_s(params: TrustParams) -> float:
-    """How far back stored evidence still matters: ten half-lives, or two longest bans."""
-    return max(10 * params.half_life_s, 2 * params.max_ban_s)
 
 
 class TrustLedger:
@@ -99,14 +71,12 @@ class TrustLedger:
         self.write_failures = 0
 
     # ------------------------------------------------------------------ recording
-    def observe(self, peer: str, kind: str, detail: str) -> EvidenceRecord | None:
-        """Map and record one node observation; None (logged) if it cannot be a trust record."""
+    def observe(self, event: EvidenceEvent) -> EvidenceRecord | None:
+        """Record one observation of the node, dated by this ledger's clock (None, logged: unusable)."""
         try:
-            record = to_record(peer, kind, detail, at=self.clock())
+            record = event.to_record(self.clock())
         except InvalidInput as exc:
-            log.warning("ignored evidence the trust book cannot use", extra={"peer": peer, "error": str(exc)})
-            return None
-        if record is None:
+            log.warning("ignored evidence the trust book cannot use", extra={"peer": event.peer, "error": str(exc)})
             return None
         self.record(record)
         return record
@@ -155,23 +125,8 @@ class TrustLedger:
         except NodeError:
             log.exception("could not read stored trust evidence; starting with an empty book")
             return 0
-        applied = skipped = 0
-        try:
-            for row in rows:
-                try:
-                    record = to_record(row.peer, row.kind, row.detail, at=row.at)
-                except InvalidInput:
-                    record = None
-                if record is not None and record.kind in (Evidence.ANSWER_RIGHT, Evidence.ANSWER_WRONG):
-                    record = dataclasses.replace(record, llr=llr_of_detail(row.detail))
-                if record is None:
-                    skipped += 1
-                    continue
-                self.clock.pinned = max(row.at, self.clock.pinned or 0.0)
-                self._apply(record, notify=False)
-                applied += 1
-        finally:
-            self.clock.pinned = None
-        if applied or skipped:
-            log.info("trust book replayed", extra={"rows": applied, "skipped": skipped, "peers": len(self.book)})
-        return applied
+        count = replay_rows(rows, self.clock, lambda record: self._apply(record, notify=False))
+        if count.applied or count.skipped:
+            log.info("trust book replayed", extra={"rows": count.applied, "skipped": count.skipped,
+                                                   "peers": len(self.book)})
+        return count.applied

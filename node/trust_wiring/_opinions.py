@@ -14,13 +14,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import trio
+from libp2p.abc import ISubscriptionAPI
 from libp2p.peer.id import ID
-from peermind.protocol import PeerOpinion, ProtocolError, Signer, TrustOpinion, Verifier, seal
-from peermind.trust import GlobalTrust, InvalidInput
+from libp2p.pubsub.pubsub import Pubsub
+from peermind.protocol import (
+    PeerOpinion,
+    ProtocolError,
+    SchemaError,
+    Signer,
+    TrustOpinion,
+    Verifier,
+    seal,
+)
+from peermind.trust import EvidenceSink, GlobalTrust, InvalidInput, ViolationSource
 
+from ..p2p.evidence import protocol_evidence
+from ..p2p.streams import UnexpectedMessage
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
 
@@ -29,8 +40,6 @@ log = logging.getLogger("peermind.node.trust")
 __all__ = ["MAX_PUBLISHED", "OpinionGossip", "trust_topic"]
 
 MAX_PUBLISHED = 256
-
-EvidenceSink = Callable[[str, str, str], None]
 
 
 def trust_topic(network: str) -> str:
@@ -90,24 +99,29 @@ class OpinionGossip:
                                            expected_recipient=self.topic)
         except ProtocolError as exc:
             self._metrics.opinions.labels(outcome="rejected").inc()
-            self._on_evidence(origin, "protocol_violation", f"opinion: {type(exc).__name__}: {exc}")
+            self._report(origin, exc)
             return False
         body = envelope.body
         if not isinstance(body, TrustOpinion):
             self._metrics.opinions.labels(outcome="rejected").inc()
-            self._on_evidence(origin, "protocol_violation", f"opinion: UnexpectedMessage: {envelope.msg_type} on the trust topic")
+            self._report(origin, UnexpectedMessage(f"{envelope.msg_type} on the trust topic"))
             return False
         try:
             stored = self.global_trust.update_opinion(origin, body.epoch, {o.peer: o.trust for o in body.opinions})
         except InvalidInput as exc:
             self._metrics.opinions.labels(outcome="rejected").inc()
-            self._on_evidence(origin, "protocol_violation", f"opinion: SchemaError: {exc}")
+            self._report(origin, SchemaError(str(exc)))
             return False
         self._metrics.opinions.labels(outcome="received" if stored else "stale").inc()
         return stored
 
+    def _report(self, origin: str, exc: ProtocolError) -> None:
+        event = protocol_evidence(origin, exc, ViolationSource.OPINION)
+        if event is not None:
+            self._on_evidence(event)
+
     # ------------------------------------------------------------------ gossip
-    async def run(self, pubsub: Any, self_id: str, *,
+    async def run(self, pubsub: Pubsub, self_id: str, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         subscription = await pubsub.subscribe(self.topic)
         async with trio.open_nursery() as nursery:
@@ -115,7 +129,7 @@ class OpinionGossip:
             nursery.start_soon(self._publish_loop, pubsub)
             task_status.started()
 
-    async def _publish_loop(self, pubsub: Any) -> None:
+    async def _publish_loop(self, pubsub: Pubsub) -> None:
         await trio.sleep(min(self.interval_s, 5.0))  # let the mesh form first
         while True:
             try:
@@ -129,7 +143,7 @@ class OpinionGossip:
                 log.exception("publishing trust opinions failed")
             await trio.sleep(self.interval_s)
 
-    async def _read_loop(self, subscription: Any, self_id: str) -> None:
+    async def _read_loop(self, subscription: ISubscriptionAPI, self_id: str) -> None:
         while True:
             message = await subscription.get()
             try:

@@ -49,20 +49,21 @@ from peermind.trust import (
     CanaryPolicy,
     Evidence,
     EvidenceRecord,
+    KnownAnswerJudge,
     ModelBaseline,
     PeerAnswer,
-    canary_llr,
     cross_check,
 )
 
-from ..collab.answer import Answer, Attempt
+from ..collab.answer import Answer
 from ..collab.candidates import Candidate
 from ..collab.confidence import argmax, choice_distribution, normalise_answer
 from ..collab.job import Job
 from ._canaries import Canary, CanaryDeck, judge
-from ._ledger import TrustLedger, canary_detail
+from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
 from ._outcome import CanaryOutcome, OutcomeSink, ignore_outcome
+from ._ports import AttemptFn
 
 log = logging.getLogger("peermind.node.trust")
 
@@ -81,7 +82,6 @@ STARTUP_TICK_S = 1.5
 PROBE_SHAPE = Job(kind="score", prompt="Question:", continuations=(" A", " B"))
 """Idle probes have no user question to copy the shape of: multiple choice, the cheapest."""
 
-AttemptFn = Callable[[Job, Candidate, float], Awaitable[tuple[TaskResult | None, Attempt]]]
 RunLocal = Callable[[Job], Awaitable[TaskResult | None]]
 
 
@@ -141,6 +141,7 @@ class Verification:
         self._probing: set[str] = set()
         self._probes: dict[str, int] = {}
         self.baseline = baseline if baseline is not None else ModelBaseline(own_model=own_model)
+        self.known_answers = KnownAnswerJudge(ledger.params, self.baseline, should_ask)
         self.own_model = own_model
         self._run_local_fn = run_local
         self._on_outcome = on_outcome
@@ -286,11 +287,8 @@ class Verification:
             self._probing.discard(target.peer_id)
 
     def expected_accuracy(self, model: str, peer: str, choices: int, local_right: bool | None = None) -> float:
-        """What an honest peer serving ``model`` should get right, learned without ``peer``'s own
-        results (a liar must not lower its own bar) and without peers already excluded."""
-        leave_out = {peer} | {s for s in self.baseline.sources(model)
-                              if s != SELF_SOURCE and not self._should_ask(s)}
-        return self.baseline.expected(model, choices=max(2, choices), leave_out=leave_out, local_right=local_right)
+        """What an honest peer serving ``model`` should get right (``KnownAnswerJudge``)."""
+        return self.known_answers.expected_accuracy(model, peer, choices, local_right)
 
     async def _judged_canary(self, like: Job, deck: CanaryDeck, target: Candidate) -> Evidence | None:
         item = self.policy.pick(target.peer_id, deck.usable(like.kind))
@@ -330,14 +328,9 @@ class Verification:
         model's baseline. ``what`` names the item and the answer for ``trust explain``.
         """
         self._metrics.canaries.labels(outcome="right" if right else "wrong").inc()
-        expected = self.expected_accuracy(model, peer, choices, local_right)
-        llr = canary_llr(expected, right, self._ledger.params.canary_dishonest_share, max(2, choices))
-        mine = {True: "; mine right", False: "; mine wrong", None: ""}[local_right]
-        detail = canary_detail(llr, f"{what}; {model} expected {expected:.2f}{mine}")
-        evidence = Evidence.ANSWER_RIGHT if right else Evidence.ANSWER_WRONG
-        self._ledger.record(EvidenceRecord(peer, evidence, at=self._ledger.clock(), detail=detail, llr=llr))
-        self.baseline.add(model, peer, right, local_right=local_right)
-        return llr
+        record = self.known_answers.judge(peer, model, choices, right, local_right, what, at=self._ledger.clock())
+        self._ledger.record(record)
+        return record.llr if record.llr is not None else 0.0
 
     def _emit(self, outcome: CanaryOutcome) -> None:
         try:

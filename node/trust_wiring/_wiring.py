@@ -13,7 +13,7 @@ ban enforcement, and exposes what the rest of the node needs:
   trusted peers, falling with negative evidence to 0 when excluded,
 - ``on_canary_outcome``: set it (any time) to receive a ``CanaryOutcome`` for every judged
   canary and idle probe, and for this node's own model's answer to the same item,
-- ``observe(peer, kind, detail)``: every piece of evidence the node records,
+- ``observe(event)``: every piece of evidence the node records (a typed ``EvidenceEvent``),
 - ``gate(peer)``, ``admit_ad(peer)``, ``check_ad(peer, ad)``: inbound admission,
 - ``snapshot()`` / ``explain(peer)``: the data behind ``peermind peers --trust`` and
   ``peermind trust explain``.
@@ -29,13 +29,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import trio
 from libp2p.pubsub.score import ScoreParams
 from peermind.protocol import CapabilityAd, TaskRefusal, TaskRequest, TaskResult
 from peermind.trust import (
     Evidence,
+    EvidenceEvent,
     EvidenceRecord,
     GlobalTrust,
     InvalidInput,
@@ -47,6 +48,7 @@ from peermind.trust import (
     blend,
     global_score,
     honesty_weight,
+    violation_source,
 )
 from prometheus_client import CollectorRegistry
 
@@ -54,18 +56,19 @@ from ..collab.answer import Answer
 from ..collab.candidates import Candidate
 from ..collab.job import Job
 from ..config import NodeConfig
+from ..p2p.ads import PeerAd
 from ..store import Store
 from ._admission import Admission
 from ._canaries import CANARY_FILE, CanaryDeck, load_canaries
+from ._config_params import trust_params
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown
-from ._evidence_map import violation_source
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
 from ._opinions import OpinionGossip
 from ._outcome import CanaryOutcome, OutcomeSink
 from ._own_pow import load_or_solve_pow
-from ._params import trust_params
+from ._ports import CollabHooksPort, TrustPorts
 from ._verification import Verification
 
 log = logging.getLogger("peermind.node.trust")
@@ -80,8 +83,10 @@ LOCAL_CHECK_PRIORITY = 4
 
 
 class _Board(Protocol):
-    def fresh(self) -> list[Any]: ...
-    def get(self, peer_id: str) -> Any: ...
+    """The ads this node holds (who advertises which model)."""
+
+    def fresh(self) -> list[PeerAd]: ...
+    def get(self, peer_id: str) -> PeerAd | None: ...
     def remove(self, peer_id: str) -> None: ...
 
 
@@ -183,11 +188,11 @@ class TrustWiring:
                 for c in candidates]
 
     # ------------------------------------------------------------------ evidence
-    def observe(self, peer: str, kind: str, detail: str) -> None:
+    def observe(self, event: EvidenceEvent) -> None:
         """Record one observation of the node (streams, ads, collaboration, training)."""
-        if peer == self.peer_id:
+        if event.peer == self.peer_id:
             return
-        record = self.ledger.observe(peer, kind, detail)
+        record = self.ledger.observe(event)
         if record is not None:
             self._count(record)
 
@@ -197,7 +202,7 @@ class TrustWiring:
 
     def _count(self, record: EvidenceRecord) -> None:
         if record.kind is Evidence.PROTOCOL_VIOLATION:
-            self.metrics.violations.labels(kind=record.subkind or "other", source=violation_source(record.detail)).inc()
+            self.metrics.violations.labels(kind=record.subkind or "other", source=violation_source(record).value).inc()
 
     def _on_standing(self, peer: str, before: Standing, after: Standing) -> None:
         self.metrics.standing_changes.labels(standing=after.value).inc()
@@ -251,9 +256,8 @@ class TrustWiring:
         )
 
     # ------------------------------------------------------------------ lifecycle
-    def install(self, collaborator: Any) -> None:
+    def install(self, hooks: CollabHooksPort) -> None:
         """Hook into the Collaborator: exclusion, routing weight, verification after answers."""
-        hooks = collaborator.hooks
         hooks.peer_allowed = self.should_ask
         hooks.peer_weight = self.routing_weight
         hooks.after_answer.append(self.after_answer)
@@ -273,17 +277,17 @@ class TrustWiring:
         if self.pow.difficulty_bits:
             self.pow_nonce = await load_or_solve_pow(data_dir, self.pow, self.peer_id)
 
-    async def run(self, node: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, node: TrustPorts, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Background work: verification, opinions, ban enforcement, metrics. Needs a running host."""
         t = self.config.trust
         async with trio.open_nursery() as nursery:
             if self.enabled:
                 self.verification = Verification(
                     self.ledger, self.metrics,
-                    attempt=node.collaborator.attempt,
+                    attempt=node.attempt,
                     candidates=node.candidates,
                     should_ask=self.should_ask,
-                    backing_off=node.collaborator.backoff.waiting,
+                    backing_off=node.backing_off,
                     self_id=self.peer_id,
                     canary_rate=t.canary_rate,
                     cross_check_rate=t.cross_check_rate,
@@ -295,17 +299,16 @@ class TrustWiring:
                 )
                 await nursery.start(self.verification.run)
                 if (t.canary_rate > 0 or t.probe_interval_s > 0) and t.canary_datasets:
-                    nursery.start_soon(self._load_deck, node.config.data_dir)
+                    nursery.start_soon(self._load_deck, node.data_dir)
                 if t.probe_interval_s > 0:
                     nursery.start_soon(self.verification.probe_newcomers, t.probe_interval_s,
-                                       lambda: node.in_flight == 0)
+                                       node.idle)
                 self.enforcer = BanEnforcer(
                     self.book, self.metrics, self.global_trust, host=node.host,
-                    pubsub=lambda: getattr(node.gossip, "pubsub", None),
-                    forget_ad=lambda p: node.board.remove(p), forget_limits=self.admission.forget,
+                    pubsub=node.pubsub, forget_ad=node.forget_ad, forget_limits=self.admission.forget,
                 )
                 nursery.start_soon(self.enforcer.run)
-            pubsub = getattr(node.gossip, "pubsub", None)
+            pubsub = node.pubsub()
             if pubsub is not None:
                 self.opinions = OpinionGossip(
                     self.ledger, self.metrics, self.global_trust,
@@ -317,14 +320,14 @@ class TrustWiring:
             nursery.start_soon(self._refresh_metrics)
             task_status.started()
 
-    async def _answer_locally(self, node: Any, job: Job) -> TaskResult | None:
+    async def _answer_locally(self, node: TrustPorts, job: Job) -> TaskResult | None:
         """This node's model on one of its canaries, at LOCAL_CHECK_PRIORITY (None if refused).
 
         Preemptible, so a generation-shaped canary never holds the model while a user waits;
         one cut short (finish_reason "length") is not a verdict on the item: None.
         """
         request: TaskRequest = job.to_request(min(self.config.limits.request_timeout_s, 120.0))
-        reply = await node.tasks.execute(request, priority=LOCAL_CHECK_PRIORITY, preemptible=True)
+        reply = await node.run_local(request, priority=LOCAL_CHECK_PRIORITY, preemptible=True)
         if not isinstance(reply, TaskResult) or (job.kind == "generate" and reply.finish_reason == "length"):
             return None
         return reply
@@ -377,11 +380,11 @@ class TrustWiring:
     def global_scores(self) -> dict[str, float]:
         return self.opinions.values if self.opinions is not None else {}
 
-    def peer_row(self, peer: str) -> dict[str, Any]:
+    def peer_row(self, peer: str) -> dict[str, object]:
         book = self.book
         exclusion = self.ledger.exclusions.get(peer)
         entry = self._board.get(peer) if self._board is not None else None
-        models = getattr(getattr(entry, "ad", None), "models", None) or []
+        models = entry.ad.models if entry is not None else []
         return {
             "peer": peer,
             "score": round(book.score(peer), 4),
@@ -405,7 +408,7 @@ class TrustWiring:
         peers.discard(self.peer_id)
         return sorted(peers)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, object]:
         """Everything ``peermind peers --trust`` shows, as JSON-ready data."""
         p = self.params
         deck = self.verification.deck if self.verification is not None else None
@@ -437,11 +440,11 @@ class TrustWiring:
             return matches[0]
         raise PeerNotKnown(text, f"{len(matches)} known peers start with it" if matches else "")
 
-    def explain(self, text: str) -> dict[str, Any]:
+    def explain(self, text: str) -> dict[str, object]:
         """Why a peer has its score: evidence per kind, recent records, global trust, limits."""
         peer = self.resolve(text)
         try:
-            explanation: dict[str, Any] = self.book.explain(peer).to_dict()
+            explanation: dict[str, object] = self.book.explain(peer).to_dict()
         except UnknownPeer:
             explanation = {"peer": peer, "score": self.book.score(peer), "standing": Standing.PROBATION.value,
                            "interactions": 0, "kinds": {}, "recent": []}

@@ -84,7 +84,7 @@ class FakeNet:
             candidates=lambda: list(self.candidates),
             execute_local=self.execute_local,
             request_remote=self.request_remote,
-            on_evidence=lambda p, k, d: self.evidence.append((p, k, d)),
+            on_evidence=lambda e: self.evidence.append((e.peer, e.kind.value, e.detail)),
             router=router,
             embedder=embedder,
             quality=quality,

@@ -19,9 +19,11 @@ from peermind.node.collab.constraints import Constraints, Tactics
 from peermind.node.collab.errors import AllCandidatesFailed, InfeasibleConstraints
 from peermind.node.collab.job import Job
 from peermind.node.collab.router_state import Calibration
+from peermind.node.p2p.tasks import TaskRefused
+from peermind.protocol import TaskRefusal
 
 MC = Job(kind="score", prompt="Question: 2+2?\nAnswer:", continuations=(" 3", " 4", " 5"))
-GEN = Job(kind="generate", messages=(("user", "Capital of France?"),), max_tokens=16)
+GEN = Job.question("Capital of France?", max_tokens=16)
 
 
 def net3() -> FakeNet:
@@ -104,3 +106,14 @@ async def test_a_question_never_waits_for_the_embedder_to_load() -> None:
         await nursery.start(embedder.loader)  # the background loader picks the request up
     assert embedder.ready
     assert (await net.collaborator(router, embedder).run(MC, mode="route")).router == "learned"
+
+
+async def test_deadline_and_rate_limit_refusals_count_as_back_pressure() -> None:
+    """Refusals that only say "later" are weak busy evidence; any other reason is a refusal."""
+    for reason, kind in (("busy", "refusal_busy"), ("deadline", "refusal_busy"), ("rate_limited", "refusal_busy"),
+                         ("untrusted", "refusal_other")):
+        net = FakeNet([candidate("me", local=True, **SMALL), candidate("big", **LARGE)])
+        net.set("big", error=TaskRefused("big", TaskRefusal(task_id=b"\0" * 16, reason=reason, retry_after_ms=10)))
+        with pytest.raises(AllCandidatesFailed):  # pinned to the refusing peer
+            await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="big"))
+        assert [k for p, k, _d in net.evidence if p == "big"] == [kind], reason

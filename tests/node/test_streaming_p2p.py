@@ -23,6 +23,7 @@ from peermind.node.p2p.live import StreamBroken, streaming_to
 from peermind.node.p2p.streams import BadReply, PartSender, StreamedReply, StreamEndpoint
 from peermind.node.p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService, make_request
 from peermind.protocol import (
+    ChatMessage,
     Envelope,
     Message,
     Signer,
@@ -32,10 +33,11 @@ from peermind.protocol import (
     TaskResult,
     Verifier,
 )
+from peermind.trust import EvidenceEvent
 
 pytestmark = pytest.mark.integration
 
-QUESTION = [{"role": "user", "content": "Write three sentences about the sea."}]
+QUESTION = [ChatMessage(role="user", content="Write three sentences about the sea.")]
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +51,19 @@ def backend() -> Iterator[LlamaBackend]:
 class Side:
     host: IHost
     tasks: TaskService
-    evidence: list[tuple[str, str, str]]
+    evidence: list[EvidenceEvent]
 
 
-def _endpoint(host: IHost, signer: Signer, evidence: list[tuple[str, str, str]]) -> StreamEndpoint:
+def _endpoint(host: IHost, signer: Signer, evidence: list[EvidenceEvent]) -> StreamEndpoint:
     return StreamEndpoint(host, TASK_PROTOCOL, signer, Verifier(), max_frame_bytes=4 << 20,
-                          read_timeout_s=30, on_evidence=lambda *e: evidence.append(e))
+                          read_timeout_s=30, on_evidence=evidence.append)
 
 
 @asynccontextmanager
 async def _side(backend: LlamaBackend, served: list[ServedTask] | None = None) -> AsyncIterator[Side]:
     keys = create_new_key_pair()
     async with running_host(keys, ["/ip4/127.0.0.1/tcp/0"]) as host:
-        evidence: list[tuple[str, str, str]] = []
+        evidence: list[EvidenceEvent] = []
         tasks = TaskService(backend, TaskLimits(max_prompt_chars=10_000, max_tokens=512),
                             on_served=(served if served is not None else []).append)
         tasks.attach(_endpoint(host, Signer.from_libp2p(keys.private_key), evidence))
@@ -171,8 +173,8 @@ async def test_chunks_that_contradict_the_signed_result_are_a_violation(
             with pytest.raises(StreamBroken):  # text reached the client: no fallback may continue it
                 await asker.tasks.execute(make_request(prompt="x", max_tokens=4, timeout_s=20))
         assert live.broken and got
-        assert [kind for _, kind, _ in asker.evidence] == ["protocol_violation"]
-        assert "Chunk" in asker.evidence[0][2]
+        assert [e.kind for e in asker.evidence] == ["protocol_violation"]
+        assert "Chunk" in asker.evidence[0].detail
 
 
 async def test_a_full_backend_refuses_a_streamed_task_as_a_plain_one() -> None:

@@ -11,7 +11,7 @@ from peermind.node.store import Store
 from peermind.node.trust_cli import print_explanation, print_trust_peers
 from peermind.node.trust_wiring import TrustWiring
 from peermind.protocol import Signer
-from peermind.trust import Evidence, EvidenceRecord
+from peermind.trust import Evidence, EvidenceEvent, EvidenceRecord, ViolationKind, ViolationSource
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -26,7 +26,8 @@ def wiring(tmp_path: Path) -> TrustWiring:
     for _ in range(4):
         w.record(EvidenceRecord(GOOD.peer_id_b58, Evidence.ANSWER_RIGHT))
     for _ in range(3):
-        w.observe(BAD.peer_id_b58, "protocol_violation", "reply: SchemaError: confidence must be <= 0")
+        w.observe(EvidenceEvent(BAD.peer_id_b58, Evidence.PROTOCOL_VIOLATION, "SchemaError: confidence must be <= 0",
+                                ViolationKind.SCHEMA, ViolationSource.REPLY))
     return w
 
 

@@ -6,8 +6,18 @@ from pathlib import Path
 
 import pytest
 from peermind.node.store import Store
-from peermind.node.trust_wiring import TrustLedger, canary_detail, llr_of_detail
-from peermind.trust import Evidence, EvidenceRecord, Standing, TrustParams
+from peermind.node.trust_wiring import TrustLedger
+from peermind.trust import (
+    Evidence,
+    EvidenceEvent,
+    EvidenceRecord,
+    Standing,
+    TrustParams,
+    ViolationKind,
+    ViolationSource,
+    canary_detail,
+    llr_of_detail,
+)
 
 A = "12D3KooWDtaXV2cRp8gxRqErs5PGERLzQCiS4hntpNGjfJYNBzKa"
 B = "12D3KooWH3bjCG6jwuDn9vbkDcoBgE23f4Zroqo6F3dsJERfqwsF"
@@ -31,9 +41,10 @@ def _ledger(path: Path, clock: Clock, changes: list[tuple[str, Standing, Standin
 def test_evidence_is_stored_in_trust_form_and_replayed_to_the_same_scores(tmp_path: Path) -> None:
     clock = Clock(1_000_000.0)
     ledger = _ledger(tmp_path, clock)
-    ledger.observe(A, "protocol_violation", "reply: MalformedEnvelope: garbage")
+    ledger.observe(EvidenceEvent(A, Evidence.PROTOCOL_VIOLATION, "MalformedEnvelope: garbage", ViolationKind.SCHEMA,
+                                 ViolationSource.REPLY))
     for _ in range(5):
-        ledger.observe(B, "task_ok", "120 ms")
+        ledger.observe(EvidenceEvent(B, Evidence.TASK_OK, "120 ms"))
         ledger.record(EvidenceRecord(B, Evidence.ANSWER_RIGHT, at=clock.t))
     rows = Store.open(tmp_path / "node.db").evidence_rows()
     assert rows[0].kind == "protocol_violation"
@@ -51,7 +62,8 @@ def test_bans_replay_on_their_original_clock(tmp_path: Path) -> None:
     clock = Clock(2_000_000.0)
     ledger = _ledger(tmp_path, clock)
     for _ in range(3):
-        ledger.observe(A, "protocol_violation", "BadSignature: forged")
+        ledger.observe(EvidenceEvent(A, Evidence.PROTOCOL_VIOLATION, "BadSignature: forged",
+                                     ViolationKind.BAD_SIGNATURE))
     assert ledger.book.is_banned(A)
     clock.t += 0.5 * HOUR  # still inside the 1 h cool-down after a restart
     assert _load(tmp_path, clock).book.is_banned(A)
@@ -71,7 +83,7 @@ def test_standing_changes_are_reported_and_the_first_exclusion_remembered(tmp_pa
     clock = Clock(3_000_000.0)
     changes: list[tuple[str, Standing, Standing]] = []
     ledger = _ledger(tmp_path, clock, changes)
-    ledger.observe(A, "task_ok", "fine")
+    ledger.observe(EvidenceEvent(A, Evidence.TASK_OK, "fine"))
     for i in range(3):  # -5 each with the default weights
         ledger.record(EvidenceRecord(A, Evidence.ANSWER_WRONG, at=clock.t, detail=f"canary {i}"))
     assert ledger.book.standing(A) is Standing.DO_NOT_ASK

@@ -11,6 +11,7 @@ from libp2p.pubsub.score import PeerScorer
 from peermind.node.collab.candidates import Candidate
 from peermind.node.config import load_config
 from peermind.node.errors import ConfigError
+from peermind.node.p2p.evidence import protocol_evidence
 from peermind.node.store import Store
 from peermind.node.trust_wiring import (
     OpinionGossip,
@@ -20,8 +21,16 @@ from peermind.node.trust_wiring import (
     trust_params,
     trust_topic,
 )
-from peermind.protocol import PeerOpinion, Signer, TaskRequest, TrustOpinion, Verifier, seal
-from peermind.trust import Evidence, EvidenceRecord, ProofOfWork
+from peermind.protocol import (
+    BadSignature,
+    PeerOpinion,
+    Signer,
+    TaskRequest,
+    TrustOpinion,
+    Verifier,
+    seal,
+)
+from peermind.trust import Evidence, EvidenceEvent, EvidenceRecord, ProofOfWork, ViolationSource
 from prometheus_client import CollectorRegistry
 
 SELF = Signer.generate()
@@ -43,7 +52,9 @@ def _candidate(peer: str, *, local: bool = False) -> Candidate:
 
 def _spoil(w: TrustWiring, peer: str, n: int = 3) -> None:
     for _ in range(n):
-        w.observe(peer, "protocol_violation", "BadSignature: forged")
+        event = protocol_evidence(peer, BadSignature("forged"), ViolationSource.REQUEST)
+        assert event is not None
+        w.observe(event)
 
 
 def test_reputation_exclusion_and_routing_weight(tmp_path: Path) -> None:
@@ -116,7 +127,7 @@ def test_trust_disabled_scores_but_never_acts(tmp_path: Path) -> None:
 def test_evidence_survives_a_restart_through_the_store(tmp_path: Path) -> None:
     w = _wiring(tmp_path)
     _spoil(w, BAD.peer_id_b58)
-    w.observe(GOOD.peer_id_b58, "task_ok", "80 ms")
+    w.observe(EvidenceEvent(GOOD.peer_id_b58, Evidence.TASK_OK, "80 ms"))
     again = _wiring(tmp_path)
     assert again.replayed == 4
     assert again.book.is_banned(BAD.peer_id_b58)
@@ -150,7 +161,7 @@ def test_gossipsub_app_score_follows_reputation(tmp_path: Path) -> None:
 def test_snapshot_and_explain_show_evidence_standing_and_exclusion(tmp_path: Path) -> None:
     w = _wiring(tmp_path)
     _spoil(w, BAD.peer_id_b58, 2)
-    w.observe(GOOD.peer_id_b58, "task_ok", "ok")
+    w.observe(EvidenceEvent(GOOD.peer_id_b58, Evidence.TASK_OK, "ok"))
     snap = w.snapshot()
     rows = {r["peer"]: r for r in snap["peers"]}
     assert rows[BAD.peer_id_b58]["standing"] == "do_not_ask"
@@ -166,10 +177,10 @@ def test_snapshot_and_explain_show_evidence_standing_and_exclusion(tmp_path: Pat
         w.explain("12D3KooWnobodyatall")
 
 
-def _gossip(w: TrustWiring, evidence: list[tuple[str, str, str]]) -> OpinionGossip:
+def _gossip(w: TrustWiring, evidence: list[EvidenceEvent]) -> OpinionGossip:
     return OpinionGossip(w.ledger, w.metrics, w.global_trust, network="testnet-unit", signer=SELF,
                          verifier=Verifier(), admit=w.admission.admit_opinion,
-                         on_evidence=lambda *e: evidence.append(e), interval_s=30.0)
+                         on_evidence=evidence.append, interval_s=30.0)
 
 
 def _opinion(signer: Signer, opinions: dict[str, float], epoch: int = 1, topic: str = trust_topic("testnet-unit")) -> bytes:
@@ -179,7 +190,7 @@ def _opinion(signer: Signer, opinions: dict[str, float], epoch: int = 1, topic: 
 
 def test_signed_opinions_feed_global_trust_anchored_on_the_bootstrap_peers(tmp_path: Path) -> None:
     w = _wiring(tmp_path)
-    evidence: list[tuple[str, str, str]] = []
+    evidence: list[EvidenceEvent] = []
     gossip = _gossip(w, evidence)
     # the pre-trusted bootstrap peer vouches for GOOD; BAD vouches for itself and for BOOT
     assert gossip.ingest(BOOT.peer_id_b58, _opinion(BOOT, {GOOD.peer_id_b58: 1.0}))
@@ -194,7 +205,7 @@ def test_signed_opinions_feed_global_trust_anchored_on_the_bootstrap_peers(tmp_p
 
 def test_forged_misaddressed_or_foreign_opinions_are_rejected_with_evidence(tmp_path: Path) -> None:
     w = _wiring(tmp_path)
-    evidence: list[tuple[str, str, str]] = []
+    evidence: list[EvidenceEvent] = []
     gossip = _gossip(w, evidence)
     good = _opinion(GOOD, {BOOT.peer_id_b58: 1.0})
     assert not gossip.ingest(GOOD.peer_id_b58, good[:-1] + bytes([good[-1] ^ 1]))
@@ -204,9 +215,10 @@ def test_forged_misaddressed_or_foreign_opinions_are_rejected_with_evidence(tmp_
     task = seal(fourth, TaskRequest(task_id=b"\1" * 16, kind="generate", prompt="hi", deadline_ms=1),
                 trust_topic("testnet-unit"))
     assert not gossip.ingest(fourth.peer_id_b58, task)
-    kinds = [d.split(":")[1].strip() for _p, _k, d in evidence]
+    kinds = [e.detail.split(":")[0].strip() for e in evidence]
     assert kinds == ["BadSignature", "PeerMismatch", "WrongRecipient", "UnexpectedMessage"]
-    assert [p for p, _k, _d in evidence] == [GOOD.peer_id_b58, BAD.peer_id_b58, third.peer_id_b58, fourth.peer_id_b58]
+    assert {e.source for e in evidence} == {ViolationSource.OPINION}
+    assert [e.peer for e in evidence] == [GOOD.peer_id_b58, BAD.peer_id_b58, third.peer_id_b58, fourth.peer_id_b58]
     # the forger, now below the ask threshold, has no opinion allowance left: dropped unverified
     assert not gossip.ingest(GOOD.peer_id_b58, _opinion(GOOD, {BOOT.peer_id_b58: 1.0}, epoch=2))
     assert len(evidence) == 4
