@@ -465,7 +465,10 @@ class KnowledgeConfig(_Validated):
     )
     topics: tuple[str, ...] = _setting((), "topic tags declared in the knowledge summary", _each(_TAG))
     match_weight: float = _setting(
-        1.0, "routing: utility weight of a question's match with a peer's knowledge summary", _between(0.0, 10.0)
+        1.0,
+        "routing: prior utility weight of a question's match with a peer's knowledge summary "
+        "(labelled answers of matching peers move it per question)",
+        _between(0.0, 10.0),
     )
 
 
