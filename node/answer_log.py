@@ -11,8 +11,10 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
+
+from peermind.protocol import ChatMessage
 
 from .events import json_safe
 
@@ -23,10 +25,21 @@ TEXT_CHARS = 4000
 
 
 class _JobLike(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def messages(self) -> Sequence[ChatMessage]: ...
 
     @property
     def text(self) -> str: ...
+
+
+class _AnswerLike(Protocol):
+    @property
+    def text(self) -> str: ...
+
+    def provenance(self) -> Mapping[str, object]: ...
 
 
 class AnswerLog:
@@ -44,7 +57,7 @@ class AnswerLog:
         job: _JobLike,
         mode: str,
         *,
-        answer: Any = None,
+        answer: _AnswerLike | None = None,
         error: BaseException | None = None,
         latency_ms: float | None = None,
     ) -> dict[str, Any]:
@@ -53,16 +66,15 @@ class AnswerLog:
         entry: dict[str, Any] = {
             "id": next(self._ids),
             "at": now,
-            "kind": getattr(job, "kind", "generate"),
+            "kind": job.kind,
             "question": _question(job)[:QUESTION_CHARS],
             "mode": mode,
         }
         if answer is not None:
-            provenance = answer.provenance() if hasattr(answer, "provenance") else {}
             entry.update(
                 status="ok",
-                text=str(getattr(answer, "text", ""))[:TEXT_CHARS],
-                provenance=json_safe(provenance),
+                text=answer.text[:TEXT_CHARS],
+                provenance=json_safe(answer.provenance()),
             )
         else:
             entry.update(
@@ -89,11 +101,7 @@ class AnswerLog:
 
 def _question(job: _JobLike) -> str:
     """The user's words: the last user message of a chat job, else the job's text."""
-    messages = getattr(job, "messages", ()) or ()
-    for role, content in reversed(tuple(messages)):
-        if role == "user":
-            return str(content)
-    try:
-        return str(job.text)
-    except Exception:  # a job shape we do not know: show nothing rather than fail the ask
-        return ""
+    for message in reversed(job.messages):
+        if message.role == "user":
+            return message.content
+    return job.text

@@ -31,6 +31,7 @@ from peermind.node.extension import (
     make_request,
 )
 from peermind.protocol import (
+    ChatMessage,
     Envelope,
     ProtocolError,
     TaskRefusal,
@@ -199,8 +200,8 @@ class FlooderNode(AdversaryNode):
 
     async def _one(self, target: str, limit: trio.Semaphore) -> None:
         try:
-            req = make_request(kind="generate", messages=[{"role": "user", "content":
-                               "Write a very long and detailed essay about the history of every country."}],
+            req = make_request(kind="generate", messages=[ChatMessage(role="user", content=
+                               "Write a very long and detailed essay about the history of every country.")],
                                max_tokens=256, timeout_s=20.0)
             try:
                 await self.tasks.request(ID.from_base58(target), req)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Any
 
+from peermind.protocol import ChatMessage, ProtocolError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -17,17 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..collab.answer import Answer
 from ..collab.constraints import (
     AllCandidatesFailed,
     CollaborationError,
-    Constraints,
     InfeasibleConstraints,
     RequestOptions,
-    Tactics,
     parse_request_options,
 )
 from ..collab.policy import Job
 from ..errors import NodeError
+from ..invite import DEFAULT_TTL_S
 from .body import ApiError
 from .body import error_response as _error
 from .body import json_body as _json_body
@@ -42,6 +43,7 @@ from .openai_format import (
 from .routes_collab import collab_routes
 from .routes_console import console_routes, is_public_path
 from .routes_openai import openai_exception_handlers, openai_routes, pin_model
+from .routes_invite import invite_routes
 from .routes_training import training_routes
 from .routes_trust import trust_routes
 
@@ -79,24 +81,19 @@ def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi
 
 
 def _request_options(body: dict[str, Any]) -> RequestOptions:
-    """peermind options from an ``peermind`` sub-object (OpenAI requests) or the top level."""
+    """peermind options from an ``peermind`` sub-object (OpenAI requests) or the top level.
+
+    Parsed once per request: mode, constraints, tactics (k, proposers, aggregator, ...) and
+    timeout come back together and travel on as one value.
+    """
     opts = body.get("peermind", body)
     if not isinstance(opts, dict):
         raise ApiError(400, "peermind must be an object")
     return parse_request_options(opts)
 
 
-def _options(body: dict[str, Any]) -> tuple[str, Constraints, float]:
-    o = _request_options(body)
-    return o.mode, o.constraints, o.timeout_s
-
-
-def _tactics(body: dict[str, Any]) -> Tactics:
-    """How the chosen mode behaves (k, proposers, aggregator, cost_weight, ...); see collab.constraints."""
-    return _request_options(body).tactics
-
-
-def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def _messages(body: dict[str, Any]) -> tuple[ChatMessage, ...]:
+    """The request's chat turns as the wire's ChatMessages: the one shape they keep to the model."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "messages must be a non-empty list")
@@ -109,7 +106,10 @@ def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if not isinstance(content, str):
             raise ApiError(400, f"messages[{i}].content must be a string")
-        out.append((m["role"], content))
+        try:
+            out.append(ChatMessage(role=m["role"], content=content))
+        except ProtocolError as exc:  # e.g. longer than a task may carry
+            raise ApiError(400, f"messages[{i}]: {exc}") from exc
     return tuple(out)
 
 
@@ -143,25 +143,29 @@ def build_app(node: ApiNode) -> Starlette:
 
         return wrap
 
+    async def _ask(job: Job, opts: RequestOptions) -> Answer:
+        return await node.ask(job, mode=opts.mode, constraints=opts.constraints, timeout_s=opts.timeout_s,
+                              tactics=opts.tactics)
+
     @route("/v1/chat/completions", ["POST"])
     async def chat(request: Request) -> Response:
         body = await _json_body(request)
         messages = _messages(body)
-        mode, constraints, timeout_s = _options(body)
+        opts = _request_options(body)
         limit_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
         max_tokens = int(_number(body, limit_key, 128, 1, node.config.limits.max_tokens) or 128)
         temperature = _number(body, "temperature", 0.0, 0, 2) or 0.0
         refuse_unsupported(body, CHAT_UNSUPPORTED)
-        constraints = pin_model(node.candidates(), body.get("model"), constraints)
+        constraints = pin_model(node.candidates(), body.get("model"), opts.constraints)
         job = Job(kind="generate", messages=messages, max_tokens=max_tokens, temperature=temperature,
                   stop=stop_sequences(body))
-        tactics = _tactics(body)
         if body.get("stream"):  # tokens as they are generated: see chat_stream
-            return ChatStream(lambda: node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s,
-                                               tactics=tactics),
-                              mode=mode, model=str(body.get("model") or "auto"), max_tokens=max_tokens,
-                              timeout_s=timeout_s)
-        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=tactics)
+            return ChatStream(lambda: node.ask(job, mode=opts.mode, constraints=constraints,
+                                               timeout_s=opts.timeout_s, tactics=opts.tactics),
+                              mode=opts.mode, model=str(body.get("model") or "auto"), max_tokens=max_tokens,
+                              timeout_s=opts.timeout_s)
+        answer = await node.ask(job, mode=opts.mode, constraints=constraints, timeout_s=opts.timeout_s,
+                                tactics=opts.tactics)
         return JSONResponse(chat_completion(answer, max_tokens))
 
     @route("/peermind/ask", ["POST"])
@@ -170,11 +174,14 @@ def build_app(node: ApiNode) -> Starlette:
         question = body.get("question")
         if not isinstance(question, str) or not question.strip():
             raise ApiError(400, "question must be a non-empty string")
-        mode, constraints, timeout_s = _options(body)
+        opts = _request_options(body)
         max_tokens = int(_number(body, "max_tokens", 128, 1, node.config.limits.max_tokens) or 128)
-        job = Job(kind="generate", messages=(("user", question),), max_tokens=max_tokens,
-                  temperature=_number(body, "temperature", 0.0, 0, 2) or 0.0)
-        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=_tactics(body))
+        try:
+            job = Job.question(question, max_tokens=max_tokens,
+                               temperature=_number(body, "temperature", 0.0, 0, 2) or 0.0)
+        except ProtocolError as exc:  # e.g. longer than a task may carry
+            raise ApiError(400, f"question: {exc}") from exc
+        answer = await _ask(job, opts)
         return JSONResponse({"text": answer.text, "provenance": answer.provenance()})
 
     @route("/peermind/score", ["POST"])
@@ -187,9 +194,9 @@ def build_app(node: ApiNode) -> Starlette:
         if (not isinstance(continuations, list) or not continuations
                 or not all(isinstance(c, str) and c for c in continuations) or len(continuations) > 32):
             raise ApiError(400, "continuations must be a list of 1..32 non-empty strings")
-        mode, constraints, timeout_s = _options(body)
+        opts = _request_options(body)
         job = Job(kind="score", prompt=context, continuations=tuple(continuations))
-        answer = await node.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=_tactics(body))
+        answer = await _ask(job, opts)
         return JSONResponse({
             "scores": [{"logprob": lp, "n_tokens": n} for lp, n in answer.scores],
             "provenance": answer.provenance(),
@@ -222,7 +229,8 @@ def build_app(node: ApiNode) -> Starlette:
 
     return Starlette(
         routes=[*openai_routes(node, route), chat, ask, score, peers, providers, status, metrics, *training_routes(node.training), *console_routes(node),
-                *collab_routes(node.collab, route), *trust_routes(node.trust)],
+                *collab_routes(node.collab, route), *trust_routes(node.trust),
+                *invite_routes(node.issue_invite, DEFAULT_TTL_S)],
         middleware=[Middleware(TokenAuth, token=node.config.api_token)],
         exception_handlers=openai_exception_handlers(),
     )

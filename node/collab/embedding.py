@@ -45,7 +45,7 @@ def query_text(job: Job) -> str:
         choices = " | ".join(c.strip() for c in job.continuations)
         text = f"{job.prompt.strip()}\nChoices: {choices}"
     else:
-        text = "\n".join(content for role, content in job.messages if role != "assistant") or job.prompt
+        text = "\n".join(m.content for m in job.messages if m.role != "assistant") or job.prompt
     return text[:MAX_QUERY_CHARS]
 
 

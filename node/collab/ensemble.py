@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from peermind.protocol import ChatMessage
+
 from ..knowledge.prompting import context_block
 from .answer import Answer
 from .candidates import Candidate
@@ -183,9 +185,9 @@ def aggregation_job(job: Job, proposals: Sequence[str], evidence: Sequence[str] 
     """The aggregator's job: one system turn with ``evidence`` (this node only), then the proposals."""
     listed = "\n".join(f"{i + 1}. {p.strip()}" for i, p in enumerate(proposals))
     system = (context_block(evidence) if evidence else "") + f"{AGGREGATE_PROMPT}\n{listed}"
-    messages = (("system", system), *[(r, c) for r, c in job.messages if r != "system"])
-    if not job.messages:
-        messages = (("system", system), ("user", job.prompt))
+    turns = [m for m in job.messages if m.role != "system"] if job.messages else [
+        ChatMessage(role="user", content=job.prompt)]
+    messages = (ChatMessage(role="system", content=system), *turns)
     return Job(kind="generate", messages=messages, max_tokens=job.max_tokens, temperature=job.temperature)
 
 

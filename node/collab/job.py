@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from peermind.protocol import TaskRequest
+from peermind.protocol import ChatMessage, TaskRequest
 
 from ..p2p.tasks import make_request
 
 
 @dataclass(frozen=True)
 class Job:
-    """What to run, independent of who runs it."""
+    """What to run, independent of who runs it.
+
+    ``messages`` are the wire's ChatMessages from the API parse on: the same objects travel
+    in the TaskRequest and reach the model, with no change of shape on the way.
+    """
 
     kind: str  # generate | score
-    messages: tuple[tuple[str, str], ...] = ()
+    messages: tuple[ChatMessage, ...] = ()
     prompt: str = ""
     continuations: tuple[str, ...] = ()
     max_tokens: int = 128
@@ -22,9 +26,16 @@ class Job:
     stop: tuple[str, ...] = ()  # generation ends before any of these (OpenAI's stop)
     evidence: bool = False  # ask a knowledge peer for its passages too (if its policy shares them)
 
+    @classmethod
+    def question(cls, text: str, *, max_tokens: int = 128, temperature: float = 0.0) -> Job:
+        """A generate job of one user turn (``peermind ask``, seed items, canaries)."""
+        return cls(kind="generate", messages=(ChatMessage(role="user", content=text),),
+                   max_tokens=max_tokens, temperature=temperature)
+
     @property
     def text(self) -> str:
-        return self.prompt or "\n".join(content for _role, content in self.messages)
+        """All the job's text (prompt, or message contents), for size estimates."""
+        return self.prompt or "\n".join(m.content for m in self.messages)
 
     @property
     def is_choice(self) -> bool:
@@ -36,7 +47,7 @@ class Job:
     def to_request(self, timeout_s: float, *, task_id: bytes | None = None) -> TaskRequest:
         req = make_request(
             kind=self.kind,
-            messages=[{"role": r, "content": c} for r, c in self.messages],
+            messages=self.messages,
             prompt=self.prompt,
             continuations=list(self.continuations),
             max_tokens=self.max_tokens if self.kind == "generate" else 1,

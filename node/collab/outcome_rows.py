@@ -34,7 +34,7 @@ def served_job(request: TaskRequest) -> Job:
     """The job a peer's request asked for: embedded exactly like the asker embedded it."""
     return Job(
         kind=request.kind,
-        messages=tuple((m.role, m.content) for m in request.messages),
+        messages=tuple(request.messages),
         prompt=request.prompt,
         continuations=tuple(request.continuations),
         max_tokens=request.max_tokens,

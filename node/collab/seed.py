@@ -184,7 +184,7 @@ def item_job(item: Any) -> Job:
 
 
 def generate_job(item: Any) -> Job:
-    return Job(kind="generate", messages=(("user", item.query.strip()),), max_tokens=GENERATE_MAX_TOKENS)
+    return Job.question(item.query.strip(), max_tokens=GENERATE_MAX_TOKENS)
 
 
 class SeedRunner:

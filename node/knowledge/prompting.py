@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from peermind.protocol import ChatMessage
+
 CONTEXT_HEADER = "Use these passages if they help:"
 
 
@@ -18,12 +20,12 @@ def context_block(passages: Sequence[str]) -> str:
     return CONTEXT_HEADER + "\n" + "\n".join(f"- {p}" for p in passages) + "\n\n"
 
 
-def grounded(messages: Sequence[tuple[str, str]], prompt: str, passages: Sequence[str]
-             ) -> tuple[tuple[tuple[str, str], ...], str]:
+def grounded(messages: Sequence[ChatMessage], prompt: str, passages: Sequence[str]
+             ) -> tuple[tuple[ChatMessage, ...], str]:
     """(messages, prompt) with ``passages`` put before the question; unchanged when there are none."""
     if not passages:
         return tuple(messages), prompt
     block = context_block(passages)
     if messages:
-        return (("system", block.strip()), *messages), prompt
+        return (ChatMessage(role="system", content=block.strip()), *messages), prompt
     return (), block + prompt

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import trio
 from peermind.protocol import (
-    ChatMessage,
     Citation,
     KnowledgeSummary,
     TaskRequest,
@@ -118,9 +117,9 @@ class KnowledgeService:
             return None
         if not passages:
             return None
-        messages, prompt = grounded([(m.role, m.content) for m in req.messages], req.prompt,
+        messages, prompt = grounded(req.messages, req.prompt,
                                     [p.text for p in passages])
-        request = replace(req, messages=[ChatMessage(role=r, content=c) for r, c in messages], prompt=prompt)
+        request = replace(req, messages=list(messages), prompt=prompt)
         return Grounded(request, tuple(passages), bool(req.evidence) and self.settings.share_passages,
                         self.settings.passage_chars)
 

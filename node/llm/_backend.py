@@ -42,7 +42,7 @@ from ._errors import (
 )
 from ._llama_engine import load_llama_engine
 from ._profiles import ModelProfile, resolve_model
-from ._prompting import validate_messages
+from ._prompting import MessageInput, validate_messages
 from ._results import ContinuationScore, Generation, Measurement
 from ._slots import PrioritySlots, Running
 from ._streaming import TextRelay
@@ -291,7 +291,7 @@ class LlamaBackend:
 
     async def generate(
         self,
-        messages: list[dict[str, str]] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         prompt: str | None = None,
         *,
         max_tokens: int = 128,
@@ -326,7 +326,7 @@ class LlamaBackend:
 
     async def _generate(
         self,
-        messages: list[dict[str, str]] | None,
+        messages: Sequence[MessageInput] | None,
         prompt: str | None,
         *,
         max_tokens: int,

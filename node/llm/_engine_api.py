@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from peermind.protocol import ChatMessage
+
 from ._admission import Speed
 from ._profiles import ModelProfile
-from ._prompting import Message
 from ._results import ContinuationScore, FinishReason
 
 
@@ -28,7 +29,7 @@ class EngineOptions:
 class GenerateJob:
     """Exactly one of messages/prompt is set. ``stop_at`` is a time.perf_counter() value."""
 
-    messages: tuple[Message, ...] | None
+    messages: tuple[ChatMessage, ...] | None
     prompt: str | None
     max_tokens: int
     temperature: float

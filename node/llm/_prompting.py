@@ -20,10 +20,10 @@ invent the next exchange.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import jinja2
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from peermind.protocol import ChatMessage, ProtocolError
 
 from ._errors import InvalidRequest
 
@@ -31,20 +31,22 @@ ROLES = ("system", "user", "assistant")
 QA_STOPS: tuple[str, ...] = ("\nQuestion:", "\n\n")
 
 
-@dataclass(frozen=True)
-class Message:
-    role: str
-    content: str
+# The one message type from the HTTP API to the model is the wire's ChatMessage (role, content).
+# What a direct caller of the backend may pass: the node's messages, or OpenAI-style dicts.
+MessageInput = ChatMessage | Mapping[str, object]
 
 
-def validate_messages(messages: object) -> tuple[Message, ...]:
-    """Check an OpenAI-style message list: roles system/user/assistant, string contents."""
+def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
+    """Check a message list (ChatMessages, or OpenAI-style dicts turned into them here, once)."""
     if not isinstance(messages, Sequence) or isinstance(messages, str | bytes) or not messages:
         raise InvalidRequest(
             "messages must be a non-empty list of {'role': ..., 'content': ...} dicts"
         )
-    checked: list[Message] = []
+    checked: list[ChatMessage] = []
     for index, item in enumerate(messages):
+        if isinstance(item, ChatMessage):
+            checked.append(item)
+            continue
         if not isinstance(item, Mapping):
             raise InvalidRequest(f"messages[{index}] must be a dict, got {type(item).__name__}")
         role, content = item.get("role"), item.get("content")
@@ -54,13 +56,16 @@ def validate_messages(messages: object) -> tuple[Message, ...]:
             raise InvalidRequest(
                 f"messages[{index}]['content'] must be a string, got {type(content).__name__}"
             )
-        checked.append(Message(str(role), content))
+        try:
+            checked.append(ChatMessage(role=str(role), content=content))
+        except ProtocolError as exc:
+            raise InvalidRequest(f"messages[{index}]: {exc}") from exc
     if not any(message.role == "user" for message in checked):
         raise InvalidRequest("messages need at least one 'user' message")
     return tuple(checked)
 
 
-def qa_prompt(messages: Sequence[Message]) -> str:
+def qa_prompt(messages: Sequence[ChatMessage]) -> str:
     """The question/answer prompt for models without a chat template (see module doc)."""
     system = [m.content.strip() for m in messages if m.role == "system" and m.content.strip()]
     turns = [m for m in messages if m.role != "system"]
@@ -85,7 +90,7 @@ class ChatTemplate:
             template=template, eos_token=eos_token, bos_token=bos_token
         )
 
-    def render(self, messages: Sequence[Message]) -> str:
+    def render(self, messages: Sequence[ChatMessage]) -> str:
         """Prompt text; it already carries any BOS the template wants (parse specials)."""
         payload = [{"role": m.role, "content": m.content} for m in messages]
         try:

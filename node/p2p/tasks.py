@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -107,7 +107,7 @@ def new_task_id() -> bytes:
 def make_request(
     *,
     kind: str = "generate",
-    messages: list[dict[str, str]] | None = None,
+    messages: Sequence[ChatMessage] = (),
     prompt: str = "",
     continuations: list[str] | None = None,
     max_tokens: int = 128,
@@ -119,7 +119,7 @@ def make_request(
     return TaskRequest(
         task_id=new_task_id(),
         kind=kind,
-        messages=[ChatMessage(role=m["role"], content=m["content"]) for m in (messages or [])],
+        messages=list(messages),
         prompt=prompt,
         continuations=list(continuations or []),
         max_tokens=max_tokens,
@@ -295,7 +295,7 @@ class TaskService:
         """The backend call; with ``on_text``, tokens go there as they come (coalesced while it waits)."""
         async def generate(deltas: trio.MemorySendChannel[str] | None = None) -> Generation:
             return await self._backend.generate(
-                messages=[{"role": m.role, "content": m.content} for m in req.messages] or None,
+                messages=req.messages or None,
                 prompt=req.prompt if not req.messages else None,
                 max_tokens=req.max_tokens,
                 temperature=req.temperature,

@@ -59,8 +59,7 @@ class Canary:
                        continuations=tuple(mc_continuations(self.item)))
         options = "; ".join(c.strip() for c in self.choices)
         question = f"{self.item.query.strip()}\nOptions: {options}\nAnswer with the correct option only."
-        return Job(kind="generate", messages=(("user", question),), max_tokens=like.max_tokens,
-                   temperature=like.temperature)
+        return Job.question(question, max_tokens=like.max_tokens, temperature=like.temperature)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from peermind.node.collab.job import Job
 from peermind.node.collab.router_state import Calibration
 
 MC = Job(kind="score", prompt="Question: 2+2?\nAnswer:", continuations=(" 3", " 4", " 5"))
-GEN = Job(kind="generate", messages=(("user", "Capital of France?"),), max_tokens=16)
+GEN = Job.question("Capital of France?", max_tokens=16)
 SURE, UNSURE = mc(0.0, -6.0, -6.0), mc(-1.0, -1.05, -1.1)
 
 

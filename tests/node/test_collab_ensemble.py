@@ -9,7 +9,7 @@ from peermind.node.collab.errors import InfeasibleConstraints
 from peermind.node.collab.job import Job
 
 MC = Job(kind="score", prompt="Question: pick\nAnswer:", continuations=(" a", " b", " c"))
-GEN = Job(kind="generate", messages=(("user", "What is 6 x 7?"),), max_tokens=16)
+GEN = Job.question("What is 6 x 7?", max_tokens=16)
 
 
 def three_models() -> FakeNet:

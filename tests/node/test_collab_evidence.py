@@ -19,7 +19,7 @@ from peermind.protocol import Citation, KnowledgeSummary, TaskRequest, TaskResul
 
 MC = Job(kind="score", prompt="Question: Which gas do plants take in?\nAnswer:",
          continuations=(" oxygen", " carbon dioxide", " helium"))
-GEN = Job(kind="generate", messages=(("user", "Which gas do plants take in?"),), max_tokens=16)
+GEN = Job.question("Which gas do plants take in?", max_tokens=16)
 PASSAGE = "Plants take in carbon dioxide through their leaves."
 
 

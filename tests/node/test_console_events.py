@@ -9,6 +9,7 @@ import pytest
 import trio
 from peermind.node.answer_log import AnswerLog
 from peermind.node.events import EventBus, EventBusClosed, TooManySubscribers, json_safe
+from peermind.protocol import ChatMessage
 
 
 async def test_subscriber_receives_events_in_order() -> None:
@@ -104,11 +105,12 @@ def test_json_safe_makes_anything_serialisable() -> None:
 @dataclass(frozen=True)
 class _Job:
     kind: str = "generate"
-    messages: tuple[tuple[str, str], ...] = (("system", "be brief"), ("user", "why is the sky blue?"))
+    messages: tuple[ChatMessage, ...] = (ChatMessage(role="system", content="be brief"),
+                                          ChatMessage(role="user", content="why is the sky blue?"))
 
     @property
     def text(self) -> str:
-        return "\n".join(c for _r, c in self.messages)
+        return "\n".join(m.content for m in self.messages)
 
 
 class _Answer:

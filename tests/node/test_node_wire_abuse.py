@@ -22,7 +22,7 @@ from nodeproc import NodeCluster, NodeProc
 from peermind.node.p2p.host import PeerUnreachable, dial, parse_peer_addr, running_host
 from peermind.node.p2p.streams import PeerCallError, StreamEndpoint
 from peermind.node.p2p.tasks import TASK_PROTOCOL, make_request
-from peermind.protocol import Signer, TaskRefusal, TaskResult, Verifier, seal
+from peermind.protocol import ChatMessage, Signer, TaskRefusal, TaskResult, Verifier, seal
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ async def test_malformed_oversized_and_forged_requests_are_rejected_and_the_node
         await dial(host, target)
         peer = target.peer_id
         victim = peer.to_base58()
-        honest = seal(me, make_request(messages=[{"role": "user", "content": "Hi"}], max_tokens=4), victim)
+        honest = seal(me, make_request(messages=[ChatMessage(role="user", content="Hi")], max_tokens=4), victim)
 
         attacks = {
             "oversize header": struct.pack(">I", 1 << 30) + b"x" * 64,
@@ -118,7 +118,7 @@ async def test_malformed_oversized_and_forged_requests_are_rejected_and_the_node
     async with running_host(honest_keys, ["/ip4/127.0.0.1/tcp/0"]) as host:
         await dial(host, target)
         endpoint = _endpoint(host, Signer.from_libp2p(honest_keys.private_key))
-        reply = await endpoint.call(peer, make_request(messages=[{"role": "user", "content": "Name a colour."}],
+        reply = await endpoint.call(peer, make_request(messages=[ChatMessage(role="user", content="Name a colour.")],
                                                        max_tokens=8), timeout_s=60)
         assert isinstance(reply.body, TaskResult) and reply.body.text.strip(), reply.body
         assert reply.sender == peer.to_bytes()

@@ -248,8 +248,8 @@ def test_judging_canary_replies() -> None:
     assert right.evidence is Evidence.ANSWER_RIGHT and right.confidence > 0.85
     short = judge(canary, job, TaskResult(task_id=b"\1" * 16, scores=_scores(0, 2, 1.0)))
     assert short.evidence is Evidence.ANSWER_WRONG
-    gen_job = canary.job(Job(kind="generate", messages=(("user", "hi"),), max_tokens=16))
-    assert gen_job.kind == "generate" and "Options: alpha; beta; gamma; delta" in gen_job.messages[0][1]
+    gen_job = canary.job(Job.question("hi", max_tokens=16))
+    assert gen_job.kind == "generate" and "Options: alpha; beta; gamma; delta" in gen_job.messages[0].content
     said = judge(canary, gen_job, TaskResult(task_id=b"\1" * 16, text="alpha, because", confidence=-0.1))
     assert said.evidence is Evidence.ANSWER_RIGHT and said.confidence == pytest.approx(0.905, abs=1e-3)
 
