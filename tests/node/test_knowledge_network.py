@@ -142,3 +142,20 @@ def test_ask_explain_shows_the_match_and_the_cited_ids(net: dict[str, NodeProc])
     assert "its documents match the question" in done.stderr
     assert "knowledge match (question vs each peer's corpus summary)" in done.stderr
     assert re.search(r"cites d[0-9a-f]{15}#\d+", done.stderr), done.stderr
+
+
+def test_labelled_answers_of_the_matching_peer_teach_the_match_weight(net: dict[str, NodeProc]) -> None:
+    asker = net["asker"]
+    first = score(asker, ZORBLAX_Q, mode="route")
+    assert first["answered_by"] == net["private"].peer_id
+    marked = lambda: asker.post("/peermind/feedback", {"task_id": first["task_id"], "correct": True}).status_code == 200  # noqa: E731
+    wait_for(marked, timeout_s=60, interval_s=0.5, what="the answer's feedback row")
+    again: dict[str, Any] = {}
+
+    def learned() -> bool:
+        again.update(score(asker, ZORBLAX_Q, mode="route"))
+        return "learned from" in again["reason"]
+
+    wait_for(learned, timeout_s=60, interval_s=1.5, what="a match weight learned from the labelled answer")
+    assert again["answered_by"] == net["private"].peer_id, again["considered"]
+    assert re.search(r"match weight \d+\.\d\d learned from [1-9]\d* labelled answers", again["reason"]), again["reason"]
