@@ -1,7 +1,8 @@
 """OpenAI endpoints beyond chat: ``/v1/completions``, ``/v1/embeddings``, ``/v1/models``.
 
     POST /v1/completions   raw prompt completion (base models such as Gemma-3-270M have no chat
-                           template); same ``peermind`` routing options as chat
+                           template); same ``peermind`` routing options as chat; ``stream=true``
+                           sends tokens as they are generated (``completion_stream``)
     POST /v1/embeddings    this node's embedder (all-MiniLM-L6-v2, 384 dims), float or base64
     GET  /v1/models        generation models with a fresh ad (peers listed) plus the embedder
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -31,6 +33,7 @@ from ..collab.constraints import Constraints, RequestOptions, parse_request_opti
 from ..collab.job import Job
 from ..errors import NodeError
 from .body import json_body
+from .completion_stream import CompletionStream
 from .openai_format import (
     COMPLETION_UNSUPPORTED,
     OpenAIRequestError,
@@ -146,8 +149,6 @@ def openai_routes(node: ApiNode, route: RouteWrapper) -> list[Route]:
     @route("/v1/completions", ["POST"])
     async def completions(request: Request) -> Response:
         body = await json_body(request)
-        if body.get("stream"):
-            raise OpenAIRequestError(400, "stream=true is served by /v1/chat/completions only", param="stream")
         refuse_unsupported(body, COMPLETION_UNSUPPORTED)
         prompts = completion_prompts(body)
         max_tokens = _max_tokens(body, COMPLETION_DEFAULT_MAX_TOKENS, node.config.limits.max_tokens)
@@ -157,6 +158,11 @@ def openai_routes(node: ApiNode, route: RouteWrapper) -> list[Route]:
         stop = stop_sequences(body)
         jobs = [Job(kind="generate", prompt=p, max_tokens=max_tokens, temperature=temperature, stop=stop)
                 for p in prompts]
+        if body.get("stream"):
+            return CompletionStream([partial(node.ask, job, mode=opts.mode, constraints=constraints,
+                                             timeout_s=opts.timeout_s, tactics=opts.tactics) for job in jobs],
+                                    mode=opts.mode, model=str(body.get("model") or "auto"), max_tokens=max_tokens,
+                                    timeout_s=opts.timeout_s)
         answers = await _ask_all(node, jobs, opts, constraints)
         return JSONResponse(text_completion(answers, max_tokens))
 

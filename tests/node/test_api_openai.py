@@ -94,6 +94,19 @@ def test_completions_on_a_base_model_across_the_network(client: OpenAI, net: dic
     assert stopped.usage.prompt_tokens == gemma_tokens
 
 
+def test_completions_stream_tokens_with_the_true_finish_and_usage(client: OpenAI, net: dict[str, NodeProc]) -> None:
+    gemma_tokens = len(vocab("gemma3-270m").tokenize(GEMMA_PROMPT.encode(), add_bos=True, special=True))
+    chunks = list(client.completions.create(model="gemma3-270m", prompt=GEMMA_PROMPT, max_tokens=8, stream=True))
+    pieces = [c.choices[0].text for c in chunks if c.choices and c.choices[0].text]
+    assert len(pieces) >= 3  # token by token from the Gemma node, not one finished piece
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "length" and last.model == "gemma3-270m"
+    assert last.usage is not None and (last.usage.prompt_tokens, last.usage.completion_tokens) == (gemma_tokens, 8)
+    assert last.model_extra["peermind"]["answered_by"] == net["gemma"].peer_id
+    whole = client.completions.create(model="gemma3-270m", prompt=GEMMA_PROMPT, max_tokens=8)
+    assert "".join(pieces) == whole.choices[0].text  # greedy: the same text as without streaming
+
+
 def test_completions_take_a_list_of_prompts(client: OpenAI) -> None:
     out = client.completions.create(model="gemma3-270m", prompt=[GEMMA_PROMPT, "The opposite of hot is"], max_tokens=2)
     assert [c.index for c in out.choices] == [0, 1] and all(c.finish_reason == "length" for c in out.choices)

@@ -6,6 +6,7 @@ or rare: the embedder still loading (503 + Retry-After), and exactly which Job a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -142,7 +143,6 @@ def test_completion_defaults_and_refusals() -> None:
         for body, status, param in [({"prompt": "x", "max_tokens": 0}, 400, "max_tokens"),
                                     ({"prompt": "x", "max_tokens": 10_000}, 400, "max_tokens"),
                                     ({"prompt": "x", "temperature": 3}, 400, "temperature"),
-                                    ({"prompt": "x", "stream": True}, 400, "stream"),
                                     ({"prompt": "x", "model": "gpt-4"}, 404, "model")]:
             r = client.post("/v1/completions", json=body)
             assert (r.status_code, r.json()["error"]["param"]) == (status, param), body
@@ -150,6 +150,24 @@ def test_completion_defaults_and_refusals() -> None:
         assert r.status_code == 404 and r.json()["error"]["type"] == "invalid_request_error"
         r = client.get("/v1/embeddings")
         assert r.status_code == 405 and "error" in r.json()
+
+
+def test_streamed_completion_sends_each_prompts_answer_then_finish_and_total_usage() -> None:
+    """stream=true: the fake answers whole, so each prompt's text comes as one piece, then its finish event."""
+    node = FakeNode(QueryEmbedder(FakeEncoder()))
+    with app_for(node) as client, client.stream("POST", "/v1/completions", json={
+            "model": "gemma3-270m", "prompt": ["a", "b"], "max_tokens": 5, "stream": True}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        data = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    events = [json.loads(d) for d in data[:-1]]
+    assert {e["object"] for e in events} == {"text_completion"} and len({e["id"] for e in events}) == 1
+    by_prompt = {i: [e["choices"][0] for e in events if e["choices"] and e["choices"][0]["index"] == i] for i in (0, 1)}
+    assert [[c["text"] for c in choices] for choices in by_prompt.values()] == [["<a>", ""], ["<b>", ""]]
+    assert [[c["finish_reason"] for c in choices] for choices in by_prompt.values()] == [[None, "length"]] * 2
+    assert events[-1]["choices"] == [] and events[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 10,
+                                                                   "total_tokens": 12}
+    assert sorted(job.prompt for job, _ in node.asked) == ["a", "b"] and node.asked[0][1].peer == "g1"
 
 
 def test_models_route_lists_candidates_and_the_embedder() -> None:

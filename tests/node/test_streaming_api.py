@@ -14,6 +14,7 @@ import pytest
 import trio
 from peermind.node.api.app import TokenAuth
 from peermind.node.api.chat_stream import ChatStream
+from peermind.node.api.completion_stream import CompletionStream
 from peermind.node.collab.answer import Answer
 from peermind.node.collab.errors import AllCandidatesFailed
 from peermind.node.collab.streaming import StreamDiverged, stream_answer
@@ -85,8 +86,12 @@ async def test_a_final_answer_that_contradicts_the_streamed_text_is_an_error() -
         await _collect(ask, "auto")
 
 
-def _app(ask: Callable[[], Awaitable[Answer]], timeout_s: float = 10.0, token: str | None = None) -> Starlette:
+def _app(ask: Callable[[], Awaitable[Answer]], timeout_s: float = 10.0, token: str | None = None,
+         completions: list[Callable[[], Awaitable[Answer]]] | None = None) -> Starlette:
+    """A chat stream of ``ask``, or with ``completions`` a completions stream of those asks (one per prompt)."""
     async def chat(_: Request) -> Response:
+        if completions is not None:
+            return CompletionStream(completions, mode="route", model="auto", max_tokens=3, timeout_s=timeout_s)
         return ChatStream(ask, mode="route", model="auto", max_tokens=3, timeout_s=timeout_s)
 
     return Starlette(routes=[Route("/chat", chat, methods=["POST"])],
@@ -115,6 +120,28 @@ def test_the_sse_format_is_openais_chunk_stream_with_provenance_last() -> None:
     assert last["usage"] == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
     assert last["peermind"]["answered_by"] == "12D3KooWpeer"
     assert {c["id"] for c in chunks} == {chunks[0]["id"]} and chunks[0]["object"] == "chat.completion.chunk"
+
+
+def test_a_completion_streams_text_pieces_then_its_real_finish_and_usage() -> None:
+    events = _events(_app(generating([]), completions=[generating(["Hel", "lo", "!"])]))
+    assert events[-1] == ("message", "[DONE]")
+    chunks = [json.loads(d) for _, d in events[:-1]]
+    assert [c["choices"][0]["text"] for c in chunks] == ["Hel", "lo", "!", ""]
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "length"]
+    last = chunks[-1]
+    assert last["usage"] == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    assert last["model"] == "smollm2" and last["peermind"]["answered_by"] == "12D3KooWpeer"
+    assert {c["object"] for c in chunks} == {"text_completion"} and len({c["id"] for c in chunks}) == 1
+
+
+def test_one_failed_prompt_ends_a_completion_stream_with_an_error_event() -> None:
+    async def fails() -> Answer:
+        await trio.sleep(0.05)
+        raise AllCandidatesFailed("no candidate answered (peer: failed)")
+
+    events = _events(_app(generating([]), completions=[generating(["a", "b", "c", "d", "e", "f"]), fails]))
+    assert events[-1][0] == "error" and all(d != "[DONE]" for _, d in events)
+    assert json.loads(events[-1][1])["error"]["type"] == "all_candidates_failed"
 
 
 def test_streams_pass_the_token_check_unchanged() -> None:
