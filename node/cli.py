@@ -20,9 +20,15 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli_errors import user_error_line
+
+if TYPE_CHECKING:  # the handlers import these lazily (see above)
+    from .config import NodeConfig
+    from .identity import NodeIdentity
+    from .llm import LlamaBackend
+    from .store import Store
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -117,16 +123,15 @@ async def _run_node(cfg: Any, node_factory: Any = None) -> int:
     import logging
     import time
 
-    import trio
-
-    from .api.server import serve_api
-    from .daemon import Node
     from .identity import load_or_create_identity
+    from .light import is_light
     from .llm import LlamaBackend, resolve_model
     from .preflight import check_listen_ports
     from .store import Store
 
     check_listen_ports(cfg)
+    if is_light(cfg):
+        return await _run_light_node(cfg, node_factory)
     profile = resolve_model(cfg.llm.model)  # before creating anything: a typo must leave no trace
     cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     identity = load_or_create_identity(cfg.data_dir)
@@ -155,6 +160,37 @@ async def _run_node(cfg: Any, node_factory: Any = None) -> int:
     logging.getLogger("peermind.node").info(
         "model loaded", extra={"model": profile.name, "seconds": round(time.perf_counter() - load_started, 2)}
     )
+    return await _serve(cfg, node_factory, identity, store, backend)
+
+
+async def _run_light_node(cfg: NodeConfig, node_factory: Any) -> int:
+    """``--model none``: no model to load or measure; checks that need one are off (node/light.py)."""
+    from .identity import load_or_create_identity
+    from .light import light_config, load_light_backend
+    from .store import Store
+
+    cfg = light_config(cfg)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    identity = load_or_create_identity(cfg.data_dir)
+    print(f"peer id {identity.peer_id_b58}", file=sys.stderr)
+    print("light node: no model (routes to peers, relays, serves no tasks)", file=sys.stderr)
+    store = Store.open(cfg.data_dir / "node.db")
+    try:
+        backend = await load_light_backend(cfg)
+    except BaseException:
+        store.close()
+        raise
+    return await _serve(cfg, node_factory, identity, store, backend)
+
+
+async def _serve(cfg: NodeConfig, node_factory: Any, identity: NodeIdentity, store: Store,
+                 backend: LlamaBackend) -> int:
+    """Run the daemon until SIGINT/SIGTERM, then close the backend and the store."""
+    import trio
+
+    from .api.server import serve_api
+    from .daemon import Node
+
     node = (node_factory or Node)(cfg, identity, store, backend, serve_api=serve_api)
     try:
         async with trio.open_nursery() as nursery:
@@ -311,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     node = sub.add_parser("node", help="run the node daemon").add_subparsers(dest="node_cmd", required=True, metavar="SUBCOMMAND")
     run = node.add_parser("run", help="start a node: load the model, join the network, serve the API")
     _add_config_args(run)
-    run.add_argument("--model", help="model profile (smollm2, gemma3-270m) or a path to a .gguf file")
+    run.add_argument("--model", help="model profile (smollm2, gemma3-270m), a path to a .gguf file, or none: "
+                     "a light node that routes to peers and relays but loads and serves no model")
     run.add_argument("--listen", action="append", metavar="MADDR", help="libp2p listen multiaddr (repeatable; default /ip4/0.0.0.0/tcp/4001)")
     run.add_argument("--bootstrap", action="append", metavar="MADDR", help="peer to dial at start, /ip4/.../tcp/PORT/p2p/ID (repeatable)")
     run.add_argument("--join", metavar="TOKEN", help="join a network with an invite token from `peermind invite`")

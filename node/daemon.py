@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -43,6 +43,7 @@ from .events import EventBus
 from .identity import NodeIdentity
 from .knowledge import KnowledgeService
 from .knowledge.wiring import index_in_background, knowledge_settings
+from .light import NO_MODEL
 from .llm import LlamaBackend, Measurement
 from .metrics import NodeMetrics
 from .p2p.ads import AdBoard, AdGossip, ads_topic
@@ -53,6 +54,7 @@ from .p2p.host import (
     addrs_of,
     dial,
     full_addrs,
+    is_connected,
     parse_peer_addr,
     running_host,
 )
@@ -72,6 +74,8 @@ BOOTSTRAP_RETRY_S = 5.0
 API_CLOSE_GRACE_S = 5.0
 REJOIN_MAX_PEERS = 8
 REJOIN_WINDOW_S = 24 * 3600.0
+OFFLINE_NOTE = "offline: no peer reachable, answered by this node alone"
+"""Added to an answer's reason when no peer serving a model was reachable (intermittent links)."""
 
 
 class NodeShuttingDown(AllCandidatesFailed):
@@ -130,6 +134,8 @@ class Node:
         self.store = store
         self.backend = backend
         self.peer_id = identity.peer_id_b58
+        # A light node (--model none, node/light.py) advertises no model and serves no task.
+        self.serves_model = backend.profile.name != NO_MODEL
         self.metrics = NodeMetrics()
         self.board = AdBoard()
         # Reputation from evidence (node/trust_wiring): exclusion, admission, verification.
@@ -356,7 +362,7 @@ class Node:
 
     def _provides(self) -> list[tuple[str, str]]:
         """What this node registers as a provider of in the DHT (model, skills, tags)."""
-        out = [("model", self.backend.profile.name)]
+        out = [("model", self.backend.profile.name)] if self.serves_model else []
         out += [("skill", s) for s in self.config.ads.skills]
         out += [("tag", t) for t in self.config.ads.tags]
         return out
@@ -410,7 +416,7 @@ class Node:
         return CapabilityAd(
             network=self.config.network,
             addrs=self._ad_addrs(),
-            models=[
+            models=[] if not self.serves_model else [
                 ModelInfo(
                     name=profile.name,
                     family=profile.family,
@@ -464,12 +470,15 @@ class Node:
 
     def candidates(self) -> list[Candidate]:
         peers = [Candidate.from_ad(e.peer_id, e.ad, is_local=False) for e in self.board.fresh() if e.ad.models]
-        return self.trust.annotate([self.local_candidate(), *peers])
+        local = [self.local_candidate()] if self.serves_model else []  # a light node answers through peers only
+        return self.trust.annotate([*local, *peers])
 
     # ----------------------------------------------------------------- tasks
     def _gate(self, peer: str) -> TaskRefusal | None:
         if not self._accepting:
             return TaskRefusal(task_id=b"\0" * 16, reason="busy", detail="node is shutting down", retry_after_ms=0)
+        if not self.serves_model:
+            return TaskRefusal(task_id=b"\0" * 16, reason="unsupported", detail="light node: it serves no model")
         return self.trust.gate(peer)  # banned: untrusted; over its allowance: rate_limited
 
     def _on_served(self, served: ServedTask) -> None:
@@ -505,11 +514,19 @@ class Node:
             raise
         finally:
             self._in_flight -= 1
+        if answer.answered_by == self.peer_id and not self._model_peers():
+            answer = replace(answer, reason=f"{answer.reason}; {OFFLINE_NOTE}")
         self.metrics.asks.labels(mode=mode, outcome="ok").inc()
         self.metrics.ask_latency.labels(mode=mode).observe(time.perf_counter() - started)
         self._log_task("out", answer.answered_by, answer.mode, job.kind, "ok", None, answer=answer)
         self.events.publish("task", self.answers.record(job, mode, answer=answer))
         return answer
+
+    def _model_peers(self) -> list[str]:
+        """Connected peers with a fresh ad that serve a model: those a question could reach now."""
+        host = self.host
+        return [e.peer_id for e in self.board.fresh()
+                if e.ad.models and host is not None and is_connected(host, ID.from_base58(e.peer_id))]
 
     def _log_task(self, direction: str, peer: str, mode: str, kind: str, outcome: str, reply: object, answer: Answer | None = None) -> None:
         try:

@@ -10,7 +10,8 @@ with two exceptions that need more than a user has, and they build on these name
   (:func:`ads_topic`) like any peer. The node package itself holds no adversarial code.
 - **Benchmarks** that score items with the same LLM backend the nodes run
   (:class:`LlamaBackend`, :func:`resolve_model`) or write feedback rows into a node's
-  :class:`Store` before it starts.
+  :class:`Store` before it starts, and simulations of many peers that hold real ads in
+  the node's own ad table (:class:`AdBoard`).
 
 Everything else in ``peermind.node`` is internal and may move; these names stay. Loaded on
 first use (PEP 562), so importing this module costs nothing until a name is needed.
@@ -25,7 +26,7 @@ from .lazy import lazy_attributes
 if TYPE_CHECKING:
     from .daemon import ApiServer, Node
     from .llm import PRIORITY_OWN, LlamaBackend, resolve_model
-    from .p2p.ads import ads_topic
+    from .p2p.ads import AdBoard, ads_topic
     from .p2p.streams import BadReply, PeerCallError, PeerTimeout
     from .p2p.tasks import (
         TASK_PROTOCOL,
@@ -43,6 +44,7 @@ _HOMES = {
     "PRIORITY_OWN": ".llm",
     "LlamaBackend": ".llm",
     "resolve_model": ".llm",
+    "AdBoard": ".p2p.ads",
     "ads_topic": ".p2p.ads",
     "BadReply": ".p2p.streams",
     "PeerCallError": ".p2p.streams",
@@ -58,6 +60,7 @@ _HOMES = {
 
 __all__ = [
     "PRIORITY_OWN",
+    "AdBoard",
     "TASK_PROTOCOL",
     "ApiServer",
     "BadReply",

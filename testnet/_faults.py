@@ -58,20 +58,26 @@ def p2p_connections(pid: int, api_port: int) -> list[Connection]:
 
 
 def drop_connections(pid: int, api_port: int) -> int:
-    """Destroy the node's peer connections in the kernel; returns how many went."""
+    """Destroy the node's peer connections in the kernel; returns how many went.
+
+    One ``ss -K`` for all of them: a partition (``drop --seconds``) repeats this every
+    period, and a connection that lives long enough for a libp2p handshake would carry
+    ads across the cut.
+    """
     ss = shutil.which("ss")
     if ss is None:
         raise FaultUnavailable("`ss` (iproute2) is not installed; `fault pause` gives a blackhole instead")
     before = p2p_connections(pid, api_port)
-    for conn in before:
-        filt = (
-            f"( src {_host(conn.local[0])} and sport = :{conn.local[1]} "
-            f"and dst {_host(conn.remote[0])} and dport = :{conn.remote[1]} )"
-        )
-        subprocess.run([ss, "-K", "-tn", "state", "established", filt], capture_output=True, check=False)
+    if not before:
+        return 0
+    filt = " or ".join(
+        f"( src {_host(c.local[0])} and sport = :{c.local[1]} and dst {_host(c.remote[0])} and dport = :{c.remote[1]} )"
+        for c in before
+    )
+    subprocess.run([ss, "-K", "-tn", "state", "established", f"( {filt} )"], capture_output=True, check=False)
     after = set(p2p_connections(pid, api_port))
     survivors = [c for c in before if c in after]
-    if before and len(survivors) == len(before):
+    if len(survivors) == len(before):
         raise FaultUnavailable(
             "the kernel kept every connection: destroying sockets needs root or CAP_NET_ADMIN "
             "and CONFIG_INET_DIAG_DESTROY; `fault pause` gives a blackhole instead"

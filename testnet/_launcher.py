@@ -113,8 +113,10 @@ class Testnet:
         timeout_s: float = READY_TIMEOUT_S,
         threads: int | None = None,
         node_args: list[list[str]] | None = None,
+        light: int = 0,
     ) -> list[NodeInfo]:
-        """Start ``n`` nodes and return once every node holds every other node's ad.
+        """Start ``n`` model nodes and ``light`` light nodes (``--model none``, named after the
+        model nodes) and return once every node holds every other node's ad.
 
         ``node_args[i]`` (optional) are extra ``node run`` arguments for node i alone.
 
@@ -122,10 +124,12 @@ class Testnet:
         state file whose nodes are all dead (a crashed run) is cleaned up; live nodes, or
         processes of this directory missing from the state file, are an error.
         """
-        specs = plan(profile, n)
+        specs = plan(profile, n, light)
         roles = (roles or []) + [""] * (n - len(roles or []))
         if len(roles) > n:
             raise TestnetError(f"{len(roles)} adversary roles for {n} nodes; add nodes or fewer roles")
+        roles += [""] * light  # light nodes are honest: they serve nothing to lie with
+        n += light
         if any(roles) and importlib.util.find_spec("peermind.testnet.adversary") is None:
             raise TestnetError("adversary roles need peermind.testnet.adversary, which is not installed yet")
         with self._locked():

@@ -24,11 +24,20 @@ class NodeSpec:
 
 SMALL = NodeSpec("smollm2", cost_per_1k=0.1, threads=1, tags=("tier:device",))
 LARGE = NodeSpec("gemma3-270m", cost_per_1k=0.4, threads=2, tags=("tier:cloud",))
+LIGHT = NodeSpec("none", cost_per_1k=0.0, threads=1, tags=("tier:light",))
+"""A light node (``--model none``): joins, routes to peers and relays, serves no model."""
 
 PROFILES = ("mix", "small", "large")
 
 
-def plan(profile: str, n: int) -> list[NodeSpec]:
+def plan(profile: str, n: int, light: int = 0) -> list[NodeSpec]:
+    """``n`` model nodes of ``profile``, then ``light`` light nodes (node-0 always serves a model)."""
+    if light < 0:
+        raise TestnetError(f"--light takes a count of light nodes, got {light}")
+    return _model_nodes(profile, n) + [LIGHT] * light
+
+
+def _model_nodes(profile: str, n: int) -> list[NodeSpec]:
     if n < 1:
         raise TestnetError("a testnet needs at least one node")
     if profile == "small":

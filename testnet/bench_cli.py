@@ -224,6 +224,44 @@ def _add_system(bench: Any) -> None:
     p.set_defaults(func=cmd_bench_system)
 
 
+# ------------------------------------------------------------------ bench scale (testnet/_scale.py)
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    if args.simulate:
+        from ._scale_sim import SimSettings, markdown, simulate
+
+        report = simulate(SimSettings(peers=args.simulate, seed=args.seed, out=args.out))
+        sys.stdout.write(markdown(report))
+        return 0
+    from ._scale import ScaleSettings, run_scale
+    from ._scale import markdown as scale_markdown
+
+    report = run_scale(ScaleSettings(models=args.models, light=args.light, idle_s=args.idle_s, out=args.out,
+                                     testnet_dir=args.testnet_dir), _say)
+    sys.stdout.write(scale_markdown(report))
+    return 0
+
+
+def _add_scale(bench: Any) -> None:
+    p = bench.add_parser(
+        "scale",
+        help="many peers: a testnet of mostly light nodes (convergence, traffic and memory per node), "
+             "or --simulate N peers' gossip and DHT",
+        description="Runs a baseline testnet (2 model + 1 light node) and then MODELS + LIGHT nodes on this "
+                    "machine; reports ad convergence, peer traffic per node (kernel TCP counters), memory "
+                    "and idle CPU per node, each next to the baseline's. With --simulate N it runs no nodes: "
+                    "it simulates the ads gossip mesh and the DHT of N peers with the node's own ad, board "
+                    "and store code.",
+    )
+    p.add_argument("--models", type=int, default=5, help="model (SmolLM2) nodes in the big testnet (default 5)")
+    p.add_argument("--light", type=int, default=45, help="light nodes (--model none) in the big testnet (default 45)")
+    p.add_argument("--idle-s", type=float, default=30.0, help="seconds of idle traffic measured per testnet (default 30)")
+    p.add_argument("--simulate", type=int, metavar="N", help="simulate N peers instead of running nodes")
+    p.add_argument("--seed", type=int, default=0, help="--simulate: random seed (default 0)")
+    p.add_argument("--out", type=Path, help="write the figures as JSON here (and a .md beside it)")
+    p.add_argument("--testnet-dir", type=Path, help="directory for the benchmark testnets (default: temporary)")
+    p.set_defaults(func=cmd_bench_scale)
+
+
 # ------------------------------------------------------------------ bench trust
 def cmd_trust(args: argparse.Namespace) -> int:
     import shlex
@@ -341,7 +379,7 @@ def _add_knowledge(bench: Any) -> None:
     p.set_defaults(func=cmd_bench_knowledge)
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_stream, _add_envelope, _add_eval, _add_system, _add_trust, _add_federated,
+SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_stream, _add_envelope, _add_eval, _add_system, _add_scale, _add_trust, _add_federated,
                                              _add_collab, _add_coldstart, _add_knowledge]
 
 
@@ -352,3 +390,36 @@ def register(sub: Any) -> None:
     )
     for add in SUBCOMMANDS:
         add(bench)
+
+
+# ------------------------------------------------------------------ bench relay (testnet/_relay_bench.py)
+def cmd_bench_relay(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ._relay_bench import run_relay_bench, write_report
+
+    command = "peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
+    result = run_relay_bench(rounds=args.rounds, max_tokens=args.max_tokens, workdir=args.dir, command=command,
+                             progress=_say)
+    sys.stdout.write(write_report(result, args.out))
+    return 0
+
+
+def _add_relay(bench: Any) -> None:
+    p = bench.add_parser(
+        "relay",
+        help="latency a circuit relay adds to a question, against the direct path (network namespaces, root)",
+        description="Runs a relay, a node reachable only through it (--relay-via) and two askers in separate "
+                    "network namespaces: one without a route to the node (relayed), one with a direct link "
+                    "(upgraded to direct by DCUtR). Each round asks the same question from both; reports the "
+                    "median paired difference and the relayed/direct ratio with 95% bootstrap intervals.",
+    )
+    p.add_argument("--rounds", type=int, default=20, help="questions asked over each path (default 20)")
+    p.add_argument("--max-tokens", type=int, default=4, help="tokens generated per answer (default 4)")
+    p.add_argument("--dir", type=Path, help="directory for the nodes' data (default: temporary)")
+    p.add_argument("--out", type=Path, default=Path("docs/results/relay.json"),
+                   help="results file (.json; a .md beside it; default docs/results/relay.json)")
+    p.set_defaults(func=cmd_bench_relay)
+
+
+SUBCOMMANDS.append(_add_relay)

@@ -77,10 +77,11 @@ def _roles(nodes: int, specs: list[str] | None) -> list[str]:
 def cmd_up(args: argparse.Namespace) -> int:
     net = _testnet(args.dir)
     roles = _roles(args.nodes, args.adversary)
-    print(f"starting {args.nodes} nodes ({args.profile}) in {net.dir}", file=sys.stderr)
+    light = f" + {args.light} light" if args.light else ""
+    print(f"starting {args.nodes} nodes ({args.profile}){light} in {net.dir}", file=sys.stderr)
     started = time.monotonic()
     nodes = net.up(args.nodes, profile=args.profile, roles=roles, progress=_say, threads=args.threads,
-                   timeout_s=args.timeout)
+                   timeout_s=args.timeout, light=args.light)
     _table(nodes, f"testnet up in {time.monotonic() - started:.1f}s")
     print(f"ask through any node: peermind ask --api {nodes[0].api} \"What is the capital of France?\"", file=sys.stderr)
     print(f"stop it with: peermind testnet down --dir {net.dir}", file=sys.stderr)
@@ -172,6 +173,8 @@ def register(sub: Any) -> None:
     up.add_argument("--nodes", type=int, default=3)
     up.add_argument("--profile", choices=PROFILES, default="mix", help="mix: SmolLM2 and Gemma-3 tiers (default)")
     up.add_argument("--threads", type=int, help="llama.cpp threads for every node (default: 1 small, 2 large)")
+    up.add_argument("--light", type=int, default=0, metavar="N",
+                    help="also start N light nodes (--model none: they route to peers and relay, load no model)")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for start-up and convergence")
     up.add_argument("--adversary", action="append", metavar="ROLE:COUNT", help="start COUNT nodes with an adversarial ROLE (wrong, garbage, forger, poisoner, flooder)")
     up.set_defaults(func=cmd_up)

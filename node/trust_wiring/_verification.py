@@ -59,7 +59,7 @@ from ..collab.answer import Answer
 from ..collab.candidates import Candidate
 from ..collab.confidence import argmax, choice_distribution, normalise_answer
 from ..collab.job import Job
-from ._canaries import Canary, CanaryDeck, judge
+from ._canaries import Canary, CanaryDeck, ProbeBudget, judge
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
 from ._outcome import CanaryOutcome, OutcomeSink, ignore_outcome
@@ -120,6 +120,7 @@ class Verification:
         own_model: str = "",
         run_local: RunLocal | None = None,
         on_outcome: OutcomeSink = ignore_outcome,
+        probe_budget: ProbeBudget | None = None,
     ) -> None:
         self._ledger = ledger
         self._metrics = metrics
@@ -145,6 +146,7 @@ class Verification:
         self.own_model = own_model
         self._run_local_fn = run_local
         self._on_outcome = on_outcome
+        self.probe_budget = probe_budget  # None: unbounded (unit tests); the daemon bounds it (_canaries.py)
 
     # ------------------------------------------------------------------ hook
     def after_answer(self, job: Job, answer: Answer) -> None:
@@ -252,7 +254,7 @@ class Verification:
         """One idle-time canary to ``probe_target()`` (None when nobody is owed one or no deck)."""
         deck = self.deck
         target = self.probe_target(startup_only=startup_only)
-        if target is None or deck is None:
+        if target is None or deck is None or (self.probe_budget is not None and not self.probe_budget.take()):
             return None
         self._probes[target.peer_id] = self._probes.get(target.peer_id, 0) + 1
         return await self._canary(PROBE_SHAPE, deck, target)

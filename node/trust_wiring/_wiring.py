@@ -59,7 +59,7 @@ from ..config import NodeConfig
 from ..p2p.ads import PeerAd
 from ..store import Store
 from ._admission import Admission
-from ._canaries import CANARY_FILE, CanaryDeck, load_canaries
+from ._canaries import CANARY_FILE, CanaryDeck, ProbeBudget, load_canaries
 from ._config_params import trust_params
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown
@@ -296,6 +296,7 @@ class TrustWiring:
                     own_model=self._model,
                     run_local=lambda job: self._answer_locally(node, job),
                     on_outcome=self._emit_outcome,
+                    probe_budget=ProbeBudget(),  # probes per minute bounded whatever N is
                 )
                 await nursery.start(self.verification.run)
                 if (t.canary_rate > 0 or t.probe_interval_s > 0) and t.canary_datasets:

@@ -1,0 +1,126 @@
+"""Light nodes and intermittent links on real processes, driven through the CLI as a user would.
+
+One testnet for the module: `peermind testnet up --nodes 2 --profile small --threads 1
+--light 1` (two SmolLM2 nodes and a light node started with `node run --model none`).
+The light node joins and routes its questions to the model nodes, which never see it as
+a candidate. `testnet fault drop node-1 --seconds S` cuts node-1 off: the ads of its
+peers are dropped on both sides, a question to node-1 is answered by node-1 alone within
+its budget and its provenance says so, and after `testnet fault clear` its questions
+reach peers again and their feedback is recorded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peermind.node.client import ApiRequestFailed, NodeClient
+from peermind.testnet._launcher import Testnet
+from peermind.testnet._state import NodeInfo
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CONTEXT = "Question: What is the capital of France?\nAnswer:"
+CHOICES = [" Paris", " Rome"]
+
+
+def peermind(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "peermind.node.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def wait_for(predicate: object, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def peers_of(node: NodeInfo) -> set[str]:
+    with NodeClient(node.api, timeout_s=10) as client:
+        return {p["peer_id"] for p in client.peers()}
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Testnet, list[NodeInfo]]]:
+    testnet = Testnet(Path(tmp_path_factory.mktemp("links")) / "tn")
+    try:
+        done = peermind("testnet", "up", "--nodes", "2", "--profile", "small", "--threads", "1", "--light", "1",
+                        "--dir", str(testnet.dir))
+        assert done.returncode == 0, done.stderr[-3000:]
+        _network, nodes = testnet.load()
+        yield testnet, nodes
+    finally:
+        testnet.down(grace_s=5)
+
+
+def test_a_light_node_joins_routes_to_peers_and_is_never_a_candidate(net: tuple[Testnet, list[NodeInfo]]) -> None:
+    testnet, nodes = net
+    model_a, model_b, light = nodes
+    assert [x.model for x in nodes] == ["smollm2", "smollm2", "none"]
+    status = peermind("testnet", "status", "--dir", str(testnet.dir))
+    assert status.returncode == 0 and status.stdout.count("2/2") == 3, status.stdout  # everyone sees everyone
+
+    with NodeClient(model_a.api, timeout_s=60) as client:
+        ads = {p["peer_id"]: p for p in client.peers()}
+        assert ads[light.peer_id]["models"] == []  # it advertises that it serves no model
+        light_rss = 0.0
+    with NodeClient(light.api, timeout_s=120) as client:
+        status_light = client.status()
+        assert status_light["model"]["name"] == "none"
+        light_rss = status_light["rss_mb"]
+        for _ in range(3):
+            scores, prov = client.score(CONTEXT, CHOICES, mode="route", timeout_s=60)
+            assert len(scores) == 2 and prov["answered_by"] in {model_a.peer_id, model_b.peer_id}
+    with NodeClient(model_a.api, timeout_s=60) as client:
+        assert light_rss < client.status()["rss_mb"]  # no model loaded
+        # a model node never routes to the light node, not even when asked for the cheapest answer
+        for _ in range(3):
+            _scores, prov = client.score(CONTEXT, CHOICES, mode="route", timeout_s=60)
+            assert prov["answered_by"] != light.peer_id
+            assert all(c.get("peer_id") != light.peer_id for c in prov.get("considered", []))
+
+
+def test_a_cut_off_node_answers_alone_within_budget_says_so_and_recovers(net: tuple[Testnet, list[NodeInfo]]) -> None:
+    testnet, nodes = net
+    model_a, model_b, light = nodes
+    dropped = peermind("testnet", "fault", "drop", "node-1", "--seconds", "40", "--period", "0.05", "--dir", str(testnet.dir))
+    assert dropped.returncode == 0, dropped.stderr
+    try:
+        # peers' ads vanish on both sides of the cut (a dropped connection drops the ad)
+        wait_for(lambda: not peers_of(model_b) & {model_a.peer_id, light.peer_id}, "node-1 to drop its peers' ads")
+        wait_for(lambda: model_b.peer_id not in peers_of(model_a), "node-0 to drop node-1's ad")
+        with NodeClient(model_b.api, timeout_s=120) as client:
+            started = time.monotonic()
+            _scores, prov = client.score(CONTEXT, CHOICES, mode="route", budget_ms=20000, timeout_s=60)
+            wall_ms = (time.monotonic() - started) * 1000
+        assert prov["answered_by"] == model_b.peer_id
+        assert "offline: no peer reachable" in prov["reason"]
+        assert wall_ms < 20000
+    finally:
+        cleared = peermind("testnet", "fault", "clear", "node-1", "--dir", str(testnet.dir))
+        assert cleared.returncode == 0, cleared.stderr
+    # links return: ads come back, questions reach peers again and their feedback is kept
+    wait_for(lambda: {model_a.peer_id, light.peer_id} <= peers_of(model_b), "node-1 to see its peers again", 90)
+    with NodeClient(model_b.api, timeout_s=120) as client:
+        _scores, prov = client.score(CONTEXT, CHOICES, peer=model_a.peer_id, timeout_s=60)
+        assert prov["answered_by"] == model_a.peer_id and "offline" not in prov["reason"]
+        _scores, prov = client.score(CONTEXT, CHOICES, mode="route", timeout_s=60)
+        assert "offline" not in prov["reason"]
+        labelled: list[dict[str, int]] = []
+
+        def label() -> bool:  # the row is written once the query embedder has encoded it
+            try:
+                labelled.append(client.feedback(prov["task_id"], correct=True))
+            except ApiRequestFailed:
+                return False
+            return True
+
+        wait_for(label, "the answer's feedback row", 120)
+    assert labelled[-1]["labelled"] >= 1  # the labelled row went into node-1's store

@@ -1,0 +1,81 @@
+"""Pure parts of ``bench scale``: kernel counters parsed, light nodes planned, the simulation's mechanics."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from peermind.testnet._profiles import LIGHT, SMALL, plan
+from peermind.testnet._scale import markdown
+from peermind.testnet._scale_sim import build_mesh, flood
+from peermind.testnet._traffic import SocketBytes, bytes_per_pid, parse
+from peermind.testnet.errors import TestnetError
+
+SS = """\
+0      0      127.0.0.1:44921 127.0.0.1:53148 users:(("python",pid=11,fd=19))
+\t bbr wscale:10,10 rto:216 cwnd:18 bytes_sent:420 bytes_acked:420 bytes_received:422 segs_out:12
+0      0      127.0.0.1:37565 127.0.0.1:42624 users:(("python",pid=12,fd=20))
+\t bbr cwnd:52 bytes_sent:71251 bytes_retrans:260 bytes_acked:70991 bytes_received:52135 segs_out:497
+0      0      127.0.0.1:8080 127.0.0.1:50000 users:(("python",pid=11,fd=21))
+\t bbr bytes_sent:999999 bytes_received:999999
+0      0      127.0.0.1:1234 127.0.0.1:4321 users:(("other",pid=99,fd=3))
+\t bbr bytes_sent:5 bytes_received:5
+"""
+
+
+def test_kernel_counters_are_read_per_socket_of_our_pids_without_the_api() -> None:
+    got = parse(SS, {11, 12}, skip_ports={8080})
+    assert got == {
+        (11, "127.0.0.1:44921", "127.0.0.1:53148"): SocketBytes(420, 422),
+        (12, "127.0.0.1:37565", "127.0.0.1:42624"): SocketBytes(71251, 52135),
+    }
+    later = dict(got)
+    later[(11, "127.0.0.1:44921", "127.0.0.1:53148")] = SocketBytes(1420, 522)
+    later[(11, "127.0.0.1:5", "127.0.0.1:6")] = SocketBytes(10, 20)  # opened in between: counts whole
+    assert bytes_per_pid(got, later) == {11: 1000 + 100 + 30, 12: 0}
+
+
+def test_light_nodes_come_after_the_model_nodes() -> None:
+    assert plan("small", 2, light=3) == [SMALL, SMALL, LIGHT, LIGHT, LIGHT]
+    assert LIGHT.model == "none"
+    with pytest.raises(TestnetError):
+        plan("small", 2, light=-1)
+
+
+def test_a_flood_reaches_every_peer_of_the_mesh_with_duplicates() -> None:
+    rng = random.Random(1)
+    mesh = build_mesh(300, rng)
+    assert all(4 <= len(m) <= 12 for m in mesh)
+    hops, ms, copies = flood(mesh, 0, rng, verify_ms=0.1)
+    assert 2 <= hops < 30 and ms > 0
+    assert sum(c >= 1 for c in copies) >= 299  # everyone but (maybe) the origin heard it
+    assert sum(copies) / len(copies) > 1.5  # gossipsub sends duplicates: that is its price
+
+
+def test_report_names_the_goal_and_the_load() -> None:
+    run = {"name": "scale", "models": 5, "light": 45, "ready_s": 80.0, "converge_s": 4.2,
+           "traffic_bytes_per_s_per_node": {"light": 900.0, "model": 1500.0},
+           "rss_mb_per_node": {"light": 190.0, "model": 360.0}, "pss_mb_total": 9000.0,
+           "idle_cpu_pct_per_node": {"light": 2.0, "model": 3.0}, "connections_per_node_median": 49.0,
+           "load_before": "up 3:00, load average: 3.1, 2.0, 1.0", "load_after": "load average: 9.5, 5.0, 2.0"}
+    text = markdown({"command": "peermind bench scale", "machine": {"cpus": 2, "ram_mb": 24000},
+                     "runs": [dict(run, name="baseline"), run], "ratios": {"converge_s": 1.5},
+                     "goals": {"converge_under_10s": True}})
+    assert "| scale | 5 + 45 | 80.0 | 4.2 | 900.0 / 1500.0 |" in text and "3.1 -> 9.5" in text
+    assert "Goal (convergence under 10 s): met" in text
+
+
+def test_bench_scale_simulate_writes_its_results(tmp_path: Path) -> None:
+    out = tmp_path / "sim.json"
+    done = subprocess.run([sys.executable, "-m", "peermind.node.cli", "bench", "scale", "--simulate", "80",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["peers"] == 80 and report["ad_table"]["ads"] == 80
+    assert report["ad_table"]["board_bytes_per_ad"] > 0 and report["gossip"]["copies_received_per_ad"] >= 1
+    assert report["dht"]["routing_table_peers_median"] >= 40 and report["dht"]["lookup_hops_max"] <= 3
+    assert "80 peers, simulated" in done.stdout and out.with_suffix(".md").exists()
