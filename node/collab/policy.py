@@ -51,6 +51,7 @@ from .constraints import (
     Tactics,
 )
 from .embedding import QueryEmbedder, query_text
+from .inflight import InFlight
 from .job import Job
 from .knowledge_match import DEFAULT_KNOWLEDGE_WEIGHT, knowledge_match
 from .knowledge_value import KnowledgeWeight
@@ -163,6 +164,8 @@ class Collaborator:
         self.knowledge_value = KnowledgeWeight(DEFAULT_KNOWLEDGE_WEIGHT)  # the knowledge match's weight, learned
         self.hooks = CollabHooks()
         self.backoff = PeerBackoff()
+        self.in_flight = InFlight()
+        """Requests this node has sent to each peer and not yet got back (load before ads show it)."""
         self.checks_peers = False
         """Whether this node verifies peers itself (canaries, probes, idle learning): then a peer's
         answer is delivered unchecked only with evidence of this node's own (collab/vouching.py)."""
@@ -221,7 +224,7 @@ class Collaborator:
     async def decide(self, ctx: QueryContext) -> list[Estimate]:
         """Feasible candidates with estimates, best utility first (or by prior when cold)."""
         started = time.perf_counter()
-        pool = self._candidates()
+        pool = self.in_flight.apply(self._candidates())
         pinned = ctx.constraints.peer
         pool = [c for c in pool if c.is_local or c.peer_id == pinned or not self.backoff.waiting(c.peer_id)]
         if self.hooks.peer_allowed is not None:
@@ -346,7 +349,8 @@ class Collaborator:
                 else:
                     result = reply
             else:
-                result = await self._request_remote(candidate.peer_id, req)
+                with self.in_flight.track(candidate.peer_id):
+                    result = await self._request_remote(candidate.peer_id, req)
         except TaskRefused as exc:
             outcome, detail, retry_after_ms = f"refused:{exc.reason}", str(exc), exc.retry_after_ms
             kind = Evidence.REFUSAL_BUSY if exc.reason in BACK_PRESSURE else Evidence.REFUSAL_OTHER
