@@ -59,6 +59,7 @@ from .p2p.host import (
     running_host,
 )
 from .p2p.outcomes import OutcomeService
+from .p2p.rtt import RttBook, RttMonitor
 from .p2p.relay import NatTraversal
 from .p2p.streams import StreamEndpoint
 from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
@@ -138,6 +139,7 @@ class Node:
         self.serves_model = backend.profile.name != NO_MODEL
         self.metrics = NodeMetrics()
         self.board = AdBoard()
+        self.rtt = RttBook()  # measured round trips to model peers (node/p2p/rtt.py), used in routing
         # Reputation from evidence (node/trust_wiring): exclusion, admission, verification.
         self.trust = TrustWiring(config, store, self.metrics.registry, self.peer_id, board=self.board,
                                  model=backend.profile.name)
@@ -269,6 +271,7 @@ class Node:
                 await nursery.start(self.collab.run)
                 await nursery.start(self.outcomes.run)
                 nursery.start_soon(self._bootstrap_loop)
+                nursery.start_soon(RttMonitor(host, self._model_peers, book=self.rtt).run)
                 nursery.start_soon(self._load_watch)
                 nursery.start_soon(index_in_background, self.knowledge, self.config.knowledge.docs,
                                    self.collab.embedder.request_load)
@@ -469,7 +472,8 @@ class Node:
         )
 
     def candidates(self) -> list[Candidate]:
-        peers = [Candidate.from_ad(e.peer_id, e.ad, is_local=False) for e in self.board.fresh() if e.ad.models]
+        peers = [replace(Candidate.from_ad(e.peer_id, e.ad, is_local=False), rtt_ms=self.rtt.rtt_ms(e.peer_id) or 0.0)
+                 for e in self.board.fresh() if e.ad.models]
         local = [self.local_candidate()] if self.serves_model else []  # a light node answers through peers only
         return self.trust.annotate([*local, *peers])
 
@@ -614,5 +618,6 @@ class Node:
                 "dht_routing_table": self.providers.routing_table_size if self.providers else 0,
             },
             "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+            "rtt_ms": self.rtt.snapshot(),
             "relay": self.nat.status() if self.nat is not None else None,
         }

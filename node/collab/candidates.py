@@ -33,6 +33,8 @@ class Candidate:
     """Evidence records this node itself holds about the peer (others' opinions not counted)."""
     knowledge: KnowledgeSummary | None = field(default=None, compare=False)
     """The peer's corpus summary from its ad (knowledge peers); routing matches questions to it."""
+    rtt_ms: float = 0.0
+    """Measured round trip to the peer (node/p2p/rtt.py; 0 for this node and peers not measured yet)."""
 
     @classmethod
     def from_ad(cls, peer_id: str, ad: CapabilityAd, *, is_local: bool) -> Candidate:
@@ -58,10 +60,11 @@ class Candidate:
         return self.queue_depth >= self.max_queue
 
     def estimate_latency_ms(self, prompt_tokens: int, max_tokens: int) -> float:
-        """Queue wait plus prompt processing plus generation, from the ad's measured speeds."""
+        """Queue wait plus prompt processing plus generation, from the ad's measured speeds,
+        plus the measured round trip (a fast peer far away can be the slower answer)."""
         one_task_s = prompt_tokens / self.prompt_tps + max_tokens / self.gen_tps
         waiting = self.queue_depth / self.max_concurrency
-        return (1 + waiting) * one_task_s * 1000
+        return (1 + waiting) * one_task_s * 1000 + self.rtt_ms
 
     def estimate_cost(self, prompt_tokens: int, max_tokens: int) -> float:
         return self.cost_per_1k * (prompt_tokens + max_tokens) / 1000

@@ -48,6 +48,7 @@ class Estimate:
             "source": self.source,
             "est_cost": round(self.cost, 6),
             "est_latency_ms": round(self.latency_ms, 1),
+            "rtt_ms": round(c.rtt_ms, 1),
             "utility": round(self.utility, 4),
             "saturated": c.saturated,
             "knowledge_match": self.knowledge_match,

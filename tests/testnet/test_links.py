@@ -87,6 +87,23 @@ def test_a_light_node_joins_routes_to_peers_and_is_never_a_candidate(net: tuple[
             assert all(c.get("peer_id") != light.peer_id for c in prov.get("considered", []))
 
 
+def test_round_trips_to_model_peers_are_measured_and_reach_routing(net: tuple[Testnet, list[NodeInfo]]) -> None:
+    _testnet, nodes = net
+    model_a, model_b, light = nodes
+
+    def rtts() -> dict[str, float]:
+        with NodeClient(model_a.api, timeout_s=30) as client:
+            return dict(client.status()["rtt_ms"])
+
+    wait_for(lambda: model_b.peer_id in rtts(), "node-0 to ping node-1", 40)
+    measured = rtts()
+    assert measured[model_b.peer_id] > 0 and light.peer_id not in measured  # light nodes are never targets
+    with NodeClient(model_a.api, timeout_s=60) as client:
+        _scores, prov = client.score(CONTEXT, CHOICES, mode="route", timeout_s=60)
+    remote = [c for c in prov["considered"] if c["peer_id"] == model_b.peer_id]
+    assert remote and remote[0]["rtt_ms"] > 0  # the estimate the router used includes the round trip
+
+
 def test_a_cut_off_node_answers_alone_within_budget_says_so_and_recovers(net: tuple[Testnet, list[NodeInfo]]) -> None:
     testnet, nodes = net
     model_a, model_b, light = nodes
