@@ -58,6 +58,7 @@ def installed_peer(npm: str) -> Path:
         if done.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise RuntimeError(f"npm ci failed in {staging} ({done.returncode}):\n{done.stderr[-2000:]}")
+        shutil.rmtree(target, ignore_errors=True)  # an install cut short earlier
         try:
             staging.rename(target)
         except OSError:  # another run installed it meanwhile
