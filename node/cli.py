@@ -96,9 +96,11 @@ def cmd_node_run(args: argparse.Namespace) -> int:
     if args.join:
         from .invite import read_invite
 
-        network, addrs = read_invite(args.join)
-        overrides["network"] = network
-        bootstrap += addrs
+        invite = read_invite(args.join)  # signature and expiry checked: InviteForged / InviteExpired
+        overrides["network"] = invite.network
+        if invite.secret:
+            overrides["network_secret"] = invite.secret
+        bootstrap += invite.addrs
     if bootstrap:
         overrides["bootstrap"] = tuple(bootstrap)
     if args.mdns:
@@ -290,11 +292,14 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
-    from .invite import make_invite
+    from .errors import ConfigError
+    from .invite import MAX_TTL_S
 
+    if args.ttl_hours is not None and not 0 < args.ttl_hours <= MAX_TTL_S / 3600:
+        raise ConfigError(f"--ttl-hours must be in (0, {MAX_TTL_S / 3600:g}], got {args.ttl_hours:g}")
     with _client(args) as client:
-        status = client.status()
-    print(make_invite(status["network"], status["addrs"]))
+        invite = client.invite(None if args.ttl_hours is None else args.ttl_hours * 3600)
+    print(invite["token"])
     return 0
 
 
@@ -405,8 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--once", action="store_true", help="print one frame and exit (for scripts)")
     top.set_defaults(func=cmd_top)
 
-    invite = sub.add_parser("invite", help="print a token that lets another node join this one's network")
+    invite = sub.add_parser("invite", help="print a token that lets another node join this one's network "
+                            "(signed by the node's key, expiring; on a private network it carries the secret)")
     _add_api_arg(invite)
+    invite.add_argument("--ttl-hours", type=float, help="hours until the token expires (default 24, at most 720)")
     invite.set_defaults(func=cmd_invite)
 
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_cmd", required=True, metavar="SUBCOMMAND")

@@ -148,6 +148,10 @@ class NodeClient:
     def status(self) -> dict[str, Any]:
         return self._request("GET", "/status")
 
+    def invite(self, ttl_s: float | None = None) -> dict[str, Any]:
+        """A signed invite token to the node's network (``POST /peermind/invite``)."""
+        return self._request("POST", "/peermind/invite", json={} if ttl_s is None else {"ttl_s": ttl_s})
+
     def peers(self) -> list[dict[str, Any]]:
         return self._request("GET", "/peermind/peers")["peers"]
 

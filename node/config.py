@@ -59,7 +59,7 @@ __all__ = [
 _ENV_PREFIX = "PEERMIND_"
 _ENV_CONFIG_FILE = "PEERMIND_CONFIG"
 _ENV_SHORTCUTS = {"PEERMIND_MODEL": "llm.model", "PEERMIND_THREADS": "llm.n_threads"}
-_SECRET_KEYS = frozenset({"api_token"})
+_SECRET_KEYS = frozenset({"api_token", "network_secret"})
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _MiB = 1024 * 1024
 
@@ -380,7 +380,12 @@ class TrustConfig(_Validated):
         _between(1.0, 86400.0),
     )
     pow_difficulty_bits: int = _setting(
-        0, "proof-of-work bits required on new peers' ads (0 = off)", _between(0, 32)
+        8,
+        "network setting, the price of an identity: leading zero bits of sha256 a peer's ad must "
+        "prove for its peer ID before its ads, gossip or work requests are accepted (every node "
+        "of a network must use the same value; each bit doubles the cost: ~2**bits hashes once "
+        "per identity, see `peermind bench identity`; 0 = free)",
+        _between(0, 32),
     )
     pre_trusted: tuple[str, ...] = _setting(
         (), "peer IDs trusted from the start (anchor global trust)", _each(_peer_id)
@@ -520,6 +525,14 @@ class NodeConfig(_Validated):
         ("/ip4/0.0.0.0/tcp/4001",),
         "multiaddrs to listen on (port 0 picks a free port)",
         _all(lambda v: None if v else "needs at least one address", _each(_listen_addr)),
+    )
+    network_secret: str | None = _setting(
+        None,
+        "makes the network private: only nodes holding this secret get work, ads or opinions "
+        "accepted (their ads carry an HMAC proof bound to their peer ID; the secret never "
+        "travels). Set it with PEERMIND_NETWORK_SECRET or the config file; `peermind invite` "
+        "puts it in the token",
+        _optional(_token),
     )
     bootstrap: tuple[str, ...] = _setting(
         (),

@@ -21,6 +21,7 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from peermind.protocol import CapabilityAd, ModelInfo, Signer, TaskRefusal, Verifier
+from peermind.trust import MembershipRules, NewcomerPool
 from peermind.trust import EvidenceEvent
 
 from .answer_log import AnswerLog
@@ -41,6 +42,7 @@ from .config import NodeConfig
 from .errors import NodeError
 from .events import EventBus
 from .identity import NodeIdentity
+from .invite import make_invite, read_invite
 from .knowledge import KnowledgeService
 from .knowledge.wiring import index_in_background, knowledge_settings
 from .light import NO_MODEL
@@ -58,6 +60,7 @@ from .p2p.host import (
     parse_peer_addr,
     running_host,
 )
+from .p2p.membership import Membership
 from .p2p.outcomes import OutcomeService
 from .p2p.rtt import RttBook, RttMonitor
 from .p2p.relay import NatTraversal
@@ -143,6 +146,9 @@ class Node:
         # Reputation from evidence (node/trust_wiring): exclusion, admission, verification.
         self.trust = TrustWiring(config, store, self.metrics.registry, self.peer_id, board=self.board,
                                  model=backend.profile.name)
+        # Network membership on every protocol (node/p2p/membership.py): name, proof of work, secret.
+        self.membership = self._membership(config)
+        self.trust.admission.is_member = self.membership.admits
         self.signer = Signer(identity.private_key)
         self.verifier = Verifier(
             max_skew_s=config.limits.clock_skew_s,
@@ -153,8 +159,9 @@ class Node:
             TaskLimits(config.limits.max_prompt_chars, config.limits.max_tokens),
             on_served=self._on_served,
             gate=self._gate,
-            admit=self.trust.admit_task,
-            release=self.trust.task_done,
+            admit=self.membership.pooled_admit(self.trust.admit_task, self.trust.task_done),
+            release=self.membership.pooled_release(self.trust.task_done),
+            wait_admitted=self.membership.wait_admitted,
             priority=self.trust.task_priority,
             turn_away=self.trust.turn_away,
         )
@@ -251,7 +258,7 @@ class Node:
                 on_evidence=self.record_evidence,
                 on_ad=self._on_ad,
                 accept_peer=self.trust.admit_ad,
-                check_ad=self.trust.check_ad,
+                check_ad=lambda peer, ad: self.trust.check_ad(peer, ad) and self.membership.check_ad(peer, ad),
                 score_params=self.trust.gossip_score_params(),
             )
             # Relay service, reservations and circuit dials (p2p/relay.py): before any dial.
@@ -444,6 +451,7 @@ class Node:
             training=self.training.available,
             ram_mb=int(psutil.virtual_memory().available / 2**20),
             pow_nonce=self.trust.pow_nonce,
+            member_proof=self.membership.own_proof(self.peer_id),
             knowledge=await self.knowledge.summary_or_none(),
         )
 
@@ -477,13 +485,35 @@ class Node:
         local = [self.local_candidate()] if self.serves_model else []  # a light node answers through peers only
         return self.trust.annotate([*local, *peers])
 
+    def _membership(self, config: NodeConfig) -> Membership:
+        """The network's admission rules; unproven peers (trust on) share one newcomer pool,
+        as large as one trusted peer's allowance."""
+        t = config.trust
+        rules = MembershipRules.build(config.network, t.pow_difficulty_bits, config.network_secret)
+        if not t.enabled:
+            return Membership(rules, self.board)
+        book, probation = self.trust.book, self.trust.params.probation_interactions
+        pool = NewcomerPool(rate=t.request_rate, burst=t.request_burst,
+                            concurrent=max(2, round(t.request_burst * 0.4)))
+        return Membership(rules, self.board, pool=pool, unproven=lambda peer: book.interactions(peer) < probation)
+
+    def issue_invite(self, ttl_s: float) -> dict[str, object]:
+        """A token (signed with this node's key, expiring in ``ttl_s``) that joins this network here."""
+        assert self.host is not None
+        token = make_invite(self.signer, self.config.network, full_addrs(self.host), ttl_s=ttl_s,
+                            secret=self.config.network_secret)
+        expires = read_invite(token)
+        return {"token": token, "network": expires.network, "inviter": self.peer_id,
+                "expires_at": expires.expires_at, "private": self.config.network_secret is not None}
+
     # ----------------------------------------------------------------- tasks
     def _gate(self, peer: str) -> TaskRefusal | None:
         if not self._accepting:
             return TaskRefusal(task_id=b"\0" * 16, reason="busy", detail="node is shutting down", retry_after_ms=0)
         if not self.serves_model:
             return TaskRefusal(task_id=b"\0" * 16, reason="unsupported", detail="light node: it serves no model")
-        return self.trust.gate(peer)  # banned: untrusted; over its allowance: rate_limited
+        # outside the network: wrong_network / not_member / unadvertised; then the trust gate
+        return self.membership.gate(peer) or self.trust.gate(peer)  # banned: untrusted; over its allowance: rate_limited
 
     def _on_served(self, served: ServedTask) -> None:
         reply = served.reply
@@ -612,6 +642,7 @@ class Node:
             "connected": connected,
             "peers": [e.to_json() for e in self.board.fresh()],
             "accepting": self._accepting,
+            "membership": self.membership.snapshot(),
             "discovery": {
                 "mdns": self.config.mdns,
                 "dht": self.providers is not None,

@@ -18,6 +18,8 @@ from ._envelope import (
     seal_body,
 )
 from ._errors import (
+    ADMISSION_ERRORS,
+    AdmissionError,
     BadSignature,
     EnvelopeError,
     FrameTimeout,
@@ -27,6 +29,7 @@ from ._errors import (
     InvalidPeerId,
     InvalidPublicKey,
     MalformedEnvelope,
+    NotMember,
     PeerMismatch,
     ProtocolError,
     ReplayedNonce,
@@ -34,9 +37,11 @@ from ._errors import (
     SenderKeyMismatch,
     StaleTimestamp,
     TruncatedFrame,
+    Unadvertised,
     UnknownMessageType,
     UnknownRequiredField,
     UnsupportedVersion,
+    WrongNetwork,
     WrongRecipient,
 )
 from ._framing import add_frame_tap, frame_bytes, read_frame, split_frames, tap_frame, write_frame
@@ -146,6 +151,11 @@ __all__ = [
     "WrongRecipient",
     "StaleTimestamp",
     "ReplayedNonce",
+    "ADMISSION_ERRORS",
+    "AdmissionError",
+    "NotMember",
+    "Unadvertised",
+    "WrongNetwork",
     "SchemaError",
     "UnknownRequiredField",
     "StreamViolation",

@@ -104,6 +104,44 @@ class ReplayedNonce(EnvelopeError):
     """The (sender, nonce) pair was already accepted within the window."""
 
 
+# --- admission ---------------------------------------------------------------
+
+
+class AdmissionError(ProtocolError):
+    """An authentic message from a peer this network does not admit.
+
+    Not a violation by the sender (it may simply belong elsewhere), so it is
+    no trust evidence; on a request protocol the receiver answers with a
+    refusal whose ``reason`` is the subclass's ``reason``.
+    """
+
+    reason = "not_admitted"
+
+
+class WrongNetwork(AdmissionError):
+    """The peer advertises another ``--network`` than the receiver's."""
+
+    reason = "wrong_network"
+
+
+class NotMember(AdmissionError):
+    """The network is private and the peer's ad carries no valid membership proof."""
+
+    reason = "not_member"
+
+
+class Unadvertised(AdmissionError):
+    """No fresh, valid ad of the peer's on this network (with the network's proof of work)."""
+
+    reason = "unadvertised"
+
+
+ADMISSION_ERRORS: dict[str, type[AdmissionError]] = {
+    cls.reason: cls for cls in (WrongNetwork, NotMember, Unadvertised)
+}
+"""Refusal reason -> the typed error a requester raises for it."""
+
+
 # --- schema ----------------------------------------------------------------
 
 

@@ -65,5 +65,7 @@ class CapabilityAd(Message):
     pow_nonce: Annotated[int, Limits(ge=0, le=2**64 - 1)] = 0
     """Optional proof-of-work nonce (anti-Sybil); 0 when unused."""
     ram_mb: Annotated[int, Limits(ge=0, le=2**40)] = 0
+    member_proof: Annotated[bytes, Limits(max_len=64)] | None = None
+    """Private networks: HMAC proving the signer holds the network's secret (SPEC 9.1)."""
     knowledge: KnowledgeSummary | None = None
     """Summary of the peer's local corpus (knowledge peers only); never text."""

@@ -120,6 +120,9 @@ class TaskRefusal(Message):
                 "internal",
                 "untrusted",
                 "rate_limited",
+                "wrong_network",
+                "not_member",
+                "unadvertised",
             )
         ),
     ]

@@ -18,7 +18,9 @@ from ._evidence import Evidence, EvidenceRecord, ViolationKind
 from ._global_trust import SELF, GlobalTrust, TrustOpinion
 from ._ids import check_peer_id
 from ._known_answer import KnownAnswerJudge
+from ._membership import MembershipRules, membership_proof, network_key
 from ._model_baseline import SELF_SOURCE, ModelBaseline, ModelStats
+from ._newcomer_pool import NewcomerPool, PoolRefusal
 from ._params import DEFAULT_VIOLATION_WEIGHTS, DEFAULT_WEIGHTS, TrustParams
 from ._pow import ProofOfWork, pow_challenge, solve, verify
 from ._rate_limit import LimitKind, RateLimiter, TokenBucket
@@ -32,11 +34,12 @@ from ._replay import (
     replay_horizon_s,
     replay_rows,
 )
-from ._reputation import Explanation, KindSummary, ReputationBook, Standing
+from ._reputation import CHECKED_KINDS, Explanation, KindSummary, ReputationBook, Standing
 from ._sprt import DISHONEST_SHARE, canary_llr
 
 __all__ = [
     "ABUSE_FACTOR",
+    "CHECKED_KINDS",
     "DEFAULT_VIOLATION_WEIGHTS",
     "DEFAULT_WEIGHTS",
     "DISHONEST_SHARE",
@@ -58,8 +61,11 @@ __all__ = [
     "KindSummary",
     "KnownAnswerJudge",
     "LimitKind",
+    "MembershipRules",
     "ModelBaseline",
     "ModelStats",
+    "NewcomerPool",
+    "PoolRefusal",
     "PeerAnswer",
     "ProofOfWork",
     "RateLimited",
@@ -88,6 +94,8 @@ __all__ = [
     "honesty_weight",
     "judge_canary",
     "llr_of_detail",
+    "membership_proof",
+    "network_key",
     "normalise_answer",
     "pow_challenge",
     "record_from_row",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,13 +104,14 @@ class PeerState:
         """The canary test sum decayed to ``now``."""
         return self.llr * decay_factor(now - self.as_of, half_life_s)
 
-    def masses_at(self, now: float, half_life_s: float) -> tuple[float, float]:
-        """Total (positive, negative) mass decayed to ``now``."""
+    def masses_at(self, now: float, half_life_s: float,
+                  kinds: Collection[Evidence] | None = None) -> tuple[float, float]:
+        """Total (positive, negative) mass decayed to ``now`` (of ``kinds`` only, when given)."""
         factor = decay_factor(now - self.as_of, half_life_s)
+        pos = self.positive.values() if kinds is None else [m for k, m in self.positive.items() if k in kinds]
+        neg = self.negative.values() if kinds is None else [m for k, m in self.negative.items() if k in kinds]
         # fsum: exact, so the result does not depend on dict order (rows reload identically)
-        return math.fsum(self.positive.values()) * factor, math.fsum(
-            self.negative.values()
-        ) * factor
+        return math.fsum(pos) * factor, math.fsum(neg) * factor
 
     # -- rows ---------------------------------------------------------------------------
     def to_row(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -39,9 +39,16 @@ from ._evidence import Evidence, EvidenceRecord
 from ._params import TrustParams
 from ._peer_state import PeerState, decay_factor
 
-__all__ = ["Explanation", "KindSummary", "ReputationBook", "Standing"]
+__all__ = ["CHECKED_KINDS", "Explanation", "KindSummary", "ReputationBook", "Standing"]
 
 ABUSE_KINDS = (Evidence.PROTOCOL_VIOLATION, Evidence.FLOOD)
+CHECKED_KINDS = frozenset({
+    Evidence.ANSWER_RIGHT, Evidence.ANSWER_WRONG, Evidence.CROSS_CHECK_AGREE,
+    Evidence.CROSS_CHECK_DISAGREE, Evidence.CONFIDENCE_MISCALIBRATED,
+})
+"""Evidence about whether a peer's answers are right: what opinions for global trust rest on
+(canary LLRs count as well). Timing, refusals and training updates say nothing about it."""
+
 ABUSE_MASS_IGNORED = 0.5
 """Decayed abuse mass below which a peer's positive canary sum counts again (a -8 forged
 signature falls below it after four half-lives)."""
@@ -287,9 +294,13 @@ class ReputationBook:
     def local_opinions(self) -> dict[str, float]:
         """This node's normalised local trust for EigenTrust (sums to 1, or empty).
 
-        Only peers that earned more than the newcomer prior (and are not banned)
-        get a share, proportional to score - prior: vouching for a fresh Sybil
-        would hand it global trust for free.
+        Opinions rest on CHECKED answers only (``CHECKED_KINDS``: canary and known-answer
+        verdicts, cross-checks, confidence claims), never on liveness: a liar that answers
+        every task on time earns task_ok mass, and an opinion built on it would vouch for
+        the liar across the network at start-up, before any canary judged it. Only peers
+        whose checked score beats the newcomer prior (and are not banned) get a share,
+        proportional to score - prior: vouching for a fresh Sybil would hand it global
+        trust for free.
         """
         now = self._now()
         prior = self.params.prior_mean
@@ -297,11 +308,16 @@ class ReputationBook:
         for peer, state in self._peers.items():
             if state.banned_until > now:
                 continue
-            excess = self._score_of(state, now) - prior
+            excess = self._score_of(state, now, kinds=CHECKED_KINDS) - prior
             if excess > 0:
                 raw[peer] = excess
         total = sum(raw.values())
         return {peer: value / total for peer, value in sorted(raw.items())} if total > 0 else {}
+
+    def checked_score(self, peer: str) -> float:
+        """The score from checked answers alone (what opinions rest on); the prior for unknown peers."""
+        state = self._peers.get(peer)
+        return self.params.prior_mean if state is None else self._score_of(state, self._now(), kinds=CHECKED_KINDS)
 
     # -- persistence --------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
@@ -343,9 +359,9 @@ class ReputationBook:
         state = self._peers.get(peer)
         return 0.0 if state is None else state.llr_at(self._now(), self.params.half_life_s)
 
-    def _score_of(self, state: PeerState, now: float) -> float:
+    def _score_of(self, state: PeerState, now: float, kinds: Collection[Evidence] | None = None) -> float:
         p = self.params
-        pos, neg = state.masses_at(now, p.half_life_s)
+        pos, neg = state.masses_at(now, p.half_life_s, kinds)
         beta = (p.prior_alpha + pos) / (p.prior_alpha + p.prior_beta + pos + neg)
         llr = state.llr_at(now, p.half_life_s)
         if llr > 0 and self._abuse_mass(state, now) > ABUSE_MASS_IGNORED:

@@ -48,5 +48,8 @@ class ApiNode(ConsoleNode, Protocol):
                   timeout_s: float = 60.0, tactics: Tactics = NO_TACTICS) -> Answer:
         """Answer ``job`` through the network (or locally) and record it."""
 
+    def issue_invite(self, ttl_s: float) -> dict[str, object]:
+        """A signed invite token to this node's network, valid ``ttl_s`` seconds (``node/invite.py``)."""
+
     async def find_providers(self, kind: str, name: str, *, timeout_s: float = 5.0) -> list[Provider]:
         """Peers that registered ``kind/name`` (model, skill, tag) in the DHT."""

@@ -65,6 +65,8 @@ class PeerAd:
     def to_json(self) -> dict[str, object]:
         body = self.ad.to_body()
         body.update(peer_id=self.peer_id, received_at=self.received_at, expires_at=self.expires_at)
+        if self.ad.member_proof is not None:  # bytes: JSON shows it as hex
+            body["member_proof"] = self.ad.member_proof.hex()
         k = self.ad.knowledge
         if k is not None:  # centroids are bytes: JSON shows their number and sizes, not the vectors
             body["knowledge"] = {"centroids": len(k.centroids), "counts": [c.count for c in k.centroids],
@@ -241,7 +243,8 @@ class AdGossip:
             if not self._accept_peer(origin_b58):
                 continue
             try:
-                envelope = self._verifier.open(bytes(message.data), expected_sender=origin)
+                envelope = self._verifier.open(bytes(message.data), expected_sender=origin,
+                                               expected_recipient=self._topic)
             except (ReplayedNonce, StaleTimestamp):
                 # Gossip relays re-deliver old ads (two paths, or a restarted node's
                 # mesh catching up): drop them, but they are not the origin's fault.

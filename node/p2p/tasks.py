@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -156,13 +156,15 @@ class TaskService:
         priority: Callable[[str], tuple[int, bool]] = lambda _peer: (PEER_PRIORITY, False),
         turn_away: Callable[[str], bool] | None = None,
         grounder: Grounder | None = None,
+        wait_admitted: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         """``gate`` refuses a peer outright (bans, rates); ``admit``/``release`` bracket each task
         that passes it, so a per-peer concurrency share is released even when the task fails;
         ``priority(peer)`` is the (queue priority, preemptible) of the peer's tasks on the model;
         ``turn_away(peer)`` True drops its streams unread (see ``StreamEndpoint.serve``);
         ``grounder`` (a knowledge peer's corpus) puts retrieved passages into each task's prompt
-        and its citations into the result."""
+        and its citations into the result; ``wait_admitted(peer)`` gives a requester whose ad has
+        not arrived yet a moment for it before ``gate`` judges its membership."""
         self._backend = backend
         self._limits = limits
         self._on_served = on_served
@@ -172,6 +174,7 @@ class TaskService:
         self._priority = priority
         self._turn_away = turn_away
         self.grounder = grounder
+        self._wait_admitted = wait_admitted
         self.endpoint: StreamEndpoint | None = None
         self._started: dict[bytes, float] = {}
 
@@ -183,6 +186,8 @@ class TaskService:
         body = envelope.body
         if not isinstance(body, TaskRequest):
             raise UnexpectedMessage(f"unexpected {envelope.msg_type} on the task protocol")
+        if self._wait_admitted is not None:
+            await self._wait_admitted(peer)
         refusal = self._gate(peer) or self._admit(peer)
         if refusal is not None:
             return _refusal_for(body, refusal)

@@ -20,7 +20,7 @@ import trio
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from libp2p.peer.id import ID
 from peermind.federated import FeedbackRow
-from peermind.protocol import FL_PROTOCOL_ID, Envelope, TrainInvite, TrainMessage, Verifier
+from peermind.protocol import FL_PROTOCOL_ID, Envelope, TrainInvite, TrainMessage, TrainReply, Verifier
 from peermind.protocol import Message as WireMessage
 
 from ..p2p.host import dial, parse_peer_addr
@@ -227,6 +227,10 @@ class TrainingService:
 
     async def _handle(self, envelope: Envelope, peer: str) -> WireMessage | None:
         body = envelope.body
+        if isinstance(body, TrainInvite | TrainMessage):
+            problem = self._node.membership.refuse(peer, "fl")
+            if problem is not None:  # outside the network (node/p2p/membership.py): a typed error reply
+                return TrainReply(run_id=body.run_id, round=body.round, error=f"{problem.reason}: {problem}"[:1024])
         if isinstance(body, TrainInvite):
             return await self.participant.on_invite(body, peer)
         if isinstance(body, TrainMessage):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ..collab.router_state import RouterHolder
     from ..p2p.ads import AdBoard, AdGossip
+    from ..p2p.membership import Membership
 
 __all__ = ["TrainingNode"]
 
@@ -34,6 +35,8 @@ class TrainingNode(NodeCore, Protocol):
     router: RouterHolder
     host: IHost | None
     gossip: AdGossip | None
+    membership: Membership
+    """Who this network admits (node/p2p/membership.py): training requests from others are refused."""
 
     def reputation(self, peer_b58: str) -> float:
         """This node's local reputation of a peer in [0, 1] (weighs its training updates)."""

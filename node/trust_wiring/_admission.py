@@ -90,6 +90,9 @@ class Admission:
         self._now = now
         self._pow_ok: set[tuple[str, int]] = set()
         self._pow_reported: set[str] = set()
+        self.is_member: Callable[[str], bool] = lambda _peer: True
+        """Network membership (node/p2p/membership.py), set by the daemon: opinions from
+        peers outside the network are dropped, trust on or off."""
 
     # ------------------------------------------------------------------ tasks
     def gate_task(self, peer: str) -> TaskRefusal | None:
@@ -194,7 +197,7 @@ class Admission:
         return self.admit(peer, LimitKind.AD, "ads")
 
     def admit_opinion(self, peer: str) -> bool:
-        return self.admit(peer, LimitKind.OPINION, "trust")
+        return self.is_member(peer) and self.admit(peer, LimitKind.OPINION, "trust")
 
     def check_ad(self, peer: str, ad: CapabilityAd) -> bool:
         """Proof of work of a verified ad; False (ignore the ad) when it is missing or wrong."""

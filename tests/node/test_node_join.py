@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import httpx
@@ -16,7 +18,18 @@ def test_invite_token_joins_the_inviters_network_and_other_networks_stay_apart(c
     invite = peermind("invite", "--api", host.api_url.removeprefix("http://"))
     assert invite.returncode == 0, invite.stderr
     token = invite.stdout.strip()
-    assert token.startswith("pmi1.")
+    assert token.startswith("pmi2.")  # signed by the host's key, with an expiry (node/invite.py)
+    # A token altered in transit, or past its expiry, is refused in one line before anything starts.
+    payload, signature = token.removeprefix("pmi2.").split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data["x"] += 3600  # a longer life than the inviter signed
+    forged = "pmi2." + base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=") + "." + signature
+    expiring = peermind("invite", "--api", host.api_url.removeprefix("http://"), "--ttl-hours", "0.0003")
+    assert expiring.returncode == 0, expiring.stderr
+    time.sleep(2)
+    for bad, why in ((forged, "does not verify"), (expiring.stdout.strip(), "expired")):
+        run = peermind("node", "run", "--data-dir", str(cluster.root / "refused"), "--join", bad)
+        assert run.returncode != 0 and why in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
     # The joiner is told nothing but the token: network name and addresses come from it.
     joiner = cluster.spawn("joiner", network="ignored-by-join", extra=["--join", token])

@@ -9,6 +9,7 @@ from _trustpeers import Clock, pid
 from peermind.trust import (
     Evidence,
     EvidenceRecord,
+    GlobalTrust,
     InvalidInput,
     ReputationBook,
     Standing,
@@ -272,3 +273,25 @@ def test_record_rejects_anything_but_an_evidence_record(book: ReputationBook) ->
 def test_records_default_to_the_current_time() -> None:
     before = time.time()
     assert before <= EvidenceRecord(A, Evidence.TASK_OK).at <= time.time()
+
+
+def test_opinions_rest_on_checked_answers_never_on_answers_on_time(
+    book: ReputationBook, clock: Clock
+) -> None:
+    """Issue 12's loophole: a liar answering every task on time earned task_ok mass above the
+    prior, so this node's opinion (and through EigenTrust the network's) vouched for it at
+    start-up, before any canary judged it."""
+    liar, honest, both = pid("liar"), pid("honest"), pid("both")
+    for _ in range(30):
+        book.record(rec(liar, Evidence.TASK_OK, clock.t))
+        book.record(rec(both, Evidence.TASK_OK, clock.t))
+        book.record(rec(both, Evidence.UPDATE_OK, clock.t))
+    assert book.score(liar) > book.params.prior_mean  # liveness still counts for routing/admission
+    book.record(EvidenceRecord(honest, Evidence.ANSWER_RIGHT, at=clock.t, llr=1.39))  # a judged canary
+    book.record(rec(both, Evidence.CROSS_CHECK_AGREE, clock.t))
+    opinions = book.local_opinions()
+    assert set(opinions) == {honest, both}
+    assert book.checked_score(liar) == pytest.approx(book.params.prior_mean)
+    # global trust, anchored on this node's own view, gives the liar nothing
+    trust = GlobalTrust([], self_id=pid("me")).compute(opinions)
+    assert trust.get(liar, 0.0) == 0.0 and trust[honest] > 0

@@ -1,0 +1,169 @@
+"""Network membership on every protocol: who may get work, ads or opinions accepted here.
+
+A peer is admitted while this node holds a fresh ad of it that passed the network's
+rules (``peermind.trust.MembershipRules``: the network's name, its proof of work and, on a
+private network, a membership proof). Everything else gets a typed refusal: on the task
+and negotiation protocols a ``task.refusal`` whose reason names the
+``peermind.protocol.AdmissionError`` subclass (``wrong_network``, ``not_member``,
+``unadvertised``), on the training protocol a ``train.reply`` whose error starts with it;
+ads and opinions are dropped. Each (peer, reason) is logged once, without a traceback,
+and none of it is trust evidence: a peer of another network is not a liar.
+
+Unproven peers (fewer records here than probation asks) also share one newcomer pool
+(``peermind.trust.NewcomerPool``) beside their own allowances, so a thousand fresh
+identities cost this node no more than one trusted peer may.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
+
+import trio
+from peermind.protocol import AdmissionError, CapabilityAd, TaskRefusal, Unadvertised
+from peermind.trust import MembershipRules, NewcomerPool
+
+from .ads import AdBoard
+
+log = logging.getLogger("peermind.node.membership")
+
+__all__ = ["AD_GRACE_S", "Membership"]
+
+AD_GRACE_S = 3.0
+"""How long a work request from a connected peer without an ad waits for its ad: peers
+publish on every new connection, so a request can overtake the requester's first ad."""
+MAX_REMEMBERED = 4096
+"""Peers whose rejected ad (and logged refusal) is remembered; the oldest are forgotten."""
+_NO_TASK = b"\0" * 16
+TaskAdmit = Callable[[str], TaskRefusal | None]
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Membership:
+    """This node's admission by network membership, and the newcomer pool."""
+
+    def __init__(self, rules: MembershipRules, board: AdBoard, *,
+                 unproven: Callable[[str], bool] = lambda _peer: False,
+                 pool: NewcomerPool | None = None, ad_grace_s: float = AD_GRACE_S) -> None:
+        self.rules = rules
+        self._board = board
+        self._unproven = unproven
+        self.pool = pool
+        self._grace_s = ad_grace_s
+        self._rejected: OrderedDict[str, AdmissionError] = OrderedDict()
+        self._logged: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._pooled: dict[str, int] = {}
+        self.refusals: dict[str, int] = {}
+        """Refusals by reason (ads and opinions dropped, requests refused), for status and tests."""
+
+    # ------------------------------------------------------------------ ads
+    def own_proof(self, peer_id: str) -> bytes | None:
+        return self.rules.own_proof(peer_id)
+
+    def check_ad(self, peer: str, ad: CapabilityAd) -> bool:
+        """Whether a verified ad admits its signer (False: ignore the ad, forget the old one)."""
+        problem = self.rules.judge_ad(peer, ad)
+        if problem is None:
+            self._rejected.pop(peer, None)
+            return True
+        _remember(self._rejected, peer, problem)
+        self._board.remove(peer)
+        self._refused(peer, problem, "ad")
+        return False
+
+    # ------------------------------------------------------------------ requests
+    def verdict(self, peer: str) -> AdmissionError | None:
+        """None when ``peer`` is admitted now, else the typed reason it is not."""
+        if self._board.get(peer) is not None:
+            return None
+        rejected = self._rejected.get(peer)
+        if rejected is not None:
+            return rejected
+        return Unadvertised(f"no fresh ad of {peer} on network {self.rules.network!r} "
+                            "(publish a signed ad with the network's proof of work first)")
+
+    async def wait_admitted(self, peer: str) -> None:
+        """Give a peer whose ad has not arrived yet (and was never rejected) a moment for it."""
+        if self._board.get(peer) is not None or peer in self._rejected:
+            return
+        with trio.move_on_after(self._grace_s):
+            while self._board.get(peer) is None and peer not in self._rejected:
+                await self._board.changed.wait()
+
+    def refuse(self, peer: str, protocol: str) -> AdmissionError | None:
+        """``verdict``, counted and logged (once per peer and reason) when it is a refusal."""
+        problem = self.verdict(peer)
+        if problem is not None:
+            self._refused(peer, problem, protocol)
+        return problem
+
+    def gate(self, peer: str, protocol: str = "task") -> TaskRefusal | None:
+        """A typed ``task.refusal`` for a request from a peer this network does not admit."""
+        problem = self.refuse(peer, protocol)
+        if problem is None:
+            return None
+        return TaskRefusal(task_id=_NO_TASK, reason=problem.reason, detail=str(problem)[:512])
+
+    def admits(self, peer: str, protocol: str = "opinion") -> bool:
+        """Gossip (opinions): accept only from admitted peers; the rest is dropped, logged once."""
+        return self.refuse(peer, protocol) is None
+
+    # ------------------------------------------------------------------ newcomer pool
+    def pooled_admit(self, admit: TaskAdmit, release: Callable[[str], None]) -> TaskAdmit:
+        """``admit`` (the per-peer share) followed by the newcomer pool for unproven peers."""
+        def admit_task(peer: str) -> TaskRefusal | None:
+            refusal = admit(peer)
+            if refusal is not None or self.pool is None or not self._unproven(peer):
+                return refusal
+            refused = self.pool.acquire()
+            if refused is not None:
+                release(peer)
+                self.refusals["newcomer_pool"] = self.refusals.get("newcomer_pool", 0) + 1
+                return TaskRefusal(task_id=_NO_TASK, reason="rate_limited", detail=refused.detail[:512],
+                                   retry_after_ms=max(1, int(refused.retry_after_s * 1000)))
+            self._pooled[peer] = self._pooled.get(peer, 0) + 1
+            return None
+
+        return admit_task
+
+    def pooled_release(self, release: Callable[[str], None]) -> Callable[[str], None]:
+        """``release`` plus the pool slot, when the task held one."""
+        def task_done(peer: str) -> None:
+            release(peer)
+            held = self._pooled.get(peer, 0)
+            if held and self.pool is not None:
+                self.pool.release()
+                if held == 1:
+                    del self._pooled[peer]
+                else:
+                    self._pooled[peer] = held - 1
+
+        return task_done
+
+    # ------------------------------------------------------------------ reporting
+    def _refused(self, peer: str, problem: AdmissionError, protocol: str) -> None:
+        self.refusals[problem.reason] = self.refusals.get(problem.reason, 0) + 1
+        key = (peer, problem.reason)
+        if key in self._logged:
+            return
+        _remember(self._logged, key, None)
+        log.warning("refused a peer this network does not admit", extra={
+            "peer": peer, "reason": problem.reason, "error": type(problem).__name__,
+            "protocol": protocol, "detail": str(problem)[:200]})
+
+    def snapshot(self) -> dict[str, object]:
+        pool = self.pool
+        return {"network": self.rules.network, "private": self.rules.private,
+                "pow_difficulty_bits": self.rules.pow.difficulty_bits, "refusals": dict(self.refusals),
+                "newcomer_pool": None if pool is None else {
+                    "rate": pool.rate, "burst": pool.burst, "concurrent": pool.concurrent, "running": pool.running}}
+
+
+def _remember(table: OrderedDict[K, V], key: K, value: V) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > MAX_REMEMBERED:
+        table.popitem(last=False)

@@ -1,0 +1,100 @@
+"""Admission by network membership on the node (node/p2p/membership.py), with the real AdBoard."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import trio
+from peermind.node.p2p.ads import AdBoard
+from peermind.node.p2p.membership import Membership
+from peermind.protocol import CapabilityAd, TaskRefusal
+from peermind.trust import MembershipRules, NewcomerPool
+
+A = "12D3KooWA4Xop1JaT3MHxwYMkCepYsv4iPVopMXwCz5iHYdBfeSB"
+B = "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK"
+RULES = MembershipRules.build("club", 4, "s3cret")
+
+
+def _ad(peer: str, rules: MembershipRules = RULES) -> CapabilityAd:
+    return CapabilityAd(network=rules.network, ttl_s=60, seq=1, pow_nonce=rules.pow.solve(peer),
+                        member_proof=rules.own_proof(peer))
+
+
+def _offer(gate: Membership, board: AdBoard, peer: str, ad: CapabilityAd) -> None:
+    """What AdGossip does with a verified ad: check it, then put it on the board."""
+    if gate.check_ad(peer, ad):
+        board.offer(peer, ad)
+
+
+async def test_requests_need_a_fresh_admitted_ad_and_refusals_are_typed(caplog: pytest.LogCaptureFixture) -> None:
+    board = AdBoard()
+    gate = Membership(RULES, board)
+    refusal = gate.gate(A)
+    assert isinstance(refusal, TaskRefusal) and refusal.reason == "unadvertised"
+    outsider = MembershipRules.build("club", 4, None)  # same name, no secret
+    with caplog.at_level(logging.WARNING, logger="peermind.node.membership"):
+        _offer(gate, board, A, _ad(A, outsider))
+        for _ in range(5):
+            assert gate.gate(A).reason == "not_member"  # type: ignore[union-attr]
+            assert not gate.admits(A)
+    assert board.get(A) is None
+    logged = [r for r in caplog.records if getattr(r, "peer", "") == A and getattr(r, "reason", "") == "not_member"]
+    assert len(logged) == 1 and not any(r.exc_info for r in caplog.records)  # once, no traceback
+    _offer(gate, board, A, CapabilityAd(network="elsewhere", ttl_s=60, seq=2))
+    assert gate.gate(A).reason == "wrong_network"  # type: ignore[union-attr]
+    _offer(gate, board, A, _ad(A))
+    assert gate.gate(A) is None and gate.admits(A)
+    # a member's later ad that fails the rules takes its admission away at once
+    _offer(gate, board, A, CapabilityAd(network="club", ttl_s=60, seq=3, pow_nonce=RULES.pow.solve(A)))
+    assert gate.gate(A).reason == "not_member"  # type: ignore[union-attr]
+    assert gate.refusals["not_member"] >= 6
+
+
+async def test_a_request_that_overtakes_its_senders_first_ad_waits_for_it() -> None:
+    board = AdBoard()
+    gate = Membership(RULES, board, ad_grace_s=5.0)
+    async with trio.open_nursery() as nursery:
+        async def late_ad() -> None:
+            await trio.sleep(0.2)
+            _offer(gate, board, B, _ad(B))
+
+        nursery.start_soon(late_ad)
+        with trio.fail_after(3):
+            await gate.wait_admitted(B)
+    assert gate.gate(B) is None
+    # a peer that never sends an ad waits at most the grace period
+    short = Membership(RULES, board, ad_grace_s=0.1)
+    with trio.fail_after(2):
+        await short.wait_admitted(A)
+    assert short.gate(A).reason == "unadvertised"  # type: ignore[union-attr]
+
+
+def test_a_flood_of_fresh_identities_shares_one_newcomer_pool() -> None:
+    """Each identity is within its own allowance; together they get the pool's share, no more."""
+    board = AdBoard()
+    proven = {B}
+    gate = Membership(RULES, board, pool=NewcomerPool(rate=100.0, burst=100.0, concurrent=4),
+                      unproven=lambda peer: peer not in proven)
+    running: dict[str, int] = {}
+
+    def per_peer_admit(peer: str) -> TaskRefusal | None:  # each identity's own share: 2 at once
+        if running.get(peer, 0) >= 2:
+            return TaskRefusal(task_id=b"\0" * 16, reason="rate_limited")
+        running[peer] = running.get(peer, 0) + 1
+        return None
+
+    def per_peer_release(peer: str) -> None:
+        running[peer] -= 1
+
+    admit = gate.pooled_admit(per_peer_admit, per_peer_release)
+    release = gate.pooled_release(per_peer_release)
+    sybils = [f"sybil-{i}" for i in range(1000)]
+    admitted = [peer for peer in sybils if admit(peer) is None]
+    assert len(admitted) == 4  # 1000 identities, one trusted peer's share
+    assert sum(running.values()) == 4  # refused ones released their per-peer slot
+    assert admit(B) is None and admit(B) is None  # a proven peer never waits on the pool
+    for peer in admitted:
+        release(peer)
+    assert gate.pool is not None and gate.pool.running == 0
+    assert admit(sybils[-1]) is None  # room again once newcomers' tasks end

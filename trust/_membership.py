@@ -1,0 +1,77 @@
+"""Who belongs to a network: its name, its proof of work and, for a private one, its secret.
+
+A peer is admitted on a peermind network when it holds a fresh, verified ad that names
+the network, carries the network's proof of work for its own peer ID and, on a private
+network, a membership proof: ``HMAC-SHA256(key, domain || network || 0x00 || peer_id)``
+with ``key = SHA-256("peermind/network-key/v1" || 0x00 || secret)``. The proof is bound
+to the peer ID and the network, so seeing it (ads are gossiped) lets nobody else in, and
+the secret itself never travels. Pure logic: the node feeds it ads and asks for verdicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from peermind.protocol import (
+    AdmissionError,
+    CapabilityAd,
+    NotMember,
+    Unadvertised,
+    WrongNetwork,
+)
+
+from ._pow import ProofOfWork
+
+__all__ = ["MembershipRules", "membership_proof", "network_key"]
+
+_KEY_DOMAIN = b"peermind/network-key/v1\x00"
+_PROOF_DOMAIN = b"peermind/member/v1\x00"
+
+
+def network_key(secret: str) -> bytes:
+    """The 32-byte key members derive from the shared secret (what a proof is keyed with)."""
+    return hashlib.sha256(_KEY_DOMAIN + secret.encode()).digest()
+
+
+def membership_proof(key: bytes, network: str, peer_id: str) -> bytes:
+    """The 32-byte proof that ``peer_id`` holds ``key`` for ``network`` (goes in its ad)."""
+    return hmac.new(key, _PROOF_DOMAIN + network.encode() + b"\x00" + peer_id.encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class MembershipRules:
+    """A network's admission rules: its name, its proof of work, its key (None: open)."""
+
+    network: str
+    pow: ProofOfWork
+    key: bytes | None = None
+
+    @classmethod
+    def build(cls, network: str, pow_bits: int, secret: str | None) -> MembershipRules:
+        return cls(network, ProofOfWork(network, pow_bits), network_key(secret) if secret else None)
+
+    @property
+    def private(self) -> bool:
+        return self.key is not None
+
+    def own_proof(self, peer_id: str) -> bytes | None:
+        """What this node puts in its ad's ``member_proof`` (None on an open network)."""
+        return membership_proof(self.key, self.network, peer_id) if self.key is not None else None
+
+    def judge_ad(self, peer_id: str, ad: CapabilityAd) -> AdmissionError | None:
+        """Why ``ad`` (verified, signed by ``peer_id``) does not admit its signer, or None.
+
+        Checked in this order: network name, proof of work, membership proof.
+        """
+        if ad.network != self.network:
+            return WrongNetwork(f"{peer_id} advertises network {ad.network[:64]!r}, this is {self.network!r}")
+        if not self.pow.verify(peer_id, ad.pow_nonce):
+            return Unadvertised(
+                f"{peer_id}'s ad lacks the network's proof of work ({self.pow.difficulty_bits} bits)")
+        if self.key is not None:
+            expected = membership_proof(self.key, self.network, peer_id)
+            if ad.member_proof is None or not hmac.compare_digest(expected, ad.member_proof):
+                return NotMember(f"{peer_id} has no valid membership proof for private network {self.network!r}")
+        return None
