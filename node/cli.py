@@ -109,6 +109,7 @@ def cmd_node_run(args: argparse.Namespace) -> int:
         overrides["relay.serve"] = True
     if args.relay_via:
         overrides["relay.via"] = tuple(args.relay_via)
+        overrides["relay.reachability"] = "private"
     if args.join_training is not None:
         overrides["join_training"] = args.join_training
     for item in args.set or []:

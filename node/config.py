@@ -488,9 +488,20 @@ class RelayConfig(_Validated):
     )
     via: tuple[str, ...] = _setting(
         (),
-        "relays to reserve a slot on, full multiaddrs ending in /p2p/<relay id>: this node then counts as "
-        "not directly dialable and advertises only its /p2p-circuit addresses; also `node run --relay-via`",
+        "relays to reserve a slot on, full multiaddrs ending in /p2p/<relay id>, used while this node is not "
+        "directly dialable (see reachability): it then advertises only its /p2p-circuit addresses; "
+        "`node run --relay-via MADDR` also sets reachability = private",
         _each(_bootstrap_addr),
+    )
+    reachability: Literal["auto", "private", "public"] = _setting(
+        "auto",
+        "auto: ask connected peers (AutoNAT) whether they can dial this node back at its listen address and "
+        "use the relays in `via` when most cannot; private: always use them (e.g. behind a firewall that "
+        "AutoNAT cannot see); public: never",
+        lambda v: None if v in ("auto", "private", "public") else "must be auto, private or public",
+    )
+    autonat_interval_s: float = _setting(
+        60.0, "seconds between AutoNAT checks when reachability = auto", _all(_finite, _between(1.0, 86400.0))
     )
     max_reservations: int = _setting(16, "relay service: peers that may hold a reservation at once", _between(1, 1024))
     max_circuits: int = _setting(

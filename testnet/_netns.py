@@ -71,6 +71,10 @@ class Topology:
             _ip("-n", ns, "addr", "add", cidr, "dev", dev)
             _ip("-n", ns, "link", "set", dev, "up")
 
+    def address(self, name: str, cidr: str, device: str) -> None:
+        """Add address ``cidr`` to ``device`` (e.g. ``lo``) in namespace ``name``."""
+        _ip("-n", self.namespaces[name], "addr", "add", cidr, "dev", device)
+
     def route(self, name: str, destination: str, via: str) -> None:
         """In namespace ``name``, reach ``destination`` (an address or CIDR) through ``via``."""
         _ip("-n", self.namespaces[name], "route", "add", destination, "via", via)

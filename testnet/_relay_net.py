@@ -1,7 +1,10 @@
 """Nodes in separate network namespaces that meet only through a relay.
 
 The layout (``_netns.Topology``): the relay ``r`` shares one veth link with every other
-node, on its own /24 (10.77.<i>.0/24, the relay at .1, the node at .2). ``r`` forwards
+node, on its own /24 (10.77.<i>.0/24, the relay at .1, the node at .2). A node "behind a
+NAT" listens instead on 10.77.9<i>.2, an address on its own loopback that nobody has a
+route to: it connects out as 10.77.<i>.2, the way a NATed host's peers see its router's
+address, so AutoNAT tells it ``private`` and it reserves on the relay by itself. ``r`` forwards
 nothing and there is no default route, so two nodes have no route to each other until
 ``open_direct_path`` adds a veth link between them and host routes to each other's
 listen address. Every node is a real ``peermind node run`` process inside its namespace;
@@ -76,10 +79,12 @@ class Asked:
 class RelayNet:
     """A relay and nodes behind it, each in its own namespace; ``with RelayNet(root, ["a", "b"]) as net``."""
 
-    def __init__(self, root: Path, names: Sequence[str], *, via_relay: Sequence[str] = (), model: str = "smollm2") -> None:
+    def __init__(self, root: Path, names: Sequence[str], *, via_relay: Sequence[str] = (),
+                 behind_nat: Sequence[str] = (), model: str = "smollm2") -> None:
         self.root = root
         self.names = list(names)
-        self.via_relay = set(via_relay)
+        self.via_relay = set(via_relay)  # forced: --relay-via
+        self.behind_nat = set(behind_nat)  # detected: relay.via set, reachability auto
         self.model = model
         self.network = f"relay-{uuid.uuid4().hex[:6]}"
         self.topology = Topology()
@@ -116,9 +121,14 @@ class RelayNet:
         for index, name in enumerate(self.names, start=1):
             relay_addr = f"/ip4/10.77.{index}.1/tcp/{RELAY_PORT}/p2p/{self.relay_id}"
             extra = ["--bootstrap", relay_addr]
+            ip = f"10.77.{index}.2"
             if name in self.via_relay:
                 extra += ["--relay-via", relay_addr]
-            self._spawn(name, f"10.77.{index}.2", [f"/ip4/10.77.{index}.2/tcp/0"], extra)
+            if name in self.behind_nat:
+                ip = f"10.77.9{index}.2"
+                self.topology.address(name, f"{ip}/32", "lo")
+                extra += ["--set", f"relay.via={relay_addr}", "--set", "relay.autonat_interval_s=2"]
+            self._spawn(name, ip, [f"/ip4/{ip}/tcp/0"], extra)
         for node in self.nodes.values():
             self._wait_ready(node)
 

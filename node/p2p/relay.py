@@ -5,17 +5,14 @@ Three jobs, one service per host:
 - **relay service** (``relay.serve``, ``--relay``): the hop protocol, within the limits of
   ``[relay]`` (reservations, circuits per peer, seconds and bytes per circuit);
 - **being reached through a relay** (``relay.via``, ``--relay-via``): a node that cannot be
-  dialled directly keeps a reservation on each relay and advertises only its
+  dialled directly (``relay.reachability`` private, or auto and AutoNAT says so, see
+  reachability.py) keeps a reservation on each relay and advertises only its
   ``<relay addr>/p2p-circuit/p2p/<own id>`` addresses (protocol/SPEC.md, the ad's ``addrs``);
 - **reaching others through a relay, then directly**: ``dial`` (host.py) hands circuit
   addresses to this module (py-libp2p's swarm skips them), and every few seconds a relayed
   connection is offered to DCUtR, which dials the peer's direct addresses (learnt from
   identify and the DCUtR exchange) and keeps the direct connection when one works. New
   streams prefer a direct connection; ``paths()`` says which kind each peer has.
-
-The library's AutoNAT v1 server dials back with ``host.connect``, which returns at once on
-the connection the request came in on, so every node would be judged public: reachability
-is configured (``relay.via``) rather than detected.
 """
 
 from __future__ import annotations
@@ -41,6 +38,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from ..config import RelayConfig
 from .host import dial, is_connected, parse_peer_addr, set_circuit_dialer
+from .reachability import PRIVATE, PUBLIC, Reachability, has_direct
 
 log = logging.getLogger("peermind.node.relay")
 
@@ -82,14 +80,7 @@ def connection_path(host: IHost, peer: ID) -> str:
     connections = host.get_network().get_connections(peer)
     if not connections:
         return "none"
-    for conn in connections:
-        try:
-            addrs = conn.get_transport_addresses()
-        except Exception:  # a connection being torn down
-            continue
-        if addrs and not any(is_circuit(str(a)) for a in addrs):
-            return "direct"
-    return "relay"
+    return "direct" if has_direct(connections) else "relay"
 
 
 def relay_limits(cfg: RelayConfig) -> RelayLimits:
@@ -132,13 +123,23 @@ class NatTraversal:
         # Dialling out through a relay must not reserve there (CLIENT role): only `via` reserves.
         self._dialer = CircuitV2Transport(host, self._protocol, CircuitConfig(roles=RelayRole.STOP, limits=limits))
         self._dcutr = DCUtRProtocol(host)
+        self.reachability = Reachability(host, check=cfg.reachability == "auto",
+                                         interval_s=cfg.autonat_interval_s, on_change=lambda _v: self._wake.set())
+        self._wake = trio.Event()
         self.reservations = [Reservation(parse_peer_addr(v).peer_id, v) for v in cfg.via]
         self.upgrades = 0
 
     @property
+    def verdict(self) -> str:
+        """``public``, ``private`` or ``unknown``: configured, or AutoNAT's in ``auto``."""
+        if self._cfg.reachability == "auto":
+            return self.reachability.status
+        return PRIVATE if self._cfg.reachability == PRIVATE else PUBLIC
+
+    @property
     def private(self) -> bool:
-        """True when this node is reached through relays only (``relay.via`` set)."""
-        return bool(self._cfg.via)
+        """True when this node is reached through relays only (it holds or seeks reservations)."""
+        return self.verdict == PRIVATE and bool(self.reservations)
 
     def advertised_addrs(self, direct: list[str]) -> list[str]:
         """The addresses the ad lists: the direct ones, or only the circuit ones when private."""
@@ -159,6 +160,9 @@ class NatTraversal:
                        "max_circuit_duration_s": cfg.max_circuit_duration_s,
                        "max_circuit_bytes": cfg.max_circuit_bytes} if cfg.serve else None,
             "reserved_here": len(self._protocol.resource_manager._reservations) if cfg.serve else 0,
+            "reachability": self._cfg.reachability,
+            "verdict": self.verdict,
+            "autonat_answers": self.reachability.answers,
             "private": self.private,
             "reservations": [r.to_json() for r in self.reservations],
             "upgrades": self.upgrades,
@@ -170,6 +174,7 @@ class NatTraversal:
             set_circuit_dialer(self._host, self.dial_circuit)
             try:
                 async with trio.open_nursery() as nursery:
+                    await nursery.start(self.reachability.run)
                     for reservation in self.reservations:
                         nursery.start_soon(self._keep_reservation, reservation, nursery)
                     nursery.start_soon(self._upgrade_loop)
@@ -189,9 +194,13 @@ class NatTraversal:
         while True:
             lost = not is_connected(self._host, info.peer_id)
             due = time.time() - reservation.renewed_at > RESERVE_RENEW_S
-            if lost or due or not reservation.held:
+            if self.private and (lost or due or not reservation.held):
                 await self._reserve(reservation, info, nursery)
-            await trio.sleep(RESERVE_CHECK_S)
+            with trio.move_on_after(RESERVE_CHECK_S):  # or at once when the verdict changes
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = trio.Event()
+                self._on_addrs_changed()  # public again: the ad lists the direct addresses
 
     async def _reserve(self, reservation: Reservation, info: PeerInfo, nursery: trio.Nursery) -> None:
         was = (reservation.held, reservation.addrs)

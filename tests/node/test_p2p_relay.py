@@ -21,6 +21,7 @@ from libp2p.custom_types import TProtocol
 from peermind.node.config import RelayConfig, load_config
 from peermind.node.errors import ConfigError
 from peermind.node.p2p.host import PeerUnreachable, dial, full_addrs, parse_peer_addr, running_host
+from peermind.node.p2p.reachability import PRIVATE, PUBLIC, UNKNOWN, Reachability, verdict
 from peermind.node.p2p.relay import NatTraversal, circuit_addrs, connection_path, is_circuit, relay_limits
 
 RELAY = "12D3KooWHAD8XEcQbqgnnbuao7zejDtpZS7tb5gkyC3bGx96ijkh"
@@ -57,7 +58,28 @@ def test_relay_config_rejects_a_relay_address_without_peer_id_and_bad_limits() -
     assert cfg.relay.serve and cfg.relay.via == (f"/ip4/10.0.0.1/tcp/4001/p2p/{RELAY}",)
 
 
+def test_autonat_verdict_is_the_majority_of_answers() -> None:
+    a, b = create_new_key_pair(), create_new_key_pair()
+    from libp2p.peer.id import ID
+
+    pa, pb = ID.from_pubkey(a.public_key), ID.from_pubkey(b.public_key)
+    assert verdict({}) == UNKNOWN
+    assert verdict({pa: True}) == PUBLIC and verdict({pa: False}) == PRIVATE
+    assert verdict({pa: True, pb: False}) == PRIVATE  # half is not most
+
+
 # ----------------------------------------------------------------------------- real hosts
+@pytest.mark.parametrize(("listen", "expected"), [("127.0.0.1", PUBLIC), ("127.0.0.2", PRIVATE)])
+async def test_autonat_says_private_when_peers_see_another_address_than_we_listen_on(listen: str, expected: str) -> None:
+    """Connecting to 127.0.0.1 leaves from 127.0.0.1: a node listening on 127.0.0.2 looks NATed to the server."""
+    async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as server, \
+            running_host(create_new_key_pair(), [f"/ip4/{listen}/tcp/0"]) as client:
+        Reachability(server, check=False, interval_s=60)  # serves AutoNAT
+        mine = Reachability(client, check=False, interval_s=60)
+        await dial(client, parse_peer_addr(full_addrs(server)[0]))
+        assert await mine.check_once() == expected
+        assert list(mine.answers.values()) == [expected == PUBLIC]
+
 @asynccontextmanager
 async def _node(cfg: RelayConfig) -> AsyncIterator[tuple[IHost, NatTraversal]]:
     async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as host:
@@ -79,7 +101,7 @@ async def _echo(stream: INetStream) -> None:
 async def test_a_reserved_node_is_reached_through_the_relay_then_directly() -> None:
     async with _node(RelayConfig(serve=True, max_reservations=2)) as (relay, relay_nat):
         via = full_addrs(relay)[0]
-        async with _node(RelayConfig(via=(via,), upgrade_interval_s=0.5)) as (hidden, hidden_nat), \
+        async with _node(RelayConfig(via=(via,), reachability="private", upgrade_interval_s=0.5)) as (hidden, hidden_nat), \
                 _node(RelayConfig(upgrade_interval_s=0.5)) as (asker, _):
             hidden.set_stream_handler(ECHO, _echo)
             with trio.fail_after(10):
