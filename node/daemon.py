@@ -21,8 +21,7 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from peermind.protocol import CapabilityAd, ModelInfo, Signer, TaskRefusal, Verifier
-from peermind.trust import MembershipRules, NewcomerPool
-from peermind.trust import EvidenceEvent
+from peermind.trust import EvidenceEvent, MembershipRules, NewcomerPool
 
 from .answer_log import AnswerLog
 from .collab.answer import Answer
