@@ -174,6 +174,11 @@ class AdGossip:
             degree_low=4,
             degree_high=12,
             heartbeat_interval=1,
+            # Peer exchange: a peer pruned from a full mesh (a bootstrap node with more than
+            # degree_high peers) is handed other peers to connect to. Without it, nodes that
+            # joined through one bootstrap stay a star, and beyond degree_high peers most ads
+            # never reach most nodes (50 nodes: 90 of 2,450 ads after minutes).
+            do_px=True,
             max_messages_per_topic_per_second=200.0,
             score_params=self._score_params,
         )
