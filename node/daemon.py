@@ -63,6 +63,7 @@ from .p2p.membership import Membership
 from .p2p.outcomes import OutcomeService
 from .p2p.rtt import RttBook, RttMonitor
 from .p2p.relay import NatTraversal
+from .p2p.replay_floors import ReplayFloors
 from .p2p.streams import StreamEndpoint
 from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
@@ -153,6 +154,8 @@ class Node:
             max_skew_s=config.limits.clock_skew_s,
             max_frame_bytes=config.limits.max_frame_bytes,
         )
+        # Replay protection survives a restart (node/p2p/replay_floors.py): floors restored at start.
+        self.replay_floors = ReplayFloors(store, self.verifier, window_ms=self.verifier.max_skew_ms)
         self.tasks = TaskService(
             backend,
             TaskLimits(config.limits.max_prompt_chars, config.limits.max_tokens),
@@ -226,6 +229,7 @@ class Node:
             log.info("measuring the local model", extra={"model": self.backend.profile.name})
             self.measurement = await self.backend.measure()
         await self.trust.prepare(self.config.data_dir)  # proof of work before the first ad
+        self.replay_floors.restore()  # before the first envelope is verified
         install_wire_tap()  # PEERMIND_WIRE_TAP=FILE: every sent frame, for wire audits (node/wire_tap.py)
         key_pair = self.identity.libp2p_key_pair()
         mdns_network = self.config.network if self.config.mdns else None
@@ -277,6 +281,7 @@ class Node:
                 await nursery.start(self.collab.run)
                 await nursery.start(self.outcomes.run)
                 nursery.start_soon(self._bootstrap_loop)
+                nursery.start_soon(self.replay_floors.run)
                 nursery.start_soon(RttMonitor(host, self._model_peers, book=self.rtt).run)
                 nursery.start_soon(self._load_watch)
                 nursery.start_soon(index_in_background, self.knowledge, self.config.knowledge.docs,

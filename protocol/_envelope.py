@@ -296,6 +296,9 @@ class Verifier:
                 f"{self.max_skew_ms / 1000:.1f} s); check both clocks (NTP)",
                 sender=sender,
             )
+        if head.timestamp_ms <= self._replay.floor(sender):
+            raise ReplayedNonce("timestamp at or below this sender's replay floor (a message older than "
+                                "one already forgotten, or from before this node restarted)", sender=sender)
         if not self._replay.add((sender, head.nonce), head.timestamp_ms, now):
             raise ReplayedNonce(f"nonce {head.nonce.hex()} already seen from this sender",
                                 sender=sender)
@@ -338,6 +341,14 @@ class Verifier:
             raise BadSignature(
                 "signature does not verify over the payload (tampered or wrong key)"
             ) from exc
+
+    def restore_replay_floor(self, sender: bytes, timestamp_ms: int) -> None:
+        """Refuse ``sender``'s envelopes at or below ``timestamp_ms`` (its last one before a restart)."""
+        self._replay.restore_floor(sender, timestamp_ms)
+
+    def take_replay_highs(self) -> dict[bytes, int]:
+        """Highest accepted timestamp per sender since the last call, to persist (the first call starts it)."""
+        return self._replay.take_highs()
 
     @property
     def replay_entries(self) -> int:

@@ -423,3 +423,31 @@ def _add_relay(bench: Any) -> None:
 
 
 SUBCOMMANDS.append(_add_relay)
+
+
+# ------------------------------------------------------------------ bench identity (trust/identity_cost.py)
+def cmd_bench_identity(args: argparse.Namespace) -> int:
+    import shlex
+
+    from peermind.trust.identity_cost import format_markdown, measure_identity_cost
+
+    bits = [int(b) for b in args.bits.split(",")]
+    result = measure_identity_cost(bits, args.n, progress=_say)
+    command = "peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
+    text = format_markdown(result, command)
+    _write_json(args.out, result.to_json())
+    if args.out is not None:
+        args.out.with_suffix(".md").write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+def _add_identity(bench: Any) -> None:
+    p = bench.add_parser("identity", help="CPU-seconds one identity costs: a fresh key plus the network's proof of work")
+    p.add_argument("--bits", default="8,12,16", help="proof-of-work difficulties to measure (default 8,12,16)")
+    p.add_argument("--n", type=int, default=40, help="identities minted per difficulty (default 40)")
+    p.add_argument("--out", type=Path, help="write the figures as JSON (and a .md beside it)")
+    p.set_defaults(func=cmd_bench_identity)
+
+
+SUBCOMMANDS.append(_add_identity)

@@ -20,6 +20,7 @@ from .feedback import FeedbackRecord, FeedbackTable
 from .migrations import MIGRATIONS as _MIGRATIONS  # noqa: F401  (tests migrate old files)
 from .migrations import SCHEMA_VERSION
 from .peers import PeerRecord, PeerTable
+from .replay_floors import ReplayFloorTable
 from .tasks import TaskLog, TaskRecord
 from .training import RoundRecord, RouterWeights, TrainingTables
 
@@ -36,5 +37,5 @@ __all__ = [
 ]
 
 
-class Store(PeerTable, TaskLog, FeedbackTable, EvidenceTable, TrainingTables):
+class Store(PeerTable, TaskLog, FeedbackTable, EvidenceTable, TrainingTables, ReplayFloorTable):
     """A node's SQLite database. Open with :meth:`Store.open`; close with :meth:`close`."""

@@ -97,6 +97,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            WHERE mode NOT LIKE 'seed%' AND instr(mode, ':') > 0
              AND substr(mode, instr(mode, ':') + 1) IN ('answer', 'dissent', 'other')""",
     ),
+    (
+        # Each sender's highest accepted envelope timestamp (node/p2p/replay_floors.py), so that
+        # replay protection survives a restart.
+        """CREATE TABLE replay_floors (
+            sender  BLOB PRIMARY KEY,
+            high_ms INTEGER NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Counted for ``/status`` (Store.counts).

@@ -48,7 +48,7 @@ def test_outsiders_get_no_work_and_no_ads_accepted_in_a_private_network(cluster:
     served = b.post("/peermind/ask", {"question": "What is 2+2?", "max_tokens": 8, "peer": c.peer_id,
                                       "mode": "route"})
     assert served.status_code == 200, served.text
-    assert served.json()["peermind"]["answered_by"] == c.peer_id
+    assert served.json()["provenance"]["answered_by"] == c.peer_id
     # each refusal is typed and logged once per peer and reason, without a traceback
     lines = [line for line in a.log_text().splitlines() if REFUSAL_LOG in line and outsider.peer_id in line]
     assert len(lines) == 1 and "not_member" in lines[0], lines

@@ -359,11 +359,44 @@ def test_replay_after_the_window_is_caught_as_stale(alice: Signer) -> None:
 
 def test_replay_cache_memory_is_bounded_by_capacity(alice: Signer) -> None:
     verifier = Verifier(replay_capacity=10)
-    for i in range(25):
-        open_at_now(sealed(alice, nonce=i.to_bytes(16, "big")), verifier)
+    for i in range(25):  # one message per millisecond (an evicted timestamp becomes the sender's floor)
+        open_at_now(sealed(alice, nonce=i.to_bytes(16, "big"), now_ms=NOW_MS - 100 + i), verifier)
     assert verifier.replay_entries == 10
     with pytest.raises(ReplayedNonce):  # the newest are still remembered
-        open_at_now(sealed(alice, nonce=(24).to_bytes(16, "big")), verifier)
+        open_at_now(sealed(alice, nonce=(24).to_bytes(16, "big"), now_ms=NOW_MS - 76), verifier)
+
+
+def test_a_flood_cannot_evict_a_message_into_replayability(alice: Signer, bob: Signer) -> None:
+    """Once evicted, a message is older than its sender's floor: its replay is still refused."""
+    verifier = Verifier(replay_capacity=10)
+    captured = sealed(alice, nonce=b"a" * 16, now_ms=NOW_MS - 5)
+    open_at_now(captured, verifier)
+    for i in range(100):  # the attacker's own valid messages push alice's entry out
+        open_at_now(sealed(bob, nonce=i.to_bytes(16, "big"), now_ms=NOW_MS - 1000 + i), verifier)
+    assert (alice.peer_id, b"a" * 16) not in verifier._replay  # evicted ...
+    with pytest.raises(ReplayedNonce, match="floor"):  # ... and still refused
+        open_at_now(captured, verifier)
+    open_at_now(sealed(alice, nonce=b"b" * 16, now_ms=NOW_MS - 4), verifier)  # alice's next message passes
+
+
+def test_replay_floors_carry_across_a_restart(alice: Signer) -> None:
+    """What a node persists (take_replay_highs) and restores refuses replays into the new process."""
+    before = Verifier()
+    assert before.take_replay_highs() == {}  # the first call starts the tracking
+    old = [sealed(alice, nonce=bytes([i]) * 16, now_ms=NOW_MS - 20 + i) for i in range(3)]
+    for data in old:
+        open_at_now(data, before)
+    highs = before.take_replay_highs()
+    assert highs == {alice.peer_id: NOW_MS - 18} and before.take_replay_highs() == {}
+    after = Verifier()  # a restarted node: empty cache, the stored floors restored
+    for sender, high in highs.items():
+        after.restore_replay_floor(sender, high)
+    for data in old:
+        with pytest.raises(ReplayedNonce):
+            open_at_now(data, after)
+    open_at_now(sealed(alice, nonce=b"n" * 16, now_ms=NOW_MS - 10), after)
+    # without the floors, the same replays would pass
+    open_at_now(old[0], Verifier())
 
 
 def test_forgeries_do_not_enter_the_replay_cache(alice: Signer, bob: Signer) -> None:
