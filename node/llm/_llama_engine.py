@@ -19,10 +19,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
-from llama_cpp import Llama, llama_vocab_is_eog
+from llama_cpp import Llama, llama_vocab_is_control, llama_vocab_is_eog
 
 from . import _admission
 from ._engine_api import (
@@ -34,6 +35,7 @@ from ._engine_api import (
     ScoreJob,
 )
 from ._errors import InvalidRequest, LLMError, ModelNotFound, PromptTooLong
+from ._prefix import block_starts, blocks, kept_prefix
 from ._profiles import ModelProfile
 from ._prompting import QA_STOPS, ChatTemplate, qa_prompt
 from ._results import ContinuationScore, FinishReason
@@ -72,6 +74,10 @@ class LlamaEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelNotFound(f"llama.cpp could not load {profile.path}: {exc}") from exc
         self._n_ctx = options.n_ctx
+        self._prompt: list[int] = []
+        """The last generation prompt, if its blocks are still in the KV cache (see _prefix)."""
+        self.reuse_prefix = True
+        """Keep whole blocks of the previous prompt (same answers either way; off for tests)."""
         self._n_vocab = self._llm.n_vocab()
         self._vocab = self._llm._model.vocab
         template = self._llm.metadata.get("tokenizer.chat_template", "")
@@ -102,21 +108,44 @@ class LlamaEngine:
         return tokens
 
     def _prefill(self, tokens: Sequence[int]) -> int:
-        """Evaluate ``tokens`` from an empty KV cache; returns the number evaluated.
+        """Evaluate ``tokens`` from an empty KV cache in one batch; returns the number evaluated.
 
-        Deliberately no prefix reuse: Gemma-3's logits move by ~0.03 nats with
-        how a sequence is split into decode batches, so reuse would make a
-        result depend on what ran before; peers that re-run a question to
-        verify an answer need the same input to give the same output.
+        Used by scoring and the self-benchmark, whose results must not depend on what ran
+        before (see _prefix); generation uses ``_prefill_blocks``.
         """
+        self._prompt = []
         self._llm.reset()
         self._decode_checked(lambda: self._llm.eval(list(tokens)))
         return len(tokens)
+
+    def _prefill_blocks(self, tokens: Sequence[int]) -> int:
+        """Evaluate a prompt block by block, keeping whole blocks the previous prompt computed.
+
+        Bitwise the same KV state and logits as from an empty cache (see _prefix); returns
+        the number of tokens evaluated (the prompt minus the kept prefix).
+        """
+        llm = self._llm
+        starts = block_starts(tokens, self._is_control)
+        keep = kept_prefix(self._prompt, tokens, starts) if self.reuse_prefix else 0
+        if keep and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            llm.n_tokens = keep
+        else:
+            keep = 0
+            llm.reset()
+        self._prompt = []  # until the blocks below are all in
+        for start, end in blocks(starts, keep, len(tokens)):
+            self._decode_checked(partial(llm.eval, list(tokens[start:end])))
+        self._prompt = list(tokens)
+        return len(tokens) - keep
+
+    def _is_control(self, token: int) -> bool:
+        return bool(llama_vocab_is_control(self._vocab, token))
 
     def _decode_checked(self, action: Callable[[], object]) -> None:
         try:
             action()
         except RuntimeError as exc:  # llama_decode failures surface as RuntimeError
+            self._prompt = []
             self._llm.reset()
             raise LLMError(f"llama.cpp decode failed: {exc}; the request was dropped") from exc
 
@@ -165,7 +194,7 @@ class LlamaEngine:
                 speed=job.speed,
             )
         started = time.perf_counter()
-        evaluated = self._prefill(tokens)
+        evaluated = self._prefill_blocks(tokens)
         prompt_s = time.perf_counter() - started
         if job.seed is not None or job.temperature > 0:
             self._llm.set_seed(job.seed if job.seed is not None else random.getrandbits(31))
@@ -220,6 +249,7 @@ class LlamaEngine:
                 ):
                     break
         except RuntimeError as exc:
+            self._prompt = []
             llm.reset()
             raise LLMError(f"llama.cpp generation failed: {exc}") from exc
         finally:

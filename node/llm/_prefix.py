@@ -1,0 +1,44 @@
+"""Which part of a prompt's KV cache can be kept from the previous prompt, without changing answers.
+
+llama.cpp's logits depend (slightly: ~0.03 nats on Gemma-3) on how a sequence is split
+into decode batches, so keeping "whatever prefix matches", as llama-cpp-python does,
+would make an answer depend on what ran before, and peers that re-run a question to
+verify an answer need the same input to give the same output. Here a prompt is always
+evaluated in the same blocks, a function of its own tokens: a block starts at every
+control token (chat templates put one at every message boundary, so the template's
+fixed opening ends a block). A prefix is kept only in whole blocks the previous prompt
+computed, and the rest is evaluated block by block exactly as from an empty cache, so
+the same numbers come out either way (tests/node/test_llm_prefix_reuse.py checks it
+byte for byte over many prompts). A model without control tokens in its prompts
+(the question/answer format) has one block: nothing is kept, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+
+def block_starts(tokens: Sequence[int], is_control: Callable[[int], bool]) -> list[int]:
+    """Positions where evaluation blocks begin: 0 and every later control token."""
+    return [0] + [i for i in range(1, len(tokens)) if is_control(tokens[i])]
+
+
+def kept_prefix(previous: Sequence[int], tokens: Sequence[int], starts: Sequence[int]) -> int:
+    """How many leading tokens of ``tokens`` to keep from ``previous`` (both block-evaluated).
+
+    The largest block start that lies inside the common prefix and leaves at least one
+    token to evaluate (the next token's logits must come from a live decode).
+    """
+    common = 0
+    for a, b in zip(previous, tokens, strict=False):
+        if a != b:
+            break
+        common += 1
+    limit = min(common, len(tokens) - 1)
+    return max((s for s in starts if s <= limit), default=0)
+
+
+def blocks(starts: Sequence[int], keep: int, length: int) -> list[tuple[int, int]]:
+    """The (start, end) blocks still to evaluate after keeping ``keep`` tokens."""
+    bounds = [s for s in starts if s >= keep] + [length]
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
