@@ -375,6 +375,25 @@ class TrustConfig(_Validated):
     request_burst: float = _setting(
         10.0, "task requests a trusted peer may send at once", _at_least(1.0)
     )
+    work_rate: float = _setting(
+        100.0,
+        "work a trusted peer may have this node do, in prompt + generated tokens per second "
+        "(newcomers a quarter, less for a peer that ignores retry_after); over: refusal "
+        "rate_limited. Counts tokens, not requests, so long generations cost what they take",
+        _all(_finite, _positive),
+    )
+    work_burst: float = _setting(
+        1200.0,
+        "tokens of work a trusted peer may ask for at once (a task bigger than a peer's whole "
+        "burst runs only on a full bucket)",
+        _at_least(1.0),
+    )
+    conduct_tolerance: float = _setting(
+        4.0,
+        "requests sent while told to wait (retry_after) that halve a peer's request and work "
+        "allowance, however well it answers (forgiven with a 10-minute half-life)",
+        _all(_finite, _positive),
+    )
     opinion_interval_s: float = _setting(
         30.0, "seconds between this node's published trust opinions (global trust)",
         _between(1.0, 86400.0),

@@ -163,7 +163,9 @@ class Node:
             gate=self._gate,
             admit=self.membership.pooled_admit(self.trust.admit_task, self.trust.task_done),
             release=self.membership.pooled_release(self.trust.task_done),
-            wait_admitted=self.membership.wait_admitted,
+            charge=self.trust.charge_work,
+            settle=self.trust.settle_work,
+            wait_admitted=self._wait_admitted,
             priority=self.trust.task_priority,
             turn_away=self.trust.turn_away,
         )
@@ -516,8 +518,16 @@ class Node:
             return TaskRefusal(task_id=b"\0" * 16, reason="busy", detail="node is shutting down", retry_after_ms=0)
         if not self.serves_model:
             return TaskRefusal(task_id=b"\0" * 16, reason="unsupported", detail="light node: it serves no model")
-        # outside the network: wrong_network / not_member / unadvertised; then the trust gate
-        return self.membership.gate(peer) or self.trust.gate(peer)  # banned: untrusted; over its allowance: rate_limited
+        # banned: untrusted, first (a ban also drops the peer's ad, which membership would
+        # report as unadvertised); outside the network: wrong_network / not_member /
+        # unadvertised; then the trust gate: over its allowance, rate_limited
+        return self.trust.refuse_banned(peer) or self.membership.gate(peer) or self.trust.gate(peer)
+
+    async def _wait_admitted(self, peer: str) -> None:
+        """Membership's short wait for a requester's first ad; never for a banned peer, whose ad
+        the ban removed: it gets its typed refusal at once."""
+        if not self.trust.is_banned(peer):
+            await self.membership.wait_admitted(peer)
 
     def _on_served(self, served: ServedTask) -> None:
         reply = served.reply

@@ -9,6 +9,7 @@ the limits do and do not stop.
 from ._allowances import ABUSE_FACTOR, REQUEST_ABUSE_FACTOR, abuse_params, gossip_allowances
 from ._answers import answers_match, normalise_answer
 from ._canary import CanaryItem, CanaryPolicy, judge_canary
+from ._conduct import RequesterConduct
 from ._confidence_claims import CalibrationTracker
 from ._cross_check import PeerAnswer, cross_check
 from ._decision_score import GLOBAL_CEILING, blend, global_score, honesty_weight
@@ -73,6 +74,7 @@ __all__ = [
     "ReplayClock",
     "ReplayCount",
     "ReputationBook",
+    "RequesterConduct",
     "Standing",
     "StoredEvidence",
     "TokenBucket",

@@ -135,6 +135,15 @@ class TrustParams:
     opinion_rate: float = 1 / 60
     opinion_burst: float = 2.0
     """Full (trusted) allowances in events per second and bucket size."""
+    work_rate: float = 100.0
+    work_burst: float = 1200.0
+    """Full (trusted) work allowance: prompt + generated tokens per second, and bucket size. A
+    task costs its prompt tokens plus the tokens it may generate (refunded down to what it
+    really used); a newcomer's burst (a quarter) still fits one prompt with a 256-token answer."""
+    conduct_tolerance: float = 4.0
+    """Requests sent while told to wait (``retry_after``) that halve a peer's requester allowance."""
+    conduct_half_life_s: float = 600.0
+    """Ignored refusals are forgiven with this half-life."""
     newcomer_limit_factor: float = 0.25
     """Share of the full allowance a newcomer gets; grows linearly to 1 at trusted_threshold."""
     max_tracked_peers: int = 10_000
@@ -242,13 +251,14 @@ class TrustParams:
                 _number(value, f.name, minimum=0.0)
         positive = (
             "half_life_s", "prior_alpha", "prior_beta", "max_evidence_mass", "max_event_weight",
-            "request_rate", "ad_rate", "opinion_rate", "calibration_window",
+            "request_rate", "ad_rate", "opinion_rate", "work_rate", "calibration_window",
+            "conduct_tolerance", "conduct_half_life_s",
             "calibration_min_samples", "max_tracked_peers",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:
                 raise InvalidInput(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("request_burst", "ad_burst", "opinion_burst"):
+        for name in ("request_burst", "ad_burst", "opinion_burst", "work_burst"):
             if getattr(self, name) < 1:
                 raise InvalidInput(
                     f"{name} must be >= 1 (one event must fit), got {getattr(self, name)}"

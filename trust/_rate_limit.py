@@ -3,6 +3,10 @@
 A newcomer gets ``newcomer_limit_factor`` of the full allowance; the share
 grows linearly to 1 as its score rises from the newcomer prior to the trusted
 threshold, shrinks below the prior, and is zero while the peer is banned.
+Requester allowances (requests and work, i.e. tokens) are further scaled by the peer's
+conduct as a requester (``RequesterConduct``): good answers do not buy room to flood.
+A cost larger than the whole bucket is charged as a full bucket (one big task may run
+when the bucket is full, then the peer waits for it to refill).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from enum import StrEnum
 
+from ._conduct import RequesterConduct
 from ._errors import InvalidInput, RateLimited
 from ._params import TrustParams
 from ._reputation import ReputationBook
@@ -26,6 +31,11 @@ class LimitKind(StrEnum):
     REQUEST = "request"
     AD = "ad"
     OPINION = "opinion"
+    WORK = "work"
+    """Prompt + generated tokens of the tasks a peer has this node run."""
+
+
+REQUESTER_KINDS = frozenset({LimitKind.REQUEST, LimitKind.WORK})
 
 
 class TokenBucket:
@@ -91,10 +101,12 @@ class RateLimiter:
         params: TrustParams | None = None,
         book: ReputationBook | None = None,
         now: Callable[[], float] = time.monotonic,
+        conduct: RequesterConduct | None = None,
     ) -> None:
         self.params = params if params is not None else (book.params if book else TrustParams())
         self.book = book
         self._now = now
+        self.conduct = conduct
         self._peers: OrderedDict[str, dict[LimitKind, TokenBucket]] = OrderedDict()
 
     def allowance_factor(self, peer: str) -> float:
@@ -116,6 +128,8 @@ class RateLimiter:
         rate = getattr(self.params, f"{kind.value}_rate")
         burst = getattr(self.params, f"{kind.value}_burst")
         factor = self.allowance_factor(peer)
+        if kind in REQUESTER_KINDS and self.conduct is not None:
+            factor *= self.conduct.factor(peer)
         return max(rate * factor, 1e-9), max(1.0, burst * factor)
 
     def allow(self, peer: str, kind: LimitKind, cost: float = 1.0) -> bool:
@@ -137,6 +151,7 @@ class RateLimiter:
                 )
         rate, burst = self.limits(peer, kind)
         bucket = self._bucket(peer, kind, rate, burst)
+        cost = min(cost, bucket.burst)
         if not bucket.try_acquire(cost):
             raise RateLimited(
                 bucket.retry_after(cost),
@@ -144,6 +159,13 @@ class RateLimiter:
                 kind=kind.value,
                 detail=f"{rate:.3g}/s, burst {burst:.3g}",
             )
+
+    def refund(self, peer: str, kind: LimitKind, amount: float) -> None:
+        """Give back ``amount`` tokens charged in advance but not used (never above the burst)."""
+        buckets = self._peers.get(peer)
+        bucket = buckets.get(_limit_kind(kind)) if buckets is not None else None
+        if bucket is not None and amount > 0:
+            bucket.tokens = min(bucket.burst, bucket.tokens + amount)
 
     def forget(self, peer: str) -> None:
         """Drop a peer's buckets (e.g. on disconnect)."""
@@ -170,7 +192,7 @@ def _limit_kind(kind: str) -> LimitKind:
     try:
         return LimitKind(kind)
     except ValueError:
-        raise InvalidInput(f"unknown limit kind {kind!r}; use request, ad or opinion") from None
+        raise InvalidInput(f"unknown limit kind {kind!r}; use request, ad, opinion or work") from None
 
 
 def _check_limits(rate: float, burst: float) -> None:

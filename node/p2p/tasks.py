@@ -157,6 +157,8 @@ class TaskService:
         turn_away: Callable[[str], bool] | None = None,
         grounder: Grounder | None = None,
         wait_admitted: Callable[[str], Awaitable[None]] | None = None,
+        charge: Callable[[str, TaskRequest], TaskRefusal | None] = lambda _peer, _req: None,
+        settle: Callable[[TaskRequest, TaskResult | TaskRefusal | None], None] = lambda _req, _reply: None,
     ) -> None:
         """``gate`` refuses a peer outright (bans, rates); ``admit``/``release`` bracket each task
         that passes it, so a per-peer concurrency share is released even when the task fails;
@@ -164,7 +166,9 @@ class TaskService:
         ``turn_away(peer)`` True drops its streams unread (see ``StreamEndpoint.serve``);
         ``grounder`` (a knowledge peer's corpus) puts retrieved passages into each task's prompt
         and its citations into the result; ``wait_admitted(peer)`` gives a requester whose ad has
-        not arrived yet a moment for it before ``gate`` judges its membership."""
+        not arrived yet a moment for it before ``gate`` judges its membership; ``charge(peer, req)``
+        takes a task's work (tokens) from the peer's allowance or refuses it, and ``settle(req,
+        reply)`` gives back what it did not use (reply None: it never ran)."""
         self._backend = backend
         self._limits = limits
         self._on_served = on_served
@@ -175,6 +179,8 @@ class TaskService:
         self._turn_away = turn_away
         self.grounder = grounder
         self._wait_admitted = wait_admitted
+        self._charge = charge
+        self._settle = settle
         self.endpoint: StreamEndpoint | None = None
         self._started: dict[bytes, float] = {}
 
@@ -188,7 +194,11 @@ class TaskService:
             raise UnexpectedMessage(f"unexpected {envelope.msg_type} on the task protocol")
         if self._wait_admitted is not None:
             await self._wait_admitted(peer)
-        refusal = self._gate(peer) or self._admit(peer)
+        refusal = self._gate(peer) or self._charge(peer, body)
+        if refusal is None:
+            refusal = self._admit(peer)
+            if refusal is not None:
+                self._settle(body, None)
         if refusal is not None:
             return _refusal_for(body, refusal)
         if body.stream and body.kind == "generate":
@@ -205,8 +215,12 @@ class TaskService:
         except RequesterGone as exc:
             log.info("requester left a streamed task", extra={"peer": peer})
             reply = _refuse(req, "internal", str(exc))
+        except BaseException:
+            self._settle(req, None)
+            raise
         finally:
             self._release(peer)
+        self._settle(req, reply)
         self._started[req.task_id] = started
         return reply
 

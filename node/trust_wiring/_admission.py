@@ -7,6 +7,12 @@
   a peer with its share of tasks already running here gets ``rate_limited`` (no
   evidence). Allowances grow with reputation (``peermind.trust.RateLimiter``): a newcomer
   gets a quarter (and two tasks at a time), a banned peer nothing.
+- Work: each task is charged its tokens (prompt + all it may generate, ``_work.py``) from a
+  per-peer budget of ``trust.work_rate`` tokens/s (scaled like the request allowance) and
+  settled when it ends; over budget: ``rate_limited`` with the wait for enough tokens.
+- Requester conduct (``peermind.trust.RequesterConduct``), judged apart from answer quality:
+  every refusal tells the peer when to come back; requests that arrive earlier shrink its
+  request and work allowances, however well it answers canaries.
 - Ads and opinions (gossip): over the allowance they are dropped; only a peer sending
   ABUSE_FACTOR times its allowance is recorded as flooding, so an honest node whose
   load changes quickly is never punished for republishing.
@@ -22,7 +28,7 @@ import math
 import time
 from collections.abc import Callable
 
-from peermind.protocol import CapabilityAd, TaskRefusal
+from peermind.protocol import CapabilityAd, TaskRefusal, TaskRequest, TaskResult
 from peermind.trust import (
     ABUSE_FACTOR,
     REQUEST_ABUSE_FACTOR,
@@ -32,6 +38,7 @@ from peermind.trust import (
     ProofOfWork,
     RateLimited,
     RateLimiter,
+    RequesterConduct,
     Standing,
     ViolationKind,
     ViolationSource,
@@ -41,6 +48,7 @@ from peermind.trust import (
 from ..p2p.tasks import PEER_PRIORITY
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
+from ._work import task_cost, used_tokens
 
 __all__ = ["Admission"]
 
@@ -53,6 +61,8 @@ MIN_CONCURRENT = 2
 from the same node: with 1, a user's question pinned to a newcomer was refused whenever the
 asking node's own probe of that newcomer was running."""
 CONCURRENCY_RETRY_MS = 1000
+MAX_CHARGED = 4096
+"""Work charges awaiting settlement (tasks running or queued here); older ones are dropped."""
 TRUSTED_PRIORITY = PEER_PRIORITY
 """Queue priority of a trusted peer's tasks (the task server's default for any peer; this
 node's own work is 0): never cut short."""
@@ -64,6 +74,9 @@ SUSPECT_PRIORITY = 3
 TELL_BANNED_EVERY_S = 30.0
 """A banned peer gets a typed ``untrusted`` refusal (with retry_after_ms) at most this often;
 its other streams are reset unread, so a banned flooder costs next to nothing."""
+TELLING_TIMEOUT_S = 2.0
+"""The stream let through to carry that refusal must reach the gate within this long; if it
+died first (reset by the requester, or by the ban's own disconnect) the next one is let through."""
 _NO_TASK = b"\0" * 16
 
 
@@ -83,10 +96,13 @@ class Admission:
         self._metrics = metrics
         self.enabled = enabled
         self._pow = pow_ if pow_ is not None and pow_.difficulty_bits > 0 else None
-        self.limiter = RateLimiter(ledger.params, ledger.book, now=now)
+        self.conduct = RequesterConduct(ledger.params, now=now)
+        self.limiter = RateLimiter(ledger.params, ledger.book, now=now, conduct=self.conduct)
+        self._charged: dict[bytes, tuple[str, float]] = {}
         self._abuse = RateLimiter(abuse_params(ledger.params), ledger.book, now=now)
         self._running: dict[str, int] = {}
         self._told_banned: dict[str, float] = {}
+        self._telling_banned: dict[str, float] = {}
         self._now = now
         self._pow_ok: set[tuple[str, int]] = set()
         self._pow_reported: set[str] = set()
@@ -99,14 +115,10 @@ class Admission:
         """A refusal for ``peer``'s task request, or None to serve it."""
         if not self.enabled:
             return None
-        book = self._ledger.book
-        until = book.ban_until(peer)
-        if until is not None:
-            self._metrics.refusals.labels(reason="untrusted").inc()
-            wait_ms = _ms(until - book.now())
-            return TaskRefusal(task_id=_NO_TASK, reason="untrusted",
-                               detail="this node does not serve you during a ban cool-down",
-                               retry_after_ms=wait_ms)
+        banned = self.refuse_banned(peer)
+        if banned is not None:
+            return banned
+        self.conduct.arrived(peer)  # before its retry_after: counted against its allowance
         abusive = not self._abuse.allow(peer, LimitKind.REQUEST)
         try:
             self.limiter.check(peer, LimitKind.REQUEST)
@@ -115,9 +127,51 @@ class Admission:
             if abusive:  # ignoring our retry_after at REQUEST_ABUSE_FACTOR x the allowance: a flood
                 self._ledger.record(self._ledger.evidence(
                     peer, Evidence.FLOOD, f"requests over {REQUEST_ABUSE_FACTOR:g}x the allowance: {exc}"))
-            return TaskRefusal(task_id=_NO_TASK, reason="rate_limited", detail=str(exc)[:512],
-                               retry_after_ms=_ms(exc.retry_after_s))
+            return self._told_to_wait(peer, exc.retry_after_s, str(exc))
         return None
+
+    def refuse_banned(self, peer: str) -> TaskRefusal | None:
+        """The typed ``untrusted`` refusal while ``peer`` is banned (checked before anything else)."""
+        if not self.enabled:
+            return None
+        book = self._ledger.book
+        until = book.ban_until(peer)
+        if until is None:
+            return None
+        self._metrics.refusals.labels(reason="untrusted").inc()
+        if self._telling_banned.pop(peer, None) is not None:  # the stream turn_away let through
+            self._told_banned[peer] = self._now()
+        return TaskRefusal(task_id=_NO_TASK, reason="untrusted",
+                           detail="this node does not serve you during a ban cool-down",
+                           retry_after_ms=_ms(until - book.now()))
+
+    def charge_work(self, peer: str, request: TaskRequest) -> TaskRefusal | None:
+        """Charge ``request``'s tokens to ``peer``'s work budget, or refuse it (pair with ``settle_work``)."""
+        if not self.enabled:
+            return None
+        cost = task_cost(request)
+        try:
+            self.limiter.check(peer, LimitKind.WORK, cost)
+        except RateLimited as exc:
+            self._metrics.refusals.labels(reason="rate_limited").inc()
+            return self._told_to_wait(peer, exc.retry_after_s, f"work over the allowance ({cost:.0f} tokens): {exc}")
+        _rate, burst = self.limiter.limits(peer, LimitKind.WORK)
+        self._charged[request.task_id] = (peer, min(cost, burst))
+        while len(self._charged) > MAX_CHARGED:  # a task never settled (its stream died first)
+            self._charged.pop(next(iter(self._charged)))
+        return None
+
+    def settle_work(self, request: TaskRequest, reply: TaskResult | TaskRefusal | None) -> None:
+        """Give back what a charged task did not use (all of it when it never ran)."""
+        charged = self._charged.pop(request.task_id, None)
+        if charged is not None:
+            peer, cost = charged
+            self.limiter.refund(peer, LimitKind.WORK, cost - used_tokens(request, reply))
+
+    def _told_to_wait(self, peer: str, retry_after_s: float, detail: str) -> TaskRefusal:
+        self.conduct.told_to_wait(peer, retry_after_s)
+        return TaskRefusal(task_id=_NO_TASK, reason="rate_limited", detail=detail[:512],
+                           retry_after_ms=_ms(retry_after_s))
 
     def admit_task(self, peer: str) -> TaskRefusal | None:
         """Per-peer concurrency: a refusal if ``peer`` already has its share of tasks running here.
@@ -135,8 +189,8 @@ class Admission:
         cap = max(MIN_CONCURRENT, round(burst * CONCURRENT_PER_BURST))
         if running >= cap:
             self._metrics.refusals.labels(reason="rate_limited").inc()
-            return TaskRefusal(task_id=_NO_TASK, reason="rate_limited", retry_after_ms=CONCURRENCY_RETRY_MS,
-                               detail=f"{running} of your tasks are already running here (limit {cap})")
+            return self._told_to_wait(peer, CONCURRENCY_RETRY_MS / 1000,
+                                      f"{running} of your tasks are already running here (limit {cap})")
         self._running[peer] = running + 1
         return None
 
@@ -146,10 +200,14 @@ class Admission:
             return False
         now = self._now()
         told = self._told_banned.get(peer)
-        if told is not None and now - told < TELL_BANNED_EVERY_S:
+        telling = self._telling_banned.get(peer)
+        if (told is not None and now - told < TELL_BANNED_EVERY_S) or (
+                telling is not None and now - telling < TELLING_TIMEOUT_S):
             self._metrics.refusals.labels(reason="untrusted_reset").inc()
             return True
-        self._told_banned[peer] = now  # this stream gets the typed refusal from gate_task
+        # This stream carries the typed refusal; the peer counts as told only once gate_task
+        # has refused it (a stream that dies before that must not silence the next 30 s).
+        self._telling_banned[peer] = now
         return False
 
     def task_priority(self, peer: str) -> tuple[int, bool]:
@@ -223,6 +281,7 @@ class Admission:
         self.limiter.forget(peer)
         self._abuse.forget(peer)
         self._told_banned.pop(peer, None)
+        self._telling_banned.pop(peer, None)
 
 
 

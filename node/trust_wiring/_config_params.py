@@ -28,6 +28,9 @@ def trust_params(config: NodeConfig) -> TrustParams:
             canary_rate=t.canary_rate,
             request_rate=t.request_rate,
             request_burst=t.request_burst,
+            work_rate=t.work_rate,
+            work_burst=t.work_burst,
+            conduct_tolerance=t.conduct_tolerance,
             pow_difficulty_bits=t.pow_difficulty_bits,
             **gossip_allowances(ad_republish_s=config.ads.republish_s, opinion_interval_s=t.opinion_interval_s),
         )

@@ -221,6 +221,23 @@ class TrustWiring:
         """Per-peer concurrency of tasks actually run here; pair with ``task_done``."""
         return self.admission.admit_task(peer)
 
+    def refuse_banned(self, peer: str) -> TaskRefusal | None:
+        """``untrusted`` while the peer is banned: checked before any other gate, so a banned
+        peer always learns why (and is not kept waiting for an ad its ban removed)."""
+        return self.admission.refuse_banned(peer)
+
+    def is_banned(self, peer: str) -> bool:
+        """Banned, and trust acts on it."""
+        return self.enabled and self.book.is_banned(peer)
+
+    def charge_work(self, peer: str, request: TaskRequest) -> TaskRefusal | None:
+        """Charge a task's tokens to the peer's work allowance; pair with ``settle_work``."""
+        return self.admission.charge_work(peer, request)
+
+    def settle_work(self, request: TaskRequest, reply: TaskResult | TaskRefusal | None) -> None:
+        """Refund the tokens a charged task did not use."""
+        self.admission.settle_work(request, reply)
+
     def turn_away(self, peer: str) -> bool:
         """Whether to reset a peer's task stream unread (a banned peer already told so)."""
         return self.admission.turn_away(peer)
@@ -451,8 +468,9 @@ class TrustWiring:
                            "interactions": 0, "kinds": {}, "recent": []}
         try:
             rate, burst = self.admission.limiter.limits(peer, LimitKind.REQUEST)
+            work_rate, work_burst = self.admission.limiter.limits(peer, LimitKind.WORK)
         except InvalidInput:
-            rate, burst = 0.0, 0.0
+            rate, burst, work_rate, work_burst = 0.0, 0.0, 0.0, 0.0
         verification = self.verification
         gap = verification.calibration.gap(peer) if verification is not None else None
         explanation.update(
@@ -463,6 +481,9 @@ class TrustWiring:
             violation_weights=dict(self.params.violation_weights),
             should_ask=self.should_ask(peer),
             request_allowance={"per_s": round(rate, 4), "burst": round(burst, 2)},
+            work_allowance={"tokens_per_s": round(work_rate, 2), "burst": round(work_burst, 1)},
+            requester_conduct={"ignored_retry_after": round(self.admission.conduct.ignored(peer), 3),
+                               "factor": round(self.admission.conduct.factor(peer), 4)},
             calibration_gap=gap,
             opinion_held=self.global_trust.opinion_of(peer) is not None,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from peermind.node.trust_wiring import Admission, TrustLedger, TrustMetrics
-from peermind.protocol import CapabilityAd
+from peermind.protocol import CapabilityAd, TaskRequest, TaskResult
 from peermind.trust import Evidence, EvidenceRecord, LimitKind, ProofOfWork, TrustParams
 from prometheus_client import CollectorRegistry
 
@@ -177,3 +177,71 @@ def test_a_banned_peer_is_told_once_then_its_streams_are_reset_unread() -> None:
     clock.t += 31.0
     assert not admission.turn_away(A)  # reminded every 30 s
     assert not admission.turn_away(B)
+
+
+def _generate(n: int, max_tokens: int = 256) -> TaskRequest:
+    return TaskRequest(task_id=bytes([n % 256]) * 16, kind="generate", prompt="Write an essay. " * 10,
+                       max_tokens=max_tokens, deadline_ms=1)
+
+
+def _score(n: int) -> TaskRequest:
+    return TaskRequest(task_id=bytes([n % 256]) * 15 + b"s", kind="score", prompt="Question: 2+2?\nAnswer:",
+                       continuations=[" 3", " 4"], deadline_ms=1)
+
+
+def test_allowances_meter_tokens_so_long_generations_cost_what_they_take() -> None:
+    admission, _ledger, clock, _registry = _admission(work_rate=100.0, work_burst=1200.0)
+    # a newcomer's work burst is a quarter (300 tokens): one 256-token generation fits, a second does not
+    assert admission.charge_work(A, _generate(1)) is None
+    refused = admission.charge_work(A, _generate(2))
+    assert refused is not None and refused.reason == "rate_limited" and refused.retry_after_ms > 1000
+    # short scoring tasks of another peer are unaffected, and many fit
+    assert all(admission.charge_work(B, _score(i)) is None for i in range(10))
+    # the generation stopped after 20 tokens: the unused budget comes back
+    admission.settle_work(_generate(1), TaskResult(task_id=_generate(1).task_id, text="x", prompt_tokens=40,
+                                                   completion_tokens=20, model="m", latency_ms=1.0))
+    clock.t += 2.5  # 236 tokens refunded, plus 2.5 s at 25 tokens/s: room for 296 again (without the refund: 66)
+    assert admission.charge_work(A, _generate(3)) is None
+
+
+def test_a_good_answerer_that_ignores_retry_after_is_throttled_as_a_requester() -> None:
+    admission, ledger, clock, _registry = _admission(request_rate=1.0, request_burst=8.0)
+    for peer in (A, B):  # both answer canaries perfectly: trusted, full allowances
+        for _ in range(12):
+            ledger.record(EvidenceRecord(peer, Evidence.ANSWER_RIGHT, at=ledger.clock(), llr=1.39))
+    full = admission.limiter.limits(A, LimitKind.WORK)
+    assert admission.limiter.limits(B, LimitKind.WORK) == full
+    for peer in (A, B):
+        while admission.gate_task(peer) is None:
+            pass  # burst used up: told to wait
+    # A keeps asking every 300 ms while told to wait; B waits as told
+    for _ in range(8):
+        clock.t += 0.3
+        admission.gate_task(A)
+    clock.t += 2.0
+    assert admission.gate_task(B) is None
+    assert Evidence.FLOOD not in ledger.book.counts(A)  # not (yet) abuse: conduct alone throttles it
+    rate_a, burst_a = admission.limiter.limits(A, LimitKind.WORK)
+    assert rate_a < 0.5 * full[0] and burst_a < 0.5 * full[1]
+    assert admission.limiter.limits(B, LimitKind.WORK) == full  # honoured retry_after: untouched
+    assert admission.limiter.limits(A, LimitKind.REQUEST)[0] < 0.5 * admission.limiter.limits(B, LimitKind.REQUEST)[0]
+    assert ledger.book.standing(A) is ledger.book.standing(B)  # its answers are still judged as good
+    assert admission.conduct.ignored(A) > 4 and admission.conduct.ignored(B) == 0
+
+
+def test_a_stream_that_dies_before_its_refusal_does_not_silence_the_ban() -> None:
+    """The flaky flooder test: the first post-ban stream was let through to carry the typed
+    refusal but died before the gate (the ban's own disconnect reset it); every stream of the
+    next 30 s was then reset unread and the peer never learnt it was banned."""
+    admission, ledger, clock, registry = _admission()
+    for _ in range(40):
+        admission.gate_task(A)
+    assert ledger.book.is_banned(A)
+    assert not admission.turn_away(A)  # let through to carry the refusal ... and it dies unread
+    assert admission.turn_away(A)  # meanwhile one is on its way: the rest are reset
+    clock.t += 2.5
+    assert not admission.turn_away(A)  # it never reached the gate: the next stream carries the refusal
+    refusal = admission.gate_task(A)
+    assert refusal is not None and refusal.reason == "untrusted"
+    clock.t += 2.5
+    assert admission.turn_away(A)  # told now: reset for the rest of the 30 s

@@ -178,3 +178,48 @@ def test_pow_rejects_bad_input_and_gives_up_after_max_attempts() -> None:
         verify("text", 0, 1)  # type: ignore[arg-type]
     with pytest.raises(TrustError, match="no nonce"):
         solve(pow_challenge(A, "n"), 40, max_attempts=10)
+
+
+def test_requester_conduct_counts_requests_sent_while_told_to_wait_and_forgives_slowly() -> None:
+    from peermind.trust import RequesterConduct
+
+    clock = Clock(100.0)
+    params = TrustParams()
+    conduct = RequesterConduct(params, now=clock)
+    a, b = pid("flooder"), pid("polite")
+    assert conduct.factor(a) == 1.0
+    for peer in (a, b):
+        conduct.told_to_wait(peer, 5.0)
+    assert not conduct.arrived(a)  # already in flight when the refusal went out: excused
+    for _ in range(8):
+        clock.t += 0.5
+        assert conduct.arrived(a)
+    clock.t += 5.0
+    assert not conduct.arrived(b)  # came back when told
+    assert conduct.factor(b) == 1.0
+    assert conduct.factor(a) == pytest.approx(1 / (1 + 8 / params.conduct_tolerance), rel=0.02)  # minus decay
+    clock.t += params.conduct_half_life_s
+    assert conduct.ignored(a) == pytest.approx(4.0, rel=0.02)
+
+
+def test_work_allowances_scale_with_trust_and_conduct_and_a_task_bigger_than_the_burst_needs_a_full_bucket() -> None:
+    from peermind.trust import RequesterConduct
+
+    clock = Clock(100.0)
+    params = TrustParams(work_rate=100.0, work_burst=1200.0)
+    conduct = RequesterConduct(params, now=clock)
+    limiter = RateLimiter(params, ReputationBook(params, now=clock), now=clock, conduct=conduct)
+    peer = pid("newcomer")
+    assert limiter.limits(peer, LimitKind.WORK) == (25.0, 300.0)  # a quarter for a newcomer
+    limiter.check(peer, LimitKind.WORK, 5000.0)  # bigger than the burst: runs on a full bucket
+    with pytest.raises(RateLimited) as refused:
+        limiter.check(peer, LimitKind.WORK, 10.0)
+    assert refused.value.retry_after_s == pytest.approx(0.4)
+    limiter.refund(peer, LimitKind.WORK, 250.0)
+    limiter.check(peer, LimitKind.WORK, 200.0)
+    conduct.told_to_wait(peer, 10.0)
+    clock.t += 1.0
+    for _ in range(4):
+        conduct.arrived(peer)
+    assert limiter.limits(peer, LimitKind.WORK)[0] == pytest.approx(12.5)  # halved by its conduct
+    assert limiter.limits(peer, LimitKind.AD) == RateLimiter(params, None, now=clock).limits(peer, LimitKind.AD)
