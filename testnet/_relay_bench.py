@@ -1,9 +1,12 @@
 """``peermind bench relay``: what the relayed path adds to a question's latency.
 
-Four real nodes in network namespaces (``_relay_net.RelayNet``): the relay ``r``; ``b``,
-which answers and can only be dialled through ``r`` (``--relay-via``); ``a``, which has no
-route to ``b`` and reaches it through ``r``; and ``c``, which also has a direct link to
-``b``, so its relayed connection is upgraded to a direct one (DCUtR) before measuring.
+Four real nodes in network namespaces (``_relay_net.RelayNet``), all light (``--model none``)
+but ``b``, which runs SmolLM2 on one thread: the relay ``r`` (``--relay``); ``b``, which
+answers and sits behind a NAT of sorts (AutoNAT tells it ``private``, so it reserves on
+``r`` and advertises only its relayed address); ``a``, which has no route to ``b`` and
+reaches it through ``r``; and ``c``, which also has a direct link to ``b``, so its
+relayed connection is upgraded to a direct one (DCUtR) before measuring. The set-up is
+checked and recorded first (no route a -> b, b's verdict, b's ad, r's reservations).
 Each round asks ``b`` the same question from ``a`` (relayed) and from ``c`` (direct), in
 alternating order, with ``peermind ask --peer b``. Per answer, the asker's latency (its
 provenance) minus the generation latency ``b`` logged for that task (its task log, read
@@ -50,6 +53,7 @@ class RelayBenchResult:
     load_after: str
     paths_before: dict[str, str]
     paths_after: dict[str, str]
+    setup: dict[str, object] = field(default_factory=dict)
     relayed_ms: list[float] = field(default_factory=list)
     direct_ms: list[float] = field(default_factory=list)
     relayed_overhead_ms: list[float] = field(default_factory=list)
@@ -99,19 +103,20 @@ def run_relay_bench(*, rounds: int, max_tokens: int, workdir: Path | None, comma
     with tempfile.TemporaryDirectory(prefix="peermind-relay-") as tmp:
         root = workdir or Path(tmp)
         progress("starting r (relay), a, b (behind r), c in separate namespaces")
-        with RelayNet(root, ["a", "b", "c"], via_relay=["b"]) as net:
+        with RelayNet(root, ["a", "b", "c"], behind_nat=["b"], answerers=["b"]) as net:
             net.open_direct_path("c", "b")
             b_id = net.nodes["b"].peer_id
             for asker in ("a", "c"):
-                net.wait_for(f"b's ad on {asker}", lambda asker=asker: any(
-                    p["peer_id"] == b_id and p["addrs"] for p in net.status(asker)["peers"]), 60)
+                net.wait_for(f"b's relayed ad on {asker}", lambda asker=asker: any(
+                    p["peer_id"] == b_id and p["addrs"] for p in net.status(asker)["peers"]), 90)
+            setup = check_setup(net)
             progress("warming up both paths")
             net.ask("a", QUESTIONS[0], peer="b", max_tokens=max_tokens)
             net.ask("c", QUESTIONS[0], peer="b", max_tokens=max_tokens)
             net.wait_for("a direct connection c -> b", lambda: net.path("c", "b") == "direct", 60)
             paths_before = {"a->b": net.path("a", "b"), "c->b": net.path("c", "b")}
             _check_paths(paths_before)
-            result = RelayBenchResult(command, rounds, max_tokens, _uptime(), "", paths_before, {})
+            result = RelayBenchResult(command, rounds, max_tokens, _uptime(), "", paths_before, {}, setup)
             for i in range(rounds):
                 question = QUESTIONS[i % len(QUESTIONS)]
                 order = ("a", "c") if i % 2 == 0 else ("c", "a")
@@ -135,6 +140,24 @@ def run_relay_bench(*, rounds: int, max_tokens: int, workdir: Path | None, comma
     return result
 
 
+def check_setup(net: RelayNet) -> dict[str, object]:
+    """The topology the figure claims: a cannot reach b, b found itself private and is reached via r only."""
+    b_id = net.nodes["b"].peer_id
+    b_relay = net.status("b")["relay"]
+    ad = next(p for p in net.status("a")["peers"] if p["peer_id"] == b_id)
+    setup: dict[str, object] = {
+        "a_routes_to_b": net.topology.run("a", ["ping", "-c1", "-W1", net.nodes["b"].ip]).returncode == 0,
+        "b_verdict": b_relay["verdict"],
+        "b_reservation_held": bool(b_relay["reservations"]) and b_relay["reservations"][0]["held"],
+        "b_ad_addrs": ad["addrs"],
+        "r_reserved_here": net.status("r")["relay"]["reserved_here"],
+    }
+    relayed_only = all(f"/p2p-circuit/p2p/{b_id}" in a for a in ad["addrs"])
+    if setup["a_routes_to_b"] or setup["b_verdict"] != "private" or not setup["b_reservation_held"] or not relayed_only:
+        raise TestnetError(f"the set-up is not the one measured: {setup}")
+    return setup
+
+
 def _check_paths(paths: dict[str, str]) -> None:
     if paths != {"a->b": "relay", "c->b": "direct"}:
         raise TestnetError(f"the paths are not the ones measured (want a->b relay, c->b direct): {paths}")
@@ -150,6 +173,8 @@ def write_report(result: RelayBenchResult, out: Path) -> str:
         "",
         f"Machine load before: `{result.load_before}`; after: `{result.load_after}`.",
         f"Paths checked before and after: {result.paths_before} / {result.paths_after}.",
+        f"Set-up checked: a has a route to b: {result.setup.get('a_routes_to_b')}; b's AutoNAT verdict: "
+        f"{result.setup.get('b_verdict')}; b's reservation on r held: {result.setup.get('b_reservation_held')}.",
         "",
         f"n = {int(s['n'])} rounds; each asks b the same question from a (through the relay) and from c "
         f"(direct, after the DCUtR upgrade), {result.max_tokens} tokens at temperature 0, SmolLM2-135M on 1 thread.",

@@ -80,9 +80,10 @@ class RelayNet:
     """A relay and nodes behind it, each in its own namespace; ``with RelayNet(root, ["a", "b"]) as net``."""
 
     def __init__(self, root: Path, names: Sequence[str], *, via_relay: Sequence[str] = (),
-                 behind_nat: Sequence[str] = (), model: str = "smollm2") -> None:
+                 behind_nat: Sequence[str] = (), answerers: Sequence[str] = (), model: str = "smollm2") -> None:
         self.root = root
         self.names = list(names)
+        self.answerers = set(answerers)  # run ``model``; the relay and the others are light nodes (--model none)
         self.via_relay = set(via_relay)  # forced: --relay-via
         self.behind_nat = set(behind_nat)  # detected: relay.via set, reachability auto
         self.model = model
@@ -117,7 +118,7 @@ class RelayNet:
             raise TestnetError(f"could not create the relay's identity: {made.stderr.strip()[-300:]}")
         self.relay_id = made.stdout.strip().splitlines()[-1]
         relay_listen = [f"/ip4/10.77.{i}.1/tcp/{RELAY_PORT}" for i in range(1, len(self.names) + 1)]
-        self._spawn("r", "10.77.1.1", relay_listen, ["--relay"])
+        self._spawn("r", "10.77.1.1", relay_listen, ["--relay"], model="none")
         for index, name in enumerate(self.names, start=1):
             relay_addr = f"/ip4/10.77.{index}.1/tcp/{RELAY_PORT}/p2p/{self.relay_id}"
             extra = ["--bootstrap", relay_addr]
@@ -128,14 +129,14 @@ class RelayNet:
                 ip = f"10.77.9{index}.2"
                 self.topology.address(name, f"{ip}/32", "lo")
                 extra += ["--set", f"relay.via={relay_addr}", "--set", "relay.autonat_interval_s=2"]
-            self._spawn(name, ip, [f"/ip4/{ip}/tcp/0"], extra)
+            self._spawn(name, ip, [f"/ip4/{ip}/tcp/0"], extra, model=self.model if name in self.answerers else "none")
         for node in self.nodes.values():
             self._wait_ready(node)
 
-    def _spawn(self, name: str, ip: str, listen: Sequence[str], extra: Sequence[str]) -> None:
+    def _spawn(self, name: str, ip: str, listen: Sequence[str], extra: Sequence[str], *, model: str) -> None:
         data_dir = self.root / name
         data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = peermind_cmd("node", "run", "--data-dir", str(data_dir), "--model", self.model, "--threads", "1",
+        cmd = peermind_cmd("node", "run", "--data-dir", str(data_dir), "--model", model, "--threads", "1",
                            "--api", "127.0.0.1:0", "--network", self.network, *QUIET)
         for addr in listen:
             cmd += ["--listen", addr]

@@ -49,6 +49,7 @@ RESERVE_RENEW_S = 600.0
 """A held reservation is renewed this often (the relay grants an hour)."""
 RESERVE_TIMEOUT_S = 10.0
 UPGRADE_TIMEOUT_S = 20.0
+UPGRADE_BACKOFF_MAX = 16
 CIRCUIT_DIAL_TIMEOUT_S = 10.0
 MAX_CIRCUIT_ADDRS = 4
 
@@ -231,17 +232,38 @@ class NatTraversal:
 
     # ------------------------------------------------------------------ direct upgrades
     async def _upgrade_loop(self) -> None:
-        """Offer every relay-only connection to DCUtR, again and again (paths appear later, too)."""
+        """Offer every relay-only connection to DCUtR, again and again (paths appear later, too).
+
+        A peer whose attempts keep failing is tried less often (twice the wait after each
+        failure, up to ``UPGRADE_BACKOFF_MAX`` times the interval): no path costs little.
+        """
         await self._dcutr.event_started.wait()
+        failures: dict[ID, int] = {}
+        next_try: dict[ID, float] = {}
         while True:
             await trio.sleep(self._cfg.upgrade_interval_s)
+            now = trio.current_time()
             for peer in list(self._host.get_network().get_connections_map()):
                 if connection_path(self._host, peer) != "relay":
+                    failures.pop(peer, None)
+                    next_try.pop(peer, None)
                     continue
-                with trio.move_on_after(UPGRADE_TIMEOUT_S):
-                    try:
-                        if await self._dcutr.initiate_hole_punch(peer):
-                            self.upgrades += 1
-                            log.info("relayed connection upgraded to direct", extra={"peer": peer.to_base58()})
-                    except Exception as exc:  # a failed punch leaves the relayed connection in place
-                        log.debug("hole punch failed", extra={"peer": peer.to_base58(), "error": str(exc)[:200]})
+                if next_try.get(peer, 0.0) > now:
+                    continue
+                if await self._try_upgrade(peer):
+                    failures.pop(peer, None)
+                else:
+                    failures[peer] = failures.get(peer, 0) + 1
+                    wait = self._cfg.upgrade_interval_s * min(2 ** failures[peer], UPGRADE_BACKOFF_MAX)
+                    next_try[peer] = trio.current_time() + wait
+
+    async def _try_upgrade(self, peer: ID) -> bool:
+        with trio.move_on_after(UPGRADE_TIMEOUT_S):
+            try:
+                if await self._dcutr.initiate_hole_punch(peer):
+                    self.upgrades += 1
+                    log.info("relayed connection upgraded to direct", extra={"peer": peer.to_base58()})
+                    return True
+            except Exception as exc:  # a failed punch leaves the relayed connection in place
+                log.debug("hole punch failed", extra={"peer": peer.to_base58(), "error": str(exc)[:200]})
+        return False

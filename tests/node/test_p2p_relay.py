@@ -10,8 +10,11 @@ no direct path exists at first, is test_relay_netns.py.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -130,3 +133,13 @@ async def test_a_relayed_address_without_a_relay_client_is_a_typed_error() -> No
     async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as host:
         with pytest.raises(PeerUnreachable, match="relay"):
             await dial(host, parse_peer_addr(f"/ip4/127.0.0.1/tcp/9/p2p/{RELAY}/p2p-circuit/p2p/{ME}"), timeout_s=2)
+
+
+def test_node_run_relay_via_without_peer_id_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    """``peermind node run --relay-via`` as typed: a bad relay address fails before any model loads."""
+    done = subprocess.run([sys.executable, "-m", "peermind.node.cli", "node", "run", "--data-dir", str(tmp_path / "n"),
+                           "--relay-via", "/ip4/10.0.0.1/tcp/4001"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "relay.via" in lines[0] and "/p2p/<peer id>" in lines[0], done.stderr
+    assert not (tmp_path / "n").exists()
