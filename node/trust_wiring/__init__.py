@@ -13,7 +13,7 @@ Adversarial behaviour lives in ``peermind.testnet.adversary``, never here.
 """
 
 from ._admission import Admission
-from ._canaries import Canary, CanaryDeck, Verdict, judge, load_canaries
+from ._canary_deck import Canary, CanaryDeck, Verdict, judge, load_canaries
 from ._config_params import trust_params
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown, TrustWiringError

@@ -59,7 +59,7 @@ from ..collab.answer import Answer
 from ..collab.candidates import Candidate
 from ..collab.confidence import argmax, choice_distribution, normalise_answer
 from ..collab.job import Job
-from ._canaries import Canary, CanaryDeck, ProbeBudget, judge
+from ._canary_deck import Canary, CanaryDeck, ProbeBudget, judge
 from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
 from ._outcome import CanaryOutcome, OutcomeSink, ignore_outcome
@@ -146,7 +146,7 @@ class Verification:
         self.own_model = own_model
         self._run_local_fn = run_local
         self._on_outcome = on_outcome
-        self.probe_budget = probe_budget  # None: unbounded (unit tests); the daemon bounds it (_canaries.py)
+        self.probe_budget = probe_budget  # None: unbounded (unit tests); the daemon bounds it (_canary_deck.py)
 
     # ------------------------------------------------------------------ hook
     def after_answer(self, job: Job, answer: Answer) -> None:

@@ -59,7 +59,7 @@ from ..config import NodeConfig
 from ..p2p.ads import PeerAd
 from ..store import Store
 from ._admission import Admission
-from ._canaries import CANARY_FILE, CanaryDeck, ProbeBudget, load_canaries
+from ._canary_deck import CANARY_FILE, CanaryDeck, ProbeBudget, load_canaries
 from ._config_params import trust_params
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown

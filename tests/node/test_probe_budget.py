@@ -6,7 +6,7 @@ from pathlib import Path
 
 import trio
 from peermind.node.trust_wiring import CanaryDeck
-from peermind.node.trust_wiring._canaries import PROBE_BUDGET_PER_MIN, PROBE_BURST, ProbeBudget
+from peermind.node.trust_wiring._canary_deck import PROBE_BUDGET_PER_MIN, PROBE_BURST, ProbeBudget
 from test_trust_verification import ME, Network, _candidate, _items, _verification, gold
 
 
