@@ -16,14 +16,17 @@ fresh connections to it: for that case, ``relay.reachability = "private"`` (or
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from typing import cast
 
+import psutil
 import trio
 from libp2p.abc import IHost, INetConn
 from libp2p.host.autonat import AutoNATService
 from libp2p.host.basic_host import BasicHost
 from libp2p.peer.id import ID
+from multiaddr import Multiaddr
 
 log = logging.getLogger("peermind.node.reachability")
 
@@ -66,7 +69,7 @@ class Reachability:
 
     async def check_once(self) -> str:
         """Ask up to four directly connected peers to dial us back; update and return the verdict."""
-        mine = [addr.to_bytes() for addr in self._host.get_transport_addrs()]
+        mine = [addr.to_bytes() for addr in dialback_addrs(self._host.get_transport_addrs())]
         servers = [peer for peer, conns in self._host.get_network().get_connections_map().items()
                    if has_direct(conns)][:MAX_SERVERS]
         answers: dict[ID, bool] = {}  # the library's server refuses requests over relayed connections
@@ -84,6 +87,24 @@ class Reachability:
             self.status = new
             self._on_change(new)
         return self.status
+
+
+def dialback_addrs(listen: list[Multiaddr]) -> list[Multiaddr]:
+    """Our listen addresses, a wildcard (0.0.0.0) one expanded to every local IPv4 address.
+
+    The server dials only an address with the IP it sees us at: a node on a public
+    interface then matches, one behind a NAT (no interface holds the router's address) not.
+    """
+    out: list[Multiaddr] = []
+    for addr in listen:
+        text = str(addr)
+        if not text.startswith("/ip4/0.0.0.0/"):
+            out.append(addr)
+            continue
+        rest = text[len("/ip4/0.0.0.0"):]
+        for nic in psutil.net_if_addrs().values():
+            out += [Multiaddr(f"/ip4/{a.address}{rest}") for a in nic if a.family == socket.AF_INET]
+    return out
 
 
 def has_direct(conns: list[INetConn]) -> bool:

@@ -153,6 +153,13 @@ class NatTraversal:
         network = self._host.get_network()
         return {peer.to_base58(): connection_path(self._host, peer) for peer in network.get_connections_map()}
 
+    def reserved_here(self) -> int:
+        """Connected peers holding a live reservation on this node's relay service."""
+        if not self._cfg.serve:
+            return 0
+        manager = self._protocol.resource_manager
+        return sum(manager.get_reservation(peer) is not None for peer in self._host.get_network().get_connections_map())
+
     def status(self) -> dict[str, object]:
         cfg = self._cfg
         return {
@@ -160,7 +167,7 @@ class NatTraversal:
             "limits": {"max_reservations": cfg.max_reservations, "max_circuits": cfg.max_circuits,
                        "max_circuit_duration_s": cfg.max_circuit_duration_s,
                        "max_circuit_bytes": cfg.max_circuit_bytes} if cfg.serve else None,
-            "reserved_here": len(self._protocol.resource_manager._reservations) if cfg.serve else 0,
+            "reserved_here": self.reserved_here(),
             "reachability": self._cfg.reachability,
             "verdict": self.verdict,
             "autonat_answers": self.reachability.answers,

@@ -24,7 +24,8 @@ from libp2p.custom_types import TProtocol
 from peermind.node.config import RelayConfig, load_config
 from peermind.node.errors import ConfigError
 from peermind.node.p2p.host import PeerUnreachable, dial, full_addrs, parse_peer_addr, running_host
-from peermind.node.p2p.reachability import PRIVATE, PUBLIC, UNKNOWN, Reachability, verdict
+from multiaddr import Multiaddr
+from peermind.node.p2p.reachability import PRIVATE, PUBLIC, UNKNOWN, Reachability, dialback_addrs, verdict
 from peermind.node.p2p.relay import NatTraversal, circuit_addrs, connection_path, is_circuit, relay_limits
 
 RELAY = "12D3KooWHAD8XEcQbqgnnbuao7zejDtpZS7tb5gkyC3bGx96ijkh"
@@ -61,6 +62,12 @@ def test_relay_config_rejects_a_relay_address_without_peer_id_and_bad_limits() -
     assert cfg.relay.serve and cfg.relay.via == (f"/ip4/10.0.0.1/tcp/4001/p2p/{RELAY}",)
 
 
+def test_a_wildcard_listen_address_is_offered_for_dial_back_on_every_local_ipv4_address() -> None:
+    offered = [str(a) for a in dialback_addrs([Multiaddr("/ip4/0.0.0.0/tcp/4001"), Multiaddr("/ip4/10.1.2.3/tcp/5")])]
+    assert "/ip4/127.0.0.1/tcp/4001" in offered and "/ip4/10.1.2.3/tcp/5" in offered
+    assert not any(a.startswith("/ip4/0.0.0.0/") for a in offered)
+
+
 def test_autonat_verdict_is_the_majority_of_answers() -> None:
     a, b = create_new_key_pair(), create_new_key_pair()
     from libp2p.peer.id import ID
@@ -72,7 +79,7 @@ def test_autonat_verdict_is_the_majority_of_answers() -> None:
 
 
 # ----------------------------------------------------------------------------- real hosts
-@pytest.mark.parametrize(("listen", "expected"), [("127.0.0.1", PUBLIC), ("127.0.0.2", PRIVATE)])
+@pytest.mark.parametrize(("listen", "expected"), [("127.0.0.1", PUBLIC), ("0.0.0.0", PUBLIC), ("127.0.0.2", PRIVATE)])
 async def test_autonat_says_private_when_peers_see_another_address_than_we_listen_on(listen: str, expected: str) -> None:
     """Connecting to 127.0.0.1 leaves from 127.0.0.1: a node listening on 127.0.0.2 looks NATed to the server."""
     async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as server, \
