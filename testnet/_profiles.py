@@ -4,11 +4,15 @@
 (better, slower, dearer): one large node for every two small ones, at least one of each.
 Like phones and servers, the tiers also differ in CPU budget (1 vs 2 llama.cpp threads)
 and advertised price (0.1 vs 0.4 per 1k tokens). ``testnet up --threads 1`` flattens the
-thread budgets, as tests on a shared 2-core machine should.
+thread budgets, as tests on a shared 2-core machine should. The cloud tier's 2 threads are
+capped at half the machine's cores: llama.cpp's threads spin while they wait for each other,
+so two of them beside a busy SmolLM2 node on 2 cores made Gemma ~10x slower (start-up
+self-measurement 86-110 s against 3-7 s with one thread, measured on this 2-core machine).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .errors import TestnetError
@@ -23,7 +27,8 @@ class NodeSpec:
 
 
 SMALL = NodeSpec("smollm2", cost_per_1k=0.1, threads=1, tags=("tier:device",))
-LARGE = NodeSpec("gemma3-270m", cost_per_1k=0.4, threads=2, tags=("tier:cloud",))
+CLOUD_THREADS = max(1, min(2, (os.cpu_count() or 2) // 2))
+LARGE = NodeSpec("gemma3-270m", cost_per_1k=0.4, threads=CLOUD_THREADS, tags=("tier:cloud",))
 LIGHT = NodeSpec("none", cost_per_1k=0.0, threads=1, tags=("tier:light",))
 """A light node (``--model none``): joins, routes to peers and relays, serves no model."""
 
