@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import sys
@@ -73,9 +74,18 @@ class CollabBenchResult:
             "negotiation_ms": stats(self.negotiation_ms),
             "auction_llm_call_ms": stats(self.auction_llm_ms),
             "bids_per_auction": stats([float(b) for b in self.bids]),
+            "decision_over_llm_call_p50": _ratio(self.decision_ms, self.route_llm_ms),
             "goals": {"routing_decision_p50_under_20ms": _under(self.decision_ms, 20.0),
                       "negotiation_p50_under_50ms": _under(self.negotiation_ms, 50.0)},
         }
+
+
+def _ratio(part: list[float], whole: list[float]) -> float | None:
+    """p50 of ``part`` over p50 of ``whole``: the decision as a share of the call it precedes."""
+    from peermind.bench import percentile
+
+    ok = [w for w in whole if w == w]  # NaN: a call that never answered
+    return None if not part or not ok else round(percentile(part, 50) / percentile(ok, 50), 4)
 
 
 def _under(values: list[float], limit: float) -> bool | None:
@@ -167,7 +177,13 @@ def format_markdown(result: CollabBenchResult, command: str) -> str:
         row("bids per auction", "bids_per_auction", ""),
         "",
         f"Goals met: {json.dumps(s['goals'])}. Router: {json.dumps(result.router)}.",
+        "",
+        f"Routing decision as a share of the LLM call it precedes (p50 / p50): "
+        f"{s['decision_over_llm_call_p50']}.",
     ]
+    load = result.meta.get("loadavg")
+    if load:
+        lines.append(f"Machine load (1/5/15 min) at start {load['start']}, at end {load['end']} (2 cores).")
     if result.errors:
         lines += ["", f"{len(result.errors)} calls failed; first: {result.errors[0]}"]
     return "\n".join(lines) + "\n"
@@ -180,8 +196,10 @@ def cmd_bench_collab(args: argparse.Namespace) -> int:
         command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
     )
     started = time.monotonic()
+    load_start = [round(x, 2) for x in os.getloadavg()]
     result = run_collab_bench(settings, lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     result.meta["wall_s"] = round(time.monotonic() - started, 1)
+    result.meta["loadavg"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     markdown = format_markdown(result, settings.command)
     settings.out.parent.mkdir(parents=True, exist_ok=True)
     settings.out.write_text(json.dumps({"summary": result.summary(), "raw": asdict(result), "command": settings.command}, indent=2))

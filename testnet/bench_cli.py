@@ -324,6 +324,20 @@ def _add_federated(bench: Any) -> None:
     add_parser(bench)
 
 
+def _add_backend(bench: Any) -> None:
+    """LlamaBackend vs a bare create_chat_completion (node/llm owner)."""
+    from ._bench_backend import add_parser
+
+    add_parser(bench)
+
+
+def _add_load(bench: Any) -> None:
+    """Concurrent clients against one entry node with 1, 2, 4 serving peers."""
+    from ._bench_load import add_parser
+
+    add_parser(bench)
+
+
 def _add_collab(bench: Any) -> None:
     """Routing-decision latency and negotiation overhead (node/collab owner)."""
     from ._collab_bench import add_parser
@@ -380,7 +394,7 @@ def _add_knowledge(bench: Any) -> None:
 
 
 SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_stream, _add_envelope, _add_eval, _add_system, _add_scale, _add_trust, _add_federated,
-                                             _add_collab, _add_coldstart, _add_knowledge]
+                                             _add_collab, _add_coldstart, _add_knowledge, _add_backend, _add_load]
 
 
 def register(sub: Any) -> None:

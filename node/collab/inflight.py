@@ -23,6 +23,7 @@ class InFlight:
         self._counts: dict[str, int] = {}
 
     def count(self, peer_id: str) -> int:
+        """Requests to ``peer_id`` sent and not yet answered."""
         return self._counts.get(peer_id, 0)
 
     @contextmanager
