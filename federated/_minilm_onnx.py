@@ -98,11 +98,14 @@ class OnnxMiniLM:
     """The exported graph in an onnxruntime session plus the packaged fast tokenizer."""
 
     def __init__(self, graph: Path, *, num_threads: int | None = 1) -> None:
+        # onnxruntime 1.30 logs usage to a SQLite file under ~/.cache/Microsoft unless told not to.
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise EmbedderUnavailable(f"onnxruntime or tokenizers is missing ({exc})") from exc
+        ort.disable_telemetry_events()
         options = ort.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = num_threads
