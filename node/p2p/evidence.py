@@ -13,6 +13,9 @@ from message text.
   ``timeout`` evidence, not forgery.
 - A stream reset while we write, or closed before a frame started, says nothing about the
   peer (the requester gave up, or the connection closed, maybe by us): no evidence.
+- A replayed or stale gossip message (ad, opinion) was re-delivered by relays (two mesh
+  paths, a slow or restarted peer's mesh catching up): dropped, not the origin's fault.
+  On a direct stream the same errors are the sender's own doing: replay.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ VIOLATIONS: Mapping[type[ProtocolError], ViolationKind] = MappingProxyType({
 STALLS: tuple[type[ProtocolError], ...] = (FrameTimeout, TruncatedFrame)
 """Errors that are timeout evidence (a TruncatedFrame with nothing received is none at all)."""
 NOT_EVIDENCE: tuple[type[ProtocolError], ...] = (FrameWriteError,)
+RELAYED_AGAIN: tuple[type[ProtocolError], ...] = (ReplayedNonce, StaleTimestamp)
+"""Not evidence when seen on gossip (GOSSIP sources): relays re-deliver old messages."""
+GOSSIP = frozenset({ViolationSource.AD, ViolationSource.OPINION})
 
 
 def _violation_of(exc: ProtocolError) -> ViolationKind:
@@ -77,6 +83,8 @@ def protocol_evidence(peer: str, exc: ProtocolError, source: ViolationSource) ->
     """The evidence ``exc`` (raised by ``peer``'s bytes, seen at ``source``) is, or None."""
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, NOT_EVIDENCE) or (isinstance(exc, TruncatedFrame) and exc.received == 0):
+        return None
+    if source in GOSSIP and isinstance(exc, RELAYED_AGAIN):
         return None
     if isinstance(exc, STALLS):
         return EvidenceEvent(peer, Evidence.TIMEOUT, detail)

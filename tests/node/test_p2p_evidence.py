@@ -41,14 +41,14 @@ PEER = "12D3KooWDtaXV2cRp8gxRqErs5PGERLzQCiS4hntpNGjfJYNBzKa"
         (SenderKeyMismatch("sender is not ..."), ViolationKind.BAD_SIGNATURE),
         (InvalidPublicKey("not a key"), ViolationKind.BAD_SIGNATURE),  # a MalformedEnvelope, but forgery
         (PeerMismatch("envelope signed by X arrived from Y"), ViolationKind.REPLAY),
-        (ReplayedNonce("nonce ab already seen"), ViolationKind.REPLAY),
-        (StaleTimestamp("timestamp is +40 s off"), ViolationKind.REPLAY),
         (WrongRecipient("addressed to someone else"), ViolationKind.REPLAY),
         (MalformedEnvelope("outer array is not msgpack"), ViolationKind.SCHEMA),
         (SchemaError("trust must be <= 1"), ViolationKind.SCHEMA),
         (UnexpectedMessage("task.result on the task protocol"), ViolationKind.SCHEMA),
         (ProtocolError("anything else"), ViolationKind.SCHEMA),
         (FrameTooLarge("9 MiB over the limit"), ViolationKind.OVERSIZE),
+        (ReplayedNonce("nonce ab already seen"), ViolationKind.REPLAY),
+        (StaleTimestamp("timestamp is +40 s off"), ViolationKind.REPLAY),
     ],
 )
 def test_protocol_errors_map_to_their_sub_kind_by_type(exc: ProtocolError, kind: ViolationKind) -> None:
@@ -59,6 +59,18 @@ def test_protocol_errors_map_to_their_sub_kind_by_type(exc: ProtocolError, kind:
     assert violation_source(record) is ViolationSource.REPLY
     assert type(exc).__name__ in record.detail
     assert TrustParams().weight_of(record) == TrustParams().violation_weights[kind.value]
+
+
+def test_replayed_or_stale_gossip_is_the_relays_doing_not_the_origins() -> None:
+    """An honest node under load had its opinions re-delivered late by relays; each counted as a
+    replay violation (-4) and two excluded it (bench trust, node-3 about node-0)."""
+    for exc in (ReplayedNonce("nonce seen"), StaleTimestamp("60 s old")):
+        assert protocol_evidence(PEER, exc, ViolationSource.OPINION) is None
+        assert protocol_evidence(PEER, exc, ViolationSource.AD) is None
+        direct = protocol_evidence(PEER, exc, ViolationSource.REQUEST)
+        assert direct is not None and direct.violation is ViolationKind.REPLAY
+    forged = protocol_evidence(PEER, BadSignature("x"), ViolationSource.OPINION)
+    assert forged is not None and forged.violation is ViolationKind.BAD_SIGNATURE
 
 
 def test_message_text_decides_nothing() -> None:
