@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 from .cli_errors import user_error_line
 
 if TYPE_CHECKING:  # the handlers import these lazily (see above)
+    from .client import NodeClient
     from .config import NodeConfig
+    from .daemon import Node
     from .identity import NodeIdentity
     from .llm import LlamaBackend
     from .store import Store
@@ -48,7 +50,7 @@ def _add_api_arg(p: argparse.ArgumentParser) -> None:
     _add_config_args(p)
 
 
-def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Any:
+def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> NodeConfig:
     from .config import load_config
 
     over = dict(overrides or {})
@@ -57,7 +59,7 @@ def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -
     return load_config(getattr(args, "config", None), os.environ, over)
 
 
-def _client(args: argparse.Namespace, timeout_s: float = 300.0) -> Any:
+def _client(args: argparse.Namespace, timeout_s: float = 300.0) -> NodeClient:
     from .client import NodeClient
 
     cfg = _config(args)
@@ -122,7 +124,7 @@ def cmd_node_run(args: argparse.Namespace) -> int:
     return trio.run(_run_node, cfg, getattr(args, "node_factory", None))
 
 
-async def _run_node(cfg: Any, node_factory: Any = None) -> int:
+async def _run_node(cfg: NodeConfig, node_factory: type[Node] | None = None) -> int:
     import logging
     import time
 
@@ -166,7 +168,7 @@ async def _run_node(cfg: Any, node_factory: Any = None) -> int:
     return await _serve(cfg, node_factory, identity, store, backend)
 
 
-async def _run_light_node(cfg: NodeConfig, node_factory: Any) -> int:
+async def _run_light_node(cfg: NodeConfig, node_factory: type[Node] | None) -> int:
     """``--model none``: no model to load or measure; checks that need one are off (node/light.py)."""
     from .identity import load_or_create_identity
     from .light import light_config, load_light_backend
@@ -186,7 +188,7 @@ async def _run_light_node(cfg: NodeConfig, node_factory: Any) -> int:
     return await _serve(cfg, node_factory, identity, store, backend)
 
 
-async def _serve(cfg: NodeConfig, node_factory: Any, identity: NodeIdentity, store: Store,
+async def _serve(cfg: NodeConfig, node_factory: type[Node] | None, identity: NodeIdentity, store: Store,
                  backend: LlamaBackend) -> int:
     """Run the daemon until SIGINT/SIGTERM, then close the backend and the store."""
     import trio

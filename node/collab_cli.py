@@ -12,11 +12,14 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .collab_choices import ESCALATE_TO, MODES, VOTE_RULES
 
-ClientFactory = Callable[[argparse.Namespace], Any]
+if TYPE_CHECKING:
+    from .client import NodeClient
+
+ClientFactory = Callable[[argparse.Namespace], "NodeClient"]
 
 
 # ---------------------------------------------------------------------- ask
@@ -59,7 +62,7 @@ def ask_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in opts.items() if v is not None}
 
 
-def run_ask(args: argparse.Namespace, client: Any) -> int:
+def run_ask(args: argparse.Namespace, client: NodeClient) -> int:
     with client:
         result = client.ask(args.question, mode=args.mode, max_tokens=args.max_tokens, **ask_options(args))
     p = result.provenance
@@ -99,7 +102,7 @@ def explain(p: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------- router
-def cmd_router_seed(args: argparse.Namespace, client: Any) -> int:
+def cmd_router_seed(args: argparse.Namespace, client: NodeClient) -> int:
     data = None
     if args.data:
         from peermind.bench import DataFormatError
@@ -153,7 +156,7 @@ def _clock(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def _follow(client: Any, progress: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
+def _follow(client: NodeClient, progress: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if quiet:
@@ -206,7 +209,7 @@ def _print_router(s: dict[str, Any]) -> None:
         print(f"cost weight {cal.get('cost_weight')}; escalation thresholds {json.dumps(cal.get('thresholds', {}))}")
 
 
-def cmd_router_status(args: argparse.Namespace, client: Any) -> int:
+def cmd_router_status(args: argparse.Namespace, client: NodeClient) -> int:
     with client:
         status = client.router_status()
     if args.json:
@@ -230,7 +233,7 @@ def cmd_router_status(args: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def cmd_router_calibrate(args: argparse.Namespace, client: Any) -> int:
+def cmd_router_calibrate(args: argparse.Namespace, client: NodeClient) -> int:
     with client:
         result = client.router_calibrate(target_escalation=args.target_escalation, target_share=args.target_share)
     if args.json:
@@ -241,7 +244,7 @@ def cmd_router_calibrate(args: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def cmd_feedback(args: argparse.Namespace, client: Any) -> int:
+def cmd_feedback(args: argparse.Namespace, client: NodeClient) -> int:
     if args.correct == args.wrong:
         print("peermind: say --correct or --wrong", file=sys.stderr)
         return 2
@@ -251,10 +254,10 @@ def cmd_feedback(args: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def register(sub: Any, client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``router`` and ``feedback`` to the ``peermind`` command."""
 
-    def bind(fn: Callable[[argparse.Namespace, Any], int]) -> Callable[[argparse.Namespace], int]:
+    def bind(fn: Callable[[argparse.Namespace, NodeClient], int]) -> Callable[[argparse.Namespace], int]:
         return lambda args: fn(args, client_factory(args))
 
     router = sub.add_parser("router", help="the learned router: seed it, see it, calibrate it").add_subparsers(

@@ -12,11 +12,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import NodeConfig
+    from .knowledge import KnowledgeService
 
 __all__ = ["register"]
 
-ConfigFn = Callable[[argparse.Namespace], Any]
+ConfigFn = Callable[[argparse.Namespace], "NodeConfig"]
 
 
 def register(sub: argparse._SubParsersAction, add_config_args: Callable[[argparse.ArgumentParser], None],
@@ -37,7 +41,7 @@ def register(sub: argparse._SubParsersAction, add_config_args: Callable[[argpars
     remove.set_defaults(func=lambda a: _cmd_remove(a, config(a)))
 
 
-def _service(cfg: Any) -> Any:
+def _service(cfg: NodeConfig) -> KnowledgeService:
     from .collab.embedding import QueryEmbedder
     from .knowledge import KnowledgeService
     from .knowledge.wiring import knowledge_settings
@@ -45,7 +49,7 @@ def _service(cfg: Any) -> Any:
     return KnowledgeService(cfg.data_dir, QueryEmbedder().embed_many, knowledge_settings(cfg))
 
 
-def _cmd_add(args: argparse.Namespace, cfg: Any) -> int:
+def _cmd_add(args: argparse.Namespace, cfg: NodeConfig) -> int:
     import trio
 
     service = _service(cfg)
@@ -57,7 +61,7 @@ def _cmd_add(args: argparse.Namespace, cfg: Any) -> int:
     return 0
 
 
-def _cmd_list(args: argparse.Namespace, cfg: Any) -> int:
+def _cmd_list(args: argparse.Namespace, cfg: NodeConfig) -> int:
     from .knowledge import KnowledgeStore
 
     docs = KnowledgeStore(cfg.data_dir).documents()
@@ -73,7 +77,7 @@ def _cmd_list(args: argparse.Namespace, cfg: Any) -> int:
     return 0
 
 
-def _cmd_remove(args: argparse.Namespace, cfg: Any) -> int:
+def _cmd_remove(args: argparse.Namespace, cfg: NodeConfig) -> int:
     from .knowledge import KnowledgeStore, UnknownDocument
 
     store = KnowledgeStore(cfg.data_dir)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 import multiaddr
 
 from .errors import NodeStartupError
+
+if TYPE_CHECKING:
+    from .config import NodeConfig
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -22,7 +25,8 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
-def check_listen_ports(cfg: Any) -> None:
+def check_listen_ports(cfg: NodeConfig) -> None:
+    """Fail with one clear line when a TCP port this node should listen on is already taken."""
     for text in cfg.listen:
         ma = multiaddr.Multiaddr(text)
         try:

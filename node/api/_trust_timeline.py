@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from peermind.trust import EvidenceRecord, ReputationBook, TrustError, TrustParams
@@ -20,15 +20,20 @@ __all__ = ["TrustTimeline"]
 
 
 class _EvidenceRow(Protocol):
-    id: int
-    peer: str
-    kind: str
-    detail: str
-    at: float
+    @property
+    def id(self) -> int: ...
+    @property
+    def peer(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def at(self) -> float: ...
 
 
 class _EvidenceSource(Protocol):
-    def evidence_rows(self, peer: str | None = None, since: float | None = None) -> list[Any]: ...
+    def evidence_rows(self, peer: str | None = None, since: float | None = None) -> Sequence[_EvidenceRow]: ...
 
 
 class TrustTimeline:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..collab.answer import Answer
 from ..errors import NodeError
+from ..json_types import JsonObject, JsonValue
 
 MAX_PROMPTS = 8
 """Prompts in one /v1/completions request (each is a separate question to the network)."""
@@ -41,7 +42,7 @@ class OpenAIRequestError(NodeError):
         self.code = code
         self.headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> JsonObject:
         return error_body(str(self), self.kind, param=self.param, code=self.code)
 
 
@@ -62,7 +63,7 @@ _REFUSED_UNLESS: dict[str, tuple[object, ...]] = {
 }
 
 
-def refuse_unsupported(body: Mapping[str, Any], names: Sequence[str]) -> None:
+def refuse_unsupported(body: Mapping[str, JsonValue], names: Sequence[str]) -> None:
     """400 for a parameter in ``names`` set to a value this API cannot honour."""
     for name in names:
         value = body.get(name)
@@ -137,7 +138,7 @@ def _texts(body: Mapping[str, Any], param: str, most: int) -> tuple[str, ...]:
     return tuple(items)
 
 
-def completion_prompts(body: Mapping[str, Any]) -> tuple[str, ...]:
+def completion_prompts(body: Mapping[str, JsonValue]) -> tuple[str, ...]:
     """``prompt``: a string or a list of 1..MAX_PROMPTS non-empty strings."""
     return _texts(body, "prompt", MAX_PROMPTS)
 
@@ -155,12 +156,12 @@ def stop_sequences(body: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(stops)
 
 
-def embedding_inputs(body: Mapping[str, Any]) -> tuple[str, ...]:
+def embedding_inputs(body: Mapping[str, JsonValue]) -> tuple[str, ...]:
     """``input``: a string or a list of 1..MAX_EMBED_INPUTS non-empty strings."""
     return _texts(body, "input", MAX_EMBED_INPUTS)
 
 
-def encoding_format(body: Mapping[str, Any]) -> str:
+def encoding_format(body: Mapping[str, JsonValue]) -> str:
     fmt = body.get("encoding_format") or "float"
     if fmt not in ("float", "base64"):
         raise OpenAIRequestError(400, f"encoding_format must be float or base64, got {fmt!r}", param="encoding_format")

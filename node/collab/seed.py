@@ -30,16 +30,18 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import trio
-from peermind.federated import FeatureSchema
+from peermind.federated import FeatureSchema, FeedbackRow, RouterModel
+from peermind.protocol import TaskResult
 
 from ..errors import NodeError
 from ..store import Store
+from .answer import Attempt
 from .calibration import (
     ESCALATION_BAND,
     cascade_outcome,
@@ -64,6 +66,9 @@ from .router_state import (
     RouterHolder,
     training_rows,
 )
+
+if TYPE_CHECKING:
+    from peermind.bench import Item
 
 log = logging.getLogger("peermind.node.collab.seed")
 
@@ -97,7 +102,7 @@ SPLIT_ORDER = {"train": 0, "validation": 1, "generate": 2}
 MAX_USER_ITEMS = 20_000
 RECENT_ROWS = 20
 
-Attempter = Callable[[Job, Candidate, float], Any]  # Collaborator.attempt
+Attempter = Callable[[Job, Candidate, float], Awaitable[tuple[TaskResult | None, Attempt]]]  # Collaborator.attempt
 ReportOutcome = Callable[[str, bytes, bool, str], None]  # (peer, task_id, correct, "train" | "validation")
 
 
@@ -109,7 +114,7 @@ class SeedPlan:
     generation_items: int = 10  # per dataset, for the generation threshold
     target_escalation: float | None = DEFAULT_TARGET_ESCALATION
     target_share: float = DEFAULT_TARGET_SHARE
-    items: tuple[tuple[str, Any], ...] = ()  # the user's own (split, bench Item) pairs
+    items: tuple[tuple[str, Item], ...] = ()  # the user's own (split, bench Item) pairs
 
     def describe(self) -> dict[str, Any]:
         """The plan as progress shows it (the user's items by count)."""
@@ -177,13 +182,13 @@ class SeedProgress:
         return {"rate_per_s": self.done / elapsed, "eta_s": None if math.isinf(eta) else eta}
 
 
-def item_job(item: Any) -> Job:
+def item_job(item: Item) -> Job:
     from peermind.bench import mc_context, mc_continuations
 
     return Job(kind="score", prompt=mc_context(item), continuations=tuple(mc_continuations(item)))
 
 
-def generate_job(item: Any) -> Job:
+def generate_job(item: Item) -> Job:
     return Job.question(item.query.strip(), max_tokens=GENERATE_MAX_TOKENS)
 
 
@@ -208,7 +213,7 @@ class SeedRunner:
         self.progress = SeedProgress()
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
         self._embedded = trio.Event()
-        self._held: list[tuple[str, Candidate, _Work, Any]] = []  # answers waiting for their embedding
+        self._held: list[tuple[str, Candidate, _Work, TaskResult]] = []  # answers waiting for their embedding
         self._finished = trio.Event()
         self._finished.set()
 
@@ -313,7 +318,7 @@ class SeedRunner:
                 self._held.append((model, candidate, work, result))
             p.row_done(model, time.time())
 
-    async def _embed(self, needed: dict[tuple[str, str], Any]) -> None:
+    async def _embed(self, needed: dict[tuple[str, str], Item]) -> None:
         """Embed every question once (one batch), then record the rows that waited for it."""
         keys = list(needed)
         texts = [query_text(item_job(needed[k])) for k in keys]  # generate rows embed the same question
@@ -324,7 +329,7 @@ class SeedRunner:
         for model, candidate, work, result in held:
             self._record(model, candidate, work, result)
 
-    def _record(self, model: str, candidate: Candidate, work: _Work, result: Any) -> None:
+    def _record(self, model: str, candidate: Candidate, work: _Work, result: TaskResult) -> None:
         from peermind.bench import normalized_choice
 
         from .route import job_tokens
@@ -368,7 +373,7 @@ class SeedRunner:
         version = self._router.adopt(model, source, metrics=metrics, calibration=calibration)
         return {"router_version": version, **metrics, "calibration": calibration.__dict__}
 
-    def calibrate_for(self, model: Any, validation: Sequence[Any], target_escalation: float | None,
+    def calibrate_for(self, model: RouterModel, validation: Sequence[FeedbackRow], target_escalation: float | None,
                       target_share: float) -> tuple[Calibration, dict[str, Any]]:
         """Thresholds and cost weight for ``model`` from the stored validation rows.
 
@@ -464,7 +469,7 @@ class _PeerState:
         self.gap_s *= GAP_DECAY
 
 
-def user_items(data: object) -> tuple[tuple[str, Any], ...]:
+def user_items(data: object) -> tuple[tuple[str, Item], ...]:
     """The (split, item) pairs of a request's own seed data, ``{"name": str, "records": [...]}``.
 
     The records are a seed file's lines (see ``peermind.bench.load_seed_jsonl``), checked by
@@ -504,11 +509,11 @@ def _mode(split: str) -> str:
     return {"train": SEED_MODE, "validation": VALIDATION_MODE, "generate": GENERATE_MODE}[split]
 
 
-def _load(plan: SeedPlan) -> list[tuple[str, Any]]:
+def _load(plan: SeedPlan) -> list[tuple[str, Item]]:
     """(split, item) pairs: train, validation, and a few validation items to generate on."""
     from peermind.bench import BenchError, load_items
 
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, Item]] = []
     for ds in plan.datasets:
         try:
             train = load_items(ds, "train", plan.limit)
