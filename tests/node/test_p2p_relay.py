@@ -114,7 +114,7 @@ async def test_a_reserved_node_is_reached_through_the_relay_then_directly() -> N
         async with _node(RelayConfig(via=(via,), reachability="private", upgrade_interval_s=0.5)) as (hidden, hidden_nat), \
                 _node(RelayConfig(upgrade_interval_s=0.5)) as (asker, _):
             hidden.set_stream_handler(ECHO, _echo)
-            with trio.fail_after(10):
+            with trio.fail_after(30):
                 while not hidden_nat.reservations[0].held:
                     await trio.sleep(0.05)
             advertised = hidden_nat.advertised_addrs(full_addrs(hidden))
@@ -123,12 +123,14 @@ async def test_a_reserved_node_is_reached_through_the_relay_then_directly() -> N
 
             await dial(asker, parse_peer_addr(full_addrs(relay)[0]))
             await dial(asker, parse_peer_addr(advertised[0]))
-            assert connection_path(asker, hidden.get_id()) == "relay"
+            # The first connection is relayed (DCUtR may add a direct one at any moment after).
+            assert any(is_circuit(str(a)) for conn in asker.get_network().get_connections(hidden.get_id())
+                       for a in conn.get_transport_addresses())
             stream = await asker.new_stream(hidden.get_id(), [ECHO])
             await stream.write(b"through the relay")
             assert await stream.read(100) == b"through the relay"
 
-            with trio.fail_after(15):  # DCUtR: loopback is a direct path
+            with trio.fail_after(30):  # DCUtR: loopback is a direct path
                 while connection_path(asker, hidden.get_id()) != "direct":
                     await trio.sleep(0.1)
             stream = await asker.new_stream(hidden.get_id(), [ECHO])
