@@ -202,7 +202,7 @@ class EvidencePlan:
 
 def evidence_plan(ctx: QueryContext, estimates: Sequence[Estimate],
                   plan: list[tuple[Candidate, Job]]) -> EvidencePlan | None:
-    """The proposer plan with the matching knowledge peers asked for evidence (None: no evidence to gather).
+    """The proposer plan with the matching knowledge peers asked for evidence (None: none to ask).
 
     This node leaves the proposers: it answers once, after the others, with their evidence.
     Pinned proposers stay as pinned (those among the knowledge peers are asked for evidence).
@@ -216,6 +216,8 @@ def evidence_plan(ctx: QueryContext, estimates: Sequence[Estimate],
     if not ctx.tactics.proposers:
         present = {c.peer_id for c, _ in members}
         members += [(e.candidate, replace(ctx.job, evidence=True)) for e in knowing if e.candidate.peer_id not in present]
+    if not any(j.evidence for _, j in members):  # pinned proposers hold no matching corpus: plain moa
+        return None
     return EvidencePlan(members, local, [e for e in knowing if any(c.peer_id == e.candidate.peer_id for c, _ in members)])
 
 

@@ -112,3 +112,9 @@ async def test_consult_still_answers_here_with_the_evidence() -> None:
     answer = await n.collaborator(embedder=fake_embedder()).run(MC, mode="consult")
     assert answer.answered_by == "me" and PASSAGE in request_of(n, "me").prompt
     assert "1 passages, 1 answers without text" in answer.reason
+
+
+async def test_moa_with_pinned_proposers_outside_the_knowledge_peers_is_plain_moa() -> None:
+    n = knowledge_net(GEN)
+    answer = await n.collaborator(embedder=fake_embedder()).run(GEN, mode="moa", tactics=Tactics(proposers=("me",)))
+    assert all(not req.evidence for _p, req in n.calls) and "evidence" not in answer.reason
