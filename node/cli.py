@@ -88,7 +88,8 @@ def cmd_node_run(args: argparse.Namespace) -> int:
     from .logs import configure_logging
 
     overrides: dict[str, Any] = {}
-    for flag, key in (("data_dir", "data_dir"), ("model", "llm.model"), ("api_addr", "api"), ("network", "network"), ("threads", "llm.n_threads"), ("docs", "knowledge.docs")):
+    for flag, key in (("data_dir", "data_dir"), ("model", "llm.model"), ("api_addr", "api"), ("network", "network"), ("threads", "llm.n_threads"), ("docs", "knowledge.docs"),
+                      ("pow_bits", "trust.pow_difficulty_bits")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[key] = value
@@ -359,9 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "a light node that routes to peers and relays but loads and serves no model")
     run.add_argument("--listen", action="append", metavar="MADDR", help="libp2p listen multiaddr (repeatable; default /ip4/0.0.0.0/tcp/4001)")
     run.add_argument("--bootstrap", action="append", metavar="MADDR", help="peer to dial at start, /ip4/.../tcp/PORT/p2p/ID (repeatable)")
-    run.add_argument("--join", metavar="TOKEN", help="join a network with an invite token from `peermind invite`")
+    run.add_argument("--join", metavar="TOKEN", help="join a network with an invite token from `peermind invite` "
+                     "(signed by the inviter, expiring; a private network's token carries its secret)")
     run.add_argument("--api", dest="api_addr", metavar="HOST:PORT", help="local API address (default 127.0.0.1:8080)")
-    run.add_argument("--network", help="network name; separate names never mix (default peermind)")
+    run.add_argument("--network", help="network name; separate names never mix (default peermind); a network "
+                     "becomes private with network_secret (PEERMIND_NETWORK_SECRET or the config file)")
+    run.add_argument("--pow-bits", type=int, metavar="BITS",
+                     help="network setting, the price of an identity: proof-of-work bits every peer's ad must show "
+                          "before its ads, gossip or requests are accepted; all nodes of a network use the same value "
+                          "(default 8; each bit doubles the cost, see `peermind bench identity`)")
     run.add_argument("--threads", type=int, help="llama.cpp threads (default 2)")
     run.add_argument("--docs", metavar="DIR", help="index the .txt/.md files of DIR (incrementally) and answer from them")
     run.add_argument("--mdns", action="store_true", help="also discover peers on the LAN with mDNS")

@@ -263,7 +263,7 @@ class Node:
                 on_evidence=self.record_evidence,
                 on_ad=self._on_ad,
                 accept_peer=self.trust.admit_ad,
-                check_ad=lambda peer, ad: self.trust.check_ad(peer, ad) and self.membership.check_ad(peer, ad),
+                check_ad=self.membership.ad_check(self.trust.check_ad),
                 score_params=self.trust.gossip_score_params(),
             )
             # Relay service, reservations and circuit dials (p2p/relay.py): before any dial.

@@ -74,6 +74,17 @@ class Membership:
         self._refused(peer, problem, "ad")
         return False
 
+    def ad_check(self, trust_check: Callable[[str, CapabilityAd], bool]) -> Callable[[str, CapabilityAd], bool]:
+        """The ad check the gossip runs: another network's ad is refused here without trust's checks
+        (its proof of work is for its own network, and belonging elsewhere is no violation); an ad
+        of this network passes trust's checks (proof of work as evidence), then the membership rules."""
+        def check(peer: str, ad: CapabilityAd) -> bool:
+            if ad.network != self.rules.network:
+                return self.check_ad(peer, ad)
+            return trust_check(peer, ad) and self.check_ad(peer, ad)
+
+        return check
+
     # ------------------------------------------------------------------ requests
     def verdict(self, peer: str) -> AdmissionError | None:
         """None when ``peer`` is admitted now, else the typed reason it is not."""

@@ -98,3 +98,18 @@ def test_a_flood_of_fresh_identities_shares_one_newcomer_pool() -> None:
         release(peer)
     assert gate.pool is not None and gate.pool.running == 0
     assert admit(sybils[-1]) is None  # room again once newcomers' tasks end
+
+
+def test_another_networks_ad_skips_the_trust_checks_and_is_refused_as_wrong_network() -> None:
+    board = AdBoard()
+    gate = Membership(RULES, board)
+    seen: list[str] = []
+
+    def trust_check(peer: str, _ad: CapabilityAd) -> bool:  # proof of work as evidence (trust wiring)
+        seen.append(peer)
+        return True
+
+    check = gate.ad_check(trust_check)
+    assert not check(A, CapabilityAd(network="elsewhere", ttl_s=60, seq=1))
+    assert seen == [] and gate.gate(A).reason == "wrong_network"  # type: ignore[union-attr]
+    assert check(B, _ad(B)) and seen == [B]

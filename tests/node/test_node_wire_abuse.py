@@ -8,6 +8,7 @@ refused from then on (the evidence reached the trust module).
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 
@@ -19,10 +20,20 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from nodeproc import NodeCluster, NodeProc
+from peermind.node.p2p.ads import AdBoard, AdGossip
 from peermind.node.p2p.host import PeerUnreachable, dial, parse_peer_addr, running_host
 from peermind.node.p2p.streams import PeerCallError, StreamEndpoint
 from peermind.node.p2p.tasks import TASK_PROTOCOL, make_request
-from peermind.protocol import ChatMessage, Signer, TaskRefusal, TaskResult, Verifier, seal
+from peermind.protocol import (
+    CapabilityAd,
+    ChatMessage,
+    Signer,
+    TaskRefusal,
+    TaskResult,
+    Verifier,
+    seal,
+)
+from peermind.trust import ProofOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +62,28 @@ async def _send_raw(host: object, peer: ID, data: bytes, *, close: bool = True) 
 def _endpoint(host: object, signer: Signer) -> StreamEndpoint:
     return StreamEndpoint(host, TASK_PROTOCOL, signer, Verifier(), max_frame_bytes=4 << 20,  # type: ignore[arg-type]
                           read_timeout_s=60, on_evidence=lambda *_a: None)
+
+
+def _advertise(host: object, signer: Signer, network: str, pow_bits: int) -> AdGossip:
+    """This test host's own ad on ``network``, with the network's proof of work (what makes it a member)."""
+    seq = itertools.count(1)
+    nonce = ProofOfWork(network, pow_bits).solve(signer.peer_id_b58)
+
+    async def make_ad() -> CapabilityAd:
+        return CapabilityAd(network=network, ttl_s=60, seq=next(seq), pow_nonce=nonce)
+
+    return AdGossip(host, signer, Verifier(), AdBoard(), network, make_ad, republish_s=1.0,  # type: ignore[arg-type]
+                    on_evidence=lambda *_a: None)
+
+
+async def _pow_bits(node: NodeProc) -> int:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return int((await http.get(node.api_url + "/status")).json()["membership"]["pow_difficulty_bits"])
+
+
+async def _fresh_ads(node: NodeProc) -> set[str]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return {p["peer_id"] for p in (await http.get(node.api_url + "/peermind/peers")).json()["peers"]}
 
 
 def _frame(payload: bytes) -> bytes:
@@ -113,13 +146,22 @@ async def test_malformed_oversized_and_forged_requests_are_rejected_and_the_node
         else:
             assert isinstance(refused.body, TaskRefusal) and refused.body.reason == "untrusted", refused.body
 
-    # The daemon still serves an honest peer.
+    # The daemon still serves an honest peer: a member of its network (its ad, with the
+    # network's proof of work, reached the node first; SPEC 7.1).
     honest_keys = create_new_key_pair()
     async with running_host(honest_keys, ["/ip4/127.0.0.1/tcp/0"]) as host:
-        await dial(host, target)
-        endpoint = _endpoint(host, Signer.from_libp2p(honest_keys.private_key))
-        reply = await endpoint.call(peer, make_request(messages=[ChatMessage(role="user", content="Name a colour.")],
-                                                       max_tokens=8), timeout_s=60)
+        signer = Signer.from_libp2p(honest_keys.private_key)
+        async with trio.open_nursery() as nursery:
+            # gossip first: py-libp2p's pubsub opens its streams on connections made after it started
+            await nursery.start(_advertise(host, signer, cluster.network, await _pow_bits(node)).run)
+            await dial(host, target)
+            with trio.fail_after(60):
+                while signer.peer_id_b58 not in await _fresh_ads(node):  # noqa: ASYNC110 - polls another process
+                    await trio.sleep(0.2)
+            endpoint = _endpoint(host, signer)
+            reply = await endpoint.call(peer, make_request(messages=[ChatMessage(role="user", content="Name a colour.")],
+                                                           max_tokens=8), timeout_s=60)
+            nursery.cancel_scope.cancel()
         assert isinstance(reply.body, TaskResult) and reply.body.text.strip(), reply.body
         assert reply.sender == peer.to_bytes()
 

@@ -11,13 +11,13 @@ from nodeproc import NodeCluster, wait_for
 
 pytestmark = pytest.mark.integration
 
-POW = ["--set", "trust.pow_difficulty_bits=12"]
+POW = ["--pow-bits", "12"]  # the flag as a user types it
 
 
 def test_ads_without_the_networks_proof_of_work_are_ignored(cluster: NodeCluster) -> None:
     a = cluster.start("a", extra=POW)
     b = cluster.spawn("b", bootstrap=a.addrs, extra=POW)
-    lazy = cluster.spawn("lazy", bootstrap=a.addrs, extra=["--set", "trust.pow_difficulty_bits=0"])
+    lazy = cluster.spawn("lazy", bootstrap=a.addrs, extra=["--pow-bits", "0"])
     b.wait_ready()
     lazy.wait_ready()
     wait_for(lambda: b.peer_id in a.peers() and a.peer_id in b.peers(), timeout_s=60, what="a and b to see each other")
