@@ -161,7 +161,9 @@ class Membership:
         if key in self._logged:
             return
         _remember(self._logged, key, None)
-        log.warning("refused a peer this network does not admit", extra={
+        # No ad yet is routine at start-up (an opinion can overtake the first ad): info, not a warning.
+        level = logging.INFO if isinstance(problem, Unadvertised) else logging.WARNING
+        log.log(level, "refused a peer this network does not admit", extra={
             "peer": peer, "reason": problem.reason, "error": type(problem).__name__,
             "protocol": protocol, "detail": str(problem)[:200]})
 
