@@ -276,6 +276,12 @@ class AdConfig(_Validated):
     republish_s: float = _setting(
         20.0, "seconds between ad refreshes; must be shorter than ttl_s", _all(_finite, _positive)
     )
+    announce: tuple[str, ...] = _setting(
+        (),
+        "addresses to advertise instead of the listen ones, without /p2p/ (port forwarding, or a "
+        "proxy in front of the node such as the testnet's emulated links); empty: the listen addresses",
+        _each(_listen_addr),
+    )
 
 
 @dataclass(frozen=True)

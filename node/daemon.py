@@ -235,7 +235,8 @@ class Node:
         install_wire_tap()  # PEERMIND_WIRE_TAP=FILE: every sent frame, for wire audits (node/wire_tap.py)
         key_pair = self.identity.libp2p_key_pair()
         mdns_network = self.config.network if self.config.mdns else None
-        async with running_host(key_pair, self.config.listen, mdns_network=mdns_network) as host:
+        async with running_host(key_pair, self.config.listen, mdns_network=mdns_network,
+                                announce=self.config.ads.announce) as host:
             self.host = host
             endpoint = StreamEndpoint(
                 host,
@@ -419,9 +420,10 @@ class Node:
             self.gossip.request_publish()
 
     def _ad_addrs(self) -> list[str]:
-        """Where peers can dial us: our listen addresses, or only relayed ones behind a NAT."""
+        """Where peers can dial us: our listen (or announced) addresses, or only relayed ones behind a NAT."""
         assert self.host is not None
-        direct = full_addrs(self.host)
+        announced = [f"{a}/p2p/{self.peer_id}" for a in self.config.ads.announce]
+        direct = announced or full_addrs(self.host)
         return self.nat.advertised_addrs(direct) if self.nat is not None else direct
 
     async def make_ad(self) -> CapabilityAd:

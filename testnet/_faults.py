@@ -89,6 +89,18 @@ def _host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
+def start_link_proxy(directory: object, log_path: str) -> int:
+    """Start the emulated-links proxy for a testnet directory (``_link_proxy.py``); returns its pid."""
+    cmd = [sys.executable, "-m", "peermind.testnet._link_proxy", "--dir", str(directory)]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        raise TestnetError(f"the link proxy exited at once (code {proc.returncode}); see {log_path}")
+    return proc.pid
+
+
 def start_supervisor(kind: str, pid: int, data_dir: str, *, factor: float = 3.0, seconds: float = 0.0,
                      period_s: float = DEFAULT_PERIOD_S, api_port: int = 0, log_path: str | None = None) -> int:
     """Start a detached fault supervisor for node ``pid``; returns the supervisor's pid."""

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ import httpx
 import psutil
 
 from . import _faults
+from ._links import CLEAN, LINKS_FILE, Link, LinkEntry, load_links, save_links
 from ._profiles import NodeSpec, plan
 from ._state import STATE_FILE, NodeInfo, load_state, pid_alive, save_state
 from .errors import ConvergenceTimeout, NodeDidNotStart, StaleState, TestnetError
@@ -114,11 +116,16 @@ class Testnet:
         threads: int | None = None,
         node_args: list[list[str]] | None = None,
         light: int = 0,
+        links: dict[str, Link] | None = None,
+        converge: bool = True,
     ) -> list[NodeInfo]:
         """Start ``n`` model nodes and ``light`` light nodes (``--model none``, named after the
         model nodes) and return once every node holds every other node's ad.
 
-        ``node_args[i]`` (optional) are extra ``node run`` arguments for node i alone.
+        ``node_args[i]`` (optional) are extra ``node run`` arguments for node i alone. With
+        ``links`` (node name -> Link, possibly empty) every node sits behind an emulated link
+        (``_links.py``); nodes not named get a clean one, which ``fault degrade`` can change.
+        ``converge=False`` returns once every node is ready (benchmarks time convergence themselves).
 
         Every ``up`` is a new network (new name, identities and stores; logs are kept). A
         state file whose nodes are all dead (a crashed run) is cleaned up; live nodes, or
@@ -139,29 +146,78 @@ class Testnet:
             started = time.monotonic()
             try:
                 per_node = (node_args or []) + [[]] * n
+                emulated = self._plan_links(n, links) if links is not None else None
+                if emulated is not None:
+                    per_node = [[*args, "--set", f"ads.announce=/ip4/127.0.0.1/tcp/{emulated[f'node-{i}'].proxy_port}"]
+                                for i, args in enumerate(per_node[:n])]
                 first = self._spawn(0, specs[0], roles[0], network, [], [*(extra_args or []), *per_node[0]], threads)
                 nodes.append(first)
                 self._save(network, nodes)
+                if emulated is not None:
+                    self._start_links(emulated, nodes)
                 self._wait_ready(first, timeout_s)
                 progress(f"node-0 ready ({first.model}) {first.peer_id} in {time.monotonic() - started:.1f}s")
+                bootstrap = first.addrs
+                if emulated is not None:
+                    self._link_ready(emulated, first)
+                    bootstrap = [f"/ip4/127.0.0.1/tcp/{emulated['node-0'].proxy_port}/p2p/{first.peer_id}"]
                 for i in range(1, n):
-                    nodes.append(self._spawn(i, specs[i], roles[i], network, first.addrs,
+                    nodes.append(self._spawn(i, specs[i], roles[i], network, bootstrap,
                                              [*(extra_args or []), *per_node[i]], threads))
                     self._save(network, nodes)
+                if emulated is not None:
+                    self._start_links(emulated, nodes)
                 for node in nodes[1:]:
                     self._wait_ready(node, timeout_s - (time.monotonic() - started))
+                    if emulated is not None:
+                        self._link_ready(emulated, node)
                     role = f", role {node.role}" if node.role else ""
                     progress(f"{node.name} ready ({node.model}{role}) {node.peer_id} at {time.monotonic() - started:.1f}s")
                 self._save(network, nodes)
                 ready_s = time.monotonic() - started
                 remaining = max(30.0, timeout_s - ready_s)
-                converged_s = self.wait_converged(nodes, timeout_s=remaining, progress=progress)
+                converged_s = self.wait_converged(nodes, timeout_s=remaining, progress=progress) if converge else 0.0
                 self.last_up = {"ready_s": ready_s, "converge_s": converged_s, "total_s": time.monotonic() - started}
             except BaseException:
                 self._stop(nodes_hint=nodes, progress=_quiet)
                 raise
         progress(f"{n} nodes up and converged in {time.monotonic() - started:.1f}s")
         return nodes
+
+    # ---------------------------------------------------------------- emulated links
+    def _plan_links(self, n: int, links: dict[str, Link]) -> dict[str, LinkEntry]:
+        unknown = sorted(set(links) - {f"node-{i}" for i in range(n)})
+        if unknown:
+            raise TestnetError(f"--link names {', '.join(unknown)}, but the nodes are node-0 .. node-{n - 1}")
+        return {f"node-{i}": LinkEntry(pid=0, proxy_port=_free_port(), target_port=0, link=links.get(f"node-{i}", CLEAN))
+                for i in range(n)}
+
+    def _start_links(self, entries: dict[str, LinkEntry], nodes: list[NodeInfo]) -> None:
+        """Record the nodes' pids and start the proxy once (it re-reads links.json)."""
+        for node in nodes:
+            entries[node.name].pid = node.pid
+        _old, proxy_pid = load_links(self.dir)
+        if not (proxy_pid and pid_alive(proxy_pid)):
+            save_links(self.dir, entries)
+            proxy_pid = _faults.start_link_proxy(self.dir, str(self.dir / "links.log"))
+        save_links(self.dir, entries, proxy_pid)
+
+    def _link_ready(self, entries: dict[str, LinkEntry], node: NodeInfo) -> None:
+        entries[node.name].target_port = int(node.addrs[0].split("/tcp/")[1].split("/")[0])
+        _old, proxy_pid = load_links(self.dir)
+        save_links(self.dir, entries, proxy_pid)
+
+    def degrade(self, name: str, link: Link) -> str:
+        """Change a node's emulated link (a testnet started with ``--link``); open connections too."""
+        with self._locked():
+            node = self.find(name)
+            entries, proxy_pid = load_links(self.dir)
+            if node.name not in entries or not pid_alive(proxy_pid):
+                raise TestnetError("this testnet has no emulated links: start it with `testnet up --link NODE:SETTINGS` "
+                                   "(e.g. --link node-1:rtt=0ms) to degrade links later")
+            entries[node.name].link = link
+            save_links(self.dir, entries, proxy_pid)
+            return f"degrade: {node.name} link now {link.describe()}"
 
     def _clear_stale(self, progress: Progress) -> None:
         network, existing = self.load()
@@ -357,6 +413,15 @@ class Testnet:
                     progress(f"pid {pid} did not stop in {grace_s:.0f}s: killing it")
                     _signal(pid, signal.SIGKILL)
             _wait_gone(targets, 5.0)
+        try:
+            _entries, proxy_pid = load_links(self.dir)
+        except TestnetError:  # a damaged links file: the proxy exits by itself once the nodes are gone
+            proxy_pid = 0
+        if proxy_pid and pid_alive(proxy_pid) and _is_link_proxy(proxy_pid, self.dir):
+            _signal(proxy_pid, signal.SIGTERM, group=False)
+            if not _wait_gone([proxy_pid], 3.0):
+                _signal(proxy_pid, signal.SIGKILL, group=False)
+        (self.dir / LINKS_FILE).unlink(missing_ok=True)
         self.state_path.unlink(missing_ok=True)
         return len(targets)
 
@@ -378,6 +443,22 @@ def _fresh_data_dir(data_dir: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _free_port() -> int:
+    """A port the OS just handed out and took back (the proxy binds it moments later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _is_link_proxy(pid: int, directory: Path) -> bool:
+    """Only a proxy started for this directory is signalled (pids get reused)."""
+    try:
+        args = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    return "peermind.testnet._link_proxy" in args and str(directory) in args
 
 
 def _signal(pid: int, sig: int, *, group: bool = True) -> None:

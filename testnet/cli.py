@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._faults import SIGNAL_FAULTS
+from ._links import parse_link, parse_link_arg
 from ._profiles import PROFILES
 from .errors import TestnetError
 
@@ -80,8 +81,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     light = f" + {args.light} light" if args.light else ""
     print(f"starting {args.nodes} nodes ({args.profile}){light} in {net.dir}", file=sys.stderr)
     started = time.monotonic()
+    links = dict(parse_link_arg(x) for x in args.link) if args.link else None
     nodes = net.up(args.nodes, profile=args.profile, roles=roles, progress=_say, threads=args.threads,
-                   timeout_s=args.timeout, light=args.light)
+                   timeout_s=args.timeout, light=args.light, links=links)
     _table(nodes, f"testnet up in {time.monotonic() - started:.1f}s")
     print(f"ask through any node: peermind ask --api {nodes[0].api} \"What is the capital of France?\"", file=sys.stderr)
     print(f"stop it with: peermind testnet down --dir {net.dir}", file=sys.stderr)
@@ -137,6 +139,10 @@ def cmd_fault(args: argparse.Namespace) -> int:
         print(f"{args.action}: {node.name} (pid {node.pid})")
     elif args.action == "clear":
         print(net.clear_fault(args.node))
+    elif args.action == "degrade":
+        if not args.link:
+            raise TestnetError("degrade needs --link SETTINGS (e.g. --link rtt=200ms,bw=1mbit,loss=2%)")
+        print(net.degrade(args.node, parse_link(args.link)))
     else:
         print(net.start_fault(args.node, args.action, factor=args.factor, seconds=args.seconds, period_s=args.period))
     return 0
@@ -157,6 +163,8 @@ slow    run the node 1/FACTOR of the time (a supervisor duty-cycles SIGSTOP/SIGC
         --period s): compute takes ~FACTOR times longer, reads wait up to period*(1-1/FACTOR)
 drop    destroy the node's peer TCP connections in the kernel (ss -K; needs root/CAP_NET_ADMIN);
         with --seconds S keep destroying them for S s (a partition; its API still answers)
+degrade change the node's emulated link (testnet up with --link): --link rtt=200ms,bw=1mbit,loss=2%
+        (latency and jitter as delay, bandwidth as pacing, loss as TCP retransmission timeouts)
 clear   end slow/drop and resume the node
 """
 
@@ -173,6 +181,10 @@ def register(sub: Any) -> None:
     up.add_argument("--nodes", type=int, default=3)
     up.add_argument("--profile", choices=PROFILES, default="mix", help="mix: SmolLM2 and Gemma-3 tiers (default)")
     up.add_argument("--threads", type=int, help="llama.cpp threads for every node (default: 1 small, 2 large)")
+    up.add_argument("--link", action="append", metavar="NODE:SETTINGS",
+                    help="emulate NODE's network link, e.g. node-2:rtt=80ms,jitter=10ms,bw=2mbit,loss=1%% "
+                         "(repeatable); with any --link every node sits behind a user-space link proxy, so "
+                         "`fault degrade` can change any link later")
     up.add_argument("--light", type=int, default=0, metavar="N",
                     help="also start N light nodes (--model none: they route to peers and relay, load no model)")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for start-up and convergence")
@@ -189,11 +201,12 @@ def register(sub: Any) -> None:
 
     fault = common(testnet.add_parser("fault", help="inject a fault into a node", description=FAULT_HELP,
                                       formatter_class=argparse.RawDescriptionHelpFormatter))
-    fault.add_argument("action", choices=[*sorted(SIGNAL_FAULTS), "slow", "drop", "clear"])
+    fault.add_argument("action", choices=[*sorted(SIGNAL_FAULTS), "slow", "drop", "degrade", "clear"])
     fault.add_argument("node", help="node name (node-1) or peer ID")
     fault.add_argument("--factor", type=float, default=3.0, help="slow: how many times slower (default 3)")
     fault.add_argument("--seconds", type=float, default=0.0, help="slow/drop: how long (default: slow until cleared, drop once)")
     fault.add_argument("--period", type=float, default=0.2, help="slow/drop: cycle length in seconds (default 0.2)")
+    fault.add_argument("--link", metavar="SETTINGS", help="degrade: the node's new link, e.g. rtt=200ms,bw=1mbit,loss=2%%")
     fault.set_defaults(func=cmd_fault)
 
     demo = common(testnet.add_parser("demo", help="up, ask real benchmark questions through the network and each model "

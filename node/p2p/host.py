@@ -73,19 +73,25 @@ def parse_peer_addr(text: str) -> PeerInfo:
         ) from exc
 
 
-def build_host(key_pair: KeyPair) -> IHost:
-    """A host with Noise only (no plaintext), yamux, and one connection per peer."""
+def build_host(key_pair: KeyPair, announce: Sequence[str] = ()) -> IHost:
+    """A host with Noise only (no plaintext), yamux, and one connection per peer.
+
+    ``announce`` (``ads.announce``) replaces the listen addresses in what identify tells
+    peers, as in the ads: a peer must never learn a way around a port forward or proxy.
+    """
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     return new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_preference="YAMUX",
         connection_config=ConnectionConfig(max_connections_per_peer=1),
+        announce_addrs=[multiaddr.Multiaddr(a) for a in announce] or None,
     )
 
 
 @asynccontextmanager
-async def running_host(key_pair: KeyPair, listen: Sequence[str], *, mdns_network: str | None = None) -> AsyncIterator[IHost]:
+async def running_host(key_pair: KeyPair, listen: Sequence[str], *, mdns_network: str | None = None,
+                       announce: Sequence[str] = ()) -> AsyncIterator[IHost]:
     """Run a host listening on ``listen`` and always close it on exit.
 
     ``host.run()`` alone leaves the listener accepting after exit, so ``close()``
@@ -94,7 +100,7 @@ async def running_host(key_pair: KeyPair, listen: Sequence[str], *, mdns_network
     network) over mDNS; see ``mdns.py``.
     """
     addrs = parse_listen_addrs(listen)
-    host = build_host(key_pair)
+    host = build_host(key_pair, announce)
     if mdns_network is not None:
         from .mdns import install_mdns
 

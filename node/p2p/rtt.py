@@ -23,7 +23,7 @@ from libp2p.peer.id import ID
 
 log = logging.getLogger("peermind.node.rtt")
 
-PING_TIMEOUT_S = 3.0
+PING_TIMEOUT_S = 10.0  # two pings and a stream negotiation over a slow link (800 ms: ~4 s)
 
 
 class RttBook:

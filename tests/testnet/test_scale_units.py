@@ -57,7 +57,8 @@ def test_a_flood_reaches_every_peer_of_the_mesh_with_duplicates() -> None:
 
 
 def test_report_names_the_goal_and_the_load() -> None:
-    run = {"name": "scale", "models": 5, "light": 45, "ready_s": 80.0, "converge_s": 4.2,
+    run = {"name": "scale", "models": 5, "light": 45, "ready_s": 80.0, "converge_s": 4.2, "converge_timeout_s": 180.0,
+           "ads_held_share": 1.0,
            "traffic_bytes_per_s_per_node": {"light": 900.0, "model": 1500.0},
            "rss_mb_per_node": {"light": 190.0, "model": 360.0}, "pss_mb_total": 9000.0,
            "idle_cpu_pct_per_node": {"light": 2.0, "model": 3.0}, "connections_per_node_median": 49.0,
@@ -79,3 +80,19 @@ def test_bench_scale_simulate_writes_its_results(tmp_path: Path) -> None:
     assert report["ad_table"]["board_bytes_per_ad"] > 0 and report["gossip"]["copies_received_per_ad"] >= 1
     assert report["dht"]["routing_table_peers_median"] >= 40 and report["dht"]["lookup_hops_max"] <= 3
     assert "80 peers, simulated" in done.stdout and out.with_suffix(".md").exists()
+
+
+def test_link_settings_parse_and_combine() -> None:
+    from peermind.testnet._links import Link, parse_link, parse_link_arg, path_link
+
+    name, link = parse_link_arg("node-2:rtt=80ms,jitter=10ms,bw=2mbit,loss=1%")
+    assert name == "node-2" and link == Link(rtt_ms=80.0, jitter_ms=10.0, bw_bps=2e6, loss=0.01)
+    assert parse_link("rtt=0.2s").rtt_ms == 200.0 and parse_link("bw=500kbit").bw_bps == 5e5
+    for bad in ("rtt=fast", "bw=2", "loss=100%", "delay=5ms"):
+        with pytest.raises(TestnetError):
+            parse_link(bad)
+    with pytest.raises(TestnetError):
+        parse_link_arg("rtt=80ms")
+    both = path_link(link, Link(rtt_ms=20.0, bw_bps=1e6, loss=0.01))
+    assert both.rtt_ms == 100.0 and both.bw_bps == 1e6 and both.loss == pytest.approx(1 - 0.99**2)
+    assert "rtt=80ms" in link.describe() and "bw=2mbit" in link.describe()
