@@ -155,6 +155,43 @@ def run_embedding_benchmark(
     return out
 
 
+def compare_embedding_runtimes(texts: list[str], *, draws: int = 2000) -> dict[str, Any]:
+    """MiniLM on onnxruntime vs on torch (one thread each), query by query in this process.
+
+    Each text is encoded once by each runtime, the order flipping every text so load drift
+    lands on both; reported: p50 of each, the per-text time ratio onnx / torch (median with a
+    bootstrap 95% CI, n texts) and the largest difference between the two vectors.
+    """
+    from ._embedding import _OnnxRuntime, _TorchRuntime
+
+    onnx, reference = _OnnxRuntime(1), _TorchRuntime(1)
+    onnx.encode(["warm up"])
+    reference.encode(["warm up"])
+    onnx_ms, torch_ms, diff = [], [], 0.0
+    for i, text in enumerate(texts):
+        timed: dict[str, float] = {}
+        vectors = {}
+        for name in (("onnx", "torch") if i % 2 == 0 else ("torch", "onnx")):
+            runtime = onnx if name == "onnx" else reference
+            t0 = time.perf_counter()
+            vectors[name] = runtime.encode([text])[0]
+            timed[name] = (time.perf_counter() - t0) * 1e3
+        onnx_ms.append(timed["onnx"])
+        torch_ms.append(timed["torch"])
+        diff = max(diff, float(np.abs(vectors["onnx"] - vectors["torch"]).max()))
+    ratios = [a / b for a, b in zip(onnx_ms, torch_ms, strict=True)]
+    rng = np.random.default_rng(0)
+    medians = np.sort([np.median(rng.choice(ratios, len(ratios))) for _ in range(draws)])
+    return {
+        "n": len(texts),
+        "onnx_ms_p50": round(statistics.median(onnx_ms), 2),
+        "torch_ms_p50": round(statistics.median(torch_ms), 2),
+        "ratio_p50": round(statistics.median(ratios), 4),
+        "ratio_p50_ci95": [round(float(medians[int(0.025 * draws)]), 4), round(float(medians[int(0.975 * draws) - 1]), 4)],
+        "max_abs_diff": diff,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.getLogger("flwr").setLevel(logging.WARNING)  # Flower logs every round at INFO
     which = (argv if argv is not None else sys.argv[1:]) or ["rounds", "embedding"]

@@ -151,6 +151,18 @@ def _measure(client: Any, settings: CollabBenchSettings, say: Callable[[str], No
     return result
 
 
+def compare_embedders(settings: CollabBenchSettings) -> dict[str, Any]:
+    """The embedding alone, onnxruntime vs torch, on the same questions (in this process)."""
+    from peermind.bench import load_items, mc_context, mc_continuations
+    from peermind.federated.benchmark import compare_embedding_runtimes
+
+    items = load_items(settings.dataset, "validation")[QUESTION_OFFSET:QUESTION_OFFSET + settings.queries]
+    # The router's query text for a multiple-choice job (node/collab/embedding.query_text).
+    texts = [f"{mc_context(it).strip()}\nChoices: {' | '.join(c.strip() for c in mc_continuations(it))}"
+             for it in items]
+    return compare_embedding_runtimes(texts)
+
+
 def _llm_ms(provenance: dict[str, Any]) -> float:
     ok = [a["latency_ms"] for a in provenance.get("attempts", []) if a.get("outcome") == "ok"]
     return float(ok[-1]) if ok else float("nan")
@@ -181,6 +193,13 @@ def format_markdown(result: CollabBenchResult, command: str) -> str:
         f"Routing decision as a share of the LLM call it precedes (p50 / p50): "
         f"{s['decision_over_llm_call_p50']}.",
     ]
+    emb = result.meta.get("embedding_runtimes")
+    if emb:
+        low, high = emb["ratio_p50_ci95"]
+        lines += ["", f"Embedding one question alone, in this process, onnxruntime vs torch (one thread each, "
+                      f"alternating, n = {emb['n']}): p50 {emb['onnx_ms_p50']} vs {emb['torch_ms_p50']} ms, "
+                      f"per-question ratio {emb['ratio_p50']} (95% CI {low}-{high}); vectors differ by at most "
+                      f"{emb['max_abs_diff']:.1e}."]
     load = result.meta.get("loadavg")
     if load:
         lines.append(f"Machine load (1/5/15 min) at start {load['start']}, at end {load['end']} (2 cores).")
@@ -200,6 +219,8 @@ def cmd_bench_collab(args: argparse.Namespace) -> int:
     result = run_collab_bench(settings, lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     result.meta["wall_s"] = round(time.monotonic() - started, 1)
     result.meta["loadavg"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
+    result.meta["embedding_runtimes"] = compare_embedders(settings)
+    result.meta["loadavg"]["after_embedding"] = [round(x, 2) for x in os.getloadavg()]
     markdown = format_markdown(result, settings.command)
     settings.out.parent.mkdir(parents=True, exist_ok=True)
     settings.out.write_text(json.dumps({"summary": result.summary(), "raw": asdict(result), "command": settings.command}, indent=2))

@@ -125,3 +125,13 @@ def test_onnx_runtime_gives_torchs_vectors_and_token_counts() -> None:
     assert np.abs(onnx.encode(texts[:1])[0] - torch.encode(texts)[0]).max() < 1e-5
     assert onnx.token_counts(texts) == torch.token_counts(texts)
     assert onnx.max_seq_length == torch.max_seq_length == 256
+
+
+def test_runtime_comparison_reports_paired_times_and_the_vector_difference() -> None:
+    from peermind.federated.benchmark import compare_embedding_runtimes
+
+    out = compare_embedding_runtimes(SCIENCE[:4], draws=50)
+    assert out["n"] == 4 and out["max_abs_diff"] < 1e-5
+    assert out["onnx_ms_p50"] > 0 and out["torch_ms_p50"] > 0
+    low, high = out["ratio_p50_ci95"]
+    assert 0 < low <= out["ratio_p50"] <= high
