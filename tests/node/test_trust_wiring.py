@@ -145,6 +145,15 @@ def test_thresholds_come_from_the_config(tmp_path: Path) -> None:
         load_config(env={}, overrides={"trust.ban_threshold": "0.2"})
 
 
+def test_work_allowance_and_conduct_settings_reach_the_trust_parameters() -> None:
+    config = load_config(env={}, overrides={"trust.work_rate": "50", "trust.work_burst": "600",
+                                            "trust.conduct_tolerance": "2"})
+    params = trust_params(config)
+    assert (params.work_rate, params.work_burst, params.conduct_tolerance) == (50.0, 600.0, 2.0)
+    with pytest.raises(ConfigError, match="work_burst"):
+        load_config(env={}, overrides={"trust.work_burst": "0.5"})
+
+
 def test_gossipsub_app_score_follows_reputation(tmp_path: Path) -> None:
     w = _wiring(tmp_path)
     for _ in range(30):
