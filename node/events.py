@@ -14,6 +14,7 @@ run in ``trio.to_thread``): off the trio thread the event is handed over with th
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -27,6 +28,7 @@ from typing import Any
 import trio
 
 from .errors import NodeError
+from .json_types import JsonValue
 
 __all__ = [
     "DEFAULT_BUFFER",
@@ -150,7 +152,7 @@ class EventBus:
 
     def publish(self, kind: str, data: Mapping[str, Any] | None = None) -> Event:
         """Record and fan out one event. Never blocks, never raises on slow subscribers."""
-        event = Event(next(self._ids), kind, time.time(), json_safe(dict(data or {})))
+        event = Event(next(self._ids), kind, time.time(), {str(k): json_safe(v, 1) for k, v in (data or {}).items()})
         self._history.append(event)
         self.published += 1
         if _in_trio_thread():
@@ -209,7 +211,7 @@ def _in_trio_thread() -> bool:
     return True
 
 
-def json_safe(value: Any, _depth: int = 0) -> Any:
+def json_safe(value: object, _depth: int = 0) -> JsonValue:
     """A copy of ``value`` that ``json.dumps`` accepts: events cross to browsers as JSON.
 
     Non-finite floats become None, bytes become hex, unknown objects their ``str``;
@@ -227,6 +229,6 @@ def json_safe(value: Any, _depth: int = 0) -> Any:
         return {str(k): json_safe(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset | deque):
         return [json_safe(v, _depth + 1) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return json_safe({k: getattr(value, k) for k in value.__dataclass_fields__}, _depth + 1)
+    if dataclasses.is_dataclass(value):
+        return json_safe({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, _depth + 1)
     return str(value)

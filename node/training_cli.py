@@ -22,13 +22,14 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from .client import NodeClient
     from .training.client import TrainingClient
 
 POLL_S = 1.0
-ClientFactory = Callable[[argparse.Namespace], Any]
+ClientFactory = Callable[[argparse.Namespace], "NodeClient"]
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -59,7 +60,7 @@ def round_line(rd: dict[str, Any], rounds: int) -> str:
     return line
 
 
-def print_run(run: dict[str, Any], *, out: Any = sys.stdout) -> None:
+def print_run(run: dict[str, Any], *, out: TextIO = sys.stdout) -> None:
     req = run["request"]
     print(f"run {run['run_id']} ({req['engine']}, {req['strategy']}): {run['state']}"
           f" after {run['elapsed_s']:.1f} s", file=out)
@@ -182,7 +183,7 @@ def cmd_history(args: argparse.Namespace, client: TrainingClient) -> int:
     return 0
 
 
-def register(sub: Any, client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the ``train`` command group to the ``peermind`` parser."""
 
     def bind(fn: Callable[[argparse.Namespace, TrainingClient], int]) -> Callable[[argparse.Namespace], int]:

@@ -10,7 +10,10 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import NodeClient
 
 __all__ = ["add_trust_commands", "print_trust_peers"]
 
@@ -102,7 +105,9 @@ def _ago(t: float | None) -> str:
     return f"{s:.0f}s ago" if s < 120 else f"{s / 60:.0f}m ago" if s < 7200 else f"{s / 3600:.1f}h ago"
 
 
-def add_trust_commands(sub: Any, client: Callable[[argparse.Namespace], Any], add_api_arg: Callable[[Any], None]) -> None:
+def add_trust_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                       client: Callable[[argparse.Namespace], NodeClient],
+                       add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register ``peermind trust explain PEER`` (and ``trust peers``)."""
     trust = sub.add_parser("trust", help="reputation of peers: why a peer is (not) trusted").add_subparsers(
         dest="trust_cmd", required=True, metavar="SUBCOMMAND")

@@ -8,6 +8,7 @@ answer carries its provenance in an extra ``peermind`` object of the response.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from peermind.protocol import ChatMessage, ProtocolError
@@ -17,6 +18,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from ..collab.answer import Answer
 from ..collab.constraints import (
@@ -29,7 +31,7 @@ from ..collab.constraints import (
 from ..collab.policy import Job
 from ..errors import NodeError
 from ..invite import DEFAULT_TTL_S
-from .body import ApiError
+from .body import ApiError, Endpoint
 from .body import error_response as _error
 from .body import json_body as _json_body
 from .chat_stream import ChatStream
@@ -42,8 +44,8 @@ from .openai_format import (
 )
 from .routes_collab import collab_routes
 from .routes_console import console_routes, is_public_path
-from .routes_openai import openai_exception_handlers, openai_routes, pin_model
 from .routes_invite import invite_routes
+from .routes_openai import openai_exception_handlers, openai_routes, pin_model
 from .routes_training import training_routes
 from .routes_trust import trust_routes
 
@@ -58,7 +60,7 @@ def _snake(name: str) -> str:
 class TokenAuth(BaseHTTPMiddleware):
     """Bearer-token check; required whenever the API listens beyond loopback."""
 
-    def __init__(self, app: Any, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
         super().__init__(app)
         self._token = token
 
@@ -114,7 +116,7 @@ def _messages(body: dict[str, Any]) -> tuple[ChatMessage, ...]:
 
 
 def build_app(node: ApiNode) -> Starlette:
-    async def guarded(request: Request, handler: Any) -> Response:
+    async def guarded(request: Request, handler: Endpoint) -> Response:
         try:
             return await handler(request)
         except ApiError as exc:
@@ -134,8 +136,8 @@ def build_app(node: ApiNode) -> Starlette:
         except NodeError as exc:
             return _error(500, f"{type(exc).__name__}: {exc}", "node_error")
 
-    def route(path: str, methods: list[str]) -> Any:
-        def wrap(handler: Any) -> Route:
+    def route(path: str, methods: list[str]) -> Callable[[Endpoint], Route]:
+        def wrap(handler: Endpoint) -> Route:
             async def endpoint(request: Request) -> Response:
                 return await guarded(request, handler)
 

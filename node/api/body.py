@@ -7,16 +7,22 @@ bad bodies the same way and none has to import another route module.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from ..errors import NodeError
 
-__all__ = ["MAX_BODY_BYTES", "ApiError", "error_response", "json_body"]
+__all__ = ["MAX_BODY_BYTES", "ApiError", "Endpoint", "RouteWrapper", "error_response", "json_body"]
 
 MAX_BODY_BYTES = 1 << 20
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+# app.py's ``route(path, methods)``: wraps an endpoint with the shared error handling.
+RouteWrapper = Callable[[str, list[str]], Callable[[Endpoint], Route]]
 
 
 class ApiError(NodeError):

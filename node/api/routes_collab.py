@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -22,14 +21,13 @@ from starlette.routing import Route
 
 from ..collab.router_state import json_safe
 from ..collab.seed import DEFAULT_TARGET_ESCALATION, DEFAULT_TARGET_SHARE, SeedPlan, user_items
-from .body import ApiError, json_body
+from .body import ApiError, RouteWrapper, json_body
 
 if TYPE_CHECKING:
     from ..collab.service import Collaboration
 
 __all__ = ["collab_routes", "seed_plan"]
 
-RouteWrapper = Callable[[str, list[str]], Callable[[Any], Route]]
 
 
 def _fraction(body: dict[str, Any], key: str, default: float | None) -> float | None:

@@ -32,7 +32,7 @@ from ..collab.candidates import Candidate
 from ..collab.constraints import Constraints, RequestOptions, parse_request_options
 from ..collab.job import Job
 from ..errors import NodeError
-from .body import json_body
+from .body import RouteWrapper, json_body
 from .completion_stream import CompletionStream
 from .openai_format import (
     COMPLETION_UNSUPPORTED,
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AUTO_MODELS", "EMBED_LOAD_WAIT_S", "model_list", "openai_exception_handlers", "openai_routes", "pin_model"]
 
-RouteWrapper = Callable[[str, list[str]], Callable[[Any], Route]]
 
 AUTO_MODELS = (None, "", "auto", "peermind")
 """Model names that leave the choice to peermind's routing."""

@@ -16,7 +16,7 @@ from typing import Any
 import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
-from peermind.protocol import Message, Signer, TaskRefusal, Verifier
+from peermind.protocol import Envelope, Message, Signer, TaskRefusal, Verifier
 from peermind.trust import EvidenceSink
 
 from ..p2p.streams import StreamEndpoint
@@ -114,12 +114,12 @@ class Collaboration:
         endpoint = StreamEndpoint(host, NEGOTIATE_PROTOCOL, signer, verifier, max_frame_bytes=max_frame_bytes,
                                   read_timeout_s=read_timeout_s, on_evidence=self._on_evidence)
 
-        async def handle(envelope: Any, peer: str) -> Message:
+        async def handle(envelope: Envelope, peer: str) -> Message:
             return await self.bidder.handle(envelope, peer, self._my_id)
 
         endpoint.serve(handle)
 
-        async def call(peer: str, body: Message, timeout_s: float) -> Any:
+        async def call(peer: str, body: Message, timeout_s: float) -> Envelope:
             return await endpoint.call(ID.from_base58(peer), body, timeout_s=timeout_s)
 
         self.collaborator.negotiator = Auctioneer(call=call, bidder=self.bidder, my_id=self._my_id)
