@@ -32,13 +32,15 @@ def sparkline(values: list[float], width: int = 14, lo: float = 0.0, hi: float =
     return "".join(SPARK[min(len(SPARK) - 1, max(0, int((v - lo) / span * (len(SPARK) - 1) + 0.5)))] for v in tail)
 
 
-def _short(peer: Any, me: str = "") -> str:
+def _short(peer: object, me: str = "") -> str:
+    """A peer id shortened for a narrow column ("?" when the status lacks it)."""
     if not isinstance(peer, str) or not peer:
         return "?"
     return "this node" if peer == me else "…" + peer[-6:]
 
 
-def _num(value: Any, fmt: str, default: str = "n/a") -> str:
+def _num(value: object, fmt: str, default: str = "n/a") -> str:
+    """A number formatted, or ``default`` for anything else (the status may lack it)."""
     return format(value, fmt) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 

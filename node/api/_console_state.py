@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import json_safe
+from ..json_types import JsonValue
 from ..ports import NodeCore
 from ._trust_timeline import TrustTimeline
 
@@ -97,7 +98,7 @@ class ConsoleData:
             "events": self._section("events", self.events_info),
         }
 
-    def _section(self, name: str, build: Callable[[], Any]) -> Any:
+    def _section(self, name: str, build: Callable[[], object]) -> JsonValue:
         try:
             return json_safe(build())
         except Exception as exc:  # one broken part must not blank the console

@@ -18,6 +18,7 @@ from typing import Any
 import trio
 
 from ..events import Event, EventBus, json_safe
+from ..json_types import JsonValue
 from ._console_state import ConsoleData, known_peers
 
 __all__ = ["HEARTBEAT_S", "TICK_S", "SectionWatcher", "sse_frame", "stream_events"]
@@ -26,7 +27,7 @@ HEARTBEAT_S = 15.0
 TICK_S = 1.0
 
 
-def sse_frame(kind: str, data: Any, event_id: int | None = None) -> str:
+def sse_frame(kind: str, data: object, event_id: int | None = None) -> str:
     """One SSE message; JSON never contains a raw newline, so one ``data:`` line suffices."""
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {kind}\ndata: {json.dumps(json_safe(data), separators=(',', ':'))}\n\n"
@@ -39,17 +40,17 @@ class SectionWatcher:
         self._data = data
         self._last: dict[str, str] = {}
 
-    def changed(self) -> list[tuple[str, Any]]:
+    def changed(self) -> list[tuple[str, JsonValue]]:
         """The sections whose content changed since the last call, as (name, new value)."""
         status = self._data._status()
         trust = self._data._section("trust", lambda: self._data.trust(known_peers(status)))
-        sections: dict[str, tuple[Any, Any]] = {
+        sections: dict[str, tuple[JsonValue, object]] = {
             "topology": self._pair(lambda: self._data.topology(status, trust), _topology_signature),
             "trust": (trust, _trust_signature(trust)),
             "training": self._pair(self._data.training, lambda t: t),
             "node": self._pair(lambda: self._data.node_info(status), _node_signature),
         }
-        out: list[tuple[str, Any]] = []
+        out: list[tuple[str, JsonValue]] = []
         for name, (value, signature) in sections.items():
             key = json.dumps(json_safe(signature), sort_keys=True)
             if self._last.get(name) != key:
@@ -57,7 +58,7 @@ class SectionWatcher:
                 out.append((name, value))
         return out
 
-    def _pair(self, build: Callable[[], Any], signature: Callable[[Any], Any]) -> tuple[Any, Any]:
+    def _pair(self, build: Callable[[], object], signature: Callable[[Any], object]) -> tuple[JsonValue, object]:
         value = self._data._section("section", build)
         try:
             return value, signature(value)
