@@ -25,7 +25,7 @@ FIT_GRID: tuple[tuple[float, int], ...] = ((1e-3, 200), (1e-2, 150), (3e-2, 100)
 COST_WEIGHT_GRID = tuple(float(x) for x in np.round(np.concatenate([np.arange(0, 0.2, 0.005), np.arange(0.2, 1.01, 0.05)]), 4))
 
 
-def _one_blas_thread() -> Any:
+def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
     """Single-threaded BLAS: on a busy 2-core host a threaded OpenBLAS GD step was 8x slower."""
     try:
         from threadpoolctl import threadpool_limits

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import trio
@@ -138,6 +138,6 @@ class QueryEmbedder:
             log.info("query embedder loaded", extra={"seconds": round(self.load_s, 2)})
 
 
-def _is_lazy(encoder: Any) -> bool:
+def _is_lazy(encoder: object) -> bool:
     """The real Embedder loads its model on first use; fakes are ready at once."""
     return type(encoder).__name__ == "Embedder"

@@ -54,7 +54,8 @@ class _Output:
         directory.mkdir(parents=True, exist_ok=True)
         self._path = directory / PROGRESS_FILE
 
-    def write(self, kind: str, **body: Any) -> None:
+    def write(self, kind: str, **body: object) -> None:
+        """Append one progress line (``kind``, time, ``body``) for the coordinator to tail."""
         with self._path.open("a") as out:
             out.write(json.dumps({"kind": kind, "at": time.time(), **body}, default=_plain) + "\n")
 
@@ -66,7 +67,7 @@ class _Output:
                    summary=describe_reply(payload))
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> list[object] | str:
     if isinstance(value, tuple | set):
         return list(value)
     return str(value)
