@@ -82,6 +82,7 @@ def _running_api(data_dir: Path) -> str | None:
 
 # ------------------------------------------------------------------ node run
 def cmd_node_run(args: argparse.Namespace) -> int:
+    """``peermind node run``: build the configuration and run the daemon (the composition root)."""
     import trio
 
     from .config import load_config
@@ -218,6 +219,7 @@ async def _serve(cfg: NodeConfig, node_factory: type[Node] | None, identity: Nod
 
 # ------------------------------------------------------------------ keys
 def cmd_keys_show(args: argparse.Namespace) -> int:
+    """``peermind keys show``: this node's peer ID."""
     from .identity import load_or_create_identity
 
     cfg = _config(args)
@@ -227,6 +229,7 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_new(args: argparse.Namespace) -> int:
+    """``peermind keys new``: create a new identity key."""
     from .identity import create_identity
 
     cfg = _config(args)
@@ -237,12 +240,14 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ client commands
 def cmd_status(args: argparse.Namespace) -> int:
+    """``peermind status``: the running node's status as JSON."""
     with _client(args) as client:
         print(json.dumps(client.status(), indent=2))
     return 0
 
 
 def cmd_peers(args: argparse.Namespace) -> int:
+    """``peermind peers``: the peers with fresh ads."""
     from rich.console import Console
     from rich.table import Table
 
@@ -282,12 +287,14 @@ def cmd_peers(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    """``peermind ask``: one question to the running node."""
     from .collab_cli import run_ask
 
     return run_ask(args, _client(args))
 
 
 def cmd_top(args: argparse.Namespace) -> int:
+    """``peermind top``: the live terminal view."""
     from .top import run_top
 
     with _client(args) as client:
@@ -296,6 +303,7 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
+    """``peermind invite``: a token that lets another node join this network."""
     from .errors import ConfigError
     from .invite import MAX_TTL_S
 
@@ -308,6 +316,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
+    """``peermind config show``: the effective configuration as TOML."""
     from .config import config_to_toml
 
     print(config_to_toml(_config(args), explain=args.explain))
@@ -345,6 +354,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
+    """The ``peermind`` command line, every command with its --help."""
     parser = argparse.ArgumentParser(
         prog="peermind",
         description="A peer-to-peer network of LLM agents: run a node, ask questions, run a testnet.",
@@ -450,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``peermind`` command; errors become one line and exit code 1."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

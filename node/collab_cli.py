@@ -24,6 +24,7 @@ ClientFactory = Callable[[argparse.Namespace], "NodeClient"]
 
 # ---------------------------------------------------------------------- ask
 def add_ask_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``peermind ask`` (mode, constraints, tactics)."""
     p.add_argument("--mode", default="auto", choices=MODES,
                    help="route: one peer by the learned router; cascade: cheapest first, escalate when unsure; "
                         "vote / moa: several peers; auction: contract-net bids; auto: route, then escalate (default)")
@@ -42,6 +43,7 @@ def add_ask_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def ask_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The request options the parsed ``ask`` flags set."""
     opts: dict[str, Any] = {
         "budget_ms": getattr(args, "budget_ms", None),
         "max_cost": getattr(args, "max_cost", None),
@@ -63,6 +65,7 @@ def ask_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_ask(args: argparse.Namespace, client: NodeClient) -> int:
+    """``peermind ask``: print the answer (and its provenance with --explain)."""
     with client:
         result = client.ask(args.question, mode=args.mode, max_tokens=args.max_tokens, **ask_options(args))
     p = result.provenance
@@ -80,6 +83,7 @@ def run_ask(args: argparse.Namespace, client: NodeClient) -> int:
 
 
 def explain(p: dict[str, Any]) -> str:
+    """A provenance as readable lines: who answered, why, at what cost."""
     lines = [
         f"why: {p.get('reason', '')}",
         f"router: {p.get('router')}, decision {p.get('decision_ms', 0):.1f} ms"
@@ -103,6 +107,7 @@ def explain(p: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- router
 def cmd_router_seed(args: argparse.Namespace, client: NodeClient) -> int:
+    """``peermind router seed``: start seeding and follow its progress."""
     data = None
     if args.data:
         from peermind.bench import DataFormatError
@@ -210,6 +215,7 @@ def _print_router(s: dict[str, Any]) -> None:
 
 
 def cmd_router_status(args: argparse.Namespace, client: NodeClient) -> int:
+    """``peermind router status``: the router's version, metrics and calibration."""
     with client:
         status = client.router_status()
     if args.json:
@@ -234,6 +240,7 @@ def cmd_router_status(args: argparse.Namespace, client: NodeClient) -> int:
 
 
 def cmd_router_calibrate(args: argparse.Namespace, client: NodeClient) -> int:
+    """``peermind router calibrate``: new thresholds from stored validation rows."""
     with client:
         result = client.router_calibrate(target_escalation=args.target_escalation, target_share=args.target_share)
     if args.json:
@@ -245,6 +252,7 @@ def cmd_router_calibrate(args: argparse.Namespace, client: NodeClient) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace, client: NodeClient) -> int:
+    """``peermind feedback``: mark an answer right or wrong."""
     if args.correct == args.wrong:
         print("peermind: say --correct or --wrong", file=sys.stderr)
         return 2

@@ -99,6 +99,7 @@ class NodeState:
     started_at: float
 
     def write(self, data_dir: Path) -> None:
+        """Write the running node's state file (read by the CLI without importing the daemon)."""
         path = data_dir / STATE_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.__dict__, indent=2))
@@ -106,6 +107,7 @@ class NodeState:
 
     @classmethod
     def read(cls, data_dir: Path) -> NodeState:
+        """The state file a running node wrote."""
         path = data_dir / STATE_FILE
         try:
             return cls(**json.loads(path.read_text()))
@@ -221,6 +223,7 @@ class Node:
 
     # ----------------------------------------------------------------- lifecycle
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start every part in one nursery and serve until cancelled."""
         try:
             await self._run(task_status)
         finally:
@@ -427,6 +430,7 @@ class Node:
         return self.nat.advertised_addrs(direct) if self.nat is not None else direct
 
     async def make_ad(self) -> CapabilityAd:
+        """This node's signed capability ad as peers will see it."""
         assert self.host is not None and self.measurement is not None
         m = self.measurement
         profile = self.backend.profile
@@ -465,10 +469,12 @@ class Node:
 
     @property
     def cost_per_1k(self) -> float:
+        """This node's price per 1000 tokens."""
         configured = self.config.ads.cost_per_1k
         return configured if configured is not None else self.backend.profile.default_cost_per_1k
 
     def local_candidate(self) -> Candidate:
+        """This node's own model as a routing candidate."""
         m = self.measurement
         profile = self.backend.profile
         return Candidate(
@@ -488,6 +494,7 @@ class Node:
         )
 
     def candidates(self) -> list[Candidate]:
+        """This node and every peer with a fresh ad, as routing candidates."""
         peers = [replace(Candidate.from_ad(e.peer_id, e.ad, is_local=False), rtt_ms=self.rtt.rtt_ms(e.peer_id) or 0.0)
                  for e in self.board.fresh() if e.ad.models]
         local = [self.local_candidate()] if self.serves_model else []  # a light node answers through peers only
@@ -634,6 +641,7 @@ class Node:
 
     # ----------------------------------------------------------------- status
     def status(self) -> dict[str, object]:
+        """The node's status, for ``/status`` and ``peermind status``."""
         host = self.host
         connected = [p.to_base58() for p in host.get_network().get_connections_map()] if host else []
         m = self.measurement

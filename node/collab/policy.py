@@ -80,6 +80,8 @@ __all__ = ["MAX_ATTEMPTS", "CollabHooks", "Collaborator", "Job", "QueryContext",
 
 @dataclass
 class CollabHooks:
+    """What the composition root plugs into collaboration: trust's peer filter and weight, and listeners on each answer."""
+
     peer_allowed: Callable[[str], bool] | None = None
     peer_weight: Callable[[str], float] | None = None
     after_answer: list[Callable[[Job, Answer], None]] = field(default_factory=list)
@@ -98,6 +100,7 @@ class Reply:
     choice: int | None = None
 
     def contribution(self, role: str = "answer") -> Contribution:
+        """This reply as a provenance entry, with the ``role`` it played in the answer."""
         c = self.candidate
         return Contribution(c.peer_id, self.result.model or c.model, self.confidence, self.cost,
                             self.latency_ms, self.choice, self.result.text, role,
@@ -105,6 +108,7 @@ class Reply:
                             citations=tuple(f"{x.doc}#{x.chunk}" for x in self.result.citations))
 
     def agrees_with(self, other: Reply) -> bool:
+        """Same choice (multiple choice) or the same normalised text (generation): what votes and escalation compare."""
         if self.choice is not None:
             return self.choice == other.choice
         return normalise_answer(self.result.text) == normalise_answer(other.result.text)
@@ -133,14 +137,18 @@ class QueryContext:
 
     @property
     def remaining_s(self) -> float:
+        """Seconds left before the answer is useless."""
         return self.deadline - trio.current_time()
 
     @property
     def elapsed_ms(self) -> float:
+        """Milliseconds since the query arrived."""
         return (time.perf_counter() - self.started) * 1000
 
 
 class Collaborator:
+    """Runs one query in a mode: candidates, router, asking peers, provenance (everything the modes share)."""
+
     def __init__(
         self,
         *,
@@ -193,6 +201,7 @@ class Collaborator:
         timeout_s: float = 60.0,
         tactics: Tactics = NO_TACTICS,
     ) -> Answer:
+        """Answer ``job`` in ``mode`` within ``timeout_s``: rank candidates, run the mode, record the answer."""
         if mode not in MODES:
             raise CollaborationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         runner = runner_for("auction" if tactics.negotiate and mode in NEGOTIABLE else mode)
@@ -275,6 +284,7 @@ class Collaborator:
         return dict(view.ranking)
 
     def cost_weight(self, tactics: Tactics) -> float:
+        """How much cost counts against predicted quality: the request's tactic, else the calibrated one."""
         if tactics.cost_weight is not None:
             return tactics.cost_weight
         calibrated = self.router.calibration.cost_weight
@@ -322,6 +332,7 @@ class Collaborator:
 
     async def ask_one(self, ctx: QueryContext, candidate: Candidate, *, job: Job | None = None,
                       task_id: bytes | None = None) -> Reply | None:
+        """Ask one candidate; the attempt is kept on ``ctx``, a failure returns None (the mode moves on)."""
         job = job or ctx.job
         result, attempt = await self.attempt(job, candidate, ctx.remaining_s, task_id=task_id)
         ctx.attempts.append(attempt)
@@ -426,11 +437,13 @@ class Collaborator:
 
     @staticmethod
     def failed(ctx: QueryContext, what: str = "no candidate answered") -> AllCandidatesFailed:
+        """The error when no candidate answered, naming each attempt's outcome."""
         details = "; ".join(f"{a.peer_id[:12]}…: {a.outcome} {a.detail}" for a in ctx.attempts) or "deadline reached"
         return AllCandidatesFailed(f"{what} ({details})")
 
 
 def make_reply(job: Job, candidate: Candidate, result: TaskResult, latency_ms: float) -> Reply:
+    """A successful result as a Reply: its cost, confidence and (multiple choice) distribution."""
     if job.kind == "score":
         tokens = estimate_tokens(job.text) + sum(estimate_tokens(c) for c in job.continuations)
         scores = [(s.logprob, s.n_tokens) for s in result.scores]

@@ -65,10 +65,12 @@ class Calibration:
     calibrated_at: float = 0.0
 
     def threshold(self, model: str, kind: str) -> float | None:
+        """The confidence below which ``model``'s answers of ``kind`` escalate, if calibrated."""
         return self.thresholds.get(model, {}).get(kind)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Calibration:
+        """A calibration from its stored JSON (empty when none was saved)."""
         if not data:
             return cls()
         thresholds = {
@@ -90,6 +92,7 @@ class RouterStateError(NodeError):
 
 
 def encode_router(model: RouterModel) -> bytes:
+    """The router's weights as bytes for the store."""
     w, b = model.to_arrays()
     buf = io.BytesIO()
     np.savez(buf, weights=w, bias=b)
@@ -97,6 +100,7 @@ def encode_router(model: RouterModel) -> bytes:
 
 
 def decode_router(blob: bytes, meta: Mapping[str, Any]) -> RouterModel:
+    """The router stored as ``blob`` with its schema in ``meta``."""
     try:
         schema = FeatureSchema(
             version=int(meta["schema_version"]),
@@ -127,17 +131,21 @@ class RouterHolder:
     # ------------------------------------------------------------------ read
     @property
     def model(self) -> RouterModel:
+        """The router in use."""
         return self._model
 
     @property
     def schema(self) -> FeatureSchema:
+        """The feature layout of the router in use."""
         return self._model.schema
 
     @property
     def calibration(self) -> Calibration:
+        """The thresholds and cost weight in use."""
         return self._calibration
 
     def trained_heads(self) -> set[str]:
+        """Models the router has a trained head for (the others are explored)."""
         return set(self._trained)
 
     def predict(self, embedding: np.ndarray) -> dict[str, float]:
@@ -174,6 +182,7 @@ class RouterHolder:
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
+        """The router's version, source, metrics and calibration, for the API."""
         return {
             "version": self.version,
             "source": self.source,

@@ -108,6 +108,8 @@ ReportOutcome = Callable[[str, bytes, bool, str], None]  # (peer, task_id, corre
 
 @dataclass(frozen=True)
 class SeedPlan:
+    """What to seed: benchmark datasets (or the user's items), how many items, and the calibration targets."""
+
     datasets: tuple[str, ...]
     limit: int = 100
     validation_limit: int = 50
@@ -133,6 +135,8 @@ class _Work:
 
 @dataclass
 class SeedProgress:
+    """A seeding run's progress as ``router seed`` and the console show it."""
+
     state: str = "idle"  # idle | running | done | failed
     phase: str = ""
     done: int = 0
@@ -153,9 +157,11 @@ class SeedProgress:
     recent: dict[str, deque[float]] = field(default_factory=dict, repr=False)  # models' last row times
 
     def to_json(self) -> dict[str, Any]:
+        """The progress with its pace, for the API."""
         return {**{k: v for k, v in self.__dict__.items() if k != "recent"}, **self.pace(time.time())}
 
     def row_done(self, model: str, now: float) -> None:
+        """Count one stored row for ``model`` (its time feeds the pace estimate)."""
         self.done += 1
         self.per_model[model]["done"] += 1
         self.recent.setdefault(model, deque(maxlen=RECENT_ROWS)).append(now)
@@ -183,12 +189,14 @@ class SeedProgress:
 
 
 def item_job(item: Item) -> Job:
+    """The multiple-choice scoring job of a benchmark item."""
     from peermind.bench import mc_context, mc_continuations
 
     return Job(kind="score", prompt=mc_context(item), continuations=tuple(mc_continuations(item)))
 
 
 def generate_job(item: Item) -> Job:
+    """A free-text job on the item's question (for the generation confidence threshold)."""
     return Job.question(item.query.strip(), max_tokens=GENERATE_MAX_TOKENS)
 
 

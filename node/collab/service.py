@@ -51,6 +51,8 @@ class LearningSettings:
 
 
 class Collaboration:
+    """Collaboration as the daemon runs it: the collaborator, feedback, seeding and negotiation, built once."""
+
     def __init__(
         self,
         *,
@@ -125,6 +127,7 @@ class Collaboration:
         self.collaborator.negotiator = Auctioneer(call=call, bidder=self.bidder, my_id=self._my_id)
 
     async def run(self, *, warm_embedder: bool = False, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the feedback recorder (and warm the embedder) until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.recorder.run)
@@ -139,29 +142,35 @@ class Collaboration:
     # ------------------------------------------------------------------ questions
     async def ask(self, job: Job, *, mode: str = "auto", constraints: Constraints = NO_CONSTRAINTS,
                   timeout_s: float = 60.0, tactics: Tactics = NO_TACTICS) -> Answer:
+        """Answer ``job`` in ``mode`` under ``constraints``; see Collaborator.run."""
         answer = await self.collaborator.run(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=tactics)
         self.recorder.submit(job, answer)
         return answer
 
     # ------------------------------------------------------------------ router
     def start_seed(self, plan: SeedPlan) -> SeedProgress:
+        """Start seeding the router with ``plan`` (``peermind router seed``)."""
         if self._nursery is None:
             raise CollaborationError("the node is not running yet")
         return self.seeder.start(self._nursery, plan)
 
     async def wait_seed(self) -> SeedProgress:
+        """The seeding progress once the current run has finished."""
         return await self.seeder.wait()
 
     async def calibrate(self, target_escalation: float | None, target_share: float) -> dict[str, Any]:
+        """New escalation thresholds and cost weight from the stored validation rows."""
         return await self.seeder.recalibrate(target_escalation, target_share)
 
     def mark(self, task_id: str, correct: bool) -> dict[str, int]:
+        """Record whether the answer of ``task_id`` was correct (``peermind feedback``)."""
         marked = mark_task(self._store, task_id, correct)
         for hook in self.after_mark:
             hook(task_id, correct)
         return marked
 
     def status(self) -> dict[str, Any]:
+        """Router, seeding and feedback state, for the API."""
         rows = self._store.feedback_rows()
         by_mode: dict[str, int] = {}
         for r in rows:
