@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import trio
 from starlette.responses import Response
@@ -27,12 +27,14 @@ from starlette.types import Receive, Scope, Send
 from ..collab.answer import Answer
 from ..collab.streaming import stream_answer
 from ..errors import NodeError
+from ..json_types import JsonObject
 
 GRACE_S = 2.0
 """Beyond the request's own timeout, for the collaboration layer to report its own error first."""
 
 Ask = Callable[[], Awaitable[Answer]]
-Payload = dict[str, Any]
+Payload = JsonObject
+"""One JSON event of a stream."""
 
 
 class ChunkFormat(Protocol):
@@ -53,6 +55,11 @@ class ChunkFormat(Protocol):
     def closing(self, answers: Sequence[Answer]) -> list[Payload]:
         """Sent after every answer finished, before ``[DONE]``."""
         ...
+
+
+def json_counts(counts: dict[str, int]) -> JsonObject:
+    """Token counts (``openai_format.usage``) as a JSON object for an event."""
+    return {name: count for name, count in counts.items()}
 
 
 def _snake(name: str) -> str:

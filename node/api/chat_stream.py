@@ -13,7 +13,8 @@ import uuid
 from collections.abc import Sequence
 
 from ..collab.answer import Answer
-from .answer_stream import AnswerStream, Ask, Payload
+from ..json_types import JsonObject, JsonValue
+from .answer_stream import AnswerStream, Ask, Payload, json_counts
 from .openai_format import finish_reason, usage
 
 
@@ -25,8 +26,9 @@ class ChatChunks:
         self._base: Payload = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
                                "created": int(time.time()), "model": model}
 
-    def _chunk(self, delta: dict[str, str], finish: str | None = None, **extra: object) -> Payload:
-        return self._base | {"choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]} | extra
+    def _chunk(self, delta: JsonObject, finish: str | None = None, **extra: JsonValue) -> Payload:
+        choice: JsonObject = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**self._base, "choices": [choice], **extra}
 
     def opening(self) -> list[Payload]:
         return [self._chunk({"role": "assistant", "content": ""})]
@@ -35,7 +37,7 @@ class ChatChunks:
         return self._chunk({"content": text})
 
     def finish(self, index: int, answer: Answer) -> Payload:
-        return self._chunk({}, finish_reason(answer, self._max_tokens), model=answer.model, usage=usage([answer]),
+        return self._chunk({}, finish_reason(answer, self._max_tokens), model=answer.model, usage=json_counts(usage([answer])),
                            peermind=answer.provenance())
 
     def closing(self, answers: Sequence[Answer]) -> list[Payload]:

@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Sequence
 
 from ..collab.answer import Answer
-from .answer_stream import AnswerStream, Ask, Payload
+from ..json_types import JsonObject, JsonValue
+from .answer_stream import AnswerStream, Ask, Payload, json_counts
 from .openai_format import finish_reason, usage
 
 
@@ -28,9 +29,9 @@ class CompletionChunks:
         self._base: Payload = {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion",
                                "created": int(time.time()), "model": model}
 
-    def _event(self, index: int, text: str, finish: str | None = None, **extra: object) -> Payload:
-        return self._base | {"choices": [{"index": index, "text": text, "logprobs": None,
-                                          "finish_reason": finish}]} | extra
+    def _event(self, index: int, text: str, finish: str | None = None, **extra: JsonValue) -> Payload:
+        choice: JsonObject = {"index": index, "text": text, "logprobs": None, "finish_reason": finish}
+        return {**self._base, "choices": [choice], **extra}
 
     def opening(self) -> list[Payload]:
         return []
@@ -39,15 +40,15 @@ class CompletionChunks:
         return self._event(index, text)
 
     def finish(self, index: int, answer: Answer) -> Payload:
-        extra: dict[str, object] = {"model": answer.model, "peermind": answer.provenance()}
+        extra: JsonObject = {"model": answer.model, "peermind": answer.provenance()}
         if self._prompts == 1:
-            extra["usage"] = usage([answer])
+            extra["usage"] = json_counts(usage([answer]))
         return self._event(index, "", finish_reason(answer, self._max_tokens), **extra)
 
     def closing(self, answers: Sequence[Answer]) -> list[Payload]:
         if self._prompts == 1:
             return []
-        return [self._base | {"choices": [], "usage": usage(answers)}]
+        return [{**self._base, "choices": [], "usage": json_counts(usage(answers))}]
 
 
 class CompletionStream(AnswerStream):
