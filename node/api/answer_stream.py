@@ -67,11 +67,13 @@ def _snake(name: str) -> str:
 
 
 def sse_data(payload: Payload, event: str | None = None) -> bytes:
+    """One server-sent event; compact JSON has no newline, so one ``data:`` line holds it."""
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
 def error_event(kind: str, message: str) -> bytes:
+    """The ``event: error`` that ends a failed stream, with OpenAI's error object (the client raises it)."""
     return sse_data({"error": {"message": message, "type": kind, "code": kind}}, event="error")
 
 
