@@ -83,6 +83,8 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 @dataclass(frozen=True)
 class AskResult:
+    """An answer from ``/peermind/ask``: its text and provenance."""
+
     text: str
     provenance: dict[str, Any]
 
@@ -108,12 +110,15 @@ def normalise_api(api: str) -> str:
 
 
 class NodeClient:
+    """The public Python client of a running node's HTTP API (what the CLI and testnet use)."""
+
     def __init__(self, api: str, *, token: str | None = None, timeout_s: float = 300.0) -> None:
         self.base_url = normalise_api(api)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self._http.close()
 
     def __enter__(self) -> NodeClient:
@@ -146,6 +151,7 @@ class NodeClient:
         return body if is_json else response.text
 
     def status(self) -> dict[str, Any]:
+        """The node's ``/status``."""
         return self._request("GET", "/status")
 
     def invite(self, ttl_s: float | None = None) -> dict[str, Any]:
@@ -153,6 +159,7 @@ class NodeClient:
         return self._request("POST", "/peermind/invite", json={} if ttl_s is None else {"ttl_s": ttl_s})
 
     def peers(self) -> list[dict[str, Any]]:
+        """The peers with fresh ads, as the node sees them."""
         return self._request("GET", "/peermind/peers")["peers"]
 
     def trust(self) -> dict[str, Any]:
@@ -168,15 +175,18 @@ class NodeClient:
         return self._request("GET", "/console/state")
 
     def metrics(self) -> str:
+        """The node's Prometheus metrics text."""
         return self._request("GET", "/metrics", expect_json=False)
 
     def ask(self, question: str, *, mode: str = "auto", max_tokens: int = 128, temperature: float = 0.0, **options: Any) -> AskResult:
+        """Ask one question in ``mode`` (options: constraints and tactics, as in ``peermind ask``)."""
         body = {"question": question, "mode": mode, "max_tokens": max_tokens, "temperature": temperature}
         body.update({k: v for k, v in options.items() if v is not None})
         data = self._request("POST", "/peermind/ask", body)
         return AskResult(data["text"], data["provenance"])
 
     def score(self, context: str, continuations: list[str], *, mode: str = "auto", **options: Any) -> tuple[list[tuple[float, int]], dict[str, Any]]:
+        """Score ``continuations`` of ``context``: (log-probability, tokens) per continuation and the provenance."""
         body = {"context": context, "continuations": continuations, "mode": mode}
         body.update({k: v for k, v in options.items() if v is not None})
         data = self._request("POST", "/peermind/score", body)
@@ -194,9 +204,11 @@ class NodeClient:
         return self._request("POST", "/peermind/router/seed", body)
 
     def seed_progress(self) -> dict[str, Any]:
+        """The router seeding run's progress."""
         return self._request("GET", "/peermind/router/seed")
 
     def router_calibrate(self, **targets: Any) -> dict[str, Any]:
+        """Recalibrate escalation thresholds and cost weight with the given targets."""
         return self._request("POST", "/peermind/router/calibrate", {k: v for k, v in targets.items() if v is not None})
 
     def feedback(self, task_id: str, *, correct: bool) -> dict[str, Any]:

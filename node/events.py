@@ -71,6 +71,7 @@ class Event:
     data: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The event as the console's SSE stream sends it."""
         return {"id": self.id, "kind": self.kind, "at": self.at, "data": dict(self.data)}
 
 
@@ -140,10 +141,12 @@ class EventBus:
 
     @property
     def subscriber_count(self) -> int:
+        """How many subscribers are connected."""
         return len(self._subscribers)
 
     @property
     def last_id(self) -> int:
+        """The id of the latest event published."""
         return self._history[-1].id if self._history else 0
 
     def recent(self, after_id: int = 0) -> list[Event]:

@@ -19,7 +19,10 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per log line (for log collectors)."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record and its extra fields as one JSON line."""
         event: dict[str, object] = {
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
@@ -33,7 +36,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """Readable log lines for a terminal."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one readable line with its extra fields."""
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         extra = " ".join(f"{k}={v}" for k, v in _fields(record).items())
         line = f"{stamp} {record.levelname.lower():7} {record.name}: {record.getMessage()}"

@@ -8,6 +8,8 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class NodeMetrics:
+    """The node's Prometheus metrics, on a registry of its own."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
@@ -21,4 +23,5 @@ class NodeMetrics:
         self.ads_published = Gauge("peermind_ads_published", "Capability ads this node published", registry=r)
 
     def render(self) -> bytes:
+        """The metrics in Prometheus' text format."""
         return generate_latest(self.registry)

@@ -41,6 +41,7 @@ def _short(peer: str) -> str:
 
 
 def round_line(rd: dict[str, Any], rounds: int) -> str:
+    """One line per federated round: participants, excluded peers, metrics."""
     val = rd.get("validation") or {}
     parts = [
         f"round {rd['round']}/{rounds}",
@@ -61,6 +62,7 @@ def round_line(rd: dict[str, Any], rounds: int) -> str:
 
 
 def print_run(run: dict[str, Any], *, out: TextIO = sys.stdout) -> None:
+    """A training run as the CLI prints it: request, state, rounds."""
     req = run["request"]
     print(f"run {run['run_id']} ({req['engine']}, {req['strategy']}): {run['state']}"
           f" after {run['elapsed_s']:.1f} s", file=out)
@@ -85,6 +87,7 @@ def print_run(run: dict[str, Any], *, out: TextIO = sys.stdout) -> None:
 
 
 def cmd_start(args: argparse.Namespace, client: TrainingClient) -> int:
+    """``peermind train start``: coordinate a federated run."""
     with client:
         run = client.train_start(
             rounds=args.rounds, min_nodes=args.min_nodes, strategy=args.strategy,
@@ -119,6 +122,7 @@ def cmd_start(args: argparse.Namespace, client: TrainingClient) -> int:
 
 
 def cmd_join(args: argparse.Namespace, client: TrainingClient) -> int:
+    """``peermind train join``: take part in a coordinator's runs."""
     with client:
         result = client.train_join(args.coordinator)
     if args.json:
@@ -133,6 +137,7 @@ def cmd_join(args: argparse.Namespace, client: TrainingClient) -> int:
 
 
 def cmd_leave(args: argparse.Namespace, client: TrainingClient) -> int:
+    """``peermind train leave``: stop taking part."""
     with client:
         client.train_leave()
     print("this node no longer accepts training invitations (runs it is in finish)")
@@ -140,6 +145,7 @@ def cmd_leave(args: argparse.Namespace, client: TrainingClient) -> int:
 
 
 def cmd_status(args: argparse.Namespace, client: TrainingClient) -> int:
+    """``peermind train status``: the current or named run."""
     with client:
         body = client.train_status(args.run, audit=args.audit)
     if args.json:
@@ -157,6 +163,7 @@ def cmd_status(args: argparse.Namespace, client: TrainingClient) -> int:
 
 
 def cmd_history(args: argparse.Namespace, client: TrainingClient) -> int:
+    """``peermind train history``: the rounds this node recorded."""
     with client:
         rounds = client.train_history(args.limit)
     if args.json:

@@ -65,6 +65,7 @@ class TokenAuth(BaseHTTPMiddleware):
         self._token = token
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        """Refuse a request without the right bearer token (the console page itself is public)."""
         if self._token and not is_public_path(request.url.path):  # the console page holds no data
             given = request.headers.get("authorization", "")
             expected = f"Bearer {self._token}"
@@ -116,6 +117,7 @@ def _messages(body: dict[str, Any]) -> tuple[ChatMessage, ...]:
 
 
 def build_app(node: ApiNode) -> Starlette:
+    """The ASGI app of the node's API: OpenAI routes, peermind's own and each subsystem's."""
     async def guarded(request: Request, handler: Endpoint) -> Response:
         try:
             return await handler(request)

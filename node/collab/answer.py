@@ -42,6 +42,8 @@ class Contribution:
 
 @dataclass(frozen=True)
 class Answer:
+    """The answer to one query with everything provenance reports: who answered, at what cost, who else was asked."""
+
     text: str
     mode: str
     answered_by: str
@@ -66,9 +68,11 @@ class Answer:
 
     @property
     def asked(self) -> list[str]:
+        """The peers asked, in order."""
         return list(dict.fromkeys(a.peer_id for a in self.attempts))
 
     def provenance(self) -> dict[str, Any]:
+        """The answer's provenance as JSON (the ``peermind`` object of API responses)."""
         data = asdict(self)
         data.pop("text")
         data["asked"] = self.asked

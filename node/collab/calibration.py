@@ -105,6 +105,7 @@ class Query:
 
 
 def group_queries(model: RouterModel, rows: Sequence[FeedbackRow], models: Sequence[str]) -> list[Query]:
+    """Validation rows grouped by question, with the router's prediction per model."""
     by_query: dict[str, dict[str, FeedbackRow]] = {}
     for r in rows:
         if r.query_id and r.model_key in models:
@@ -139,6 +140,7 @@ def choose_cost_weight(queries: Sequence[Query], rel_cost: Mapping[str, float], 
 
 
 def routing_report(queries: Sequence[Query], rel_cost: Mapping[str, float], cost_weight: float) -> dict[str, Any]:
+    """Accuracy and cost of routing the validation questions at ``cost_weight``."""
     if not queries:
         return {"queries": 0}
     models = list(queries[0].p)
@@ -161,5 +163,6 @@ def routing_report(queries: Sequence[Query], rel_cost: Mapping[str, float], cost
 
 
 def relative_costs(costs: Mapping[str, float]) -> dict[str, float]:
+    """Each model's price relative to the cheapest."""
     top = max(costs.values()) or 1.0
     return {m: c / top for m, c in costs.items()}

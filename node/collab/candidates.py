@@ -15,6 +15,8 @@ from peermind.protocol import CapabilityAd, KnowledgeSummary
 
 @dataclass(frozen=True)
 class Candidate:
+    """A model the node could ask (its own or a peer's), with what its ad says of speed, load and price."""
+
     peer_id: str
     is_local: bool
     model: str
@@ -38,6 +40,7 @@ class Candidate:
 
     @classmethod
     def from_ad(cls, peer_id: str, ad: CapabilityAd, *, is_local: bool) -> Candidate:
+        """The candidate a peer's capability ad describes."""
         model = ad.models[0]
         return cls(
             peer_id=peer_id,
@@ -57,6 +60,7 @@ class Candidate:
 
     @property
     def saturated(self) -> bool:
+        """Whether its queue is full (asking it now would only be refused)."""
         return self.queue_depth >= self.max_queue
 
     def estimate_latency_ms(self, prompt_tokens: int, max_tokens: int) -> float:
@@ -67,6 +71,7 @@ class Candidate:
         return (1 + waiting) * one_task_s * 1000 + self.rtt_ms
 
     def estimate_cost(self, prompt_tokens: int, max_tokens: int) -> float:
+        """The price of a task of this size at its advertised rate."""
         return self.cost_per_1k * (prompt_tokens + max_tokens) / 1000
 
     @property

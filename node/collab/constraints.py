@@ -54,6 +54,7 @@ class Constraints:
     peer: str | None = None
 
     def with_local_only(self) -> Constraints:
+        """The same constraints restricted to this node's own model."""
         return replace(self, local_only=True)
 
 
@@ -92,6 +93,8 @@ NO_TACTICS = Tactics()
 
 @dataclass(frozen=True)
 class RequestOptions:
+    """A request's options parsed once: mode, constraints, tactics and timeout."""
+
     mode: str
     constraints: Constraints
     tactics: Tactics

@@ -28,6 +28,8 @@ MAX_QUERY_CHARS = 2000  # MiniLM reads 256 word pieces; the rest only costs time
 
 
 class EncoderLike(Protocol):
+    """What the query embedder needs of a sentence encoder (the real MiniLM or a test fake)."""
+
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def encode_one(self, text: str) -> np.ndarray: ...
@@ -109,6 +111,7 @@ class QueryEmbedder:
         return vec
 
     async def embed_many(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts`` in a worker thread (the model loads on first use)."""
         started = time.perf_counter()
         encoder = self._get()
         out = await trio.to_thread.run_sync(encoder.encode, list(texts), limiter=self._limiter, abandon_on_cancel=True)

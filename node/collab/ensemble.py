@@ -65,6 +65,8 @@ AGGREGATE_PROMPT = (
 
 @dataclass(frozen=True)
 class Combined:
+    """The outcome of asking several peers: the replies and the one combined answer."""
+
     final: Reply
     others: list[Reply]
     scores: list[tuple[float, int]] | None
@@ -123,6 +125,7 @@ def combine_votes(replies: Sequence[Reply], rule: str) -> Combined:
 
 
 async def vote(collab: Collaborator, ctx: QueryContext, estimates: Sequence[Estimate]) -> Combined | None:
+    """Ask the chosen voters and combine their replies by the vote rule; None when too few answered."""
     k = ctx.tactics.k or DEFAULT_K
     members = plan_members(estimates, k, ctx.job)
     used = {c.peer_id for c, _ in members}
@@ -135,6 +138,7 @@ async def vote(collab: Collaborator, ctx: QueryContext, estimates: Sequence[Esti
 
 @register("vote")
 async def run_vote(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
+    """The ``vote`` mode: several peers answer, the majority (or weighted mixture) wins."""
     combined = await vote(collab, ctx, estimates)
     if combined is None:
         raise collab.failed(ctx, "no voter answered")
@@ -228,6 +232,7 @@ def _evidence_note(plan: EvidencePlan, evidence: Evidence, used: bool) -> str:
 
 @register("moa")
 async def run_moa(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
+    """The ``moa`` mode: proposers answer, an aggregator writes the final answer from their proposals."""
     plan, aggregator, fallbacks = moa_members(ctx, estimates)
     if ctx.job.kind == "score" and all(c.peer_id != aggregator.candidate.peer_id for c, _ in plan):
         plan.append((aggregator.candidate, ctx.job))

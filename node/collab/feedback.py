@@ -103,6 +103,7 @@ class FeedbackRecorder:
             self.dropped += 1
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Store the rows of submitted answers and labelled outcomes until cancelled (off the request path)."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._write_outcomes)
             task_status.started()
@@ -113,6 +114,7 @@ class FeedbackRecorder:
                     log.exception("could not record feedback", extra={"task": answer.task_id})
 
     async def record(self, job: Job, answer: Answer) -> int:
+        """Store one unlabelled row per contribution to ``answer`` (embedded once); returns how many."""
         self._embedder.request_load()  # the loader gets it ready for routing in the meantime
         embedding = await self._embedder.embed(query_text(job))
         written = 0

@@ -39,12 +39,15 @@ class Job:
 
     @property
     def is_choice(self) -> bool:
+        """Whether the job scores choices (multiple choice) rather than generating text."""
         return self.kind == "score"
 
     def with_temperature(self, temperature: float) -> Job:
+        """The same job sampled at ``temperature``."""
         return replace(self, temperature=temperature)
 
     def to_request(self, timeout_s: float, *, task_id: bytes | None = None) -> TaskRequest:
+        """The wire TaskRequest for this job, due within ``timeout_s``."""
         req = make_request(
             kind=self.kind,
             messages=self.messages,

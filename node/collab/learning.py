@@ -43,6 +43,8 @@ OutcomeSink = Callable[[LabelledOutcome], None]
 
 @dataclass(frozen=True)
 class LearningItem:
+    """A known-answer question idle learning asks peers."""
+
     key: str  # dataset/item id: the row's query id
     job: Job
     gold: int
@@ -96,6 +98,7 @@ class IdleLearner:
         self.items_done = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Ask peers known-answer questions while the node is idle, until cancelled."""
         task_status.started()
         if self._interval_s <= 0 or not self._datasets:
             return

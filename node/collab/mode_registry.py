@@ -40,10 +40,12 @@ def register(*names: str) -> Callable[[ModeRunner], ModeRunner]:
 
 
 def registered() -> tuple[str, ...]:
+    """The mode names with a runner."""
     return tuple(sorted(_RUNNERS))
 
 
 def runner_for(mode: str) -> ModeRunner:
+    """The runner of ``mode``; an unknown mode is a CollaborationError naming the valid ones."""
     try:
         return _RUNNERS[mode]
     except KeyError:

@@ -102,6 +102,7 @@ class Bidder:
         self.awards_won = 0
 
     def bid(self, offer: TaskOffer, peer: str) -> TaskBid | TaskRefusal:
+        """This node's bid for ``offer``, or a refusal when it cannot meet it."""
         refusal = self._refusal(offer, peer)
         if refusal is not None:
             return refusal
@@ -113,6 +114,7 @@ class Bidder:
         return self._make_bid(offer, me)
 
     def confirm(self, award: TaskAward, peer: str, my_id: str) -> TaskBid | TaskRefusal:
+        """Accept an award if the bid still holds (capacity may have gone meanwhile)."""
         known = self._offers.get(award.task_id)
         if known is None or known[1] != peer:
             return TaskRefusal(task_id=award.task_id, reason="unsupported", detail="no open offer with this task_id from you")
@@ -162,6 +164,7 @@ class Bidder:
         return float(min(1.0, max(0.0, self._router.predict(x).get(model, _UNINFORMED))))
 
     async def handle(self, envelope: Envelope, peer: str, my_id: str) -> Message:
+        """Serve one negotiation message (offer or award) from ``peer``."""
         body = envelope.body
         if isinstance(body, TaskOffer):
             return self.bid(body, peer)
@@ -173,6 +176,8 @@ class Bidder:
 # ---------------------------------------------------------------------- asker side
 @dataclass(frozen=True)
 class Bid:
+    """A peer's bid as the auctioneer compares them."""
+
     candidate: Candidate
     bid: TaskBid
     rtt_ms: float
@@ -188,6 +193,7 @@ class Auctioneer:
 
     async def solicit(self, offer: TaskOffer, candidates: Sequence[Candidate], timeout_s: float,
                       attempts: list[Attempt]) -> list[Bid]:
+        """Send ``offer`` to ``candidates`` and collect the bids that arrive in time."""
         bids: list[Bid] = []
 
         async def ask(c: Candidate) -> None:
@@ -212,6 +218,7 @@ class Auctioneer:
         return bids
 
     async def award(self, offer: TaskOffer, winner: Candidate, timeout_s: float) -> tuple[bool, str]:
+        """Award the task to ``winner``; (confirmed, reason)."""
         award = TaskAward(task_id=offer.task_id, winner=winner.peer_id)
         if winner.is_local:
             reply: Message = self._bidder.confirm(award, self._my_id, self._my_id)

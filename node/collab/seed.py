@@ -227,9 +227,11 @@ class SeedRunner:
 
     @property
     def running(self) -> bool:
+        """Whether a seeding run is under way (one at a time)."""
         return self.progress.state == "running"
 
     def start(self, nursery: trio.Nursery, plan: SeedPlan) -> SeedProgress:
+        """Start ``plan`` in ``nursery``; a second start while one runs is refused."""
         if self.running:
             raise SeedInProgress(f"a seed run is already {self.progress.done}/{self.progress.total} done; see `peermind router status`")
         self.progress = SeedProgress(state="running", phase="loading items", started_at=time.time(), plan=plan.describe())
@@ -238,6 +240,7 @@ class SeedRunner:
         return self.progress
 
     async def wait(self) -> SeedProgress:
+        """The progress once the current run has finished."""
         await self._finished.wait()
         return self.progress
 
@@ -258,6 +261,7 @@ class SeedRunner:
 
     # ------------------------------------------------------------------ the run
     async def run(self, plan: SeedPlan) -> dict[str, Any]:
+        """Score every model on the plan's items through the network, store the rows, then fit and calibrate."""
         p = self.progress
         by_model = self._peers_by_model()
         items = await trio.to_thread.run_sync(_load, plan)

@@ -82,6 +82,7 @@ async def ask_checked(collab: Collaborator, ctx: QueryContext, estimates: list[E
 
 @register("route", "local")
 async def run_route(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
+    """The ``route`` mode: the best-ranked candidate answers (an unproven one only alongside a proven one)."""
     reply, explored, note = await ask_checked(collab, ctx, estimates)
     if reply is None:
         raise collab.failed(ctx)
@@ -91,6 +92,7 @@ async def run_route(collab: Collaborator, ctx: QueryContext, estimates: list[Est
 
 @register("auto")
 async def run_auto(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
+    """The ``auto`` mode: route, then escalate when the answer's confidence is low."""
     reply, explored, note = await ask_checked(collab, ctx, estimates)
     if reply is None:
         raise collab.failed(ctx)

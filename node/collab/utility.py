@@ -30,6 +30,8 @@ PeerWeight = Callable[[str], float]
 
 @dataclass(frozen=True)
 class Estimate:
+    """A candidate with its predicted quality, cost and latency for one query."""
+
     candidate: Candidate
     p_correct: float | None  # None: no prediction (cold start)
     source: str  # router | router-prior | ad-prior
@@ -39,6 +41,7 @@ class Estimate:
     knowledge_match: float | None = None  # similarity of the question to the peer's corpus summary
 
     def to_json(self) -> dict[str, Any]:
+        """The estimate as provenance shows it."""
         c = self.candidate
         return {
             "peer_id": c.peer_id,

@@ -14,10 +14,12 @@ class TrainingClient(NodeClient):
         return self
 
     def train_start(self, **request: Any) -> dict[str, Any]:
+        """Start a federated run with ``request`` (strategy, rounds, peers, ...)."""
         body = {k: v for k, v in request.items() if v is not None}
         return self._request("POST", "/peermind/train/start", body)
 
     def train_status(self, run_id: str | None = None, *, audit: bool = False) -> dict[str, Any]:
+        """The current run, or ``run_id``'s, optionally with its audit."""
         params = []
         if run_id:
             params.append(f"run_id={run_id}")
@@ -27,12 +29,15 @@ class TrainingClient(NodeClient):
         return self._request("GET", f"/peermind/train/status{query}")
 
     def train_history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest recorded rounds."""
         return self._request("GET", f"/peermind/train/history?limit={limit}")["rounds"]
 
     def train_join(self, coordinator: str | None = None) -> dict[str, Any]:
+        """Take part in ``coordinator``'s runs (any coordinator when None)."""
         return self._request("POST", "/peermind/train/join", {"coordinator": coordinator})
 
     def train_leave(self) -> dict[str, Any]:
+        """Stop taking part in federated runs."""
         return self._request("POST", "/peermind/train/leave", {})
 
     @classmethod
