@@ -157,22 +157,32 @@ class Testnet:
                     self._start_links(emulated, nodes)
                 self._wait_ready(first, timeout_s)
                 progress(f"node-0 ready ({first.model}) {first.peer_id} in {time.monotonic() - started:.1f}s")
-                bootstrap = first.addrs
                 if emulated is not None:
                     self._link_ready(emulated, first)
-                    bootstrap = [f"/ip4/127.0.0.1/tcp/{emulated['node-0'].proxy_port}/p2p/{first.peer_id}"]
-                for i in range(1, n):
-                    nodes.append(self._spawn(i, specs[i], roles[i], network, bootstrap,
-                                             [*(extra_args or []), *per_node[i]], threads))
-                    self._save(network, nodes)
-                if emulated is not None:
-                    self._start_links(emulated, nodes)
-                for node in nodes[1:]:
-                    self._wait_ready(node, timeout_s - (time.monotonic() - started))
+
+                def dial_addr(node: NodeInfo) -> list[str]:
+                    if emulated is None:
+                        return node.addrs
+                    return [f"/ip4/127.0.0.1/tcp/{emulated[node.name].proxy_port}/p2p/{node.peer_id}"]
+
+                # Model nodes join through node-0; light nodes, once those are up, through the model
+                # nodes in turn: a single bootstrap for 50 nodes is a star that gossipsub prunes
+                # beyond degree_high, and most ads then never spread (docs/results/scale-50.md).
+                waves = [list(range(1, n - light)), list(range(max(1, n - light), n))]
+                for wave in waves:
+                    hubs = [x for x in nodes if x.model != "none"] if wave and wave[0] >= n - light else [first]
+                    for i in wave:
+                        nodes.append(self._spawn(i, specs[i], roles[i], network, dial_addr(hubs[i % len(hubs)]),
+                                                 [*(extra_args or []), *per_node[i]], threads))
+                        self._save(network, nodes)
                     if emulated is not None:
-                        self._link_ready(emulated, node)
-                    role = f", role {node.role}" if node.role else ""
-                    progress(f"{node.name} ready ({node.model}{role}) {node.peer_id} at {time.monotonic() - started:.1f}s")
+                        self._start_links(emulated, nodes)
+                    for node in nodes[-len(wave):] if wave else []:
+                        self._wait_ready(node, timeout_s - (time.monotonic() - started))
+                        if emulated is not None:
+                            self._link_ready(emulated, node)
+                        role = f", role {node.role}" if node.role else ""
+                        progress(f"{node.name} ready ({node.model}{role}) {node.peer_id} at {time.monotonic() - started:.1f}s")
                 self._save(network, nodes)
                 ready_s = time.monotonic() - started
                 remaining = max(30.0, timeout_s - ready_s)
