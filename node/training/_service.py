@@ -20,10 +20,18 @@ import trio
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from libp2p.peer.id import ID
 from peermind.federated import FeedbackRow
-from peermind.protocol import FL_PROTOCOL_ID, Envelope, TrainInvite, TrainMessage, TrainReply, Verifier
+from peermind.protocol import (
+    FL_PROTOCOL_ID,
+    Envelope,
+    TrainInvite,
+    TrainMessage,
+    TrainReply,
+    Verifier,
+)
 from peermind.protocol import Message as WireMessage
 
 from ..p2p.host import dial, parse_peer_addr
+from ..p2p.replay_floors import ReplayFloors
 from ..p2p.streams import StreamEndpoint, UnexpectedMessage
 from ._adoption import ADOPT_ACTION, decide, router_from_adopt
 from ._coordinator import Coordinator
@@ -80,6 +88,9 @@ class TrainingService:
         assert node.host is not None, "start the training service after the host"
         cap = node.config.training.max_frame_bytes
         verifier = Verifier(max_skew_s=node.config.limits.clock_skew_s, max_frame_bytes=cap)
+        # its own replay cache: floors from the node's store, so replays fail across restarts too
+        replay_floors = ReplayFloors(node.store, verifier, window_ms=verifier.max_skew_ms)
+        replay_floors.restore()
         self.endpoint = StreamEndpoint(
             node.host, FL_PROTOCOL_ID, node.signer, verifier,
             max_frame_bytes=cap, read_timeout_s=node.config.limits.request_timeout_s,
@@ -100,6 +111,7 @@ class TrainingService:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                nursery.start_soon(replay_floors.run)
                 if self.flower_participant is not None:
                     await nursery.start(self.flower_participant.run)
                 self.endpoint.serve(self._handle)
