@@ -1,8 +1,9 @@
 """Query embeddings for routing and feedback, off the trio thread and loaded only when needed.
 
-Loading all-MiniLM-L6-v2 (torch + transformers) adds ~440 MB RSS and 4.5 s (quiet host)
-to 24 s (busy host). Measured: an idle SmolLM2 node is 359 MB RSS and 800 MB once the
-embedder is loaded, so warming it at start would break the 400 MB idle goal. It loads
+Loading all-MiniLM-L6-v2 on onnxruntime (peermind.federated's default) adds ~160 MB RSS
+and 1-3 s; on the torch fallback ~440 MB and 4.5 s (quiet host) to 24 s (busy host), and an
+idle SmolLM2 node went from 359 MB to 800 MB. Warming it at start would cost every node that
+never routes by embedding (no trained head, no labelled rows) that memory, so it loads
 in the background (``loader``) after the first request for it: the first feedback row,
 a seed run, or the first routing decision that wants it. Routing never waits for the
 load: until the model is in, ``ready`` is False and the policies decide by the ad prior.
