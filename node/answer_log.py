@@ -93,6 +93,7 @@ class AnswerLog:
         return items[::-1]
 
     def get(self, entry_id: int) -> Mapping[str, Any] | None:
+        """The entry with ``entry_id`` while it is still in the ring (the console's detail view)."""
         for entry in reversed(self._entries):
             if entry["id"] == entry_id:
                 return entry

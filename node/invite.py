@@ -53,6 +53,8 @@ class InviteExpired(InviteError):
 
 @dataclass(frozen=True)
 class Invite:
+    """What a join token carries: the network, addresses to dial and (private networks) the secret."""
+
     network: str
     addrs: list[str]
     inviter: str

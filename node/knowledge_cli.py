@@ -25,6 +25,7 @@ ConfigFn = Callable[[argparse.Namespace], "NodeConfig"]
 
 def register(sub: argparse._SubParsersAction, add_config_args: Callable[[argparse.ArgumentParser], None],
              config: ConfigFn) -> None:
+    """Register ``peermind docs add|list|remove``."""
     docs = sub.add_parser("docs", help="this node's local documents (knowledge peers)").add_subparsers(
         dest="docs_cmd", required=True, metavar="SUBCOMMAND")
     add = docs.add_parser("add", help="index .txt/.md files (a folder is synced; unchanged files are skipped)")

@@ -36,6 +36,8 @@ _SEED_SPLITS = {"seed": "train", "seed:validation": "validation", "seed:generate
 
 @dataclass(frozen=True)
 class RowLabels:
+    """A feedback row's mode, role and split, decoded once."""
+
     mode: str
     role: str = "answer"
     split: str | None = None

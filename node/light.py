@@ -40,6 +40,7 @@ class NoModelServed(LLMError):
 
 
 def is_light(config: NodeConfig) -> bool:
+    """Whether the configuration runs a light node (no model of its own)."""
     return config.llm.model == NO_MODEL
 
 

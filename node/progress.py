@@ -91,6 +91,7 @@ class Stages:
 
     @contextmanager
     def stage(self, key: str, description: str, estimate_s: float) -> Iterator[None]:
+        """Show one start-up stage with its expected duration; remember how long it took."""
         expected = self.expected_s(key, estimate_s)
         started = time.perf_counter()
         task_id = None

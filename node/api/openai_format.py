@@ -43,6 +43,7 @@ class OpenAIRequestError(NodeError):
         self.headers = headers or {}
 
     def body(self) -> JsonObject:
+        """The error in OpenAI's JSON shape."""
         return error_body(str(self), self.kind, param=self.param, code=self.code)
 
 
@@ -162,6 +163,7 @@ def embedding_inputs(body: Mapping[str, JsonValue]) -> tuple[str, ...]:
 
 
 def encoding_format(body: Mapping[str, JsonValue]) -> str:
+    """``encoding_format``: float (default) or base64; anything else is a 400."""
     fmt = body.get("encoding_format") or "float"
     if fmt not in ("float", "base64"):
         raise OpenAIRequestError(400, f"encoding_format must be float or base64, got {fmt!r}", param="encoding_format")

@@ -22,6 +22,7 @@ IssueInvite = Callable[[float], dict[str, object]]
 
 
 def invite_routes(issue: IssueInvite, default_ttl_s: float) -> list[Route]:
+    """``POST /peermind/invite``: a signed, expiring join token (``peermind invite``)."""
     async def invite(request: Request) -> Response:
         try:
             body = await json_body(request)

@@ -42,4 +42,5 @@ class PeerBackoff:
         return True
 
     def remaining_s(self, peer: str) -> float:
+        """Seconds until ``peer`` may be asked again (0 when it is not backed off)."""
         return max(0.0, self._until.get(peer, 0.0) - self._now()) if self.waiting(peer) else 0.0

@@ -41,6 +41,7 @@ def model_tiers(estimates: Sequence[Estimate]) -> list[list[Estimate]]:
 
 @register("cascade")
 async def run_cascade(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
+    """The ``cascade`` mode: the cheapest tier first, escalating while the answer's confidence is below its threshold."""
     tiers = model_tiers(estimates)
     for i, tier in enumerate(tiers):
         reply = await collab.ask_first(ctx, [e.candidate for e in tier])

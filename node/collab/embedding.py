@@ -31,11 +31,17 @@ MAX_QUERY_CHARS = 2000  # MiniLM reads 256 word pieces; the rest only costs time
 class EncoderLike(Protocol):
     """What the query embedder needs of a sentence encoder (the real MiniLM or a test fake)."""
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts``, one row each."""
+        ...
 
-    def encode_one(self, text: str) -> np.ndarray: ...
+    def encode_one(self, text: str) -> np.ndarray:
+        """The embedding of one text."""
+        ...
 
-    def token_counts(self, texts: Sequence[str]) -> tuple[list[int], int]: ...
+    def token_counts(self, texts: Sequence[str]) -> tuple[list[int], int]:
+        """Tokens per text and the encoder's maximum."""
+        ...
 
 
 def query_text(job: Job) -> str:

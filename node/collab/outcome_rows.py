@@ -65,6 +65,7 @@ class AnswerLinks:
         self._links: OrderedDict[str, list[tuple[str, str, str]]] = OrderedDict()
 
     def remember(self, _job: Job, answer: Answer) -> None:
+        """Keep which peers' served tasks made up ``answer``, so a later verdict reaches them."""
         links = [(c.peer_id, c.served_task_id, c.role) for c in answer.contributions
                  if c.served_task_id and c.peer_id != self._my_id]
         if not links or not answer.task_id:

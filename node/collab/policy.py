@@ -185,6 +185,7 @@ class Collaborator:
 
     @knowledge_weight.setter
     def knowledge_weight(self, weight: float) -> None:
+        """Set the prior weight of the knowledge match."""
         self.knowledge_value = KnowledgeWeight(weight)
 
     def candidates(self) -> list[Candidate]:
