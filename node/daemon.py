@@ -506,11 +506,12 @@ class Node:
         t = config.trust
         rules = MembershipRules.build(config.network, t.pow_difficulty_bits, config.network_secret)
         if not t.enabled:
-            return Membership(rules, self.board)
+            return Membership(rules, self.board, own_id=self.peer_id)
         book, probation = self.trust.book, self.trust.params.probation_interactions
         pool = NewcomerPool(rate=t.request_rate, burst=t.request_burst,
                             concurrent=max(2, round(t.request_burst * 0.4)))
-        return Membership(rules, self.board, pool=pool, unproven=lambda peer: book.interactions(peer) < probation)
+        return Membership(rules, self.board, pool=pool, own_id=self.peer_id,
+                          unproven=lambda peer: book.interactions(peer) < probation and peer != self.peer_id)
 
     def issue_invite(self, ttl_s: float) -> dict[str, object]:
         """A token (signed with this node's key, expiring in ``ttl_s``) that joins this network here."""

@@ -47,8 +47,12 @@ class Membership:
 
     def __init__(self, rules: MembershipRules, board: AdBoard, *,
                  unproven: Callable[[str], bool] = lambda _peer: False,
-                 pool: NewcomerPool | None = None, ad_grace_s: float = AD_GRACE_S) -> None:
+                 pool: NewcomerPool | None = None, ad_grace_s: float = AD_GRACE_S,
+                 own_id: str | None = None) -> None:
         self.rules = rules
+        self._own_id = own_id
+        """This node: admitted to its own protocols (an auction negotiates with the asking node's
+        own model over the same protocol, and a node holds no ad of itself on its board)."""
         self._board = board
         self._unproven = unproven
         self.pool = pool
@@ -88,7 +92,7 @@ class Membership:
     # ------------------------------------------------------------------ requests
     def verdict(self, peer: str) -> AdmissionError | None:
         """None when ``peer`` is admitted now, else the typed reason it is not."""
-        if self._board.get(peer) is not None:
+        if peer == self._own_id or self._board.get(peer) is not None:
             return None
         rejected = self._rejected.get(peer)
         if rejected is not None:
@@ -98,7 +102,7 @@ class Membership:
 
     async def wait_admitted(self, peer: str) -> None:
         """Give a peer whose ad has not arrived yet (and was never rejected) a moment for it."""
-        if self._board.get(peer) is not None or peer in self._rejected:
+        if peer == self._own_id or self._board.get(peer) is not None or peer in self._rejected:
             return
         with trio.move_on_after(self._grace_s):
             while self._board.get(peer) is None and peer not in self._rejected:

@@ -113,3 +113,14 @@ def test_another_networks_ad_skips_the_trust_checks_and_is_refused_as_wrong_netw
     assert not check(A, CapabilityAd(network="elsewhere", ttl_s=60, seq=1))
     assert seen == [] and gate.gate(A).reason == "wrong_network"  # type: ignore[union-attr]
     assert check(B, _ad(B)) and seen == [B]
+
+
+async def test_a_node_admits_itself_without_an_ad_of_its_own() -> None:
+    """An auction negotiates with the asking node's own model over the same protocol, and a node
+    holds no ad of itself on its board: it must not refuse itself as ``unadvertised``."""
+    board = AdBoard()
+    gate = Membership(RULES, board, own_id=A, ad_grace_s=5.0)
+    with trio.fail_after(1.0):
+        await gate.wait_admitted(A)  # no grace wait for itself
+    assert gate.gate(A) is None and gate.admits(A) and gate.verdict(A) is None
+    assert gate.gate(B).reason == "unadvertised"  # type: ignore[union-attr]
