@@ -357,7 +357,7 @@ def markdown(result: KnowledgeBenchResult, command: str) -> str:
         "",
         f"Wire audit: {result.audit.get('frames_recorded')} frames recorded; corpus sentences (>= 40 characters) found "
         f"per peer's frames: {result.audit.get('sentences_found_per_peer')} (the sharing peers send passages to "
-        "`consult`, which shows the audit sees text when it is there).",
+        "`consult` and `moa`, which shows the audit sees text when it is there).",
         "",
         "| peer | model | topic | shares passages |",
         "|---|---|---:|---|",
