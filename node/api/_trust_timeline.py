@@ -14,22 +14,16 @@ from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from peermind.trust import EvidenceRecord, ReputationBook, TrustError, TrustParams
+from peermind.trust import EvidenceRecord, ReputationBook, StoredEvidence, TrustError, TrustParams
 
 __all__ = ["TrustTimeline"]
 
 
-class _EvidenceRow(Protocol):
+class _EvidenceRow(StoredEvidence, Protocol):
+    """A stored evidence row with its id (the timeline pages by it)."""
+
     @property
     def id(self) -> int: ...
-    @property
-    def peer(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def detail(self) -> str: ...
-    @property
-    def at(self) -> float: ...
 
 
 class _EvidenceSource(Protocol):
