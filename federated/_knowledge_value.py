@@ -26,7 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._errors import InvalidEmbedding
-from ._neighbours import CLOSE_MATCH, DEFAULT_K, LOOSE_MATCH, MIN_RELEVANCE, SIMILARITY_TEMPERATURE
+from ._neighbours import (
+    CLOSE_MATCH,
+    DEFAULT_K,
+    LOOSE_MATCH,
+    MIN_RELEVANCE,
+    SIMILARITY_TEMPERATURE,
+    unit_embedding,
+)
 
 __all__ = ["KnowledgeValue", "MatchOutcome", "MatchWeight"]
 
@@ -111,10 +118,4 @@ class KnowledgeValue:
         return MatchWeight(min(max(value, 0.0), MAX_WEIGHT), int(k), float(w.sum()))
 
     def _unit(self, embedding: np.ndarray) -> np.ndarray:
-        vec = np.asarray(embedding, dtype=np.float64).reshape(-1)
-        if vec.shape != (self.embed_dim,) or not np.all(np.isfinite(vec)):
-            raise InvalidEmbedding(f"embedding of shape {np.shape(embedding)}; expected ({self.embed_dim},) finite")
-        norm = float(np.linalg.norm(vec))
-        if norm == 0.0:
-            raise InvalidEmbedding("embedding is all zeros")
-        return vec / norm
+        return unit_embedding(embedding, self.embed_dim)

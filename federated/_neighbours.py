@@ -173,10 +173,16 @@ class NeighbourRouter:
         return stacked
 
     def _unit(self, embedding: np.ndarray) -> np.ndarray:
-        vec = np.asarray(embedding, dtype=np.float64).reshape(-1)
-        if vec.shape != (self.embed_dim,) or not np.all(np.isfinite(vec)):
-            raise InvalidEmbedding(f"embedding of shape {np.shape(embedding)}; expected ({self.embed_dim},) finite")
-        norm = float(np.linalg.norm(vec))
-        if norm == 0.0:
-            raise InvalidEmbedding("embedding is all zeros")
-        return vec / norm
+        return unit_embedding(embedding, self.embed_dim)
+
+
+def unit_embedding(embedding: np.ndarray, embed_dim: int) -> np.ndarray:
+    """``embedding`` as a float64 unit vector; a wrong shape, a non-finite value or all zeros is
+    ``InvalidEmbedding`` (cosine similarity would be meaningless)."""
+    vec = np.asarray(embedding, dtype=np.float64).reshape(-1)
+    if vec.shape != (embed_dim,) or not np.all(np.isfinite(vec)):
+        raise InvalidEmbedding(f"embedding of shape {np.shape(embedding)}; expected ({embed_dim},) finite")
+    norm = float(np.linalg.norm(vec))
+    if norm == 0.0:
+        raise InvalidEmbedding("embedding is all zeros")
+    return vec / norm
