@@ -106,9 +106,12 @@ def run_relay_bench(*, rounds: int, max_tokens: int, workdir: Path | None, comma
         with RelayNet(root, ["a", "b", "c"], behind_nat=["b"], answerers=["b"]) as net:
             net.open_direct_path("c", "b")
             b_id = net.nodes["b"].peer_id
+            # b's first ad (before AutoNAT's verdict) lists its direct address: wait for the one
+            # that follows its reservation on r, which lists only circuit addresses
+            net.wait_for("b's AutoNAT verdict and reservation on r", lambda: _reserved_behind_nat(net), 90)
             for asker in ("a", "c"):
                 net.wait_for(f"b's relayed ad on {asker}", lambda asker=asker: any(
-                    p["peer_id"] == b_id and p["addrs"] for p in net.status(asker)["peers"]), 90)
+                    p["peer_id"] == b_id and _relayed_only(p["addrs"], b_id) for p in net.status(asker)["peers"]), 90)
             setup = check_setup(net)
             progress("warming up both paths")
             net.ask("a", QUESTIONS[0], peer="b", max_tokens=max_tokens)
@@ -152,7 +155,7 @@ def check_setup(net: RelayNet) -> dict[str, object]:
         "b_ad_addrs": ad["addrs"],
         "r_reserved_here": net.status("r")["relay"]["reserved_here"],
     }
-    relayed_only = all(f"/p2p-circuit/p2p/{b_id}" in a for a in ad["addrs"])
+    relayed_only = _relayed_only(ad["addrs"], b_id)
     if setup["a_routes_to_b"] or setup["b_verdict"] != "private" or not setup["b_reservation_held"] or not relayed_only:
         raise TestnetError(f"the set-up is not the one measured: {setup}")
     return setup
@@ -195,3 +198,15 @@ def write_report(result: RelayBenchResult, out: Path) -> str:
     out.write_text(json.dumps(asdict(result), indent=2))
     out.with_suffix(".md").write_text(md)
     return md
+
+
+def _relayed_only(addrs: list[str], peer_id: str) -> bool:
+    """Whether an ad's addresses are all circuit addresses through a relay (and there is one)."""
+    return bool(addrs) and all(f"/p2p-circuit/p2p/{peer_id}" in a for a in addrs)
+
+
+def _reserved_behind_nat(net: RelayNet) -> bool:
+    """b found itself private and holds its reservation on r."""
+    b_relay = net.status("b")["relay"]
+    held = bool(b_relay["reservations"]) and bool(b_relay["reservations"][0]["held"])
+    return b_relay["verdict"] == "private" and held
