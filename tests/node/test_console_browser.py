@@ -181,7 +181,13 @@ def test_top_prints_the_network_and_quits_on_ctrl_c(testnet: list[Any]) -> None:
                 screen += _read(primary)
         assert b"recent tasks" in screen, screen[-2000:]
         live.send_signal(signal.SIGINT)
-        assert live.wait(timeout=20) == 0
+        # keep reading while it exits: a full pty buffer would block its last writes
+        deadline = time.monotonic() + 20
+        while live.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.2)
+            if ready:
+                screen += _read(primary)
+        assert live.wait(timeout=1) == 0
         while True:
             chunk = _read(primary)
             if not chunk:
