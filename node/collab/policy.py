@@ -74,6 +74,11 @@ ExecuteLocal = Callable[[TaskRequest], Awaitable[TaskResult | TaskRefusal]]
 RequestRemote = Callable[[str, TaskRequest], Awaitable[TaskResult]]
 BACK_PRESSURE = frozenset({"busy", "deadline", "rate_limited"})
 """Refusals that are honest back-pressure (weak evidence): the peer is loaded or we asked too often."""
+WAIT_AND_RETRY = frozenset({"refused:busy", "refused:rate_limited"})
+"""Refusals that end when the peer said (``retry_after``): worth one wait when nobody else answered."""
+MAX_RETRY_WAIT_S = 15.0
+"""The longest wait for a refusing peer's ``retry_after``: a newcomer asking for a long answer
+waits for its token allowance to refill (a quarter of a trusted peer's, refilled in ~12 s)."""
 
 __all__ = ["MAX_ATTEMPTS", "CollabHooks", "Collaborator", "Job", "QueryContext", "Reply"]
 
@@ -310,14 +315,34 @@ class Collaborator:
         task_id: bytes | None = None,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> Reply | None:
-        """Ask candidates in order until one answers (None if all fail or time runs out)."""
-        for candidate in list(candidates)[:max_attempts]:
+        """Ask candidates in order until one answers (None if all fail or time runs out).
+
+        When every one refused only for now (busy, rate-limited) and the soonest ``retry_after``
+        leaves time for an answer (and fits ``budget_ms``), that peer is asked once more after
+        waiting it out: a user pinned to a peer, or with one candidate, gets a later answer
+        rather than an error.
+        """
+        tried = list(candidates)[:max_attempts]
+        first_attempt = len(ctx.attempts)
+        for candidate in tried:
             if ctx.remaining_s <= 0.05:
                 break
             reply = await self.ask_one(ctx, candidate, job=job, task_id=task_id)
             if reply is not None:
                 return reply
-        return None
+        if task_id is not None:  # a negotiated task id is the peer's contract: not re-sent
+            return None
+        retry = _soonest_retry(ctx.attempts[first_attempt:], tried)
+        if retry is None:
+            return None
+        candidate, wait_s = retry
+        if wait_s > min(MAX_RETRY_WAIT_S, ctx.remaining_s / 2):
+            return None
+        budget_ms = ctx.constraints.budget_ms
+        if budget_ms is not None and ctx.elapsed_ms + wait_s * 1000 > budget_ms:
+            return None  # the user's latency budget rules out waiting
+        await trio.sleep(wait_s)
+        return await self.ask_one(ctx, candidate, job=job)
 
     async def ask_many(self, ctx: QueryContext, plan: Sequence[tuple[Candidate, Job]]) -> list[Reply]:
         """Ask several candidates at once; returns the replies that arrived, in plan order."""
@@ -453,3 +478,18 @@ def make_reply(job: Job, candidate: Candidate, result: TaskResult, latency_ms: f
                      mc_confidence(scores), dist, argmax(dist))
     tokens = result.prompt_tokens + result.completion_tokens
     return Reply(candidate, result, latency_ms, candidate.cost_per_1k * tokens / 1000, result.confidence)
+
+
+def _soonest_retry(attempts: Sequence[Attempt], tried: Sequence[Candidate]) -> tuple[Candidate, float] | None:
+    """The candidate whose "come back later" refusal ends first, and the seconds until then
+    (None when no candidate refused that way: waiting for a dead or lying peer would not help)."""
+    by_peer = {c.peer_id: c for c in tried}
+    soonest: tuple[Candidate, float] | None = None
+    for attempt in attempts:
+        if attempt.outcome not in WAIT_AND_RETRY or attempt.retry_after_ms <= 0:
+            continue
+        candidate = by_peer.get(attempt.peer_id)
+        wait_s = attempt.retry_after_ms / 1000 + 0.05
+        if candidate is not None and (soonest is None or wait_s < soonest[1]):
+            soonest = (candidate, wait_s)
+    return soonest

@@ -116,4 +116,31 @@ async def test_deadline_and_rate_limit_refusals_count_as_back_pressure() -> None
         net.set("big", error=TaskRefused("big", TaskRefusal(task_id=b"\0" * 16, reason=reason, retry_after_ms=10)))
         with pytest.raises(AllCandidatesFailed):  # pinned to the refusing peer
             await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="big"))
-        assert [k for p, k, _d in net.evidence if p == "big"] == [kind], reason
+        # "come back later" (busy, rate_limited) is waited out and asked once more; the rest once
+        asked = 2 if reason in ("busy", "rate_limited") else 1
+        assert [k for p, k, _d in net.evidence if p == "big"] == [kind] * asked, reason
+
+
+async def test_a_refusal_for_now_is_waited_out_once_when_nobody_else_answered() -> None:
+    """A pinned peer that is rate-limited now answers after its retry_after, within the deadline."""
+    net = FakeNet([candidate("me", local=True, **SMALL), candidate("big", **LARGE)])
+    refusal = TaskRefused("big", TaskRefusal(task_id=b"\0" * 16, reason="rate_limited", retry_after_ms=300))
+    refusals = [refusal]
+
+    async def first_refused(peer: str, req: object) -> object:
+        if peer == "big" and refusals:
+            net.calls.append((peer, req))  # type: ignore[arg-type]
+            raise refusals.pop()
+        return await answer(peer, req)
+
+    answer = net._answer
+    net._answer = first_refused  # type: ignore[method-assign,assignment]
+    started = trio.current_time()
+    got = await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="big"))
+    assert got.answered_by == "big" and trio.current_time() - started >= 0.3
+    assert [a.outcome for a in got.attempts] == ["refused:rate_limited", "ok"]
+    # a refusal that waiting cannot end (untrusted) is not retried
+    net.set("big", error=TaskRefused("big", TaskRefusal(task_id=b"\0" * 16, reason="untrusted", retry_after_ms=300)))
+    with pytest.raises(AllCandidatesFailed):
+        await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="big"))
+    assert sum(1 for p, _r in net.calls if p == "big") == 3
