@@ -169,8 +169,10 @@ def test_top_prints_the_network_and_quits_on_ctrl_c(testnet: list[Any]) -> None:
 
     # Live, on a terminal as a user runs it; Ctrl-C (SIGINT) once the first frame is drawn.
     primary, secondary = pty.openpty()
+    # a terminal's Ctrl-C: SIGINT at its default, even when this suite runs as a background job
+    # (which starts with SIGINT ignored, and an ignored SIGINT is inherited)
     live = subprocess.Popen([*cmd, "--interval", "0.3"], stdin=secondary, stdout=secondary, stderr=secondary,
-                            env=env, close_fds=True)
+                            env=env, close_fds=True, preexec_fn=_default_sigint)
     os.close(secondary)
     screen = b""
     try:
@@ -198,6 +200,10 @@ def test_top_prints_the_network_and_quits_on_ctrl_c(testnet: list[Any]) -> None:
         if live.poll() is None:
             live.kill()
         os.close(primary)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _read(fd: int) -> bytes:

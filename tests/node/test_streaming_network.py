@@ -76,7 +76,8 @@ def test_a_remote_peers_tokens_stream_through_the_asking_node(net: tuple[NodePro
     assert last.usage is not None and last.usage.completion_tokens > 16
     assert len(arrivals) >= 8
     first, final = arrivals[0][0], arrivals[-1][0]
-    assert first < final / 3, f"first token at {first:.2f}s, last at {final:.2f}s"
+    # tokens arrive over at least a third of the answer's time (a buffered answer arrives at once)
+    assert final - first > final / 3, f"first token at {first:.2f}s, last at {final:.2f}s"
 
     streamed = "".join(text for _, text in arrivals)
     whole = client.chat.completions.create(model="auto", messages=question, max_tokens=64,
