@@ -212,6 +212,10 @@ async def _serve(cfg: NodeConfig, node_factory: type[Node] | None, identity: Nod
             await node.run()
             nursery.cancel_scope.cancel()
     finally:
+        # Embedding calls abandoned on cancel may still be inside onnxruntime: a worker thread
+        # that comes back while the interpreter finalises aborts the process (SIGABRT, not 0).
+        if not await trio.to_thread.run_sync(node.collab.embedder.close):
+            print("an embedding call outlived the shutdown grace; exiting anyway", file=sys.stderr)
         await backend.aclose()
         store.close()
     return 0

@@ -13,10 +13,11 @@ load: until the model is in, ``ready`` is False and the policies decide by the a
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import trio
@@ -24,6 +25,8 @@ import trio
 from .job import Job
 
 log = logging.getLogger("peermind.node.collab.embedding")
+
+_T = TypeVar("_T")
 
 MAX_QUERY_CHARS = 2000  # MiniLM reads 256 word pieces; the rest only costs time
 
@@ -76,6 +79,10 @@ class QueryEmbedder:
         self.loaded = encoder is not None and not _is_lazy(encoder)
         self.load_s: float | None = None
         self._load_requested = trio.Event()
+        # Calls abandoned on cancel keep running in their worker thread; the process must not
+        # finalise onnxruntime under them (std::terminate at exit, SIGABRT): ``close`` waits.
+        self._running = 0
+        self._idle = threading.Condition()
 
     @property
     def ready(self) -> bool:
@@ -113,7 +120,7 @@ class QueryEmbedder:
         encoder = self._get()
         # abandon_on_cancel: the first call loads torch (5-25 s); a node told to stop must not
         # wait for that (SIGTERM exit time). The worker thread just finishes unobserved.
-        vec = await trio.to_thread.run_sync(encoder.encode_one, text, limiter=self._limiter, abandon_on_cancel=True)
+        vec = await trio.to_thread.run_sync(self._tracked(encoder.encode_one), text, limiter=self._limiter, abandon_on_cancel=True)
         self._mark_loaded(started)
         return vec
 
@@ -121,7 +128,8 @@ class QueryEmbedder:
         """Embeddings of ``texts`` in a worker thread (the model loads on first use)."""
         started = time.perf_counter()
         encoder = self._get()
-        out = await trio.to_thread.run_sync(encoder.encode, list(texts), limiter=self._limiter, abandon_on_cancel=True)
+        out = await trio.to_thread.run_sync(self._tracked(encoder.encode), list(texts), limiter=self._limiter,
+                                          abandon_on_cancel=True)
         self._mark_loaded(started)
         return out
 
@@ -137,9 +145,37 @@ class QueryEmbedder:
             return EmbeddedTexts(vectors, tuple(min(n, limit) for n in counts),
                                  tuple(i for i, n in enumerate(counts) if n > limit))
 
-        out = await trio.to_thread.run_sync(work, limiter=self._limiter, abandon_on_cancel=True)
+        out = await trio.to_thread.run_sync(self._tracked(work), limiter=self._limiter, abandon_on_cancel=True)
         self._mark_loaded(started)
         return out
+
+    def _tracked(self, fn: Callable[..., _T]) -> Callable[..., _T]:
+        """``fn`` counted as running from the worker thread's start to its end, abandoned or not."""
+
+        def call(*args: object) -> _T:
+            with self._idle:
+                self._running += 1
+            try:
+                return fn(*args)
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
+
+        return call
+
+    def close(self, timeout_s: float = 30.0) -> bool:
+        """Wait (blocking) for abandoned embedding calls, then drop the model; False if one outlived ``timeout_s``.
+
+        Called once the daemon's nursery has ended: a worker thread still inside onnxruntime
+        while the interpreter finalises the session aborts the process (exit code -6).
+        """
+        with self._idle:
+            idle = self._idle.wait_for(lambda: self._running == 0, timeout=timeout_s)
+        if idle:
+            self._encoder = None
+            self.loaded = False
+        return idle
 
     def _mark_loaded(self, started: float) -> None:
         if not self.loaded:
