@@ -81,11 +81,17 @@ def _add_stream(bench: Any) -> None:
 
 # ------------------------------------------------------------------ bench envelope
 def cmd_bench_envelope(args: argparse.Namespace) -> int:
+    import os
+
     from peermind.protocol.benchmark import format_table, run_envelope_benchmark
 
+    load_start = [round(x, 2) for x in os.getloadavg()]
     result = run_envelope_benchmark(args.seconds)
+    load_end = [round(x, 2) for x in os.getloadavg()]
     print(format_table(result))
-    _write_json(args.out, dict(result))
+    # Rates scale with free CPU: the file keeps the load (1/5/15 min) the README must quote beside them.
+    print(f"machine load (1/5/15 min) at start {load_start}, at end {load_end} on {os.cpu_count()} CPUs")
+    _write_json(args.out, {**result, "loadavg": {"start": load_start, "end": load_end}, "cpus": os.cpu_count() or 0})
     return 0
 
 
