@@ -1,27 +1,28 @@
-"""What a feedback row means: its source mode, its role in the answer, its split — one owner.
+"""What a feedback row means: its source mode, its role, its split, its kind — one owner.
 
 A feedback row (router training data; it never leaves the node) is written by several
 subsystems: answers (collab), seeding, canaries and idle learning, verdicts from askers.
-They used to pack the row's role ("vote:dissent") and seed split ("seed:validation")
-into the ``mode`` string, and two readers split train from validation by two different
-rules. Now the store keeps ``role`` and ``split`` in their own columns, this module
-decodes the old packed strings once (on write and in the migration), and
-``held_out`` is the one train/validation rule that seeding, calibration and federated
-adoption all use.
+They used to pack the row's role ("vote:dissent"), seed split and task kind into the
+``mode`` string, and two readers split train from validation by two different rules.
+Now each label has its own column (old packed strings are unpacked by the store's
+migrations), and ``held_out`` (applied by ``peermind.node.store.labelled_split``) is the
+one train/validation rule that seeding, calibration and federated adoption all use.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+
+from peermind.federated import FeedbackRow
 
 __all__ = [
     "DEFAULT_VALIDATION_FRACTION",
+    "KINDS",
     "ROLES",
+    "SEED_MODE",
     "SPLITS",
-    "RowLabels",
+    "RowSplit",
     "held_out",
-    "labels_of",
 ]
 
 ROLES = ("answer", "dissent", "other")
@@ -30,32 +31,14 @@ multiple-choice question (wrong whenever the answer is right); other: a differen
 text whose correctness a mark on the answer does not decide."""
 SPLITS = ("train", "validation")
 """A row with no split is assigned one by ``held_out`` from a hash of its query id."""
+KINDS = ("score", "generate")
+"""The task the row's answer came from (``Job.kind``): scoring choices or generating text.
+Calibration tunes a separate confidence threshold for each."""
+SEED_MODE = "seed"
+"""Mode of the rows a seed run writes (their split is the benchmark's)."""
 DEFAULT_VALIDATION_FRACTION = 0.2
-_SEED_SPLITS = {"seed": "train", "seed:validation": "validation", "seed:generate": "validation"}
 
-
-@dataclass(frozen=True)
-class RowLabels:
-    """A feedback row's mode, role and split, decoded once."""
-
-    mode: str
-    role: str = "answer"
-    split: str | None = None
-
-
-def labels_of(mode: str | None, role: str | None = None, split: str | None = None) -> RowLabels:
-    """The row's labels; a packed legacy mode ("vote:dissent", "seed:validation") is decoded.
-
-    Seed modes keep their name (seeding reads them back); their split comes from it.
-    Explicit ``role`` / ``split`` arguments win over anything decoded.
-    """
-    text = mode or ""
-    if text in _SEED_SPLITS:
-        return RowLabels(text, role or "answer", split or _SEED_SPLITS[text])
-    base, sep, tail = text.rpartition(":")
-    if sep and tail in ROLES:
-        return RowLabels(base, role or tail, split)
-    return RowLabels(text, role or "answer", split)
+RowSplit = tuple[list[FeedbackRow], list[FeedbackRow]]
 
 
 def held_out(query_id: str, split: str | None, fraction: float = DEFAULT_VALIDATION_FRACTION) -> bool:

@@ -56,6 +56,8 @@ class LabelledOutcome:
     query_id: str
     local_right: bool | None = None
     """This node's own model on the same question, when it answered (a hint of its difficulty)."""
+    split: str | None = None
+    """train | validation when the verdict says so (an asker's seed split); None: by hash."""
 
 
 class FeedbackRecorder:
@@ -84,6 +86,7 @@ class FeedbackRecorder:
         row = self._store.add_feedback(
             query_embedding=embedding, task_id=None, query_id=outcome.query_id, peer=outcome.peer,
             model_key=outcome.model, mode=outcome.source, correct=outcome.correct,
+            split=outcome.split, kind=outcome.job.kind,
         )
         self.labelled += 1
         return row
@@ -128,6 +131,7 @@ class FeedbackRecorder:
                     model_key=c.model,
                     mode=answer.mode,
                     role=c.role,
+                    kind=job.kind,
                     correct=None,
                     cost=c.cost,
                     latency_ms=c.latency_ms,

@@ -20,11 +20,11 @@ from ..p2p.outcomes import Verdict
 from .answer import Answer
 from .feedback import LabelledOutcome, label_for
 from .job import Job
-from .router_state import VALIDATION_MODE
 from .service import Collaboration
 
 VERDICT_MODE = "outcome"
-"""Mode of a row labelled by an asker's verdict on this node's answer (a training row)."""
+"""Mode of a row labelled by an asker's verdict on this node's answer (a training row). A verdict
+on an item of the asker's validation split keeps that split, so both sides validate on it."""
 MAX_LINKED_ANSWERS = 2048
 
 Notify = Callable[[str, bytes, bool, str], None]  # (peer, served task_id, correct, split)
@@ -50,8 +50,9 @@ def verdict_outcome(verdict: Verdict, my_id: str) -> LabelledOutcome:
         peer=my_id,
         model=result.model,
         correct=verdict.correct,
-        source=VALIDATION_MODE if verdict.split == "validation" else VERDICT_MODE,
+        source=VERDICT_MODE,
         query_id=request.task_id.hex(),
+        split="validation" if verdict.split == "validation" else None,
     )
 
 

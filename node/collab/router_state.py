@@ -36,16 +36,14 @@ import numpy as np
 from peermind.federated import FeatureSchema, FederatedError, FeedbackRow, RouterModel
 
 from ..errors import NodeError
-from ..labelled_rows import DEFAULT_VALIDATION_FRACTION, held_out, labels_of
-from ..store import Store
+from ..labelled_rows import DEFAULT_VALIDATION_FRACTION
+from ..store import Store, labelled_split
 
 log = logging.getLogger("peermind.node.collab.router")
 
 SCHEMA_VERSION = 1
 DEFAULT_MODEL_KEYS = ("smollm2", "gemma3-270m")
 DEFAULT_SCHEMA = FeatureSchema(version=SCHEMA_VERSION, model_keys=DEFAULT_MODEL_KEYS)
-SEED_MODE = "seed"
-VALIDATION_MODE = "seed:validation"
 BLOB_FORMAT = "peermind-router-npz"
 
 
@@ -242,21 +240,11 @@ def training_rows(store: Store, embed_dim: int = DEFAULT_SCHEMA.embed_dim,
                   fraction: float = DEFAULT_VALIDATION_FRACTION) -> tuple[list[FeedbackRow], list[FeedbackRow]]:
     """(train, validation) rows with a known outcome from this node's feedback table.
 
-    Split by the one rule (``peermind.node.labelled_rows.held_out``) that federated
+    Split by the one rule (``peermind.node.store.labelled_split``) that federated
     adoption uses too: seed rows keep their benchmark split, every other row goes by a
     hash of its query id.
     """
-    train: list[FeedbackRow] = []
-    validation: list[FeedbackRow] = []
-    for rec in store.feedback_rows():
-        if rec.correct is None or not rec.model_key or rec.query_embedding.shape != (embed_dim,):
-            continue
-        if not np.all(np.isfinite(rec.query_embedding)):
-            continue
-        row = FeedbackRow(rec.query_embedding, rec.model_key, rec.correct, query_id=rec.query_id or rec.task_id or "")
-        split = labels_of(rec.mode, split=rec.split).split
-        (validation if held_out(rec.query_id or rec.task_id or "", split, fraction) else train).append(row)
-    return train, validation
+    return labelled_split(store.feedback_rows(), fraction, embed_dim)
 
 
 def json_safe(value: Any) -> Any:

@@ -40,7 +40,8 @@ from peermind.federated import FeatureSchema, FeedbackRow, RouterModel
 from peermind.protocol import TaskResult
 
 from ..errors import NodeError
-from ..store import Store
+from ..labelled_rows import SEED_MODE
+from ..store import FeedbackRecord, Store
 from .answer import Attempt
 from .calibration import (
     ESCALATION_BAND,
@@ -60,8 +61,6 @@ from .errors import SeedDataInvalid, SeedError, SeedInProgress
 from .job import Job
 from .router_state import (
     DEFAULT_SCHEMA,
-    SEED_MODE,
-    VALIDATION_MODE,
     Calibration,
     RouterHolder,
     training_rows,
@@ -72,7 +71,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("peermind.node.collab.seed")
 
-GENERATE_MODE = "seed:generate"
 TASK_TIMEOUT_S = 120.0
 MAX_TASK_TIMEOUT_S = 960.0
 """A peer that refuses a seed task as unable to meet its deadline (its speed, measured on a
@@ -265,9 +263,9 @@ class SeedRunner:
         p = self.progress
         by_model = self._peers_by_model()
         items = await trio.to_thread.run_sync(_load, plan)
-        done_keys = {(r.query_id, r.model_key, r.mode) for r in self._store.feedback_rows()
-                     if r.mode in (SEED_MODE, VALIDATION_MODE, GENERATE_MODE)}
-        pending = {model: [(split, it) for split, it in items if (it.id, model, _mode(split)) not in done_keys]
+        done_keys = {(r.query_id, r.model_key, _work_split(r)) for r in self._store.feedback_rows()
+                     if r.mode == SEED_MODE}
+        pending = {model: [(split, it) for split, it in items if (it.id, model, split) not in done_keys]
                    for model in by_model}
         p.skipped_existing += sum(len(items) - len(todo) for todo in pending.values())
         needed = {(split, it.id): it for todo in pending.values() for split, it in todo}
@@ -348,7 +346,8 @@ class SeedRunner:
 
         tokens = sum(job_tokens(work.job))
         common = dict(query_embedding=self._vectors[work.key], query_id=work.item_id, peer=candidate.peer_id,
-                      model_key=result.model or model, mode=_mode(work.split),
+                      model_key=result.model or model, mode=SEED_MODE, kind=work.job.kind,
+                      split="train" if work.split == "train" else "validation",
                       cost=candidate.cost_per_1k * tokens / 1000, latency_ms=result.latency_ms)
         if work.split == "generate":
             self._store.add_feedback(**common, correct=None, confidence=result.confidence)
@@ -398,11 +397,13 @@ class SeedRunner:
         per_query: dict[str, dict[str, tuple[float, bool]]] = {}
         for r in rows:
             if r.model_key and r.confidence is not None:
-                if r.mode == VALIDATION_MODE:
+                if r.mode != SEED_MODE:
+                    continue
+                if r.split == "validation" and r.kind == "score":
                     score_conf.setdefault(r.model_key, []).append(r.confidence)
                     if r.query_id and r.correct is not None:
                         per_query.setdefault(r.query_id, {})[r.model_key] = (r.confidence, r.correct)
-                elif r.mode == GENERATE_MODE:
+                elif r.kind == "generate":
                     gen_conf.setdefault(r.model_key, []).append(r.confidence)
         costs: dict[str, float] = {}
         for c in self._candidates():
@@ -517,8 +518,9 @@ def schema_for(models: Sequence[str], current: FeatureSchema) -> FeatureSchema:
     return FeatureSchema(version=current.version, embed_dim=current.embed_dim, model_keys=tuple(keys))
 
 
-def _mode(split: str) -> str:
-    return {"train": SEED_MODE, "validation": VALIDATION_MODE, "generate": GENERATE_MODE}[split]
+def _work_split(row: FeedbackRecord) -> str:
+    """A stored seed row's place in the plan: train, validation or generate (``_Work.split``)."""
+    return "generate" if row.kind == "generate" else row.split or "train"
 
 
 def _load(plan: SeedPlan) -> list[tuple[str, Item]]:

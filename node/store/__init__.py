@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .database import DB_FILENAME
 from .evidence import EvidenceRecord, EvidenceTable
-from .feedback import FeedbackRecord, FeedbackTable
+from .feedback import FeedbackRecord, FeedbackTable, labelled_split
 from .migrations import MIGRATIONS as _MIGRATIONS  # noqa: F401  (tests migrate old files)
 from .migrations import SCHEMA_VERSION
 from .peers import PeerRecord, PeerTable
@@ -34,6 +34,7 @@ __all__ = [
     "RouterWeights",
     "Store",
     "TaskRecord",
+    "labelled_split",
 ]
 
 

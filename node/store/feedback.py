@@ -1,23 +1,25 @@
 """The ``feedback`` table: router training data (labelled rows; it never leaves the node).
 
-Which values ``role`` and ``split`` may hold, and how a legacy packed ``mode``
-decodes, is node/labelled_rows.py's rule; this module only stores the rows.
+Which values ``role``, ``split`` and ``kind`` may hold is node/labelled_rows.py's rule
+(rows that packed them into ``mode`` were unpacked by a migration); this module only
+stores the rows.
 Reading all rows for a training round is a larger read: call it through
 ``trio.to_thread.run_sync``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from peermind.federated import FeedbackRow
 
 from ..errors import StoreError
-from ..labelled_rows import ROLES, SPLITS, labels_of
+from ..labelled_rows import KINDS, ROLES, SPLITS, RowSplit, held_out
 from .database import Database, now_or, require, row_limit
 
-__all__ = ["FeedbackRecord", "FeedbackTable"]
+__all__ = ["FeedbackRecord", "FeedbackTable", "labelled_split"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class FeedbackRecord:
     created_at: float
     role: str = "answer"  # answer | dissent | other (node/labelled_rows.py)
     split: str | None = None  # train | validation | None: by hash of the query id
+    kind: str | None = None  # score | generate (the job's kind) | None: not recorded
+
+    @property
+    def query_key(self) -> str:
+        """The question the row is about: its query id, else its task id, else the row itself."""
+        return self.query_id or self.task_id or f"row-{self.id}"
 
 
 class FeedbackTable(Database):
@@ -57,25 +65,23 @@ class FeedbackTable(Database):
         latency_ms: float | None = None,
         confidence: float | None = None,
         created_at: float | None = None,
-        role: str | None = None,
+        role: str = "answer",
         split: str | None = None,
+        kind: str | None = None,
     ) -> int:
-        """Store one training example; the embedding is kept as little-endian float32 bytes.
-
-        ``role`` and ``split`` default to what a packed legacy ``mode`` says ("vote:dissent").
-        """
+        """Store one training example; the embedding is kept as little-endian float32 bytes."""
         blob = _embedding_bytes(query_embedding)
-        labels = labels_of(mode, role, split)
-        require(labels.role in ROLES, f"role must be one of {ROLES}, got {labels.role!r}")
-        require(labels.split is None or labels.split in SPLITS, f"split must be one of {SPLITS} or None")
+        require(role in ROLES, f"role must be one of {ROLES}, got {role!r}")
+        require(split is None or split in SPLITS, f"split must be one of {SPLITS} or None, got {split!r}")
+        require(kind is None or kind in KINDS, f"kind must be one of {KINDS} or None, got {kind!r}")
         values = (
-            task_id, blob, query_id, peer, model_key, labels.mode, _bool_or_none(correct),
-            cost, latency_ms, confidence, now_or(created_at), labels.role, labels.split,
+            task_id, blob, query_id, peer, model_key, mode, _bool_or_none(correct),
+            cost, latency_ms, confidence, now_or(created_at), role, split, kind,
         )  # fmt: skip
         return self._insert(
             "INSERT INTO feedback (task_id, query_embedding, query_id, peer, model_key, mode, "
-            "correct, cost, latency_ms, confidence, created_at, role, split) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "correct, cost, latency_ms, confidence, created_at, role, split, kind) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             values,
         )
 
@@ -104,17 +110,37 @@ class FeedbackTable(Database):
     def _feedback_where(self, condition: str, limit: int) -> list[FeedbackRecord]:
         rows = self._read(
             "SELECT id, task_id, query_embedding, query_id, peer, model_key, mode, correct, "
-            f"cost, latency_ms, confidence, created_at, role, split FROM feedback WHERE {condition} "
+            f"cost, latency_ms, confidence, created_at, role, split, kind FROM feedback WHERE {condition} "
             "ORDER BY created_at DESC, id DESC LIMIT ?",
             (limit,),
         )
         return [
             FeedbackRecord(
                 r[0], r[1], np.frombuffer(r[2], dtype="<f4"), r[3], r[4], r[5], r[6],
-                None if r[7] is None else bool(r[7]), r[8], r[9], r[10], r[11], r[12], r[13],
+                None if r[7] is None else bool(r[7]), r[8], r[9], r[10], r[11], r[12], r[13], r[14],
             )  # fmt: skip
             for r in rows
         ]
+
+
+def labelled_split(records: Iterable[FeedbackRecord], fraction: float, embed_dim: int) -> RowSplit:
+    """Rows with a verdict as (train, validation) router rows: the one split that seeding,
+    calibration and federated adoption all use (``peermind.node.labelled_rows.held_out``).
+
+    Rows without a verdict, without a model key or with an embedding of the wrong width
+    (or not finite) are skipped: they carry no label or cannot be fed to the router.
+    """
+    train: list[FeedbackRow] = []
+    validation: list[FeedbackRow] = []
+    for record in records:
+        emb = record.query_embedding
+        if record.correct is None or not record.model_key or emb.shape != (embed_dim,):
+            continue
+        if not np.all(np.isfinite(emb)):
+            continue
+        row = FeedbackRow(emb, record.model_key, record.correct, 1.0, record.query_key)
+        (validation if held_out(record.query_key, record.split, fraction) else train).append(row)
+    return train, validation
 
 
 def _bool_or_none(value: bool | None) -> int | None:

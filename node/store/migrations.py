@@ -105,6 +105,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             high_ms INTEGER NOT NULL
         )""",
     ),
+    (
+        # A feedback row's task kind (score | generate, node/labelled_rows.py KINDS) gets its own
+        # column: seed rows packed it and their split into ``mode`` ("seed:validation",
+        # "seed:generate"); now every seed row's mode is plain "seed". Unknown for older rows.
+        "ALTER TABLE feedback ADD COLUMN kind TEXT",
+        "UPDATE feedback SET kind = 'generate', split = 'validation', mode = 'seed' WHERE mode = 'seed:generate'",
+        "UPDATE feedback SET kind = 'score', split = 'validation', mode = 'seed' WHERE mode = 'seed:validation'",
+        "UPDATE feedback SET kind = 'score', split = coalesce(split, 'train') WHERE mode = 'seed' AND kind IS NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Counted for ``/status`` (Store.counts).

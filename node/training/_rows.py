@@ -1,6 +1,6 @@
 """This node's feedback rows as router training data, split train/validation by query.
 
-Split by ``peermind.node.labelled_rows.held_out``, the one rule calibration uses too:
+Split by ``peermind.node.store.labelled_split``, the one rule calibration uses too:
 seed rows keep their benchmark split (the row's ``split`` column); every other row is
 split by a hash of its query id, so all outcomes of one query land
 on the same side (the router is validated on queries it never trained on) and
@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 from peermind.federated import EMBED_DIM, FeedbackRow
 
-from ..labelled_rows import held_out, labels_of
-from ..store import FeedbackRecord, Store
-
-RowSplit = tuple[list[FeedbackRow], list[FeedbackRow]]
+from ..labelled_rows import RowSplit, held_out
+from ..store import FeedbackRecord, Store, labelled_split
 
 
 def is_validation(query_id: str, fraction: float) -> bool:
@@ -27,33 +24,11 @@ def is_validation(query_id: str, fraction: float) -> bool:
     return held_out(query_id, None, fraction)
 
 
-def _query_key(record: FeedbackRecord) -> str:
-    return record.query_id or record.task_id or f"row-{record.id}"
-
-
-def _usable(record: FeedbackRecord, embed_dim: int) -> bool:
-    emb = record.query_embedding
-    return (
-        record.correct is not None
-        and bool(record.model_key)
-        and emb.shape == (embed_dim,)
-        and bool(np.all(np.isfinite(emb)))
-    )
-
-
 def split_records(
     records: Iterable[FeedbackRecord], fraction: float, *, embed_dim: int = EMBED_DIM
 ) -> RowSplit:
-    """Labelled, well-formed records as (train, validation) FeedbackRows."""
-    train: list[FeedbackRow] = []
-    validation: list[FeedbackRow] = []
-    for record in records:
-        if not _usable(record, embed_dim):
-            continue
-        query = _query_key(record)
-        row = FeedbackRow(record.query_embedding, str(record.model_key), bool(record.correct), 1.0, query)
-        (validation if held_out(query, labels_of(record.mode, split=record.split).split, fraction) else train).append(row)
-    return train, validation
+    """Labelled, well-formed records as (train, validation) FeedbackRows (``labelled_split``)."""
+    return labelled_split(records, fraction, embed_dim)
 
 
 def load_rows(store: Store, fraction: float, *, embed_dim: int = EMBED_DIM) -> RowSplit:

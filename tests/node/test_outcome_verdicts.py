@@ -20,7 +20,6 @@ from peermind.node.collab.answer import Answer, Contribution
 from peermind.node.collab.embedding import QueryEmbedder, query_text
 from peermind.node.collab.errors import SeedDataInvalid
 from peermind.node.collab.outcome_rows import VERDICT_MODE, AnswerLinks, served_job, verdict_outcome
-from peermind.node.collab.router_state import VALIDATION_MODE
 from peermind.node.collab.seed import SeedPlan, SeedProgress, SeedRunner, item_job, user_items
 from peermind.node.p2p.outcomes import (
     MAX_OUTCOMES,
@@ -138,8 +137,10 @@ def test_a_verdict_becomes_the_workers_own_row_on_the_askers_exact_question() ->
     assert answer is not None
     row = verdict_outcome(Verdict(answer, False, "validation"), WORKER.peer_id_b58)
     assert query_text(row.job) == query_text(item_job(ITEM))  # the asker embedded the same text
-    assert (row.peer, row.model, row.correct, row.source) == (WORKER.peer_id_b58, "gemma3-270m", False, VALIDATION_MODE)
-    assert verdict_outcome(Verdict(answer, True, "train"), "me").source == VERDICT_MODE
+    assert (row.peer, row.model, row.correct, row.split) == (WORKER.peer_id_b58, "gemma3-270m", False, "validation")
+    assert row.source == VERDICT_MODE and row.job.kind == "score"
+    train_row = verdict_outcome(Verdict(answer, True, "train"), "me")
+    assert train_row.source == VERDICT_MODE and train_row.split is None  # split by the hash of its query id
     chat = TaskRequest(task_id=b"c" * 16, kind="generate", messages=[], prompt="Why is the sky blue?", deadline_ms=1)
     assert query_text(served_job(chat)) == "Why is the sky blue?"
 
@@ -303,7 +304,7 @@ async def test_scoring_starts_while_the_embedder_loads_and_rows_wait_for_their_e
     items = user_items(seed_records(6))
     await seeder.run(SeedPlan(datasets=(), items=items, generation_items=0))
     assert 0 < net.first_call < SlowEncoder.done_at
-    rows = [r for r in store.feedback_rows() if r.mode == "seed"]
+    rows = [r for r in store.feedback_rows() if (r.mode, r.split) == ("seed", "train")]
     assert len(rows) == 2 * sum(1 for split, _ in items if split == "train")
     texts = {it.id: query_text(item_job(it)) for _, it in items}
     assert all(np.array_equal(r.query_embedding, FakeEncoder().encode_one(texts[r.query_id])) for r in rows)

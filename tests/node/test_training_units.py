@@ -102,9 +102,10 @@ def test_adopt_message_round_trips_and_rejects_garbage() -> None:
 
 
 # ------------------------------------------------------------------ rows
-def _record(i: int, *, mode: str = "organic", correct: bool | None = True, dim: int = 384) -> FeedbackRecord:
+def _record(i: int, *, mode: str = "organic", correct: bool | None = True, dim: int = 384,
+            split: str | None = None) -> FeedbackRecord:
     emb = np.full(dim, 0.1, np.float32)
-    return FeedbackRecord(i, None, emb, f"q{i}", None, "smollm2", mode, correct, None, None, None, 0.0)
+    return FeedbackRecord(i, None, emb, f"q{i}", None, "smollm2", mode, correct, None, None, None, 0.0, split=split)
 
 
 def test_rows_split_by_query_and_respect_seed_splits() -> None:
@@ -113,7 +114,7 @@ def test_rows_split_by_query_and_respect_seed_splits() -> None:
     assert 50 < len(val) < 110 and len(train) + len(val) == 400
     assert {r.query_id for r in val} == {f"q{i}" for i in range(400) if is_validation(f"q{i}", 0.2)}
     assert [r.query_id for r in split_records(records, 0.2)[1]] == [r.query_id for r in val]  # deterministic
-    seeded = [_record(1, mode="seed"), _record(2, mode="seed:validation"), _record(3, correct=None),
+    seeded = [_record(1, mode="seed", split="train"), _record(2, mode="seed", split="validation"), _record(3, correct=None),
               _record(4, dim=16)]
     train, val = split_records(seeded, 0.99)
     assert [r.query_id for r in train] == ["q1"] and [r.query_id for r in val] == ["q2"]
