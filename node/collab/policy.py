@@ -60,7 +60,7 @@ from .quality import QualityMemory, QualityView
 from .route import estimate_tokens, feasible, job_tokens, rank_by_prior
 from .router_state import RouterHolder
 from .streaming import note_decision
-from .utility import DEFAULT_COST_WEIGHT, Estimate, estimate, require_quality
+from .utility import DEFAULT_COST_WEIGHT, Estimate, estimate, lead_with, require_quality
 
 log = logging.getLogger("peermind.node.collab")
 
@@ -261,6 +261,8 @@ class Collaborator:
             order = {c.peer_id: i for i, c in enumerate(rank_by_prior(ok, prompt_tokens=ctx.prompt_tokens,
                                                                       max_tokens=ctx.max_tokens))}
             estimates.sort(key=lambda e: order[e.candidate.peer_id])
+        elif ctx.quality is not None:  # a thin-evidence model's exploration share: it goes first this time
+            estimates = lead_with(estimates, ctx.quality.first)
         estimates = require_quality(estimates, ctx.constraints.min_quality)
         ctx.decision_ms = (time.perf_counter() - started) * 1000
         return estimates

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +36,16 @@ labelled answers) is ranked by a Thompson draw (when exploring): a new peer's mo
 model on a new kind of question, gets a share of those questions that shrinks as similar
 labelled answers accumulate."""
 
+THIN_ROWS = 40
+"""A model with fewer labelled rows than this (in all, on any question) and no trained head
+has thin evidence: a handful of rows says little about it, and the node's own model always
+has the most (every canary and idle probe also labels its own answer), so without a floor
+the posterior of the asking node's model beats a peer's by sampling noise alone."""
+EXPLORE_UPPER_SDS = 2.0
+"""A thin model whose posterior mean plus this many standard deviations is still below the
+best other model's mean is not explored: its few rows already say it is worse (a liar's
+wrong answers, or a model bad at this kind of question)."""
+
 PeerFilter = Callable[[str], bool]
 
 
@@ -47,6 +57,10 @@ class QualityView:
     ranking: Mapping[str, float]
     """P(correct) used for ranking: the mean, or a Thompson draw for little-known models."""
     explored: tuple[str, ...] = ()
+    first: str | None = None
+    """A thin-evidence model this decision tries first (its exploration share), or None."""
+    first_share: float = 0.0
+    """The share of decisions ``first`` is tried first at its current evidence."""
 
     @property
     def means(self) -> dict[str, float]:
@@ -117,7 +131,8 @@ class QualityMemory:
     # ------------------------------------------------------------------ queries
     def assess(self, embedding: np.ndarray, models: Iterable[str], *, head_means: Mapping[str, float] | None = None,
                explore: bool = False) -> QualityView:
-        """Posteriors for ``models`` on this query; with ``explore``, little-known models get a draw."""
+        """Posteriors for ``models`` on this query; with ``explore``, little-known models get a draw,
+        and a model with thin evidence may be picked to go first (``exploration_shares``)."""
         posteriors = self.neighbours.posteriors(embedding, sorted(set(models)), head_means)
         ranking: dict[str, float] = {}
         explored: list[str] = []
@@ -129,4 +144,45 @@ class QualityMemory:
                 explored.append(model)
             else:
                 ranking[model] = post.mean
-        return QualityView(posteriors, ranking, tuple(explored))
+        if not explore:
+            return QualityView(posteriors, ranking, tuple(explored))
+        shares = self.exploration_shares(posteriors, trained=set(head_means or ()))
+        first = self._pick_first(shares)
+        if first is not None and first not in explored:
+            explored.append(first)
+        return QualityView(posteriors, ranking, tuple(explored), first, shares.get(first or "", 0.0))
+
+    def exploration_shares(self, posteriors: Mapping[str, QualityPosterior], *,
+                           trained: Collection[str] = ()) -> dict[str, float]:
+        """Model -> share of decisions it goes first while its evidence is thin.
+
+        Posterior sampling alone starves a peer on a fresh network: the asking node's own
+        model holds the most rows, and a handful of rows on loosely similar questions moves
+        neither mean much, so the peer loses on noise, trust weight and price. So a model
+        without a trained head and with fewer than THIN_ROWS labelled rows goes first on
+        ``(1 - rows / THIN_ROWS) / len(models)`` of decisions (uniform among the models at
+        zero rows, nothing once evidence exists), unless even its optimistic estimate (mean +
+        EXPLORE_UPPER_SDS sd) is below the best other model's mean: evidence, once it says
+        a model is worse, is never overridden.
+        """
+        if len(posteriors) < 2:
+            return {}
+        shares: dict[str, float] = {}
+        for model, post in posteriors.items():
+            rows = self.neighbours.rows_of(model)
+            if model in trained or rows >= THIN_ROWS:
+                continue
+            best_other = max(p.mean for m, p in posteriors.items() if m != model)
+            if post.mean + EXPLORE_UPPER_SDS * post.stdev < best_other:
+                continue
+            shares[model] = (1 - rows / THIN_ROWS) / len(posteriors)
+        return shares
+
+    def _pick_first(self, shares: Mapping[str, float]) -> str | None:
+        """One model by its share (or None, the rest of the time): at most one goes first."""
+        u = float(self._rng.random())
+        for model in sorted(shares):
+            if u < shares[model]:
+                return model
+            u -= shares[model]
+        return None

@@ -40,11 +40,14 @@ def _route_reason(ctx: QueryContext, first: Estimate) -> str:
         if view is not None and model in view.posteriors:
             post = view.posteriors[model]
             evidence = f" from {post.neighbours} similar labelled answers" if post.neighbours else " (prior only)"
-            if model in view.explored:
+            if model == view.first:
+                evidence += f"; exploring: thin evidence, goes first on {view.first_share:.0%} of questions"
+            elif model in view.explored:
                 evidence += f"; exploring (draw {view.ranking[model]:.2f})"
         others = ", ".join(f"{m} {q:.2f}" for m, q in sorted(ctx.predictions.items()) if m != model)
         versus = f" vs {others}" if others else ""
-        return f"best utility: P(correct)={p:.2f} for {model}{evidence}{versus}; est. cost {first.cost:.4f}{matched}"
+        why = "thin-evidence exploration" if view is not None and model == view.first else "best utility"
+        return f"{why}: P(correct)={p:.2f} for {model}{evidence}{versus}; est. cost {first.cost:.4f}{matched}"
     if matched:
         return f"best knowledge match (no labelled answers yet){matched}"
     return "strongest model within the constraints (ad prior: no labelled answers yet)"

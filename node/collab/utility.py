@@ -104,6 +104,18 @@ def estimate(
     return out
 
 
+def lead_with(estimates: Sequence[Estimate], model: str | None) -> list[Estimate]:
+    """``estimates`` with the best unsaturated candidate of ``model`` moved to the front (the
+    model an exploration share picked to go first); unchanged when it has none."""
+    out = list(estimates)
+    if model is None:
+        return out
+    pick = next((i for i, e in enumerate(out) if e.candidate.model == model and not e.candidate.saturated), None)
+    if pick is not None:
+        out.insert(0, out.pop(pick))
+    return out
+
+
 def require_quality(estimates: Sequence[Estimate], min_quality: float | None) -> list[Estimate]:
     """Drop candidates whose predicted P(correct) is below ``min_quality``; typed refusal if none is left."""
     if min_quality is None:
