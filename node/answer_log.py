@@ -12,7 +12,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from peermind.protocol import ChatMessage
 
@@ -46,7 +46,7 @@ class AnswerLog:
     """The last ``size`` answers (and failures), newest last; entries are plain JSON dicts."""
 
     def __init__(self, size: int = 200) -> None:
-        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._entries: deque[dict[str, object]] = deque(maxlen=size)
         self._ids = itertools.count(1)
 
     def __len__(self) -> int:
@@ -60,10 +60,10 @@ class AnswerLog:
         answer: _AnswerLike | None = None,
         error: BaseException | None = None,
         latency_ms: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Keep one finished ask (``answer``) or failed one (``error``); returns the entry."""
         now = time.time()
-        entry: dict[str, Any] = {
+        entry: dict[str, object] = {
             "id": next(self._ids),
             "at": now,
             "kind": job.kind,
@@ -87,12 +87,12 @@ class AnswerLog:
         self._entries.append(entry)
         return entry
 
-    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 50) -> list[dict[str, object]]:
         """The newest ``limit`` entries, newest first."""
         items = list(self._entries)[-max(limit, 0):] if limit else []
         return items[::-1]
 
-    def get(self, entry_id: int) -> Mapping[str, Any] | None:
+    def get(self, entry_id: int) -> Mapping[str, object] | None:
         """The entry with ``entry_id`` while it is still in the ring (the console's detail view)."""
         for entry in reversed(self._entries):
             if entry["id"] == entry_id:

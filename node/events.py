@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import trio
 
@@ -68,9 +67,9 @@ class Event:
     id: int
     kind: str
     at: float
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, object] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The event as the console's SSE stream sends it."""
         return {"id": self.id, "kind": self.kind, "at": self.at, "data": dict(self.data)}
 
@@ -153,7 +152,7 @@ class EventBus:
         """Kept events with ``id > after_id``, oldest first (catch-up after a reconnect)."""
         return [e for e in list(self._history) if e.id > after_id]
 
-    def publish(self, kind: str, data: Mapping[str, Any] | None = None) -> Event:
+    def publish(self, kind: str, data: Mapping[str, object] | None = None) -> Event:
         """Record and fan out one event. Never blocks, never raises on slow subscribers."""
         event = Event(next(self._ids), kind, time.time(), {str(k): json_safe(v, 1) for k, v in (data or {}).items()})
         self._history.append(event)

@@ -16,13 +16,33 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import numpy as np
 from peermind.federated import FeatureSchema, FeedbackRow, RouterModel
 
 FIT_GRID: tuple[tuple[float, int], ...] = ((1e-3, 200), (1e-2, 150), (3e-2, 100), (1e-1, 100))
 COST_WEIGHT_GRID = tuple(float(x) for x in np.round(np.concatenate([np.arange(0, 0.2, 0.005), np.arange(0.2, 1.01, 0.05)]), 4))
+
+
+class FitMetrics(TypedDict):
+    """How the chosen grid point fitted: its knobs, train loss and (when there are
+    validation rows) ``RouterModel.evaluate`` on them."""
+
+    l2: float
+    epochs: int
+    train_loss: float
+    train_rows: int
+    validation: NotRequired[dict[str, float]]
+
+
+class EscalationChoice(TypedDict):
+    """A cascade's escalation rate on validation: its threshold, accuracy and the share escalated."""
+
+    rate: float
+    threshold: float
+    accuracy: float
+    escalated: float
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
@@ -34,22 +54,22 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
     return threadpool_limits(limits=1)
 
 
-def fit_router(schema: FeatureSchema, train: Sequence[FeedbackRow], validation: Sequence[FeedbackRow]) -> tuple[RouterModel, dict[str, Any]]:
+def fit_router(schema: FeatureSchema, train: Sequence[FeedbackRow], validation: Sequence[FeedbackRow]) -> tuple[RouterModel, FitMetrics]:
     """The grid point with the lowest validation log loss (the first one without validation rows)."""
     with _one_blas_thread():
         return _fit_grid(schema, train, validation)
 
 
-def _fit_grid(schema: FeatureSchema, train: Sequence[FeedbackRow], validation: Sequence[FeedbackRow]) -> tuple[RouterModel, dict[str, Any]]:
-    best: tuple[float, RouterModel, dict[str, Any]] | None = None
+def _fit_grid(schema: FeatureSchema, train: Sequence[FeedbackRow], validation: Sequence[FeedbackRow]) -> tuple[RouterModel, FitMetrics]:
+    best: tuple[float, RouterModel, FitMetrics] | None = None
     grid = FIT_GRID if validation else FIT_GRID[:1]
     for l2, epochs in grid:
         model = RouterModel(schema)
         fit = model.fit(list(train), epochs=epochs, lr=1.0, l2=l2)
-        metrics: dict[str, Any] = {"l2": l2, "epochs": epochs, "train_loss": fit["loss_after"], "train_rows": int(fit["rows"])}
+        metrics: FitMetrics = {"l2": l2, "epochs": epochs, "train_loss": fit["loss_after"], "train_rows": int(fit["rows"])}
         if validation:
-            metrics["validation"] = model.evaluate(list(validation))
-            loss = metrics["validation"]["log_loss"]
+            metrics["validation"] = evaluated = model.evaluate(list(validation))
+            loss = evaluated["log_loss"]
         else:
             loss = fit["loss_after"]
         if best is None or loss < best[0]:
@@ -82,10 +102,10 @@ def cascade_outcome(triples: Sequence[tuple[float, bool, bool]], threshold: floa
 
 
 def choose_escalation_rate(triples: Sequence[tuple[float, bool, bool]], band: tuple[float, float] = ESCALATION_BAND,
-                           step: float = 0.025) -> tuple[float, dict[str, Any]]:
+                           step: float = 0.025) -> tuple[float, EscalationChoice]:
     """The rate in ``band`` whose threshold gives the best validation cascade accuracy (ties: the lower rate)."""
     confs = np.asarray([t[0] for t in triples])
-    best: tuple[float, float, dict[str, Any]] | None = None
+    best: tuple[float, float, EscalationChoice] | None = None
     for rate in np.arange(band[0], band[1] + 1e-9, step):
         threshold = float(np.quantile(confs, rate))
         acc, actual = cascade_outcome(triples, threshold)
@@ -139,7 +159,7 @@ def choose_cost_weight(queries: Sequence[Query], rel_cost: Mapping[str, float], 
     return best[0], best[2]
 
 
-def routing_report(queries: Sequence[Query], rel_cost: Mapping[str, float], cost_weight: float) -> dict[str, Any]:
+def routing_report(queries: Sequence[Query], rel_cost: Mapping[str, float], cost_weight: float) -> dict[str, object]:
     """Accuracy and cost of routing the validation questions at ``cost_weight``."""
     if not queries:
         return {"queries": 0}

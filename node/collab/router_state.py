@@ -59,7 +59,7 @@ class Calibration:
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     cost_weight: float | None = None
     targets: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, object] = field(default_factory=dict)
     calibrated_at: float = 0.0
 
     def threshold(self, model: str, kind: str) -> float | None:
@@ -120,7 +120,7 @@ class RouterHolder:
         self._calibration = Calibration()
         self.version = 0
         self.source = "untrained"
-        self.metrics: dict[str, Any] = {}
+        self.metrics: dict[str, object] = {}
         self.adopted_at = 0.0
         self._trained: set[str] = set()
         if store is not None:
@@ -159,7 +159,7 @@ class RouterHolder:
         model: RouterModel,
         source: str,
         *,
-        metrics: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, object] | None = None,
         calibration: Calibration | None = None,
     ) -> int:
         """Make ``model`` the active router, persist it, and return its stored version."""
@@ -179,7 +179,7 @@ class RouterHolder:
         return self.adopt(self._model, self.source, metrics=self.metrics, calibration=calibration)
 
     # ------------------------------------------------------------------ status
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         """The router's version, source, metrics and calibration, for the API."""
         return {
             "version": self.version,
@@ -197,7 +197,7 @@ class RouterHolder:
 
     # ------------------------------------------------------------------ internals
     @staticmethod
-    def _meta(model: RouterModel, source: str, metrics: Mapping[str, Any], cal: Calibration) -> dict[str, Any]:
+    def _meta(model: RouterModel, source: str, metrics: Mapping[str, object], cal: Calibration) -> dict[str, object]:
         return {
             "format": BLOB_FORMAT,
             "schema_version": model.schema.version,
@@ -247,7 +247,7 @@ def training_rows(store: Store, embed_dim: int = DEFAULT_SCHEMA.embed_dim,
     return labelled_split(store.feedback_rows(), fraction, embed_dim)
 
 
-def json_safe(value: Any) -> Any:
+def json_safe(value: object) -> object:
     """``value`` with NaN/inf as None and numpy scalars as Python ones (strict JSON)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None

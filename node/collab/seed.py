@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import trio
@@ -116,7 +116,7 @@ class SeedPlan:
     target_share: float = DEFAULT_TARGET_SHARE
     items: tuple[tuple[str, Item], ...] = ()  # the user's own (split, bench Item) pairs
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         """The plan as progress shows it (the user's items by count)."""
         return {**self.__dict__, "items": len(self.items)}
 
@@ -147,14 +147,14 @@ class SeedProgress:
     started_at: float = 0.0
     scoring_started_at: float = 0.0
     finished_at: float = 0.0
-    plan: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, object] = field(default_factory=dict)
     per_model: dict[str, dict[str, int]] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, object] = field(default_factory=dict)
     error: str = ""
 
     recent: dict[str, deque[float]] = field(default_factory=dict, repr=False)  # models' last row times
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The progress with its pace, for the API."""
         return {**{k: v for k, v in self.__dict__.items() if k != "recent"}, **self.pace(time.time())}
 
@@ -258,7 +258,7 @@ class SeedRunner:
             self._finished.set()
 
     # ------------------------------------------------------------------ the run
-    async def run(self, plan: SeedPlan) -> dict[str, Any]:
+    async def run(self, plan: SeedPlan) -> dict[str, object]:
         """Score every model on the plan's items through the network, store the rows, then fit and calibrate."""
         p = self.progress
         by_model = self._peers_by_model()
@@ -371,7 +371,7 @@ class SeedRunner:
         return by_model
 
     # ------------------------------------------------------------------ fit + calibrate
-    async def fit_and_calibrate(self, target_escalation: float | None, target_share: float, *, source: str) -> dict[str, Any]:
+    async def fit_and_calibrate(self, target_escalation: float | None, target_share: float, *, source: str) -> dict[str, object]:
         """Fit on the stored train rows, tune on the validation rows, adopt; the summary."""
         models = sorted({c.model for c in self._candidates()})
         schema = schema_for(models, self._router.schema)
@@ -385,7 +385,7 @@ class SeedRunner:
         return {"router_version": version, **metrics, "calibration": calibration.__dict__}
 
     def calibrate_for(self, model: RouterModel, validation: Sequence[FeedbackRow], target_escalation: float | None,
-                      target_share: float) -> tuple[Calibration, dict[str, Any]]:
+                      target_share: float) -> tuple[Calibration, dict[str, object]]:
         """Thresholds and cost weight for ``model`` from the stored validation rows.
 
         ``target_escalation`` None: the rate in ``ESCALATION_BAND`` with the best validation
@@ -408,14 +408,15 @@ class SeedRunner:
         costs: dict[str, float] = {}
         for c in self._candidates():
             costs[c.model] = min(costs.get(c.model, c.cost_per_1k), c.cost_per_1k)
-        cascade_report: dict[str, Any] = {}
+        cascade_report: dict[str, object] = {}
         tiers = sorted((m for m in costs if m in score_conf), key=lambda m: costs[m])
         triples: list[tuple[float, bool, bool]] = []
         if len(tiers) >= 2:
             cheap, strong = tiers[0], tiers[1]
             triples = [(q[cheap][0], q[cheap][1], q[strong][1]) for q in per_query.values() if cheap in q and strong in q]
         if triples and target_escalation is None:
-            target_escalation, cascade_report = choose_escalation_rate(triples)
+            target_escalation, choice = choose_escalation_rate(triples)
+            cascade_report = dict(choice)
         elif triples and target_escalation is not None:
             threshold = float(np.quantile([t[0] for t in triples], target_escalation))
             acc, rate = cascade_outcome(triples, threshold)
@@ -449,7 +450,7 @@ class SeedRunner:
         )
         return calibration, report
 
-    async def recalibrate(self, target_escalation: float | None, target_share: float) -> dict[str, Any]:
+    async def recalibrate(self, target_escalation: float | None, target_share: float) -> dict[str, object]:
         """New thresholds / cost weight for the current router from stored validation rows."""
         _train, validation = await trio.to_thread.run_sync(training_rows, self._store, self._router.schema.embed_dim)
         calibration, report = self.calibrate_for(self._router.model, validation, target_escalation, target_share)

@@ -8,7 +8,6 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import StoreError
 from .database import Database, now_or, require, row_limit
@@ -26,7 +25,7 @@ class RoundRecord:
     role: str
     participants: tuple[str, ...]
     excluded: tuple[str, ...]
-    metrics: dict[str, Any]
+    metrics: dict[str, object]
     adopted: bool
     created_at: float
 
@@ -37,7 +36,7 @@ class RouterWeights:
 
     version: int
     blob: bytes
-    schema: dict[str, Any]
+    schema: dict[str, object]
     created_at: float
     active: bool
 
@@ -53,7 +52,7 @@ class TrainingTables(Database):
         role: str,
         participants: Iterable[str] = (),
         excluded: Iterable[str] = (),
-        metrics: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, object] | None = None,
         adopted: bool = False,
         created_at: float | None = None,
     ) -> None:
@@ -105,7 +104,7 @@ class TrainingTables(Database):
     def save_router_weights(
         self,
         blob: bytes,
-        schema: Mapping[str, Any] | None = None,
+        schema: Mapping[str, object] | None = None,
         *,
         version: int | None = None,
         activate: bool = True,

@@ -10,14 +10,13 @@ operator (and the integration tests) can check the claim on real traffic.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from peermind.federated import FederatedError, message_from_bytes
 
 
-def describe_reply(payload: bytes) -> dict[str, Any]:
+def describe_reply(payload: bytes) -> dict[str, object]:
     """Summary of a serialised Flower reply: record kinds, names, shapes, metric keys."""
-    summary: dict[str, Any] = {"bytes": len(payload)}
+    summary: dict[str, object] = {"bytes": len(payload)}
     try:
         msg = message_from_bytes(payload)
     except FederatedError as exc:
@@ -43,7 +42,7 @@ class WireAudit:
     def __init__(self, max_rounds: int = 64) -> None:
         self._lock = threading.Lock()
         self._max_rounds = max_rounds
-        self._rounds: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        self._rounds: dict[int, dict[str, list[dict[str, object]]]] = {}
 
     def observe(self, server_round: int, peer: str, payload: bytes) -> None:
         summary = describe_reply(payload)
@@ -52,13 +51,13 @@ class WireAudit:
                 return
             self._rounds.setdefault(server_round, {}).setdefault(peer, []).append(summary)
 
-    def add(self, server_round: int, peer: str, summary: dict[str, Any]) -> None:
+    def add(self, server_round: int, peer: str, summary: dict[str, object]) -> None:
         """Record a summary made elsewhere (the deployment engine's ServerApp process)."""
         with self._lock:
             if server_round not in self._rounds and len(self._rounds) >= self._max_rounds:
                 return
             self._rounds.setdefault(server_round, {}).setdefault(peer, []).append(summary)
 
-    def to_json(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    def to_json(self) -> dict[str, dict[str, list[dict[str, object]]]]:
         with self._lock:
             return {str(r): {p: list(s) for p, s in peers.items()} for r, peers in self._rounds.items()}

@@ -8,7 +8,7 @@ models, so the persistence format stays in one place.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from peermind.federated import RouterModel
 
@@ -25,12 +25,12 @@ def current_router(holder: RouterHolder) -> RouterModel | None:
     return holder.model.copy() if holder.trained_heads() else None
 
 
-def install_router(holder: RouterHolder, model: RouterModel, source: str, metrics: dict[str, Any]) -> int:
+def install_router(holder: RouterHolder, model: RouterModel, source: str, metrics: Mapping[str, object]) -> int:
     """Make ``model`` this node's router (persisted); returns the stored version."""
     return holder.adopt(model, source, metrics=metrics)
 
 
-def schema_json(model: RouterModel) -> dict[str, Any]:
+def schema_json(model: RouterModel) -> dict[str, object]:
     """The router's schema (version, embedding size, model keys) as JSON."""
     schema = model.schema
     return {"version": schema.version, "embed_dim": schema.embed_dim, "model_keys": list(schema.model_keys)}

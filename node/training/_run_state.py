@@ -26,13 +26,13 @@ class RunState:
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     invited: list[str] = field(default_factory=list)
-    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)  # a peer's invite reply, read back
     refused: dict[str, str] = field(default_factory=dict)
-    rounds: list[dict[str, Any]] = field(default_factory=list)
-    adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
-    schema: dict[str, Any] = field(default_factory=dict)
-    privacy: dict[str, Any] = field(default_factory=dict)
-    engine_info: dict[str, Any] = field(default_factory=dict)
+    rounds: list[dict[str, object]] = field(default_factory=list)
+    adoption: dict[str, dict[str, object]] = field(default_factory=dict)
+    schema: dict[str, object] = field(default_factory=dict)
+    privacy: dict[str, object] = field(default_factory=dict)
+    engine_info: dict[str, Any] = field(default_factory=dict)  # the engine fills in its own keys
     error: str = ""
     final_router: str = ""
     """Path of the run's final global router file (on the coordinator), once trained."""
@@ -47,9 +47,9 @@ class RunState:
         self.finished_at = time.time()
         self.state = state
 
-    def to_json(self, *, audit: bool = True) -> dict[str, Any]:
+    def to_json(self, *, audit: bool = True) -> dict[str, object]:
         end = self.finished_at or time.time()
-        body: dict[str, Any] = {
+        body: dict[str, object] = {
             "run_id": self.run_id,
             "coordinator": self.coordinator,
             "state": self.state,
