@@ -8,8 +8,7 @@ simple and lets it ride out a node restart. Ctrl-C quits cleanly with exit statu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from rich.console import Console, Group
 from rich.layout import Layout
@@ -17,6 +16,8 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from .json_types import as_list, as_number, as_object
 
 __all__ = ["build_view", "run_top", "sparkline"]
 
@@ -32,7 +33,7 @@ def sparkline(values: list[float], width: int = 14, lo: float = 0.0, hi: float =
     return "".join(SPARK[min(len(SPARK) - 1, max(0, int((v - lo) / span * (len(SPARK) - 1) + 0.5)))] for v in tail)
 
 
-def _short(peer: object, me: str = "") -> str:
+def _short(peer: object, me: object = "") -> str:
     """A peer id shortened for a narrow column ("?" when the status lacks it)."""
     if not isinstance(peer, str) or not peer:
         return "?"
@@ -44,23 +45,15 @@ def _num(value: object, fmt: str, default: str = "n/a") -> str:
     return format(value, fmt) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _below(trust: dict[str, Any], ask: float) -> bool:
+def _below(trust: Mapping[str, object], ask: float) -> bool:
     score = trust.get("score")
     return (isinstance(score, int | float) and score < ask) or trust.get("standing") in ("do_not_ask", "banned")
 
 
-def _header(state: dict[str, Any], api: str, error: str | None) -> Panel:
-    node = _dict(state.get("node"))
-    model = _dict(node.get("model"))
-    queue = _dict(node.get("queue"))
+def _header(state: Mapping[str, object], api: str, error: str | None) -> Panel:
+    node = as_object(state.get("node"))
+    model = as_object(node.get("model"))
+    queue = as_object(node.get("queue"))
     line = Text()
     line.append("peermind top  ", style="bold cyan")
     line.append(f"node {_short(node.get('peer_id'))}  ", style="bold")
@@ -74,17 +67,17 @@ def _header(state: dict[str, Any], api: str, error: str | None) -> Panel:
     return Panel(line, padding=(0, 1))
 
 
-def _peers_table(state: dict[str, Any]) -> Table:
-    topo = _dict(state.get("topology"))
+def _peers_table(state: Mapping[str, object]) -> Table:
+    topo = as_object(state.get("topology"))
     me = topo.get("self", "")
-    ask = _dict(_dict(state.get("trust")).get("thresholds")).get("ask", 0.12)
+    ask = as_number(as_object(as_object(state.get("trust")).get("thresholds")).get("ask"), 0.12)
     table = Table(title="peers", title_justify="left", expand=True, header_style="bold")
     for col, justify in (("peer", "left"), ("model", "left"), ("tier", "left"), ("tok/s", "right"), ("queue", "right"),
                          ("load", "right"), ("cost/1k", "right"), ("conn", "left"), ("local", "right"), ("global", "right")):
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for n in _list(topo.get("nodes")):
-        n = _dict(n)
-        trust = _dict(n.get("trust"))
+    for n in as_list(topo.get("nodes")):
+        n = as_object(n)
+        trust = as_object(n.get("trust"))
         below = _below(trust, ask)
         tier = str(n.get("tier", "?"))
         table.add_row(
@@ -102,30 +95,30 @@ def _peers_table(state: dict[str, Any]) -> Table:
     return table
 
 
-def _tasks_table(state: dict[str, Any]) -> Table:
-    me = _dict(state.get("topology")).get("self", "")
+def _tasks_table(state: Mapping[str, object]) -> Table:
+    me = as_object(state.get("topology")).get("self", "")
     table = Table(title="recent tasks", title_justify="left", expand=True, header_style="bold")
     for col, justify in (("time", "left"), ("dir", "left"), ("mode", "left"), ("answered by", "left"), ("model", "left"),
                          ("conf", "right"), ("latency", "right"), ("cost", "right"), ("", "left")):
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    rows: list[tuple[float, list[Any]]] = []
-    for entry in _list(state.get("answers")):
-        e = _dict(entry)
-        p = _dict(e.get("provenance"))
+    rows: list[tuple[float, list[str | Text]]] = []
+    for entry in as_list(state.get("answers")):
+        e = as_object(entry)
+        p = as_object(e.get("provenance"))
         ok = e.get("status") == "ok"
-        rows.append((float(e.get("at") or 0), [
+        rows.append((as_number(e.get("at")), [
             "out", str(p.get("mode", e.get("mode", ""))),
             _short(p.get("answered_by"), me) if ok else Text("error", style="red"),
             str(p.get("model", "")), _num(p.get("confidence"), ".2f", "–"),
             _num(p.get("latency_ms", e.get("latency_ms")), ".0f", "–") + " ms", _num(p.get("cost"), ".4f", "–"),
             Text("escalated", style="yellow") if p.get("escalated") else "",
         ]))
-    for task in _list(state.get("tasks")):
-        t = _dict(task)
+    for task in as_list(state.get("tasks")):
+        t = as_object(task)
         if t.get("direction") != "in":
             continue  # this node's own asks are listed (whole) from answers above
         ok = t.get("status") == "ok"
-        rows.append((float(t.get("created_at") or 0), [
+        rows.append((as_number(t.get("created_at")), [
             "in", "serve", "this node" if ok else Text(str(t.get("status")), style="red"), str(t.get("model") or ""),
             _num(t.get("confidence"), ".2f", "–"), _num(t.get("latency_ms"), ".0f", "–") + " ms", "–",
             f"for {_short(t.get('peer'), me)}",
@@ -138,21 +131,21 @@ def _tasks_table(state: dict[str, Any]) -> Table:
     return table
 
 
-def _trust_table(state: dict[str, Any]) -> Table:
-    trust = _dict(state.get("trust"))
-    me = _dict(state.get("topology")).get("self", "")
-    thresholds = _dict(trust.get("thresholds"))
-    ask = thresholds.get("ask", 0.12)
+def _trust_table(state: Mapping[str, object]) -> Table:
+    trust = as_object(state.get("trust"))
+    me = as_object(state.get("topology")).get("self", "")
+    thresholds = as_object(trust.get("thresholds"))
+    ask = as_number(thresholds.get("ask"), 0.12)
     table = Table(title=f"trust (ask threshold {ask})", title_justify="left", expand=True, header_style="bold")
     for col, justify in (("peer", "left"), ("score", "right"), ("standing", "left"), ("evidence", "right"), ("trend", "left")):
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    peers = _dict(trust.get("peers"))
-    ordered = sorted(peers.items(), key=lambda kv: (not _below(_dict(kv[1]), ask), _dict(kv[1]).get("score") or 0))
+    peers = as_object(trust.get("peers"))
+    ordered = sorted(peers.items(), key=lambda kv: (not _below(as_object(kv[1]), ask), as_number(as_object(kv[1]).get("score"))))
     for peer, t in ordered:
-        t = _dict(t)
+        t = as_object(t)
         below = _below(t, ask)
-        ev = _dict(t.get("evidence"))
-        history = [h[1] for h in _list(t.get("history")) if isinstance(h, list) and len(h) == 2]
+        ev = as_object(t.get("evidence"))
+        history = [h[1] for h in as_list(t.get("history")) if isinstance(h, list) and len(h) == 2]
         style = "bold red" if below else ""
         table.add_row(
             Text(_short(peer, me), style=style), Text(_num(t.get("score"), ".2f"), style=style),
@@ -165,20 +158,20 @@ def _trust_table(state: dict[str, Any]) -> Table:
     return table
 
 
-def _training_text(state: dict[str, Any]) -> Text:
-    rounds = _list(_dict(state.get("training")).get("rounds"))
+def _training_text(state: Mapping[str, object]) -> Text:
+    rounds = as_list(as_object(state.get("training")).get("rounds"))
     if not rounds:
         return Text("training: no federated rounds recorded yet", style="dim")
-    last = _dict(rounds[0])
-    metrics = ", ".join(f"{k} {v:.3f}" for k, v in _dict(last.get("metrics")).items() if isinstance(v, int | float))
+    last = as_object(rounds[0])
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in as_object(last.get("metrics")).items() if isinstance(v, int | float))
     return Text(
         f"training: {len(rounds)} rounds; last {last.get('run_id', '?')}#{last.get('round', '?')} "
-        f"({len(_list(last.get('participants')))} participants, {len(_list(last.get('excluded')))} excluded, "
+        f"({len(as_list(last.get('participants')))} participants, {len(as_list(last.get('excluded')))} excluded, "
         f"{'adopted' if last.get('adopted') else 'not adopted'}) {metrics}"
     )
 
 
-def build_view(state: dict[str, Any], *, api: str = "", error: str | None = None) -> Layout:
+def build_view(state: Mapping[str, object], *, api: str = "", error: str | None = None) -> Layout:
     """The whole screen for one state snapshot (pure: no I/O, easy to test)."""
     layout = Layout()
     layout.split_column(Layout(_header(state, api, error), name="header", size=4 if error else 3), Layout(name="body"))
@@ -189,7 +182,7 @@ def build_view(state: dict[str, Any], *, api: str = "", error: str | None = None
 
 
 def run_top(
-    fetch: Callable[[], dict[str, Any]],
+    fetch: Callable[[], Mapping[str, object]],
     *,
     api: str,
     interval_s: float = 1.0,
@@ -198,7 +191,7 @@ def run_top(
 ) -> int:
     """Redraw every ``interval_s`` until Ctrl-C (exit 0); ``once`` prints one frame and returns."""
     console = console or Console()
-    state: dict[str, Any] = {}
+    state: Mapping[str, object] = {}
     error: str | None = None
 
     def refresh() -> None:

@@ -12,10 +12,10 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..events import json_safe
-from ..json_types import JsonValue
+from ..json_types import JsonValue, as_list, as_object
 from ..ports import NodeCore
 from ._trust_timeline import TrustTimeline
 
@@ -35,9 +35,9 @@ RECENT_TASKS = 60
 RECENT_ROUNDS = 30
 
 
-def peer_tier(tags: Any, params_m: Any) -> str:
+def peer_tier(tags: object, params_m: object) -> str:
     """A node's tier: its ``tier:<name>`` tag if it advertises one, else small/large by size."""
-    for tag in tags or ():
+    for tag in tags if isinstance(tags, list | tuple) else ():
         if isinstance(tag, str) and tag.startswith("tier:") and len(tag) > 5:
             return tag[5:]
     if isinstance(params_m, int | float) and params_m > 0:
@@ -82,7 +82,7 @@ class ConsoleData:
         self.timeline = TrustTimeline(book.params if book is not None else None)
 
     # ---------------------------------------------------------------- whole view
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, object]:
         """Every section at once (``GET /console/state``); a failing section carries its error."""
         status = self._status()
         trust = self._section("trust", lambda: self.trust(known_peers(status)))
@@ -105,7 +105,7 @@ class ConsoleData:
             log.warning("console section failed", extra={"section": name, "error": repr(exc)})
             return {"error": f"{type(exc).__name__}: {exc}"}
 
-    def _status(self) -> dict[str, Any]:
+    def _status(self) -> dict[str, object]:
         try:
             status = self.node.status()
             return dict(status) if isinstance(status, dict) else {}
@@ -114,7 +114,7 @@ class ConsoleData:
             return {"peer_id": self.node.peer_id}
 
     # ---------------------------------------------------------------- sections
-    def node_info(self, status: Mapping[str, Any]) -> dict[str, Any]:
+    def node_info(self, status: Mapping[str, object]) -> dict[str, object]:
         """This node: identity, model, queue, tags, whether the API needs a token."""
         ads = self.node.config.ads
         return {
@@ -132,13 +132,13 @@ class ConsoleData:
             "token_required": bool(self.node.config.api_token),
         }
 
-    def topology(self, status: Mapping[str, Any], trust: Any) -> dict[str, Any]:
+    def topology(self, status: Mapping[str, object], trust: object) -> dict[str, object]:
         """Self plus every peer with a fresh ad or a live connection; edges are connections."""
         me = status.get("peer_id", self.node.peer_id)
-        connected = [p for p in status.get("connected") or [] if isinstance(p, str) and p != me]
-        trust_of = trust.get("peers", {}) if isinstance(trust, dict) else {}
-        model = status.get("model") or {}
-        queue = status.get("queue") or {}
+        connected = [p for p in as_list(status.get("connected")) if isinstance(p, str) and p != me]
+        trust_of = as_object(as_object(trust).get("peers"))
+        model = as_object(status.get("model"))
+        queue = as_object(status.get("queue"))
         tags = list(self.node.config.ads.tags or ())
         nodes = [{
             "peer_id": me,
@@ -159,13 +159,14 @@ class ConsoleData:
         }]
         seen = {me}
         now = time.time()
-        for ad in status.get("peers") or []:
-            if not isinstance(ad, dict) or not isinstance(ad.get("peer_id"), str) or ad["peer_id"] in seen:
+        for item in as_list(status.get("peers")):
+            ad = as_object(item)
+            peer = ad.get("peer_id")
+            if not isinstance(peer, str) or peer in seen:
                 continue
-            peer = ad["peer_id"]
             seen.add(peer)
-            first = (ad.get("models") or [{}])[0]
-            first = first if isinstance(first, dict) else {}
+            first = as_object((as_list(ad.get("models")) or [{}])[0])
+            expires_at = ad.get("expires_at")
             nodes.append({
                 "peer_id": peer,
                 "self": False,
@@ -179,11 +180,11 @@ class ConsoleData:
                 "max_queue": ad.get("max_queue"),
                 "load": ad.get("load"),
                 "cost_per_1k": ad.get("cost_per_1k"),
-                "tags": list(ad.get("tags") or []),
-                "skills": list(ad.get("skills") or []),
+                "tags": as_list(ad.get("tags")),
+                "skills": as_list(ad.get("skills")),
                 "training": ad.get("training"),
                 "tier": peer_tier(ad.get("tags"), first.get("params_m")),
-                "expires_in_s": round(ad["expires_at"] - now, 1) if isinstance(ad.get("expires_at"), int | float) else None,
+                "expires_in_s": round(expires_at - now, 1) if isinstance(expires_at, int | float) else None,
                 "trust": trust_of.get(peer),
             })
         for peer in connected:
@@ -194,15 +195,15 @@ class ConsoleData:
         edges = [{"source": me, "target": p} for p in connected]
         return {"self": me, "nodes": nodes, "edges": edges}
 
-    def answers(self) -> list[dict[str, Any]]:
+    def answers(self) -> list[dict[str, object]]:
         """The most recent answers, newest first."""
         return self.node.answers.recent(RECENT_ANSWERS)
 
-    def tasks(self) -> list[dict[str, Any]]:
+    def tasks(self) -> list[dict[str, object]]:
         """The most recent tasks this node served or sent."""
         return [_plain(t) for t in self.node.store.recent_tasks(RECENT_TASKS)]
 
-    def trust(self, known: Iterable[str] = ()) -> dict[str, Any]:
+    def trust(self, known: Iterable[str] = ()) -> dict[str, object]:
         """Replayed local reputation over time, overlaid with the live book and global trust.
 
         ``known`` peers (ads, connections) get a row from the live book even before any
@@ -233,11 +234,11 @@ class ConsoleData:
             "unscored": self.timeline.unscored,
         }
 
-    def training(self) -> dict[str, Any]:
+    def training(self) -> dict[str, object]:
         """The most recent federated rounds, all roles."""
         return {"rounds": [_plain(r) for r in self.node.store.rounds(RECENT_ROUNDS)]}
 
-    def events_info(self) -> dict[str, Any]:
+    def events_info(self) -> dict[str, object]:
         """The event bus's counters (last id, subscribers, published, dropped)."""
         bus = self.node.events
         return {"available": True, "last_id": bus.last_id, "subscribers": bus.subscriber_count,
@@ -245,14 +246,14 @@ class ConsoleData:
 
 
 # -------------------------------------------------------------------- helpers
-def known_peers(status: Mapping[str, Any]) -> set[str]:
+def known_peers(status: Mapping[str, object]) -> set[str]:
     """Peers this node knows from its status: connected ones and those with a fresh ad."""
-    known = {p for p in status.get("connected") or [] if isinstance(p, str)}
-    known |= {a["peer_id"] for a in status.get("peers") or [] if isinstance(a, dict) and isinstance(a.get("peer_id"), str)}
-    return known
+    known = {p for p in as_list(status.get("connected")) if isinstance(p, str)}
+    ids = (as_object(a).get("peer_id") for a in as_list(status.get("peers")))
+    return known | {p for p in ids if isinstance(p, str)}
 
 
-def _plain(record: Any) -> dict[str, Any]:
+def _plain(record: object) -> dict[str, object]:
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
         return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
     if isinstance(record, Mapping):
@@ -285,7 +286,7 @@ def _global_scores(node: ConsoleNode) -> dict[str, float]:
         return {}
 
 
-def _scores(value: Any) -> dict[str, float]:
+def _scores(value: object) -> dict[str, float]:
     if not isinstance(value, Mapping):
         return {}
     return {str(k): round(float(v), 4) for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)}

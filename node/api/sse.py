@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
 
 import trio
 
 from ..events import Event, EventBus, json_safe
-from ..json_types import JsonValue
+from ..json_types import JsonValue, as_list, as_number, as_object
 from ._console_state import ConsoleData, known_peers
 
 __all__ = ["HEARTBEAT_S", "TICK_S", "SectionWatcher", "sse_frame", "stream_events"]
@@ -58,7 +57,7 @@ class SectionWatcher:
                 out.append((name, value))
         return out
 
-    def _pair(self, build: Callable[[], object], signature: Callable[[Any], object]) -> tuple[JsonValue, object]:
+    def _pair(self, build: Callable[[], object], signature: Callable[[JsonValue], object]) -> tuple[JsonValue, object]:
         value = self._data._section("section", build)
         try:
             return value, signature(value)
@@ -66,26 +65,27 @@ class SectionWatcher:
             return value, value
 
 
-def _topology_signature(topo: Any) -> Any:
+def _topology_signature(topo: object) -> object:
     """What matters for a redraw: who is there, connected, loaded, priced, trusted (not ad ages)."""
-    nodes = topo.get("nodes", []) if isinstance(topo, dict) else []
+    nodes = [as_object(n) for n in as_list(as_object(topo).get("nodes"))]
     keep = ("peer_id", "connected", "model", "gen_tps", "queue_depth", "load", "cost_per_1k", "tier")
-    return [[n.get(k) for k in keep] + [_score(n.get("trust"))] for n in nodes] + [topo.get("edges")]
+    return [[n.get(k) for k in keep] + [_score(n.get("trust"))] for n in nodes] + [as_object(topo).get("edges")]
 
 
-def _score(trust: Any) -> Any:
+def _score(trust: object) -> object:
     return [trust.get("score"), trust.get("standing"), trust.get("global")] if isinstance(trust, dict) else None
 
 
-def _trust_signature(trust: Any) -> Any:
-    peers = trust.get("peers", {}) if isinstance(trust, dict) else {}
+def _trust_signature(trust: object) -> object:
+    peers = as_object(trust).get("peers", {})
     if not isinstance(peers, dict):
         return trust
-    return {p: [round(v.get("score") or 0, 3), v.get("standing"), (v.get("evidence") or {}).get("total"), v.get("global")]
+    return {p: [round(as_number(v.get("score")), 3), v.get("standing"), as_object(v.get("evidence")).get("total"),
+                v.get("global")]
             for p, v in peers.items() if isinstance(v, dict)}
 
 
-def _node_signature(info: Any) -> Any:
+def _node_signature(info: object) -> object:
     if not isinstance(info, dict):
         return info
     return [info.get("queue"), info.get("accepting"), info.get("model")]
