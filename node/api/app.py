@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from peermind.protocol import ChatMessage, ProtocolError
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..collab.answer import Answer
 from ..collab.constraints import (
@@ -57,21 +57,28 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
-class TokenAuth(BaseHTTPMiddleware):
-    """Bearer-token check; required whenever the API listens beyond loopback."""
+class TokenAuth:
+    """Bearer-token check; required whenever the API listens beyond loopback.
+
+    A plain ASGI middleware: starlette's ``BaseHTTPMiddleware`` runs every request's
+    handler in a task of its own behind memory streams, which cost each ``/peermind/ask``
+    several milliseconds on a loaded 2-core host (issue 17's per-request overhead).
+    """
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
-        super().__init__(app)
+        self.app = app
         self._token = token
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        """Refuse a request without the right bearer token (the console page itself is public)."""
-        if self._token and not is_public_path(request.url.path):  # the console page holds no data
-            given = request.headers.get("authorization", "")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse an HTTP request without the right bearer token (the console page itself is public)."""
+        if scope["type"] == "http" and self._token and not is_public_path(scope["path"]):
+            given = Headers(scope=scope).get("authorization", "")
             expected = f"Bearer {self._token}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
-                return _error(401, "missing or wrong API token (Authorization: Bearer ...)", "authentication_error")
-        return await call_next(request)
+                response = _error(401, "missing or wrong API token (Authorization: Bearer ...)", "authentication_error")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi: float) -> float | None:

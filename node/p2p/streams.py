@@ -22,20 +22,23 @@ from libp2p.peer.id import ID
 from peermind.protocol import (
     Envelope,
     FrameTimeout,
+    FrameTooLarge,
     Message,
     ProtocolError,
     Signer,
     TruncatedFrame,
     Verifier,
+    frame_bytes,
     read_frame,
     seal,
+    tap_frame,
     write_frame,
 )
 from peermind.trust import EvidenceSink, ViolationSource
 
 from ..errors import NodeError
 from .evidence import protocol_evidence
-from .host import PeerUnreachable
+from .pipelined import open_with_frame
 
 log = logging.getLogger("peermind.node.streams")
 
@@ -192,11 +195,11 @@ class StreamEndpoint:
         deadline = trio.current_time() + timeout_s
         try:
             with trio.fail_at(deadline):
-                try:
-                    stream = await self._host.new_stream(peer, [self.protocol_id])
-                except Exception as exc:
-                    raise PeerUnreachable(f"cannot open a stream to {peer_b58}: {exc}") from exc
-                await write_frame(stream, frame, max_bytes=self._max, timeout_s=timeout_s)
+                if len(frame) > self._max:
+                    raise FrameTooLarge(f"refusing to send a {len(frame)}-byte frame (limit {self._max})")
+                tap_frame(frame)
+                # the request rides with the protocol negotiation: one round trip, not three
+                stream = await open_with_frame(self._host, peer, self.protocol_id, frame_bytes(frame))
                 while True:
                     data = await read_frame(stream, max_bytes=self._max,
                                             timeout_s=max(deadline - trio.current_time(), 0.001))
