@@ -8,6 +8,12 @@ in the background (``loader``) after the first request for it: the first feedbac
 a seed run, or the first routing decision that wants it. Routing never waits for the
 load: until the model is in, ``ready`` is False and the policies decide by the ad prior.
 ``warm_up()`` loads it at once for nodes that prefer a learned first decision.
+
+A question is embedded once per answer: routing's vector is kept (``RECENT_QUERIES``, on the
+trio side), so the feedback row, a retry or a knowledge match reuses it without a thread hop
+(each hop waits for a worker thread and then for the trio thread to be scheduled: several
+ms on a loaded 2-core host). Routing has a limiter of its own, so a question never queues
+behind background batches (seeding, ``embed_counted``) in trio's limiter.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -29,6 +36,9 @@ log = logging.getLogger("peermind.node.collab.embedding")
 _T = TypeVar("_T")
 
 MAX_QUERY_CHARS = 2000  # MiniLM reads 256 word pieces; the rest only costs time
+RECENT_QUERIES = 256
+"""Single-query embeddings kept on the trio side (~1.5 kB each): a question's routing vector
+serves its feedback row and any re-ask without another worker-thread call."""
 
 
 class EncoderLike(Protocol):
@@ -75,7 +85,10 @@ class QueryEmbedder:
 
     def __init__(self, encoder: EncoderLike | None = None) -> None:
         self._encoder = encoder
-        self._limiter = trio.CapacityLimiter(1)
+        self._limiter = trio.CapacityLimiter(1)  # background batches: seeding, usage counts
+        self._query_limiter = trio.CapacityLimiter(1)  # single questions: routing never queues behind a batch
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache_hits = 0
         self.loaded = encoder is not None and not _is_lazy(encoder)
         self.load_s: float | None = None
         self._load_requested = trio.Event()
@@ -115,14 +128,27 @@ class QueryEmbedder:
         await self.embed_many(["warm up"])
 
     async def embed(self, text: str) -> np.ndarray:
-        """One query's embedding (384 floats, unit norm); cached per text by the Embedder."""
+        """One query's embedding (384 floats, unit norm); a text seen lately costs no thread hop."""
+        hit = self._recent.get(text)
+        if hit is not None:
+            self._recent.move_to_end(text)
+            self.cache_hits += 1
+            return hit
         started = time.perf_counter()
         encoder = self._get()
-        # abandon_on_cancel: the first call loads torch (5-25 s); a node told to stop must not
+        # abandon_on_cancel: the first call loads the model (1-25 s); a node told to stop must not
         # wait for that (SIGTERM exit time). The worker thread just finishes unobserved.
-        vec = await trio.to_thread.run_sync(self._tracked(encoder.encode_one), text, limiter=self._limiter, abandon_on_cancel=True)
+        vec = await trio.to_thread.run_sync(self._tracked(encoder.encode_one), text, limiter=self._query_limiter,
+                                            abandon_on_cancel=True)
         self._mark_loaded(started)
+        self._remember(text, vec)
         return vec
+
+    def _remember(self, text: str, vec: np.ndarray) -> None:
+        self._recent[text] = vec
+        self._recent.move_to_end(text)
+        while len(self._recent) > RECENT_QUERIES:
+            self._recent.popitem(last=False)
 
     async def embed_many(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` in a worker thread (the model loads on first use)."""
@@ -174,6 +200,7 @@ class QueryEmbedder:
             idle = self._idle.wait_for(lambda: self._running == 0, timeout=timeout_s)
         if idle:
             self._encoder = None
+            self._recent.clear()
             self.loaded = False
         return idle
 
