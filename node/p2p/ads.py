@@ -1,11 +1,15 @@
 """Capability ads: the signed self-descriptions peers gossip, and the table of fresh ones.
 
 Every node publishes a ``CapabilityAd`` (models, measured speed, load, cost, tags) in
-the protocol's signed envelope on ``peermind/<network>/ads/1`` at start, periodically,
-on change, and whenever a new peer connects (so a newcomer sees it within a second
-instead of waiting for the next period). Receivers verify the envelope, check that the
-gossip origin is the ad's signer, keep the newest ad per peer until its TTL runs out,
-and dial peers they learn about: ads double as the discovery mechanism.
+the protocol's signed envelope on ``peermind/<network>/ads/1`` at start, periodically
+and on change, to every connected peer on the topic (flood publishing, ``flood.py``);
+a peer that connects later is handed our latest ad alone at once, instead of waiting
+for the next period. Receivers verify the envelope, check that the gossip origin is the
+ad's signer, keep the newest ad per peer until its TTL runs out, and dial peers they
+learn about: ads double as the discovery mechanism. A peer whose direct connection
+dropped keeps its ad for a short grace (``DISCONNECTED_GRACE_PERIODS`` republish
+periods): if it is still reachable through others its next ad arrives and renews it;
+if it vanished, the ad goes within the grace instead of attracting requests until its TTL.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
-from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams
 from libp2p.tools.anyio_service import background_trio_service
@@ -36,6 +39,7 @@ from peermind.protocol import (
 from peermind.trust import EvidenceSink, ViolationSource
 
 from .evidence import protocol_evidence
+from .flood import FloodPublishGossipSub
 from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
 from .streams import UnexpectedMessage
 
@@ -44,6 +48,17 @@ log = logging.getLogger("peermind.node.ads")
 GOSSIP_PROTOCOLS = ["/meshsub/1.1.0", "/meshsub/1.0.0"]
 CONNECTION_POLL_S = 0.25
 AD_DIAL_TIMEOUT_S = 3.0
+DISCONNECTED_GRACE_PERIODS = 2.5
+"""How many of our republish periods a disconnected peer's ad outlives its connection (one missed ad and some)."""
+GOSSIP_PEERS_WANTED = 8
+"""Below this many connections an ad's signer is dialed even when it serves no model (gossip needs ~degree peers)."""
+ANSWERING_DIALER_DELAY_S = 2.0
+"""Of two peers that hear each other's ads at once, the one with the higher ID waits this long before dialing.
+
+Both dialing at once made py-libp2p 0.8.1 stall both connections (the second blocks in its
+upgrade until our dial deadline cancels it, leaving a connection on which no stream opens)."""
+REPLAY_MAX_AGE_S = 15.0
+"""Ads are handed to a newcomer only while younger than this (receivers allow 30 s of clock skew)."""
 
 
 def ads_topic(network: str) -> str:
@@ -67,6 +82,8 @@ class PeerAd:
         body.update(peer_id=self.peer_id, received_at=self.received_at, expires_at=self.expires_at)
         if self.ad.member_proof is not None:  # bytes: JSON shows it as hex
             body["member_proof"] = self.ad.member_proof.hex()
+        if self.ad.admission is not None:
+            body["admission"] = self.ad.admission.hex()
         k = self.ad.knowledge
         if k is not None:  # centroids are bytes: JSON shows their number and sizes, not the vectors
             body["knowledge"] = {"centroids": len(k.centroids), "counts": [c.count for c in k.centroids],
@@ -103,6 +120,19 @@ class AdBoard:
     def remove(self, peer_id: str) -> None:
         if self._ads.pop(peer_id, None) is not None:
             self._notify()
+
+    def expire_within(self, peer_id: str, seconds: float) -> None:
+        """Let ``peer_id``'s ad live at most ``seconds`` more, unless a newer ad renews it.
+
+        For a peer whose direct connection dropped: it may still be reachable through
+        others (its next ad then arrives and replaces this one), or gone.
+        """
+        entry = self._ads.get(peer_id)
+        if entry is None:
+            return
+        deadline = self._now() + seconds
+        if deadline < entry.expires_at:
+            self._ads[peer_id] = PeerAd(entry.peer_id, entry.ad, entry.received_at, deadline)
 
     def prune(self) -> list[str]:
         now = self._now()
@@ -156,6 +186,7 @@ class AdGossip:
         self._wake = trio.Event()
         self._dialing: set[ID] = set()  # peers an ad made us dial, dial in flight
         self._pubsub: Pubsub | None = None
+        self._router: FloodPublishGossipSub | None = None
         self.ads_published = 0
 
     @property
@@ -168,8 +199,11 @@ class AdGossip:
         self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        router = GossipSub(
+        router = FloodPublishGossipSub(
             GOSSIP_PROTOCOLS,  # type: ignore[arg-type]
+            flood_topics=[self._topic],
+            max_age_s=REPLAY_MAX_AGE_S,
+            on_stale_own=lambda _topic: self.request_publish(),
             degree=6,
             degree_low=4,
             degree_high=12,
@@ -184,6 +218,7 @@ class AdGossip:
         )
         pubsub = Pubsub(self._host, router)
         self._pubsub = pubsub
+        self._router = router
         async with background_trio_service(pubsub), background_trio_service(router):
             await pubsub.wait_until_ready()
             subscription = await pubsub.subscribe(self._topic)
@@ -210,25 +245,24 @@ class AdGossip:
             self._wake = trio.Event()
 
     async def _watch_connections(self) -> None:
-        """Republish when peers connect (newcomers need our ad); forget peers that disconnect.
+        """Shorten the ads of peers that disconnect to a grace of a few republish periods.
 
-        A disconnected peer's ad would stay fresh until its TTL and keep attracting
-        requests that can only fail; if the peer comes back, both sides see the new
-        connection and republish, so its ad returns within a second.
+        Dropping such an ad at once lost the ads of peers still reachable through others
+        whenever a connection churned (50 nodes: ads held fell from 28% to 6%); keeping it
+        until its TTL kept a vanished peer attracting requests that can only fail. A peer
+        that is still there renews its ad within a period; one that comes back is handed
+        our latest ad by the router as it subscribes, and we get its.
         """
+        grace_s = DISCONNECTED_GRACE_PERIODS * self._republish_s
         known: set[ID] = set()
         while True:
             current = set(self._host.get_network().get_connections_map().keys())
             for peer in known - current:
                 if self._board.get(peer.to_base58()) is not None:
-                    log.info("peer disconnected: dropping its ad", extra={"peer": peer.to_base58()})
-                self._board.remove(peer.to_base58())
-            new = current - known
+                    log.info("peer disconnected: its ad expires unless renewed",
+                             extra={"peer": peer.to_base58(), "grace_s": grace_s})
+                self._board.expire_within(peer.to_base58(), grace_s)
             known = current
-            if new:
-                # Let subscriptions propagate before publishing to the newcomer.
-                await trio.sleep(0.3)
-                self.request_publish()
             await trio.sleep(CONNECTION_POLL_S)
 
     async def _prune_loop(self) -> None:
@@ -236,6 +270,8 @@ class AdGossip:
             await trio.sleep(1.0)
             for peer in self._board.prune():
                 log.info("ad expired", extra={"peer": peer})
+                if self._router is not None:
+                    self._router.forget(ID.from_base58(peer))
 
     async def _read_loop(self, subscription: object, nursery: trio.Nursery) -> None:
         me = self._host.get_id().to_bytes()
@@ -267,6 +303,8 @@ class AdGossip:
             if current is not None and current.ad.seq > ad.seq:
                 continue  # relayed late: its addresses must not overwrite the newer ad's
             known = current is not None
+            if self._router is not None:
+                self._router.keep(message)  # handed to newcomers as this peer's latest ad
             if self._board.offer(origin_b58, ad):
                 log.log(logging.DEBUG if known else logging.INFO, "ad received", extra={"peer": origin_b58, "seq": ad.seq})
             try:
@@ -283,21 +321,29 @@ class AdGossip:
     def _connect_soon(self, nursery: trio.Nursery, origin: bytes, ad: CapabilityAd) -> None:
         """Dial the ad's signer at the ad's addresses, in the background, one dial per peer at a time.
 
-        The fresh signed ad is the authority on where its signer listens now (it may have
-        restarted on a new port): ``dial`` replaces what libp2p remembers. Only addresses
-        naming the signer are used, so an ad cannot redirect our dials to another peer.
-        A dead address takes ~0.7 s to fail; dialing inline would stall ad intake.
+        Peers that serve a model are always dialed (questions go to them); a light peer only
+        while we hold fewer than ``GOSSIP_PEERS_WANTED`` connections: its ad reaches us
+        through the mesh anyway, and every node dialing every other made 50 light nodes
+        spend their start-up in 1,225 handshakes. The fresh signed ad is the authority on
+        where its signer listens now (it may have restarted on a new port): ``dial``
+        replaces what libp2p remembers. Only addresses naming the signer are used, so an
+        ad cannot redirect our dials to another peer. A dead address takes ~0.7 s to fail;
+        dialing inline would stall ad intake.
         """
         peer = ID(origin)
         if peer in self._dialing or is_connected(self._host, peer):
             return
+        if not ad.models and len(self._host.get_network().get_connections_map()) >= GOSSIP_PEERS_WANTED:
+            return
         addrs = [a for text in addrs_of(peer.to_base58(), ad.addrs) for a in parse_peer_addr(text).addrs]
         if addrs:
             self._dialing.add(peer)
-            nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs))
+            delay = ANSWERING_DIALER_DELAY_S if self._host.get_id().to_bytes() > origin else 0.0
+            nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs), delay)
 
-    async def _dial_ad_peer(self, info: PeerInfo) -> None:
+    async def _dial_ad_peer(self, info: PeerInfo, delay_s: float) -> None:
         try:
+            await trio.sleep(delay_s)
             await dial(self._host, info, timeout_s=AD_DIAL_TIMEOUT_S)
         except PeerUnreachable as exc:
             log.debug("peer from an ad unreachable", extra={"peer": info.peer_id.to_base58(), "error": str(exc)[:300]})

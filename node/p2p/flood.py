@@ -1,0 +1,125 @@
+"""Gossipsub that floods a node's own messages on chosen topics, and hands a newcomer our latest one.
+
+py-libp2p 0.8.1 sends a node's own messages to its mesh peers only. Beyond
+``degree_high`` peers, a node pruned from every mesh it touches (a light node that
+joined through one busy peer) has an empty mesh, so its own ad went nowhere and a
+50-node testnet never converged (docs/results/scale-50.md). go- and js-libp2p publish
+their own messages to every connected peer subscribed to the topic (``floodPublish``);
+this router does the same for the topics named (the ads topic). Forwarding others'
+messages is unchanged: mesh peers only, so a message still costs each node about
+``degree`` copies.
+
+A peer that subscribes (it just connected) is handed, to it alone, the latest message
+of every origin we hold on those topics: our own last ad and the last accepted ad of
+each peer (``keep``, called by the ads reader once an ad passed every check). A
+newcomer that joined through one peer so holds the whole table within a round trip,
+instead of waiting for meshes to form and for every peer's next period; before, every
+new connection made both sides flood a fresh ad to everyone, which at N peers made
+start-up traffic grow with N^3. The receiver checks replayed messages exactly as any
+other (signature, envelope, replay, proof of work, membership). Messages older than
+``max_age_s`` are not replayed (receivers refuse envelopes older than their clock-skew
+window); when our own is that old, ``on_stale_own`` asks for a fresh publish instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+
+log = logging.getLogger("peermind.node.flood")
+
+REPLAY_MAX = 256
+"""Origins whose latest message is held per topic (the most recently heard); bounds memory and a replay."""
+
+
+class FloodPublishGossipSub(GossipSub):
+    """``GossipSub`` with flood publishing of own messages on ``flood_topics`` (see the module docstring)."""
+
+    def __init__(self, protocols: Sequence[TProtocol], *, flood_topics: Iterable[str], max_age_s: float,
+                 on_stale_own: Callable[[str], None] = lambda _topic: None, clock: Callable[[], float] = time.monotonic,
+                 **gossipsub_options: object) -> None:
+        super().__init__(protocols, **gossipsub_options)  # type: ignore[arg-type]
+        self.flood_topics = frozenset(flood_topics)
+        self.max_age_s = max_age_s
+        self._on_stale_own = on_stale_own
+        self._clock = clock
+        self._latest: dict[str, dict[bytes, tuple[rpc_pb2.Message, float]]] = {t: {} for t in self.flood_topics}
+        self.replayed = 0
+        """Messages handed to a newcomer alone (for tests and metrics)."""
+
+    def keep(self, msg: rpc_pb2.Message) -> None:
+        """Hold ``msg`` as its origin's latest on the flooded topics it names, to hand to newcomers."""
+        now = self._clock()
+        for topic in msg.topicIDs:
+            held = self._latest.get(topic)
+            if held is not None:
+                origin = bytes(msg.from_id)
+                held.pop(origin, None)
+                held[origin] = (msg, now)
+                if len(held) > REPLAY_MAX:  # dicts keep insertion order: the first is the least recently heard
+                    del held[next(iter(held))]
+
+    def forget(self, origin: ID) -> None:
+        """Stop handing ``origin``'s messages to newcomers (its ad expired, it was banned)."""
+        for held in self._latest.values():
+            held.pop(origin.to_bytes(), None)
+
+    def _is_own(self, msg_forwarder: ID, origin: ID) -> bool:
+        return self.pubsub is not None and msg_forwarder == origin == self.pubsub.my_id
+
+    async def publish(self, msg_forwarder: ID, pubsub_msg: rpc_pb2.Message) -> None:
+        """Keep our own message as our latest, then send it as gossipsub does (plus flooding)."""
+        if self._is_own(msg_forwarder, ID(pubsub_msg.from_id)):
+            self.keep(pubsub_msg)
+        await super().publish(msg_forwarder, pubsub_msg)
+
+    def _get_peers_to_send(self, topic_ids: Iterable[str], msg_forwarder: ID, origin: ID,
+                           msg_id: bytes | None = None) -> Iterable[ID]:
+        topics = list(topic_ids)
+        peers = set(super()._get_peers_to_send(topics, msg_forwarder, origin, msg_id))
+        if self.pubsub is not None and self._is_own(msg_forwarder, origin):
+            for topic in topics:
+                if topic in self.flood_topics:
+                    peers.update(self._flood_peers(topic))
+        peers.discard(origin)
+        yield from peers
+
+    def _flood_peers(self, topic: str) -> set[ID]:
+        """Every gossipsub peer subscribed to ``topic`` that scoring does not graylist."""
+        assert self.pubsub is not None
+        subscribed = self.pubsub.peer_topics.get(topic, set())
+        out = {peer for peer in subscribed if self._is_gossipsub_peer(peer)}
+        if self.scorer is not None:
+            out = {peer for peer in out if not self.scorer.is_graylisted(peer, [topic])}
+        return out
+
+    async def send_recent_messages(self, peer_id: ID, topic: str) -> None:
+        """The library's catch-up for a newly subscribed peer, plus the latest message of each origin we hold."""
+        await super().send_recent_messages(peer_id, topic)
+        held = self._latest.get(topic)
+        if not held or self.pubsub is None or peer_id not in self.pubsub.peers:
+            return
+        if self.scorer is not None and not self.scorer.allow_publish(peer_id, [topic]):
+            return
+        me, now = self.pubsub.my_id.to_bytes(), self._clock()
+        just_sent = set(self.mcache.window(topic))  # the library's catch-up sent these
+        batch = []
+        for origin, (msg, kept_at) in list(held.items()):
+            if origin == peer_id.to_bytes() or (msg.from_id + msg.seqno) in just_sent:
+                continue
+            if now - kept_at > self.max_age_s:
+                if origin == me:
+                    self._on_stale_own(topic)  # a fresh publish floods it to the newcomer too
+                continue
+            batch.append(msg)
+        if batch:
+            self.send_rpc(peer_id, rpc_pb2.RPC(publish=batch))  # split below the RPC size cap by the library
+            self.replayed += len(batch)
+            log.debug("latest messages handed to a newcomer", extra={"peer": peer_id.to_base58(), "topic": topic,
+                                                                    "messages": len(batch)})

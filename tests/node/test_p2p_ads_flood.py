@@ -1,0 +1,257 @@
+"""Ads spread at scale: flood publishing of own ads, the newcomer hand-over, disconnect grace, dial policy.
+
+Unit tests drive ``FloodPublishGossipSub`` and ``AdGossip`` with small fakes standing in for
+the pubsub and the host; the last test runs real py-libp2p hosts on loopback sockets in
+this process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+
+import pytest
+import trio
+from libp2p.abc import IHost
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.keys import KeyPair
+from libp2p.peer.id import ID
+from libp2p.pubsub.pb import rpc_pb2
+from peermind.node.p2p.ads import (
+    ANSWERING_DIALER_DELAY_S,
+    GOSSIP_PEERS_WANTED,
+    GOSSIP_PROTOCOLS,
+    AdBoard,
+    AdGossip,
+)
+from peermind.node.p2p.flood import FloodPublishGossipSub
+from peermind.node.p2p.host import dial, full_addrs, is_connected, parse_peer_addr, running_host
+from peermind.protocol import CapabilityAd, ModelInfo, Signer, Verifier
+
+TOPIC = "peermind/t/ads/1"
+OTHER_TOPIC = "peermind/t/trust/1"
+
+
+def _peer() -> ID:
+    return ID.from_pubkey(create_new_key_pair().public_key)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _router(me: ID, subscribed: set[ID], mesh: set[ID], clock: _Clock | None = None,
+            on_stale_own: list[str] | None = None) -> tuple[FloodPublishGossipSub, list[tuple[ID, rpc_pb2.RPC]]]:
+    """A router attached to a fake pubsub in which ``subscribed`` peers follow both topics."""
+    stale = on_stale_own if on_stale_own is not None else []
+    router = FloodPublishGossipSub(GOSSIP_PROTOCOLS, flood_topics=[TOPIC], max_age_s=15.0,  # type: ignore[arg-type]
+                                   on_stale_own=stale.append, clock=clock or _Clock(),
+                                   degree=6, degree_low=4, degree_high=12)
+    router.pubsub = SimpleNamespace(my_id=me, peer_topics={TOPIC: set(subscribed), OTHER_TOPIC: set(subscribed)},
+                                    peers={p: object() for p in subscribed})  # type: ignore[assignment]
+    for peer in subscribed:
+        router.peer_protocol[peer] = GOSSIP_PROTOCOLS[0]  # type: ignore[assignment]
+    router.mesh = {TOPIC: set(mesh), OTHER_TOPIC: set(mesh)}
+    sent: list[tuple[ID, rpc_pb2.RPC]] = []
+    router.send_rpc = lambda peer, rpc, priority=False: sent.append((peer, rpc))  # type: ignore[method-assign]
+    return router, sent
+
+
+def _msg(origin: ID, seqno: int, topic: str = TOPIC) -> rpc_pb2.Message:
+    return rpc_pb2.Message(from_id=origin.to_bytes(), seqno=seqno.to_bytes(8, "big"), data=b"ad", topicIDs=[topic])
+
+
+def test_own_messages_on_a_flooded_topic_go_to_every_subscribed_peer_not_only_the_mesh() -> None:
+    """A node pruned from every mesh (empty mesh) still gets its own ad out."""
+    me, a, b, c = _peer(), _peer(), _peer(), _peer()
+    router, _sent = _router(me, subscribed={a, b, c}, mesh=set())
+    assert set(router._get_peers_to_send([TOPIC], me, me)) == {a, b, c}
+    # others' messages are forwarded along the mesh only, and never back to their origin
+    router.mesh[TOPIC] = {b}
+    assert set(router._get_peers_to_send([TOPIC], a, c)) == {b}
+    assert set(router._get_peers_to_send([TOPIC], a, b)) == set()
+    # topics not named keep gossipsub's mesh-only publishing
+    assert set(router._get_peers_to_send([OTHER_TOPIC], me, me)) == set()
+
+
+def test_a_newcomer_is_handed_the_latest_message_of_each_origin_but_its_own_and_none_too_old() -> None:
+    me, a, b, newcomer = _peer(), _peer(), _peer(), _peer()
+    clock = _Clock()
+    router, sent = _router(me, subscribed={a, b, newcomer}, mesh={a}, clock=clock)
+    router.keep(_msg(a, 1))
+    router.keep(_msg(a, 2))  # a's latest replaces its older one
+    router.keep(_msg(newcomer, 7))  # the newcomer's own ad (from an earlier life) is not sent back
+    clock.now += 20.0
+    router.keep(_msg(me, 3))
+    router.keep(_msg(b, 4, topic=OTHER_TOPIC))  # not a flooded topic: not held
+    clock.now += 5.0  # a's is now 25 s old: past max_age_s, not handed over
+
+    trio.run(router.send_recent_messages, newcomer, TOPIC)
+
+    assert [(peer, [(m.from_id, m.seqno) for m in rpc.publish]) for peer, rpc in sent] == [
+        (newcomer, [(me.to_bytes(), (3).to_bytes(8, "big"))])]
+    assert router.replayed == 1
+
+
+def test_a_stale_own_message_asks_for_a_fresh_publish_instead_of_being_replayed() -> None:
+    me, newcomer = _peer(), _peer()
+    clock, stale = _Clock(), []
+    router, sent = _router(me, subscribed={newcomer}, mesh=set(), clock=clock, on_stale_own=stale)
+    router.keep(_msg(me, 1))
+    clock.now += 16.0
+    trio.run(router.send_recent_messages, newcomer, TOPIC)
+    assert sent == [] and stale == [TOPIC]
+
+
+def test_forgotten_origins_are_not_handed_over_and_the_held_set_is_bounded() -> None:
+    from peermind.node.p2p.flood import REPLAY_MAX
+
+    me, gone, newcomer = _peer(), _peer(), _peer()
+    router, sent = _router(me, subscribed={newcomer}, mesh=set())
+    router.keep(_msg(gone, 1))
+    router.forget(gone)
+    trio.run(router.send_recent_messages, newcomer, TOPIC)
+    assert sent == []
+    for _ in range(REPLAY_MAX + 5):
+        router.keep(_msg(_peer(), 1))
+    assert len(router._latest[TOPIC]) == REPLAY_MAX
+
+
+def test_a_disconnected_peers_ad_lives_a_grace_unless_renewed() -> None:
+    clock = _Clock()
+    board = AdBoard(now=clock)
+    ad = CapabilityAd(network="t", addrs=[], ttl_s=60, seq=1)
+    board.offer("p", ad)
+    board.expire_within("p", 12.5)
+    board.expire_within("p", 30.0)  # never lengthens
+    clock.now += 12.0
+    assert board.get("p") is not None
+    clock.now += 1.0
+    assert board.get("p") is None and board.prune() == ["p"]
+    board.offer("q", ad)
+    board.expire_within("q", 12.5)
+    clock.now += 5.0
+    board.offer("q", CapabilityAd(network="t", addrs=[], ttl_s=60, seq=2))  # its next ad, through others
+    clock.now += 30.0
+    assert board.get("q") is not None
+    board.expire_within("nobody", 1.0)  # no ad: nothing to do
+
+
+class _FakeHost:
+    """Just what the dial policy reads: our ID and the connections map."""
+
+    def __init__(self, me: ID, connected: int) -> None:
+        self._me = me
+        self.connections = {_peer(): [object()] for _ in range(connected)}
+
+    def get_id(self) -> ID:
+        return self._me
+
+    def get_network(self) -> _FakeHost:
+        return self
+
+    def get_connections_map(self) -> dict[ID, list[object]]:
+        return self.connections
+
+    def get_connections(self, peer: ID) -> list[object]:
+        return self.connections.get(peer, [])
+
+
+class _Nursery:
+    def __init__(self) -> None:
+        self.started: list[tuple[object, ...]] = []
+
+    def start_soon(self, *args: object) -> None:
+        self.started.append(args)
+
+
+def _dials(me: ID, connected: int, origin: ID, ad: CapabilityAd) -> list[tuple[object, ...]]:
+    async def never() -> CapabilityAd:
+        raise AssertionError("not publishing in this test")
+
+    gossip = AdGossip(_FakeHost(me, connected), Signer.generate(), Verifier(), AdBoard(), "t", never,  # type: ignore[arg-type]
+                      republish_s=5.0, on_evidence=lambda *_a: None)
+    nursery = _Nursery()
+    gossip._connect_soon(nursery, origin.to_bytes(), ad)  # type: ignore[arg-type]
+    return nursery.started
+
+
+def _ad_of(peer: ID, models: list[ModelInfo]) -> CapabilityAd:
+    return CapabilityAd(network="t", addrs=[f"/ip4/127.0.0.1/tcp/4001/p2p/{peer.to_base58()}"], ttl_s=60, seq=1,
+                        models=models)
+
+
+def test_light_peers_are_dialed_only_while_we_have_few_connections_model_peers_always() -> None:
+    lower, higher = sorted((_peer() for _ in range(2)), key=lambda p: p.to_bytes())
+    model = [ModelInfo(name="smollm2")]
+    light_ad = _ad_of(higher, [])
+    assert len(_dials(lower, GOSSIP_PEERS_WANTED - 1, higher, light_ad)) == 1
+    assert _dials(lower, GOSSIP_PEERS_WANTED, higher, light_ad) == []
+    assert len(_dials(lower, GOSSIP_PEERS_WANTED, higher, _ad_of(higher, model))) == 1
+    # of two peers hearing each other at once, the higher ID dials later (no simultaneous dials)
+    (_fn, info_a, delay_a), = _dials(lower, 0, higher, _ad_of(higher, model))
+    (_fn, info_b, delay_b), = _dials(higher, 0, lower, _ad_of(lower, model))
+    assert (delay_a, delay_b) == (0.0, ANSWERING_DIALER_DELAY_S)
+
+
+# ----------------------------------------------------------------- real hosts
+
+
+@asynccontextmanager
+async def _advertising(network: str, key_pair: KeyPair, board: AdBoard) -> AsyncIterator[IHost]:
+    """A host that publishes its ad once at start and then only every 120 s."""
+    seq = itertools.count(int(time.time() * 1000))
+    async with running_host(key_pair, ["/ip4/127.0.0.1/tcp/0"]) as host, trio.open_nursery() as nursery:
+
+        async def make_ad() -> CapabilityAd:
+            return CapabilityAd(network=network, addrs=full_addrs(host), ttl_s=300, seq=next(seq))
+
+        gossip = AdGossip(host, Signer.from_libp2p(key_pair), Verifier(), board, network, make_ad,
+                          republish_s=120.0, on_evidence=lambda *_a: None)
+        await nursery.start(gossip.run)
+        yield host
+        with trio.CancelScope(shield=True):  # close the host before its pubsub (see test_p2p_redial)
+            await host.close()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_newcomer_joining_through_one_peer_holds_every_ad_without_waiting_for_a_republish(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hub H and light peers A, B published seconds ago (next period in 120 s); D joins through H alone.
+
+    With one connection enough, nobody dials the light newcomer or is dialed by it, as in a
+    big network. Before, D got only H's ad (H republished on the new connection) and waited
+    a whole period for the others; now H hands D the latest ad of every peer it holds, and
+    D's own ad reaches A and B through H.
+    """
+    monkeypatch.setattr("peermind.node.p2p.ads.GOSSIP_PEERS_WANTED", 1)
+    network = f"t{secrets.token_hex(3)}"
+    boards = [AdBoard() for _ in range(4)]
+    keys = [create_new_key_pair() for _ in range(4)]
+    ids = {ID.from_pubkey(k.public_key).to_base58() for k in keys}
+
+    def holds_all(i: int) -> bool:
+        return {e.peer_id for e in boards[i].fresh()} == ids - {ID.from_pubkey(keys[i].public_key).to_base58()}
+
+    async with _advertising(network, keys[0], boards[0]) as hub, \
+            _advertising(network, keys[1], boards[1]) as a, _advertising(network, keys[2], boards[2]) as b:
+        for peer in (a, b):
+            await dial(peer, parse_peer_addr(full_addrs(hub)[0]))
+        with trio.fail_after(20):
+            while not all(len(boards[i].fresh()) == 2 for i in range(3)):  # noqa: ASYNC110 - boards are plain objects
+                await trio.sleep(0.05)
+        await trio.sleep(3.5)  # past the library's own catch-up window (3 heartbeats)
+        async with _advertising(network, keys[3], boards[3]) as d:
+            await dial(d, parse_peer_addr(full_addrs(hub)[0]))
+            with trio.fail_after(10):
+                while not all(holds_all(i) for i in range(4)):  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            assert not is_connected(d, a.get_id()) and not is_connected(d, b.get_id())  # all through H
