@@ -1,7 +1,9 @@
 """Accuracy-vs-cost and latency plots as PNG files.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot): no global
-state, no display, safe to call from any process or worker.
+state, no display, safe to call from any process or worker. matplotlib is imported
+when a plot is drawn, not with the package: every node daemon imports ``peermind.bench``
+(idle learning reads its items) and would otherwise carry ~29 MB of matplotlib it never uses.
 """
 
 from __future__ import annotations
@@ -10,15 +12,24 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from ._cache import write_atomic
 from ._reports import StrategyResult
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure() -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(7, 4.5))
+
 
 def _save(figure: Figure, path: str | Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     path = Path(path)
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
@@ -34,7 +45,7 @@ def plot_accuracy_vs_cost(results: Sequence[StrategyResult], path: str | Path, t
     single-model points: what randomly mixing those two models would achieve,
     the baseline a router has to beat.
     """
-    figure = Figure(figsize=(7, 4.5))
+    figure = _figure()
     axes = figure.add_subplot()
     shown = [r for r in results if math.isfinite(r.mean_cost) and math.isfinite(r.accuracy)]
     for r in shown:
@@ -65,7 +76,7 @@ def plot_accuracy_vs_cost(results: Sequence[StrategyResult], path: str | Path, t
 
 def plot_latency(latencies_by_mode: Mapping[str, Sequence[float]], path: str | Path, title: str = "") -> Path:
     """Empirical CDF of latency per strategy, with the p50 and p95 levels marked."""
-    figure = Figure(figsize=(7, 4.5))
+    figure = _figure()
     axes = figure.add_subplot()
     drawn = 0
     positive = [v for values in latencies_by_mode.values() for v in values if v > 0]

@@ -60,3 +60,11 @@ def test_cli_reads_the_api_url_the_daemon_writes(tmp_path: Path) -> None:
     assert cli._running_api(tmp_path) == "http://127.0.0.1:18080"
     (tmp_path / STATE_FILE).write_text("{not json")
     assert cli._running_api(tmp_path) is None  # damaged: fall back to the configured API
+
+
+def test_the_daemon_does_not_import_plotting() -> None:
+    """A node never draws a plot; matplotlib would add ~29 MB to every daemon's idle RSS."""
+    code = "import sys, peermind.node.daemon; print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
