@@ -39,7 +39,7 @@ class ApiRequestFailed(ClientError):
 
     hint = ""  # what the user can do about it, appended to the message
 
-    def __init__(self, status: int, kind: str, message: str, body: dict[str, Any]) -> None:
+    def __init__(self, status: int, kind: str, message: str, body: dict[str, object]) -> None:
         super().__init__(f"{message} (HTTP {status}, {kind}){self.hint}")
         self.status = status
         self.kind = kind
@@ -139,7 +139,7 @@ class NodeClient:
             raise NotPeermindApi(f"{self.base_url}{path} sent invalid JSON ({exc})") from exc
         if response.status_code >= 400:
             err = body.get("error") if isinstance(body, dict) else None
-            if not isinstance(err, dict):
+            if not isinstance(body, dict) or not isinstance(err, dict):
                 raise NotPeermindApi(f"{self.base_url}{path} answered HTTP {response.status_code} {response.reason_phrase} "
                                      "without a peermind error body; is it a peermind node API?")
             error_type = _STATUS_ERRORS.get(response.status_code, ApiRequestFailed)

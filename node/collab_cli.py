@@ -133,7 +133,7 @@ def cmd_router_seed(args: argparse.Namespace, client: NodeClient) -> int:
     return 0 if progress.get("state") == "done" else 2
 
 
-def seed_data(path: str) -> dict[str, Any]:
+def seed_data(path: str) -> dict[str, object]:
     """The body's ``data`` for a user's seed file, checked here first so errors name the file's line."""
     import re
     from pathlib import Path

@@ -14,7 +14,6 @@ import base64
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -87,7 +86,7 @@ def usage(answers: Sequence[Answer]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def chat_completion(answer: Answer, max_tokens: int) -> dict[str, Any]:
+def chat_completion(answer: Answer, max_tokens: int) -> dict[str, object]:
     """A ``chat.completion`` object; peermind's provenance rides in an extra ``peermind`` key."""
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -105,7 +104,7 @@ def chat_completion(answer: Answer, max_tokens: int) -> dict[str, Any]:
     }
 
 
-def text_completion(answers: Sequence[Answer], max_tokens: int) -> dict[str, Any]:
+def text_completion(answers: Sequence[Answer], max_tokens: int) -> dict[str, object]:
     """A ``text_completion`` object with one choice per prompt, each with its provenance.
 
     The top-level ``peermind`` is the first choice's provenance (as in chat); ``model`` is
@@ -126,7 +125,7 @@ def text_completion(answers: Sequence[Answer], max_tokens: int) -> dict[str, Any
     }
 
 
-def _texts(body: Mapping[str, Any], param: str, most: int) -> tuple[str, ...]:
+def _texts(body: Mapping[str, object], param: str, most: int) -> tuple[str, ...]:
     """``body[param]`` as a string or a list of 1..``most`` non-empty strings (token-ID lists refused)."""
     given = body.get(param)
     items = [given] if isinstance(given, str) else given
@@ -144,7 +143,7 @@ def completion_prompts(body: Mapping[str, JsonValue]) -> tuple[str, ...]:
     return _texts(body, "prompt", MAX_PROMPTS)
 
 
-def stop_sequences(body: Mapping[str, Any]) -> tuple[str, ...]:
+def stop_sequences(body: Mapping[str, object]) -> tuple[str, ...]:
     """``stop`` as a string or a list of up to MAX_STOPS strings (1..MAX_STOP_CHARS characters)."""
     given = body.get("stop")
     if given is None or given == "" or given == []:
@@ -171,7 +170,7 @@ def encoding_format(body: Mapping[str, JsonValue]) -> str:
 
 
 def embedding_list(vectors: np.ndarray, tokens: Sequence[int], *, model: str, fmt: str,
-                   truncated: Sequence[int] = ()) -> dict[str, Any]:
+                   truncated: Sequence[int] = ()) -> dict[str, object]:
     """An embeddings ``list``; base64 is little-endian float32, as OpenAI sends it.
 
     ``peermind.truncated`` lists the inputs longer than the model reads (it embedded their start).
@@ -188,6 +187,6 @@ def embedding_list(vectors: np.ndarray, tokens: Sequence[int], *, model: str, fm
             "peermind": {"truncated": list(truncated), "dimensions": int(rows.shape[1]) if rows.ndim == 2 else 0}}
 
 
-def error_body(message: str, kind: str, *, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(message: str, kind: str, *, param: str | None = None, code: str | None = None) -> JsonObject:
     """OpenAI's error object: the stock client reads ``message``, ``type``, ``param`` and ``code``."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}

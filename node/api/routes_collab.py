@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,7 +31,7 @@ __all__ = ["collab_routes", "seed_plan"]
 
 
 
-def _fraction(body: dict[str, Any], key: str, default: float | None) -> float | None:
+def _fraction(body: Mapping[str, object], key: str, default: float | None) -> float | None:
     value = body.get(key, default)
     if value is None and default is None:
         return None
@@ -39,14 +40,14 @@ def _fraction(body: dict[str, Any], key: str, default: float | None) -> float | 
     return float(value)
 
 
-def _count(body: dict[str, Any], key: str, default: int, hi: int) -> int:
+def _count(body: Mapping[str, object], key: str, default: int, hi: int) -> int:
     value = body.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= hi:
         raise ApiError(400, f"{key} must be a whole number in [0, {hi}], got {value!r}")
     return value
 
 
-def seed_plan(body: dict[str, Any]) -> SeedPlan:
+def seed_plan(body: Mapping[str, object]) -> SeedPlan:
     """The seeding plan a ``POST /peermind/router/seed`` body asks for; ``ApiError`` 400 if malformed."""
     items = user_items(body["data"]) if "data" in body else ()  # the user's own items (router seed --data)
     datasets = body.get("datasets", [] if items else ["arc_easy", "sciq"])

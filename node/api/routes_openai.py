@@ -14,10 +14,10 @@ retries on its own).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 from peermind.federated import EMBED_DIM, EmbedderUnavailable
@@ -87,19 +87,21 @@ def pin_model(candidates: Sequence[Candidate], requested: object, constraints: C
     return replace(constraints, peer=chosen.peer_id)
 
 
-def model_list(candidates: Sequence[Candidate], *, my_id: str, created: int, embedder_loaded: bool) -> dict[str, Any]:
+def model_list(candidates: Sequence[Candidate], *, my_id: str, created: int, embedder_loaded: bool) -> dict[str, object]:
     """``GET /v1/models``: each generation model once, with the peers serving it, then the embedder."""
-    seen: dict[str, dict[str, Any]] = {}
+    peers: dict[str, list[str]] = {}
     for c in candidates:
-        entry = seen.setdefault(c.model, {"id": c.model, "object": "model", "created": created, "owned_by": "peermind",
-                                          "kind": "generate", "peers": []})
-        entry["peers"].append(c.peer_id)
+        peers.setdefault(c.model, []).append(c.peer_id)
+    models: list[dict[str, object]] = [
+        {"id": model, "object": "model", "created": created, "owned_by": "peermind", "kind": "generate", "peers": serving}
+        for model, serving in peers.items()
+    ]
     embedder = {"id": EMBED_MODEL, "object": "model", "created": created, "owned_by": "peermind", "kind": "embedding",
                 "peers": [my_id], "dimensions": EMBED_DIM, "loaded": embedder_loaded}
-    return {"object": "list", "data": [*seen.values(), embedder]}
+    return {"object": "list", "data": [*models, embedder]}
 
 
-def _max_tokens(body: dict[str, Any], default: int, limit: int) -> int:
+def _max_tokens(body: Mapping[str, object], default: int, limit: int) -> int:
     value = body.get("max_tokens")
     if value is None:
         return min(default, limit)
@@ -109,7 +111,7 @@ def _max_tokens(body: dict[str, Any], default: int, limit: int) -> int:
     return value
 
 
-def _temperature(body: dict[str, Any]) -> float:
+def _temperature(body: Mapping[str, object]) -> float:
     value = body.get("temperature")
     if value is None:
         return 0.0
@@ -206,6 +208,6 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
                         status_code=500)
 
 
-def openai_exception_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+def openai_exception_handlers() -> dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]]:
     """For ``Starlette(exception_handlers=...)``."""
     return {HTTPException: _http_error, Exception: _unexpected}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ..collab_choices import ESCALATE_TO, MODES, VOTE_RULES
 from .errors import (
@@ -101,7 +100,7 @@ class RequestOptions:
     timeout_s: float
 
 
-def _number(opts: Mapping[str, Any], key: str, lo: float, hi: float) -> float | None:
+def _number(opts: Mapping[str, object], key: str, lo: float, hi: float) -> float | None:
     value = opts.get(key)
     if value is None:
         return None
@@ -110,21 +109,21 @@ def _number(opts: Mapping[str, Any], key: str, lo: float, hi: float) -> float | 
     return float(value)
 
 
-def _peer_list(opts: Mapping[str, Any], key: str) -> tuple[str, ...]:
+def _peer_list(opts: Mapping[str, object], key: str) -> tuple[str, ...]:
     value = opts.get(key) or []
     if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
         raise InvalidOptions(f"{key} must be a list of peer ID strings")
     return tuple(value)
 
 
-def _choice(opts: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
+def _choice(opts: Mapping[str, object], key: str, allowed: tuple[str, ...], default: str) -> str:
     value = opts.get(key, default)
     if value not in allowed:
         raise InvalidOptions(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
     return str(value)
 
 
-def parse_request_options(opts: Mapping[str, Any], *, default_timeout_s: float = 120.0) -> RequestOptions:
+def parse_request_options(opts: Mapping[str, object], *, default_timeout_s: float = 120.0) -> RequestOptions:
     """Validate a request's peermind options; ``InvalidOptions`` names the bad field."""
     if not isinstance(opts, Mapping):
         raise InvalidOptions("peermind options must be a JSON object")
