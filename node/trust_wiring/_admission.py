@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from peermind.protocol import CapabilityAd, TaskRefusal, TaskRequest, TaskResult
 from peermind.trust import (
@@ -62,7 +63,11 @@ from the same node: with 1, a user's question pinned to a newcomer was refused w
 asking node's own probe of that newcomer was running."""
 CONCURRENCY_RETRY_MS = 1000
 MAX_CHARGED = 4096
-"""Work charges awaiting settlement (tasks running or queued here); older ones are dropped."""
+"""Work charges awaiting settlement (tasks running or queued here); past it the oldest is refunded."""
+CHARGE_GRACE_S = 30.0
+"""A charge still unsettled this long after its task's deadline is refunded: the backend stops a
+task at its deadline, so its reply was never produced (e.g. a stream that died before its task
+ran), and keeping the charge would shrink the peer's work allowance for work never done."""
 TRUSTED_PRIORITY = PEER_PRIORITY
 """Queue priority of a trusted peer's tasks (the task server's default for any peer; this
 node's own work is 0): never cut short."""
@@ -78,6 +83,13 @@ TELLING_TIMEOUT_S = 2.0
 """The stream let through to carry that refusal must reach the gate within this long; if it
 died first (reset by the requester, or by the ban's own disconnect) the next one is let through."""
 _NO_TASK = b"\0" * 16
+
+
+class _Charge(NamedTuple):
+    peer: str
+    tokens: float
+    expires_at: float
+    """On the admission clock: the task's deadline plus CHARGE_GRACE_S."""
 
 
 class Admission:
@@ -98,7 +110,7 @@ class Admission:
         self._pow = pow_ if pow_ is not None and pow_.difficulty_bits > 0 else None
         self.conduct = RequesterConduct(ledger.params, now=now)
         self.limiter = RateLimiter(ledger.params, ledger.book, now=now, conduct=self.conduct)
-        self._charged: dict[bytes, tuple[str, float]] = {}
+        self._charged: dict[bytes, _Charge] = {}
         self._abuse = RateLimiter(abuse_params(ledger.params), ledger.book, now=now)
         self._running: dict[str, int] = {}
         self._told_banned: dict[str, float] = {}
@@ -149,6 +161,7 @@ class Admission:
         """Charge ``request``'s tokens to ``peer``'s work budget, or refuse it (pair with ``settle_work``)."""
         if not self.enabled:
             return None
+        self._expire_charges()
         cost = task_cost(request)
         try:
             self.limiter.check(peer, LimitKind.WORK, cost)
@@ -156,17 +169,35 @@ class Admission:
             self._metrics.refusals.labels(reason="rate_limited").inc()
             return self._told_to_wait(peer, exc.retry_after_s, f"work over the allowance ({cost:.0f} tokens): {exc}")
         _rate, burst = self.limiter.limits(peer, LimitKind.WORK)
-        self._charged[request.task_id] = (peer, min(cost, burst))
-        while len(self._charged) > MAX_CHARGED:  # a task never settled (its stream died first)
-            self._charged.pop(next(iter(self._charged)))
+        left_s = max(0.0, request.deadline_ms / 1000 - time.time())
+        self._charged[request.task_id] = _Charge(peer, min(cost, burst), self._now() + left_s + CHARGE_GRACE_S)
+        while len(self._charged) > MAX_CHARGED:  # never settled: refunded rather than kept
+            self._refund(self._charged.pop(next(iter(self._charged))))
         return None
 
     def settle_work(self, request: TaskRequest, reply: TaskResult | TaskRefusal | None) -> None:
         """Give back what a charged task did not use (all of it when it never ran)."""
         charged = self._charged.pop(request.task_id, None)
         if charged is not None:
-            peer, cost = charged
-            self.limiter.refund(peer, LimitKind.WORK, cost - used_tokens(request, reply))
+            self.limiter.refund(charged.peer, LimitKind.WORK, charged.tokens - used_tokens(request, reply))
+
+    @property
+    def pending_charges(self) -> int:
+        """Work charges awaiting settlement (tasks running or queued here)."""
+        return len(self._charged)
+
+    def _expire_charges(self) -> None:
+        """Refund the charges whose task can no longer be running (oldest first, in charge order)."""
+        now = self._now()
+        while self._charged:
+            task_id, charge = next(iter(self._charged.items()))
+            if charge.expires_at > now:
+                return
+            del self._charged[task_id]
+            self._refund(charge)
+
+    def _refund(self, charge: _Charge) -> None:
+        self.limiter.refund(charge.peer, LimitKind.WORK, charge.tokens)
 
     def _told_to_wait(self, peer: str, retry_after_s: float, detail: str) -> TaskRefusal:
         self.conduct.told_to_wait(peer, retry_after_s)

@@ -245,3 +245,40 @@ def test_a_stream_that_dies_before_its_refusal_does_not_silence_the_ban() -> Non
     assert refusal is not None and refusal.reason == "untrusted"
     clock.t += 2.5
     assert admission.turn_away(A)  # told now: reset for the rest of the 30 s
+
+
+def test_a_charge_whose_task_never_settles_expires_after_its_deadline() -> None:
+    """A streamed task whose reply is never produced used to keep its charge in the table until
+    4,096 later charges pushed it out (with live tasks' charges, whose refunds were then lost);
+    now it is refunded and dropped once its deadline plus a grace has passed."""
+    import time as _time
+
+    from peermind.node.trust_wiring._admission import CHARGE_GRACE_S
+
+    admission, _ledger, clock, _registry = _admission(work_rate=100.0, work_burst=1200.0)
+    never_settled = dataclasses.replace(_generate(1), deadline_ms=int(_time.time() * 1000) + 20_000)
+    assert admission.charge_work(A, never_settled) is None
+    clock.t += 20.0 + CHARGE_GRACE_S - 1.0
+    assert admission.charge_work(B, _score(3)) is None  # a later request sweeps: not expired yet
+    assert admission.pending_charges == 2
+    clock.t += 2.0
+    assert admission.charge_work(B, _score(4)) is None
+    assert admission.pending_charges == 2  # A's charge is gone; B's two are pending
+    admission.settle_work(never_settled, None)  # a settle arriving after all is a no-op
+    assert admission.pending_charges == 2
+
+
+def test_a_charge_pushed_out_of_a_full_table_is_refunded_not_kept() -> None:
+    from peermind.node.trust_wiring import _admission as admission_module
+
+    admission, _ledger, _clock, _registry = _admission(work_rate=100.0, work_burst=1200.0)
+    assert admission.charge_work(A, _generate(1)) is None
+    assert admission.charge_work(A, _generate(2)) is not None
+    limit = admission_module.MAX_CHARGED
+    admission_module.MAX_CHARGED = 3
+    try:
+        for n in range(3):  # other peers' tasks fill the table: A's oldest charge is pushed out
+            assert admission.charge_work(B, _score(10 + n)) is None
+    finally:
+        admission_module.MAX_CHARGED = limit
+    assert admission.charge_work(A, _generate(2)) is None
