@@ -235,15 +235,16 @@ class LlamaBackend:
         a running preemptible generation of a worse priority short at a token boundary).
         """
         self._check_open()
-        if self.queue_depth >= self._max_queue:
+        ahead = self._slots.ahead_of(priority)  # less urgent preemptible work does not delay this task
+        if ahead >= self._max_queue:
             raise BackendBusy(
-                f"{self._profile.name} backend is full ({self.queue_depth} of {self._max_queue} "
-                "tasks queued or running); retry later or ask another peer"
+                f"{self._profile.name} backend is full ({ahead} of {self._max_queue} "
+                "tasks queued or running ahead of this one); retry later or ask another peer"
             )
         if deadline is not None:
             _admission.admit(
                 time_left=deadline - trio.current_time(),
-                ahead=self.queue_depth,
+                ahead=ahead,
                 max_concurrency=self._max_concurrency,
                 speed=self._speed.snapshot(),
                 prompt_tokens=prompt_tokens,

@@ -53,6 +53,16 @@ class PrioritySlots:
     def waiting(self) -> int:
         return sum(1 for w in self._waiters if not w.gone)
 
+    def ahead_of(self, priority: int) -> int:
+        """Tasks that would hold a slot before a new task of ``priority``: waiters at least as
+        urgent, and running tasks it cannot cut short (not preemptible, or not worse than it).
+
+        A node's queue full of unproven peers' preemptible work is no wait for its own user's
+        or a trusted peer's task, so deadline and queue-full checks must not count it."""
+        waiting = sum(1 for w in self._waiters if not w.gone and w.priority <= priority)
+        running = sum(1 for r in self.running if not (r.preemptible and r.priority > priority))
+        return waiting + running
+
     async def acquire(self, priority: int, *, preemptible: bool = False) -> Running:
         """Wait for a slot (best priority first, FIFO within one); cancellation-safe."""
         if self._free > 0 and not self.waiting:

@@ -52,3 +52,25 @@ async def test_a_cancelled_waiter_never_leaks_its_slot() -> None:
         again = await slots.acquire(5)
     slots.release(again)
     assert slots.waiting == 0
+
+
+async def test_only_work_that_runs_first_counts_as_ahead_of_a_task() -> None:
+    """A queue full of unproven peers' preemptible generations is no wait for the node's own
+    user or a trusted peer (a Sybil flock admitted by the newcomer pool used to make honest
+    tasks look late, so they were refused 'deadline' or 'busy' behind work they would cut short)."""
+    slots = PrioritySlots(1)
+    newcomer = await slots.acquire(2, preemptible=True)
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(slots.acquire, 2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert slots.ahead_of(2) == 4  # another newcomer waits behind all of them
+        assert slots.ahead_of(1) == 0 and slots.ahead_of(0) == 0
+        nursery.start_soon(slots.acquire, 1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert slots.ahead_of(0) == 0 and slots.ahead_of(1) == 1
+        nursery.cancel_scope.cancel()
+    slots.release(newcomer)
+    trusted = await slots.acquire(1)
+    assert slots.ahead_of(0) == 1  # running work that cannot be cut short counts
+    slots.release(trusted)
