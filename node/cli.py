@@ -37,6 +37,8 @@ Handler = Callable[[argparse.Namespace], int]
 # The running node's state file (daemon.NodeState writes it). Read here without importing
 # the daemon, which loads libp2p and the LLM stack: seconds for every `peermind status`.
 STATE_FILE = "node.json"
+ADMISSION_DEFAULT_HOURS = 30 * 24.0
+ADMISSION_MAX_HOURS = 366 * 24.0
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -319,6 +321,32 @@ def cmd_invite(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admit(args: argparse.Namespace) -> int:
+    """``peermind admit PEER_ID``: an admission this node (an admitting peer) signs for a member."""
+    import time
+
+    from peermind.protocol import InvalidPeerId, Signer, peer_id_from_b58
+    from peermind.trust import admission_to_text, issue_admission
+
+    from .errors import ConfigError
+    from .identity import load_identity
+
+    cfg = _config(args, {"network": args.network} if args.network else None)
+    identity = load_identity(cfg.data_dir)
+    if cfg.network_admitters and identity.peer_id_b58 not in cfg.network_admitters:
+        raise ConfigError(f"admit: this node ({identity.peer_id_b58}) is not one of network_admitters of network "
+                          f"{cfg.network!r}; its admissions would be refused")
+    try:
+        peer_id_from_b58(args.peer_id)
+    except (InvalidPeerId, ValueError) as exc:
+        raise ConfigError(f"admit: {args.peer_id!r} is not a peer ID like 12D3KooW... (`peermind keys show`)") from exc
+    if not 0 < args.ttl_hours <= ADMISSION_MAX_HOURS:
+        raise ConfigError(f"admit: --ttl-hours must be in (0, {ADMISSION_MAX_HOURS}], got {args.ttl_hours:g}")
+    expires_at = int(time.time() + args.ttl_hours * 3600)
+    print(admission_to_text(issue_admission(Signer(identity.private_key), cfg.network, args.peer_id, expires_at)))
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
     """``peermind config show``: the effective configuration as TOML."""
     from .config import config_to_toml
@@ -439,6 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_api_arg(invite)
     invite.add_argument("--ttl-hours", type=float, help="hours until the token expires (default 24, at most 720)")
     invite.set_defaults(func=cmd_invite)
+
+    admit = sub.add_parser("admit", help="sign an admission for a member of a network with admitting peers "
+                           "(run on an admitting peer; the member sets network_admission to the printed text)")
+    admit.add_argument("peer_id", help="the member's peer ID (its `peermind keys show`)")
+    admit.add_argument("--network", help="the network (default: the config's network)")
+    admit.add_argument("--ttl-hours", type=float, default=ADMISSION_DEFAULT_HOURS,
+                       help=f"hours until the admission expires (default {ADMISSION_DEFAULT_HOURS:g}, "
+                       f"at most {ADMISSION_MAX_HOURS:g})")
+    _add_config_args(admit)
+    admit.set_defaults(func=cmd_admit)
 
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_cmd", required=True, metavar="SUBCOMMAND")
     cshow = config.add_parser("show", help="print the effective configuration as TOML")

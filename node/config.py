@@ -169,6 +169,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _admission_text(v: str) -> str | None:
+    from peermind.trust import TrustError, admission_from_text
+
+    try:
+        admission_from_text(v)
+    except TrustError as exc:
+        return str(exc)
+    return None
+
+
 def _token(v: str) -> str | None:
     if not v or any(c.isspace() or not c.isprintable() for c in v):
         return "must be non-empty printable text without spaces (it goes in an HTTP header)"
@@ -569,6 +579,20 @@ class NodeConfig(_Validated):
         "travels). Set it with PEERMIND_NETWORK_SECRET or the config file; `peermind invite` "
         "puts it in the token",
         _optional(_token),
+    )
+    network_admitters: tuple[str, ...] = _setting(
+        (),
+        "network setting that makes the network private by admission: peer IDs of its admitting "
+        "peers; only they and nodes whose ad carries an unexpired admission one of them signed "
+        "(network_admission) get work, ads or opinions accepted (every node of the network lists "
+        "the same peers)",
+        _each(_peer_id),
+    )
+    network_admission: str | None = _setting(
+        None,
+        "this node's admission to a network with admitting peers: the pma1. text an admitting peer "
+        "printed with `peermind admit <this node's peer id>` (bound to this peer ID; no secret)",
+        _optional(_admission_text),
     )
     bootstrap: tuple[str, ...] = _setting(
         (),

@@ -21,7 +21,7 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from peermind.protocol import CapabilityAd, ModelInfo, Signer, TaskRefusal, Verifier
-from peermind.trust import EvidenceEvent, MembershipRules, NewcomerPool
+from peermind.trust import EvidenceEvent, MembershipRules, NewcomerPool, admission_from_text
 
 from .answer_log import AnswerLog
 from .collab.answer import Answer
@@ -151,6 +151,10 @@ class Node:
         # Network membership on every protocol (node/p2p/membership.py): name, proof of work, secret.
         self.membership = self._membership(config)
         self.trust.admission.is_member = self.membership.admits
+        outside = self.membership.own_standing(self.peer_id)
+        if outside is not None:  # this node's own peers will refuse it: say so here, once
+            log.warning("this node is not admitted on its network", extra={"reason": outside.reason,
+                                                                            "detail": str(outside)[:200]})
         self.signer = Signer(identity.private_key)
         self.verifier = Verifier(
             max_skew_s=config.limits.clock_skew_s,
@@ -464,6 +468,7 @@ class Node:
             ram_mb=int(psutil.virtual_memory().available / 2**20),
             pow_nonce=self.trust.pow_nonce,
             member_proof=self.membership.own_proof(self.peer_id),
+            admission=self.membership.own_admission,
             knowledge=await self.knowledge.summary_or_none(),
         )
 
@@ -504,13 +509,15 @@ class Node:
         """The network's admission rules; unproven peers (trust on) share one newcomer pool,
         as large as one trusted peer's allowance."""
         t = config.trust
-        rules = MembershipRules.build(config.network, t.pow_difficulty_bits, config.network_secret)
+        rules = MembershipRules.build(config.network, t.pow_difficulty_bits, config.network_secret,
+                                      config.network_admitters)
+        admission = admission_from_text(config.network_admission) if config.network_admission else None
         if not t.enabled:
-            return Membership(rules, self.board, own_id=self.peer_id)
+            return Membership(rules, self.board, own_id=self.peer_id, own_admission=admission)
         book, probation = self.trust.book, self.trust.params.probation_interactions
         pool = NewcomerPool(rate=t.request_rate, burst=t.request_burst,
                             concurrent=max(2, round(t.request_burst * 0.4)))
-        return Membership(rules, self.board, pool=pool, own_id=self.peer_id,
+        return Membership(rules, self.board, pool=pool, own_id=self.peer_id, own_admission=admission,
                           unproven=lambda peer: book.interactions(peer) < probation and peer != self.peer_id)
 
     def issue_invite(self, ttl_s: float) -> dict[str, object]:

@@ -67,5 +67,7 @@ class CapabilityAd(Message):
     ram_mb: Annotated[int, Limits(ge=0, le=2**40)] = 0
     member_proof: Annotated[bytes, Limits(max_len=64)] | None = None
     """Private networks: HMAC proving the signer holds the network's secret (SPEC 9.1)."""
+    admission: Annotated[bytes, Limits(max_len=128)] | None = None
+    """Networks with admitting peers: an admission one of them signed for the signer (SPEC 7.1)."""
     knowledge: KnowledgeSummary | None = None
     """Summary of the peer's local corpus (knowledge peers only); never text."""

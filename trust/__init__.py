@@ -6,6 +6,7 @@ plain rows it returns. No network I/O, no SQLite; every clock is injectable
 the limits do and do not stop.
 """
 
+from ._admission_cert import admission_from_text, admission_to_text, issue_admission
 from ._allowances import ABUSE_FACTOR, REQUEST_ABUSE_FACTOR, abuse_params, gossip_allowances
 from ._answers import answers_match, normalise_answer
 from ._canary import CanaryItem, CanaryPolicy, judge_canary
@@ -85,6 +86,8 @@ __all__ = [
     "ViolationKind",
     "ViolationSource",
     "abuse_params",
+    "admission_from_text",
+    "admission_to_text",
     "answers_match",
     "blend",
     "canary_detail",
@@ -96,6 +99,7 @@ __all__ = [
     "honesty_weight",
     "judge_canary",
     "llr_of_detail",
+    "issue_admission",
     "membership_proof",
     "network_key",
     "normalise_answer",

@@ -2,7 +2,8 @@
 
 A peer is admitted while this node holds a fresh ad of it that passed the network's
 rules (``peermind.trust.MembershipRules``: the network's name, its proof of work and, on a
-private network, a membership proof). Everything else gets a typed refusal: on the task
+private network, a membership proof or an admission signed by one of its admitting
+peers). Everything else gets a typed refusal: on the task
 and negotiation protocols a ``task.refusal`` whose reason names the
 ``peermind.protocol.AdmissionError`` subclass (``wrong_network``, ``not_member``,
 ``unadvertised``), on the training protocol a ``train.reply`` whose error starts with it;
@@ -48,8 +49,10 @@ class Membership:
     def __init__(self, rules: MembershipRules, board: AdBoard, *,
                  unproven: Callable[[str], bool] = lambda _peer: False,
                  pool: NewcomerPool | None = None, ad_grace_s: float = AD_GRACE_S,
-                 own_id: str | None = None) -> None:
+                 own_id: str | None = None, own_admission: bytes | None = None) -> None:
         self.rules = rules
+        self.own_admission = own_admission
+        """What this node's ad carries on a network with admitting peers (``peermind admit``)."""
         self._own_id = own_id
         """This node: admitted to its own protocols (an auction negotiates with the asking node's
         own model over the same protocol, and a node holds no ad of itself on its board)."""
@@ -171,9 +174,18 @@ class Membership:
             "peer": peer, "reason": problem.reason, "error": type(problem).__name__,
             "protocol": protocol, "detail": str(problem)[:200]})
 
+    def own_standing(self, peer_id: str) -> AdmissionError | None:
+        """Why this node's own ad would not admit it on a network with admitting peers (None: it
+        would, or the network has none): logged at start, so a missing or expired admission is
+        seen where it is fixed, not only in the peers' refusals."""
+        if not self.rules.admitters or peer_id in self.rules.admitters:
+            return None
+        return self.rules.judge_admission(peer_id, self.own_admission)
+
     def snapshot(self) -> dict[str, object]:
         pool = self.pool
         return {"network": self.rules.network, "private": self.rules.private,
+                "admitters": sorted(self.rules.admitters),
                 "pow_difficulty_bits": self.rules.pow.difficulty_bits, "refusals": dict(self.refusals),
                 "newcomer_pool": None if pool is None else {
                     "rate": pool.rate, "burst": pool.burst, "concurrent": pool.concurrent, "running": pool.running}}
