@@ -12,7 +12,6 @@ requests. Nothing here is asserted: it is a measurement, with the machine's load
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ._bench_node import PROMPTS
+from ._bench_results import write_bench_results
 
 GOAL_RATIO = 1.05
 WARM_UP = "Say hello in five words."
@@ -156,12 +156,9 @@ def format_markdown(result: BackendBenchResult, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(result: BackendBenchResult, out: Path, command: str) -> str:
-    markdown = format_markdown(result, command)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({**result.to_json(), "command": command}, indent=2))
-    out.with_suffix(".md").write_text(markdown)
-    return markdown
+def write_results(result: BackendBenchResult, out: Path, command: str, *, show: bool = False) -> str:
+    """The run's JSON and markdown report (``write_bench_results``); returns the markdown."""
+    return write_bench_results(out, {**result.to_json(), "command": command}, format_markdown(result, command), show=show)
 
 
 def cmd_bench_backend(args: Any) -> int:
@@ -172,8 +169,7 @@ def cmd_bench_backend(args: Any) -> int:
     result = run_backend_benchmark(model=args.model, threads=args.threads, max_tokens=args.max_tokens,
                                    prompts=args.prompts, rounds=args.rounds,
                                    progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
-    sys.stdout.write(write_results(result, args.out, command))
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
+    write_results(result, args.out, command, show=True)
     return 0
 
 

@@ -16,7 +16,6 @@ capacity, not canaries or exploration (their cost is in ``bench trust``).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ._bench_node import PROMPTS
+from ._bench_results import write_bench_results
 from ._profiles import BENCH_NODE_SETTINGS, set_args
 
 SETTINGS = (*BENCH_NODE_SETTINGS, "trust.enabled=false", "router.learn_interval_s=0")
@@ -193,12 +193,9 @@ def format_markdown(result: LoadBenchResult, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(result: LoadBenchResult, out: Path, command: str) -> str:
-    markdown = format_markdown(result, command)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({**result.to_json(), "command": command}, indent=2))
-    out.with_suffix(".md").write_text(markdown)
-    return markdown
+def write_results(result: LoadBenchResult, out: Path, command: str, *, show: bool = False) -> str:
+    """The run's JSON and markdown report (``write_bench_results``); returns the markdown."""
+    return write_bench_results(out, {**result.to_json(), "command": command}, format_markdown(result, command), show=show)
 
 
 def _peer_counts(text: str) -> list[int]:
@@ -225,8 +222,7 @@ def cmd_bench_load(args: Any) -> int:
     result = run_load_benchmark(peers=peers, clients_per_peer=args.clients_per_peer, seconds=args.seconds,
                                 max_tokens=args.max_tokens, workdir=args.dir,
                                 progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
-    sys.stdout.write(write_results(result, args.out, command))
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
+    write_results(result, args.out, command, show=True)
     return 0
 
 

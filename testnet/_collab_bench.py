@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._bench_results import write_bench_results
+
 RELAXED_TRUST = ["--set", "trust.request_rate=50", "--set", "trust.request_burst=50"]
 QUESTION_OFFSET = 300  # validation items past any seed's validation slice: never embedded before
 _BIDS = re.compile(r"auction: (\d+) bids")
@@ -221,12 +223,8 @@ def cmd_bench_collab(args: argparse.Namespace) -> int:
     result.meta["loadavg"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     result.meta["embedding_runtimes"] = compare_embedders(settings)
     result.meta["loadavg"]["after_embedding"] = [round(x, 2) for x in os.getloadavg()]
-    markdown = format_markdown(result, settings.command)
-    settings.out.parent.mkdir(parents=True, exist_ok=True)
-    settings.out.write_text(json.dumps({"summary": result.summary(), "raw": asdict(result), "command": settings.command}, indent=2))
-    settings.out.with_suffix(".md").write_text(markdown)
-    sys.stdout.write(markdown)
-    print(f"wrote {settings.out} and {settings.out.with_suffix('.md')}", file=sys.stderr)
+    write_bench_results(settings.out, {"summary": result.summary(), "raw": asdict(result), "command": settings.command},
+                        format_markdown(result, settings.command), show=True)
     return 0
 
 

@@ -30,7 +30,6 @@ sharing peers' frames too (they do send passages when asked: the audit can see t
 from __future__ import annotations
 
 import io
-import json
 import os
 import platform
 import re
@@ -47,6 +46,7 @@ from peermind.bench import Item, accuracy_ci, load_items
 from peermind.node.client import NodeClient
 from peermind.protocol import split_frames
 
+from ._bench_results import write_bench_results
 from ._eval_ask import ask_item
 from ._eval_outcomes import Outcome, Peer
 from ._launcher import NodeInfo, Testnet
@@ -316,9 +316,7 @@ def write_report(result: KnowledgeBenchResult, out: Path, command: str) -> None:
     figures, goals = result.figures(), result.goals()
     data = {"command": command, "machine": platform.platform(), "figures": figures, "goals": goals,
             "goal_targets": GOALS, **asdict(result)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=2))
-    out.with_suffix(".md").write_text(markdown(result, command))
+    write_bench_results(out, data, markdown(result, command))
 
 
 def markdown(result: KnowledgeBenchResult, command: str) -> str:

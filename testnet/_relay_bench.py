@@ -20,7 +20,6 @@ after the rounds: a figure measured over the wrong path is not reported.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ._bench_results import write_bench_results
 from ._eval_goals import bootstrap
 from ._netns import unavailable
 from ._relay_net import RelayNet
@@ -194,10 +194,7 @@ def write_report(result: RelayBenchResult, out: Path) -> str:
         + (" The interval includes 0: within noise." if s["added_ci_low_ms"] <= 0 <= s["added_ci_high_ms"] else ""),
         "",
     ])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(asdict(result), indent=2))
-    out.with_suffix(".md").write_text(md)
-    return md
+    return write_bench_results(out, asdict(result), md)
 
 
 def _relayed_only(addrs: list[str], peer_id: str) -> bool:
