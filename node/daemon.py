@@ -45,7 +45,7 @@ from .invite import make_invite, read_invite
 from .knowledge import KnowledgeService
 from .knowledge.wiring import index_in_background, knowledge_settings
 from .light import NO_MODEL
-from .llm import LlamaBackend, Measurement
+from .llm import LlamaBackend, LLMError, Measurement
 from .metrics import NodeMetrics
 from .p2p.ads import AdBoard, AdGossip, ads_topic
 from .p2p.dht import Provider, ProviderIndex
@@ -79,6 +79,8 @@ API_CLOSE_GRACE_S = 5.0
 REJOIN_MAX_PEERS = 8
 REJOIN_WINDOW_S = 24 * 3600.0
 OFFLINE_NOTE = "offline: no peer reachable, answered by this node alone"
+SPEED_STALE_S = 60.0
+"""A model node that served nothing for this long re-measures its speed for its ad (LlamaBackend.refresh_speed)."""
 """Added to an answer's reason when no peer serving a model was reachable (intermittent links)."""
 
 
@@ -294,6 +296,8 @@ class Node:
                 nursery.start_soon(self.replay_floors.run)
                 nursery.start_soon(RttMonitor(host, self._model_peers, book=self.rtt).run)
                 nursery.start_soon(self._load_watch)
+                if self.serves_model:
+                    nursery.start_soon(self._speed_watch)
                 nursery.start_soon(index_in_background, self.knowledge, self.config.knowledge.docs,
                                    self.collab.embedder.request_load)
                 self.api_url = await nursery.start(self._serve_api)
@@ -420,6 +424,21 @@ class Node:
             if depth != last and self.gossip is not None:
                 self.gossip.request_publish()
             last = depth
+
+    async def _speed_watch(self) -> None:
+        """Keep the ad's speed current while no served task shows it: a start-up figure taken on
+        a loaded machine would otherwise keep routers away from this node for good."""
+        while True:
+            await trio.sleep(SPEED_STALE_S / 4)
+            if self.in_flight:
+                continue
+            try:
+                refreshed = await self.backend.refresh_speed(stale_after_s=SPEED_STALE_S)
+            except LLMError:  # busy or closing: the next round tries again
+                continue
+            if refreshed:
+                self.measurement = self.backend.measurement
+                self._republish_ad()
 
     # ----------------------------------------------------------------- ads
     def _republish_ad(self) -> None:

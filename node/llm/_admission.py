@@ -21,6 +21,7 @@ The rules, in order:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from ._errors import DeadlineUnmeetable
@@ -50,6 +51,7 @@ class SpeedTracker:
         self._prompt_tps: float | None = None
         self._gen_tps: float | None = None
         self._task_s: float | None = None
+        self._updated_at: float | None = None
 
     @staticmethod
     def _blend(old: float | None, new: float) -> float:
@@ -59,10 +61,16 @@ class SpeedTracker:
         # Tiny evaluations are dominated by fixed overhead and would understate throughput.
         if tokens >= 8 and seconds > 0:
             self._prompt_tps = self._blend(self._prompt_tps, tokens / seconds)
+            self._updated_at = time.monotonic()
 
     def observe_generation(self, tokens: int, seconds: float) -> None:
         if tokens >= 4 and seconds > 0:
             self._gen_tps = self._blend(self._gen_tps, tokens / seconds)
+            self._updated_at = time.monotonic()
+
+    def age_s(self) -> float | None:
+        """Seconds since a throughput was last observed (None: never)."""
+        return None if self._updated_at is None else time.monotonic() - self._updated_at
 
     def observe_task(self, seconds: float) -> None:
         if seconds >= 0:
@@ -71,6 +79,7 @@ class SpeedTracker:
     def reset_to(self, prompt_tps: float, gen_tps: float) -> None:
         """A fresh self-benchmark replaces the throughput history."""
         self._prompt_tps, self._gen_tps = prompt_tps, gen_tps
+        self._updated_at = time.monotonic()
 
     def snapshot(self) -> Speed:
         return Speed(self._prompt_tps, self._gen_tps, self._task_s)

@@ -456,6 +456,21 @@ class LlamaBackend:
         )
         return self.measurement
 
+    async def refresh_speed(self, *, stale_after_s: float) -> bool:
+        """Re-measure when idle and no task has shown the speed for ``stale_after_s``; True if it did.
+
+        The advertised speed follows served tasks (an EWMA), so a node that serves nothing
+        keeps its start-up figure forever: measured on a loaded machine, it stays 2-5x too
+        slow, routers send every question to a peer that looked faster, and the figure is
+        never corrected (``peermind bench load``: at 2 peers one served all 121 answers).
+        A short self-benchmark while idle gives routers today's speed instead.
+        """
+        age = self._speed.age_s()
+        if self._closed or self.queue_depth or (age is not None and age < stale_after_s):
+            return False
+        await self.measure()
+        return True
+
     async def aclose(self) -> None:
         """Refuse new calls, let running ones finish, then free the models."""
         if self._closed:

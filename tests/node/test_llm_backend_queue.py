@@ -378,3 +378,38 @@ async def test_a_non_preemptible_generation_runs_to_its_end(profile: ModelProfil
         await until(lambda: engine.jobs)
         await backend.score("Q:", [" a", " b"])
     assert results["essay"].completion_tokens == 5000 and backend.preempted == 0
+
+
+class _CountingMeasure(FakeEngine):
+    """Counts self-benchmarks."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        super().__init__(gate)
+        self.measures = 0
+
+    def measure(self) -> RawMeasurement:
+        self.measures += 1
+        return super().measure()
+
+
+async def test_an_idle_backend_remeasures_a_stale_speed_and_a_serving_one_does_not(profile: ModelProfile) -> None:
+    engine = _CountingMeasure()
+    backend = await _backend(profile, [engine])
+    assert await backend.refresh_speed(stale_after_s=60) is True  # never measured: measure now
+    assert await backend.refresh_speed(stale_after_s=60) is False  # just measured: fresh
+    assert engine.measures == 1
+    await trio.sleep(0.05)
+    assert await backend.refresh_speed(stale_after_s=0.01) is True  # nothing served since: stale
+    assert engine.measures == 2
+
+
+async def test_a_busy_backend_does_not_remeasure(profile: ModelProfile) -> None:
+    gate = threading.Event()
+    engine = _CountingMeasure(gate)
+    backend = await _backend(profile, [engine])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: backend.generate(USER, max_tokens=3))
+        await until(lambda: engine.active == 1)
+        assert await backend.refresh_speed(stale_after_s=0) is False  # a task is running
+        gate.set()
+    assert engine.measures == 0
