@@ -6,10 +6,11 @@ and on change, to every connected peer on the topic (flood publishing, ``flood.p
 a peer that connects later is handed our latest ad alone at once, instead of waiting
 for the next period. Receivers verify the envelope, check that the gossip origin is the
 ad's signer, keep the newest ad per peer until its TTL runs out, and dial peers they
-learn about: ads double as the discovery mechanism. A peer whose direct connection
-dropped keeps its ad for a short grace (``DISCONNECTED_GRACE_PERIODS`` republish
-periods): if it is still reachable through others its next ad arrives and renews it;
-if it vanished, the ad goes within the grace instead of attracting requests until its TTL.
+learn about: ads double as the discovery mechanism. The ad of a peer we hold no
+connection to lives a short grace after it arrived (``DISCONNECTED_GRACE_PERIODS``
+republish periods): if it is still reachable through others its next ad arrives and
+renews it; if it vanished, the ad goes within the grace instead of attracting
+requests until its TTL.
 """
 
 from __future__ import annotations
@@ -121,18 +122,18 @@ class AdBoard:
         if self._ads.pop(peer_id, None) is not None:
             self._notify()
 
-    def expire_within(self, peer_id: str, seconds: float) -> None:
-        """Let ``peer_id``'s ad live at most ``seconds`` more, unless a newer ad renews it.
+    def limit_unconnected(self, connected: set[str], grace_s: float) -> None:
+        """Let the ad of every peer not in ``connected`` live at most ``grace_s`` after it arrived.
 
-        For a peer whose direct connection dropped: it may still be reachable through
-        others (its next ad then arrives and replaces this one), or gone.
+        A peer we hold no connection to may still be reachable through others: then its
+        next ad arrives within a period and renews this one. If it vanished, its ad goes
+        within the grace instead of attracting requests until its TTL runs out.
         """
-        entry = self._ads.get(peer_id)
-        if entry is None:
-            return
-        deadline = self._now() + seconds
-        if deadline < entry.expires_at:
-            self._ads[peer_id] = PeerAd(entry.peer_id, entry.ad, entry.received_at, deadline)
+        for peer_id, entry in list(self._ads.items()):
+            if peer_id not in connected:
+                deadline = entry.received_at + grace_s
+                if deadline < entry.expires_at:
+                    self._ads[peer_id] = PeerAd(entry.peer_id, entry.ad, entry.received_at, deadline)
 
     def prune(self) -> list[str]:
         now = self._now()
@@ -245,24 +246,19 @@ class AdGossip:
             self._wake = trio.Event()
 
     async def _watch_connections(self) -> None:
-        """Shorten the ads of peers that disconnect to a grace of a few republish periods.
+        """Ads of peers we hold no connection to live ``DISCONNECTED_GRACE_PERIODS`` periods after arrival.
 
-        Dropping such an ad at once lost the ads of peers still reachable through others
-        whenever a connection churned (50 nodes: ads held fell from 28% to 6%); keeping it
-        until its TTL kept a vanished peer attracting requests that can only fail. A peer
-        that is still there renews its ad within a period; one that comes back is handed
-        our latest ad by the router as it subscribes, and we get its.
+        Dropping a peer's ad when its connection went lost the ads of peers still reachable
+        through others whenever a connection churned (50 nodes: ads held fell from 28% to
+        6%), and a node connects to few light peers; keeping it until its TTL kept a
+        vanished peer attracting requests that can only fail. Checked on every poll, so an
+        ad that came over a connection which opened and closed between two polls is
+        limited too.
         """
         grace_s = DISCONNECTED_GRACE_PERIODS * self._republish_s
-        known: set[ID] = set()
         while True:
-            current = set(self._host.get_network().get_connections_map().keys())
-            for peer in known - current:
-                if self._board.get(peer.to_base58()) is not None:
-                    log.info("peer disconnected: its ad expires unless renewed",
-                             extra={"peer": peer.to_base58(), "grace_s": grace_s})
-                self._board.expire_within(peer.to_base58(), grace_s)
-            known = current
+            connected = {peer.to_base58() for peer in self._host.get_network().get_connections_map()}
+            self._board.limit_unconnected(connected, grace_s)
             await trio.sleep(CONNECTION_POLL_S)
 
     async def _prune_loop(self) -> None:

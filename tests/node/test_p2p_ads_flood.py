@@ -125,24 +125,25 @@ def test_forgotten_origins_are_not_handed_over_and_the_held_set_is_bounded() -> 
     assert len(router._latest[TOPIC]) == REPLAY_MAX
 
 
-def test_a_disconnected_peers_ad_lives_a_grace_unless_renewed() -> None:
+def test_the_ad_of_a_peer_we_are_not_connected_to_lives_a_grace_after_arrival_unless_renewed() -> None:
     clock = _Clock()
     board = AdBoard(now=clock)
     ad = CapabilityAd(network="t", addrs=[], ttl_s=60, seq=1)
-    board.offer("p", ad)
-    board.expire_within("p", 12.5)
-    board.expire_within("p", 30.0)  # never lengthens
-    clock.now += 12.0
-    assert board.get("p") is not None
-    clock.now += 1.0
-    assert board.get("p") is None and board.prune() == ["p"]
-    board.offer("q", ad)
-    board.expire_within("q", 12.5)
+    for peer in ("connected", "gone", "through-others"):
+        board.offer(peer, ad)
     clock.now += 5.0
-    board.offer("q", CapabilityAd(network="t", addrs=[], ttl_s=60, seq=2))  # its next ad, through others
-    clock.now += 30.0
-    assert board.get("q") is not None
-    board.expire_within("nobody", 1.0)  # no ad: nothing to do
+    board.limit_unconnected({"connected"}, 12.5)
+    board.limit_unconnected({"connected"}, 30.0)  # never lengthens
+    clock.now += 7.0
+    assert {e.peer_id for e in board.fresh()} == {"connected", "gone", "through-others"}
+    board.offer("through-others", CapabilityAd(network="t", addrs=[], ttl_s=60, seq=2))  # its next ad, via others
+    clock.now += 1.0
+    board.limit_unconnected({"connected"}, 12.5)
+    assert {e.peer_id for e in board.fresh()} == {"connected", "through-others"}
+    assert board.prune() == ["gone"]
+    clock.now += 40.0
+    board.limit_unconnected({"connected"}, 12.5)
+    assert {e.peer_id for e in board.fresh()} == {"connected"}  # a connected peer's ad lives its TTL
 
 
 class _FakeHost:
