@@ -12,7 +12,6 @@ Drives the nodes only through the launcher, the public client and the HTTP API.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -25,6 +24,7 @@ from typing import Any
 from peermind.bench import Item, accuracy_ci, load_items, mc_context, mc_continuations
 from peermind.node.client import NodeClient
 
+from ._bench_results import write_bench_results
 from ._launcher import Testnet
 from ._profiles import BENCH_NODE_SETTINGS, set_args
 
@@ -152,8 +152,6 @@ def write_report(result: ColdStartResult, out: Path, command: str) -> None:
     """``out`` (JSON, per question) and ``out`` with .md: the table the README quotes."""
     s = result.summary()
     data = {"command": command, "machine": platform.platform(), "summary": s, **asdict(result)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=2))
     lines = [
         f"# Cold start: a fresh {result.nodes}-node {result.profile} testnet"
         + (f" with one `{result.adversary}` adversary" if result.adversary else ""),
@@ -179,4 +177,4 @@ def write_report(result: ColdStartResult, out: Path, command: str) -> None:
     for row in result.standings.values():
         lines.append(f"| {row['name']}{' (adversary)' if row['adversary'] else ''} | {row['model']} | "
                      f"{row['standing']} | {row['score']} | {row['routing_weight']} |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_bench_results(out, data, "\n".join(lines) + "\n")

@@ -31,6 +31,7 @@ from typing import Any
 import psutil
 
 from . import _traffic
+from ._bench_results import write_bench_results
 from ._launcher import Progress, Testnet
 from ._profiles import BENCH_NODE_SETTINGS, set_args
 from ._state import NodeInfo
@@ -169,9 +170,7 @@ def run_scale(settings: ScaleSettings, progress: Progress) -> dict[str, Any]:
         }
         report["goals"] = {"converge_under_10s": big["converge_s"] is not None and big["converge_s"] < CONVERGE_GOAL_S}
     if settings.out:
-        settings.out.parent.mkdir(parents=True, exist_ok=True)
-        settings.out.write_text(json.dumps(report, indent=2) + "\n")
-        settings.out.with_suffix(".md").write_text(markdown(report))
+        write_bench_results(settings.out, report, markdown(report))
     return report
 
 

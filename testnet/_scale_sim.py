@@ -24,7 +24,6 @@ structures cost at that size and what the mesh parameters imply, stated with the
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import tempfile
@@ -40,6 +39,8 @@ from libp2p.kad_dht.routing_table import key_to_int, peer_id_to_key
 from libp2p.peer.id import ID
 from peermind.node.extension import AdBoard, Store
 from peermind.protocol import CapabilityAd, ModelInfo, Signer, Verifier, seal
+
+from ._bench_results import write_bench_results
 
 MESH_D, MESH_LOW, MESH_HIGH = 6, 4, 12  # node/p2p/ads.py AdGossip.run
 GOSSIP_LAZY, GOSSIP_WINDOW = 6, 3  # py-libp2p gossipsub defaults: IHAVE fan-out and heartbeats remembered
@@ -261,9 +262,7 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
         "dht": dht_lookups(n, rng, signers),
     }
     if settings.out:
-        settings.out.parent.mkdir(parents=True, exist_ok=True)
-        settings.out.write_text(json.dumps(report, indent=2) + "\n")
-        settings.out.with_suffix(".md").write_text(markdown(report))
+        write_bench_results(settings.out, report, markdown(report))
     return report
 
 
