@@ -33,6 +33,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class IndexLimits:
+    """How large a corpus may grow: chunk size, total bytes and chunks (a node's disk and
+    embedding time are finite; indexing past them is refused, not truncated silently)."""
+
     chunk_chars: int = 800
     max_corpus_bytes: int = 32 * 2**20
     max_chunks: int = 20_000
@@ -40,6 +43,8 @@ class IndexLimits:
 
 @dataclass
 class IndexReport:
+    """What one indexing run did, file by file, for ``peermind docs add`` to print."""
+
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
@@ -48,6 +53,7 @@ class IndexReport:
     chunks_embedded: int = 0
 
     def summary(self) -> str:
+        """The counts in one line."""
         return (f"{len(self.added)} added, {len(self.updated)} updated, {self.unchanged} unchanged, "
                 f"{len(self.removed)} removed, {len(self.skipped)} skipped; {self.chunks_embedded} chunks embedded")
 

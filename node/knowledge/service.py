@@ -35,6 +35,9 @@ log = logging.getLogger("peermind.node.knowledge")
 
 @dataclass(frozen=True)
 class KnowledgeSettings:
+    """The ``knowledge`` config section as the service uses it: indexing limits, retrieval
+    depth and cut-off, what may be shared, and how the ad's summary is built."""
+
     limits: IndexLimits = IndexLimits()
     top_k: int = 3
     min_similarity: float = 0.25
@@ -47,6 +50,8 @@ class KnowledgeSettings:
 
 @dataclass(frozen=True)
 class Retrieved:
+    """One retrieved chunk: where it comes from, how close it is to the question, its text."""
+
     doc: str
     chunk: int
     similarity: float
@@ -63,6 +68,7 @@ class Grounded:
     passage_chars: int
 
     def finish(self, result: TaskResult) -> TaskResult:
+        """``result`` citing the passages (and carrying their text only where sharing is allowed)."""
         citations = [Citation(doc=p.doc, chunk=p.chunk, similarity=max(-1.0, min(1.0, round(p.similarity, 4))))
                      for p in self.passages]
         shared = [truncate_utf8(p.text, self.passage_chars) for p in self.passages] if self.share else []
@@ -70,6 +76,8 @@ class Grounded:
 
 
 class KnowledgeService:
+    """One node's documents: indexing, retrieval for the tasks it serves, and its ad summary."""
+
     def __init__(self, data_dir: Path, embed_many: EmbedMany, settings: KnowledgeSettings = KnowledgeSettings()) -> None:
         self.store = KnowledgeStore(data_dir)
         self.settings = settings
@@ -80,12 +88,15 @@ class KnowledgeService:
 
     @property
     def has_documents(self) -> bool:
+        """Whether any chunk is indexed (a node without documents grounds nothing)."""
         return self.store.totals()[1] > 0
 
     async def index(self, root: Path, progress: Progress = lambda _m: None) -> IndexReport:
+        """Index the files under ``root`` (``index_path`` with this node's limits)."""
         return await index_path(self.store, root, self._embed_many, limits=self.settings.limits, progress=progress)
 
     async def matrix(self) -> ChunkMatrix:
+        """The chunk matrix, re-read only when the index generation moved."""
         async with self._lock:
             generation = self.store.generation()
             if self._matrix is None or self._matrix.generation != generation:

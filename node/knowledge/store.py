@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 
 @dataclass(frozen=True)
 class DocumentRow:
+    """One indexed file: its id, path, content hash (to skip unchanged files) and size in chunks."""
+
     doc_id: str
     path: str
     sha256: str
@@ -52,6 +54,8 @@ class ChunkMatrix:
 
 
 class KnowledgeStore:
+    """The corpus index of one node's data directory; opened by the daemon and by ``peermind docs``."""
+
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DB_FILE
         try:
@@ -63,19 +67,23 @@ class KnowledgeStore:
             raise KnowledgeError(f"cannot open the knowledge index {self.path}: {exc}") from exc
 
     def close(self) -> None:
+        """Close the database connection."""
         self._db.close()
 
     # ------------------------------------------------------------- reads
     def generation(self) -> int:
+        """The change counter: a node reloads its matrix when this moved (another process indexed)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
 
     def documents(self) -> list[DocumentRow]:
+        """Every indexed document, by path."""
         rows = self._db.execute(
             "SELECT doc_id, path, sha256, bytes, chunks, added_at FROM documents ORDER BY path").fetchall()
         return [DocumentRow(*r) for r in rows]
 
     def document_by_path(self, path: str) -> DocumentRow | None:
+        """The document indexed from ``path``, if any (re-indexing compares its hash)."""
         row = self._db.execute(
             "SELECT doc_id, path, sha256, bytes, chunks, added_at FROM documents WHERE path = ?", (path,)).fetchone()
         return DocumentRow(*row) if row else None
@@ -86,6 +94,7 @@ class KnowledgeStore:
         return int(row[0]), int(row[1])
 
     def matrix(self) -> ChunkMatrix:
+        """Every chunk's embedding in one array, for retrieval by one matrix product."""
         generation = self.generation()
         rows = self._db.execute("SELECT doc_id, chunk_no, embedding FROM chunks ORDER BY doc_id, chunk_no").fetchall()
         if not rows:
@@ -94,6 +103,7 @@ class KnowledgeStore:
         return ChunkMatrix(tuple((r[0], int(r[1])) for r in rows), vectors, generation)
 
     def chunk_texts(self, ids: Sequence[tuple[str, int]]) -> list[str]:
+        """The texts of the retrieved chunks, in order ("" for one removed since the matrix was read)."""
         out = []
         for doc_id, chunk_no in ids:
             row = self._db.execute("SELECT text FROM chunks WHERE doc_id = ? AND chunk_no = ?",
@@ -118,6 +128,7 @@ class KnowledgeStore:
             raise KnowledgeError(f"could not write {doc.path} to the knowledge index: {exc}") from exc
 
     def remove(self, doc_ids: Sequence[str]) -> int:
+        """Drop these documents and their chunks in one transaction; how many were asked for."""
         with self._transaction():
             for doc_id in doc_ids:
                 self._delete(doc_id)

@@ -28,6 +28,8 @@ CHOICES = [" the Sun", " the soil", " the wind", " water in the roots of the pla
 
 @dataclass(frozen=True)
 class BenchResult:
+    """One model's figures on this machine (seconds, tokens/s), as the table prints them."""
+
     model: str
     load_s: float
     prompt_tps: float
@@ -59,6 +61,7 @@ def _naive_score_seconds(profile: ModelProfile, n_threads: int, repeats: int) ->
 
 
 async def bench_model(spec: str, *, n_threads: int = 2, repeats: int = 5) -> BenchResult:
+    """Load ``spec`` and time its self-benchmark, a chat answer and score() vs the naive way (medians)."""
     profile = await trio.to_thread.run_sync(resolve_model, spec)
     started = time.perf_counter()
     backend = await LlamaBackend.load(profile, n_threads=n_threads)
@@ -101,6 +104,7 @@ async def _run(specs: Sequence[str], n_threads: int, repeats: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m peermind.node.llm.benchmark [MODEL ...]``: one table row per model."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=list(PROFILES),
                         help="profile names or .gguf paths (default: all profiles)")

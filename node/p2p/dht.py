@@ -76,6 +76,8 @@ class _NoValues(Validator):
 
 @dataclass(frozen=True)
 class Provider:
+    """A peer that provides a key, with the addresses to dial it at."""
+
     peer_id: str
     addrs: tuple[str, ...]
 
@@ -93,9 +95,11 @@ class ProviderIndex:
 
     @property
     def routing_table_size(self) -> int:
+        """Peers in the DHT's routing table (0 while it is not running), for status."""
         return self._dht.get_routing_table_size() if self._dht else 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the DHT, keep its routing table fed and this node's keys provided, until cancelled."""
         dht = KadDHT(self._host, DHTMode.SERVER, strict_validation=True)
         dht.register_validator(RECORD_NAMESPACE, _NoValues())
         self._dht = dht

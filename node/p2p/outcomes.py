@@ -93,6 +93,8 @@ RecordVerdict = Callable[[Verdict], None]
 
 @dataclass
 class OutcomeStats:
+    """Counters of the outcome protocol, both ways (for status and the tests)."""
+
     sent: int = 0
     send_failed: int = 0
     dropped: int = 0
@@ -160,6 +162,7 @@ class OutcomeService:
 
     # ------------------------------------------------------------------ worker side
     def remember(self, requester: str, request: TaskRequest, reply: object) -> None:
+        """Keep an answer this node served, so a verdict on it can later be matched (``ServedLedger``)."""
         self.ledger.remember(requester, request, reply)
 
     async def handle(self, envelope: Envelope, peer: str) -> Message | None:
@@ -199,6 +202,7 @@ class OutcomeService:
 
     @property
     def pending(self) -> int:
+        """Verdicts queued and not yet sent."""
         return self._pending_count
 
     def attach(self, host: IHost, signer: Signer, verifier: Verifier, *, max_frame_bytes: int,

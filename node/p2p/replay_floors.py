@@ -27,9 +27,14 @@ FLUSH_S = 1.0
 class FloorStore(Protocol):
     """The node store's ``replay_floors`` table (``node/store/replay_floors.py``)."""
 
-    def save_replay_highs(self, highs: dict[bytes, int]) -> None: ...
-    def replay_floors(self, since_ms: int) -> dict[bytes, int]: ...
-    def prune_replay_floors(self, before_ms: int) -> int: ...
+    def save_replay_highs(self, highs: dict[bytes, int]) -> None:
+        """Raise each sender's stored high-water timestamp (never lower it)."""
+
+    def replay_floors(self, since_ms: int) -> dict[bytes, int]:
+        """Senders whose high-water timestamp is at or after ``since_ms``."""
+
+    def prune_replay_floors(self, before_ms: int) -> int:
+        """Forget senders last seen before ``before_ms``; how many."""
 
 
 class ReplayFloors:
@@ -52,6 +57,7 @@ class ReplayFloors:
         return len(floors)
 
     def flush(self) -> None:
+        """Persist the highs the verifier accepted since the last flush."""
         highs = self._verifier.take_replay_highs()
         if highs:
             self._store.save_replay_highs(highs)

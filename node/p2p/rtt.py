@@ -35,11 +35,13 @@ class RttBook:
         self._at: dict[str, float] = {}
 
     def observe(self, peer: str, ms: float) -> None:
+        """Fold one measurement into the peer's smoothed round trip (one slow ping moves it a little)."""
         old = self._rtt.get(peer)
         self._rtt[peer] = ms if old is None else (1 - self._alpha) * old + self._alpha * ms
         self._at[peer] = time.monotonic()
 
     def rtt_ms(self, peer: str) -> float | None:
+        """The peer's smoothed round trip in ms; None until measured."""
         return self._rtt.get(peer)
 
     def stalest(self, peers: list[str], limit: int) -> list[str]:
@@ -47,6 +49,7 @@ class RttBook:
         return sorted(peers, key=lambda p: self._at.get(p, 0.0))[:limit]
 
     def snapshot(self) -> dict[str, float]:
+        """Every measured peer's round trip (ms, one decimal), for status."""
         return {p: round(v, 1) for p, v in self._rtt.items()}
 
 
@@ -63,6 +66,7 @@ class RttMonitor:
         self._pinger = PingService(host)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Measure the stalest targets every ``interval_s``, at most ``max_peers`` a round, until cancelled."""
         task_status.started()
         while True:
             for peer in self.book.stalest(self._targets(), self._max_peers):
