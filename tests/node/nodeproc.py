@@ -16,12 +16,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from proc_helpers import peermind, wait_for  # shared with every real-process test; re-exported here
+
+__all__ = ["DETERMINISTIC_TRUST", "NodeCluster", "NodeExited", "NodeProc", "peermind", "wait_for"]
 
 READY_TIMEOUT_S = 90.0
 DETERMINISTIC_TRUST = ("--set", "trust.canary_rate=0", "--set", "trust.probe_interval_s=0", "--set", "trust.cross_check_rate=0",
@@ -211,28 +214,3 @@ class NodeCluster:
                 pass
         for node in self.nodes:
             node.kill_group()
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout_s: float = 30.0, interval_s: float = 0.1, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
-            last_error, value = exc, None
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
-
-
-def peermind(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run the ``peermind`` CLI as a user would."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PEERMIND_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "peermind.node.cli", *args],
-        capture_output=True, text=True, timeout=timeout_s, env=full_env, stdin=subprocess.DEVNULL,
-    )

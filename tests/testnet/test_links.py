@@ -11,8 +11,6 @@ reach peers again and their feedback is recorded.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 from peermind.node.client import ApiRequestFailed, NodeClient
 from peermind.testnet._launcher import Testnet
 from peermind.testnet._state import NodeInfo
+from proc_helpers import peermind, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,18 +27,7 @@ CONTEXT = "Question: What is the capital of France?\nAnswer:"
 CHOICES = [" Paris", " Rome"]
 
 
-def peermind(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peermind.node.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def wait_for(predicate: object, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+CLI_TIMEOUT_S = 300.0
 
 
 def peers_of(node: NodeInfo) -> set[str]:
@@ -52,7 +40,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Testnet, lis
     testnet = Testnet(Path(tmp_path_factory.mktemp("links")) / "tn")
     try:
         done = peermind("testnet", "up", "--nodes", "2", "--profile", "small", "--threads", "1", "--light", "1",
-                        "--dir", str(testnet.dir))
+                        "--dir", str(testnet.dir), timeout_s=CLI_TIMEOUT_S)
         assert done.returncode == 0, done.stderr[-3000:]
         _network, nodes = testnet.load()
         yield testnet, nodes
@@ -64,7 +52,7 @@ def test_a_light_node_joins_routes_to_peers_and_is_never_a_candidate(net: tuple[
     testnet, nodes = net
     model_a, model_b, light = nodes
     assert [x.model for x in nodes] == ["smollm2", "smollm2", "none"]
-    status = peermind("testnet", "status", "--dir", str(testnet.dir))
+    status = peermind("testnet", "status", "--dir", str(testnet.dir), timeout_s=CLI_TIMEOUT_S)
     assert status.returncode == 0 and status.stdout.count("2/2") == 3, status.stdout  # everyone sees everyone
 
     with NodeClient(model_a.api, timeout_s=60) as client:
@@ -95,7 +83,7 @@ def test_round_trips_to_model_peers_are_measured_and_reach_routing(net: tuple[Te
         with NodeClient(model_a.api, timeout_s=30) as client:
             return dict(client.status()["rtt_ms"])
 
-    wait_for(lambda: model_b.peer_id in rtts(), "node-0 to ping node-1", 40)
+    wait_for(lambda: model_b.peer_id in rtts(), what="node-0 to ping node-1", timeout_s=40, interval_s=0.3)
     measured = rtts()
     assert measured[model_b.peer_id] > 0 and light.peer_id not in measured  # light nodes are never targets
     with NodeClient(model_a.api, timeout_s=60) as client:
@@ -107,12 +95,14 @@ def test_round_trips_to_model_peers_are_measured_and_reach_routing(net: tuple[Te
 def test_a_cut_off_node_answers_alone_within_budget_says_so_and_recovers(net: tuple[Testnet, list[NodeInfo]]) -> None:
     testnet, nodes = net
     model_a, model_b, light = nodes
-    dropped = peermind("testnet", "fault", "drop", "node-1", "--seconds", "40", "--period", "0.05", "--dir", str(testnet.dir))
+    dropped = peermind("testnet", "fault", "drop", "node-1", "--seconds", "40", "--period", "0.05", "--dir", str(testnet.dir),
+                       timeout_s=CLI_TIMEOUT_S)
     assert dropped.returncode == 0, dropped.stderr
     try:
         # peers' ads vanish on both sides of the cut (a dropped connection drops the ad)
-        wait_for(lambda: not peers_of(model_b) & {model_a.peer_id, light.peer_id}, "node-1 to drop its peers' ads")
-        wait_for(lambda: model_b.peer_id not in peers_of(model_a), "node-0 to drop node-1's ad")
+        wait_for(lambda: not peers_of(model_b) & {model_a.peer_id, light.peer_id}, what="node-1 to drop its peers' ads",
+                 timeout_s=60, interval_s=0.3)
+        wait_for(lambda: model_b.peer_id not in peers_of(model_a), what="node-0 to drop node-1's ad", timeout_s=60, interval_s=0.3)
         with NodeClient(model_b.api, timeout_s=120) as client:
             started = time.monotonic()
             _scores, prov = client.score(CONTEXT, CHOICES, mode="route", budget_ms=20000, timeout_s=60)
@@ -121,10 +111,11 @@ def test_a_cut_off_node_answers_alone_within_budget_says_so_and_recovers(net: tu
         assert "offline: no peer reachable" in prov["reason"]
         assert wall_ms < 20000
     finally:
-        cleared = peermind("testnet", "fault", "clear", "node-1", "--dir", str(testnet.dir))
+        cleared = peermind("testnet", "fault", "clear", "node-1", "--dir", str(testnet.dir), timeout_s=CLI_TIMEOUT_S)
         assert cleared.returncode == 0, cleared.stderr
     # links return: ads come back, questions reach peers again and their feedback is kept
-    wait_for(lambda: {model_a.peer_id, light.peer_id} <= peers_of(model_b), "node-1 to see its peers again", 90)
+    wait_for(lambda: {model_a.peer_id, light.peer_id} <= peers_of(model_b), what="node-1 to see its peers again", timeout_s=90,
+             interval_s=0.3)
     with NodeClient(model_b.api, timeout_s=120) as client:
         _scores, prov = client.score(CONTEXT, CHOICES, peer=model_a.peer_id, timeout_s=60)
         assert prov["answered_by"] == model_a.peer_id and "offline" not in prov["reason"]
@@ -139,5 +130,6 @@ def test_a_cut_off_node_answers_alone_within_budget_says_so_and_recovers(net: tu
                 return False
             return True
 
-        wait_for(label, "the answer's feedback row", 120)
+        wait_for(label, what="the answer's feedback row", timeout_s=120, interval_s=0.3)
     assert labelled[-1]["labelled"] >= 1  # the labelled row went into node-1's store
+

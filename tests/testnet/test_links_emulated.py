@@ -10,8 +10,6 @@ brings node-1 next door and the measured round trip follows.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 from peermind.node.client import NodeClient
 from peermind.testnet._launcher import Testnet
 from peermind.testnet._state import NodeInfo
+from proc_helpers import peermind, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,9 +26,7 @@ CONTEXT = "Question: What is the capital of France?\nAnswer:"
 CHOICES = [" Paris", " Rome"]
 
 
-def peermind(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peermind.node.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+CLI_TIMEOUT_S = 300.0
 
 
 def rtt_of(asker: NodeInfo, peer: NodeInfo) -> float | None:
@@ -37,21 +34,12 @@ def rtt_of(asker: NodeInfo, peer: NodeInfo) -> float | None:
         return client.status()["rtt_ms"].get(peer.peer_id)
 
 
-def wait_for(predicate: object, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Testnet, list[NodeInfo]]]:
     testnet = Testnet(Path(tmp_path_factory.mktemp("emulated")) / "tn")
     try:
         done = peermind("testnet", "up", "--nodes", "2", "--profile", "mix", "--threads", "1", "--light", "1",
-                        "--link", "node-1:rtt=800ms", "--dir", str(testnet.dir))
+                        "--link", "node-1:rtt=800ms", "--dir", str(testnet.dir), timeout_s=CLI_TIMEOUT_S)
         assert done.returncode == 0, done.stderr[-3000:]
         _network, nodes = testnet.load()
         yield testnet, nodes
@@ -64,7 +52,8 @@ def test_route_counts_the_far_peers_round_trip_against_the_budget(net: tuple[Tes
     testnet, nodes = net
     near, far, light = nodes
     assert [x.model for x in nodes] == ["smollm2", "gemma3-270m", "none"]
-    wait_for(lambda: (rtt_of(light, far) or 0) >= 700 and rtt_of(light, near) is not None, "pings through the links", 60)
+    wait_for(lambda: (rtt_of(light, far) or 0) >= 700 and rtt_of(light, near) is not None, what="pings through the links",
+             timeout_s=60, interval_s=0.5)
     assert (rtt_of(light, near) or 0) < 400  # the near peer is not behind the slow link
     with NodeClient(light.api, timeout_s=120) as client:
         _scores, free = client.score(CONTEXT, CHOICES, mode="route", timeout_s=60)
@@ -78,6 +67,8 @@ def test_route_counts_the_far_peers_round_trip_against_the_budget(net: tuple[Tes
             _scores, prov = client.score(CONTEXT, CHOICES, mode="route", budget_ms=budget, timeout_s=60)
             assert prov["answered_by"] == near.peer_id
 
-    degraded = peermind("testnet", "fault", "degrade", "node-1", "--link", "rtt=0ms", "--dir", str(testnet.dir))
+    degraded = peermind("testnet", "fault", "degrade", "node-1", "--link", "rtt=0ms", "--dir", str(testnet.dir),
+                        timeout_s=CLI_TIMEOUT_S)
     assert degraded.returncode == 0 and "rtt=0ms" in degraded.stdout, degraded.stderr
-    wait_for(lambda: (rtt_of(light, far) or 1e9) < 400, "the measured round trip to follow the degraded link", 120)
+    wait_for(lambda: (rtt_of(light, far) or 1e9) < 400, what="the measured round trip to follow the degraded link",
+             timeout_s=120, interval_s=0.5)
