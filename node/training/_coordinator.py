@@ -85,6 +85,7 @@ class Coordinator:
         starting_router: Callable[[], RouterModel],
         runs_dir: Path,
         flower: FlowerRunner | None = None,
+        connected: Callable[[str], bool] | None = None,
     ) -> None:
         self.peer_id = peer_id
         self._endpoint = endpoint
@@ -96,6 +97,7 @@ class Coordinator:
         self._starting_router = starting_router
         self._flower = flower
         self._runs_dir = runs_dir
+        self._connected = connected  # a participant whose link broke takes part again once this is true
 
     # ------------------------------------------------------------------ run
     async def run(self, state: RunState) -> None:
@@ -268,7 +270,7 @@ class Coordinator:
             transport = LibP2PTransport(
                 endpoint=self._endpoint, run_id=state.run_id, self_peer=self.peer_id,
                 participants=participants, local=self._participant.handle,
-                trio_token=token, audit=state.audit,
+                trio_token=token, audit=state.audit, connected=self._connected,
             )
             state.engine_info = {"name": "p2p", "protocol": str(self._endpoint.protocol_id)}
             call = functools.partial(

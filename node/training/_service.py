@@ -30,7 +30,7 @@ from peermind.protocol import (
 )
 from peermind.protocol import Message as WireMessage
 
-from ..p2p.host import dial, parse_peer_addr
+from ..p2p.host import dial, is_connected, parse_peer_addr
 from ..p2p.replay_floors import ReplayFloors
 from ..p2p.streams import StreamEndpoint, UnexpectedMessage
 from ._adoption import ADOPT_ACTION, decide, router_from_adopt
@@ -106,6 +106,7 @@ class TrainingService:
             store=node.store, candidates=self._training_peers, reputation=self._reputation_hook,
             evidence=node.record_evidence, starting_router=lambda: starting_router(node.router),
             runs_dir=node.config.data_dir / "training" / "runs", flower=flower_runner,
+            connected=self._connected,
         )
         self._token = trio.lowlevel.current_trio_token()
         try:
@@ -232,6 +233,11 @@ class TrainingService:
 
     def _training_peers(self) -> list[str]:
         return [e.peer_id for e in self._node.board.fresh() if e.ad.training]
+
+    def _connected(self, peer: str) -> bool:
+        """Whether a libp2p connection to ``peer`` is up (trio thread): a run asks a lost participant again."""
+        host = self._node.host
+        return host is not None and is_connected(host, ID.from_base58(peer))
 
     def _reputation_hook(self) -> Callable[[str], float]:
         """The trust module's scores: ``node.reputation(peer_id) -> [0, 1]``."""

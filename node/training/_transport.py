@@ -34,7 +34,10 @@ class LibP2PTransport:
     ``round`` is stamped on outgoing TrainMessages (the coordinator advances
     it from run_training's progress callback). Peers whose connection broke
     (not merely slow) are left out of later snapshots: the round does not
-    wait on a dial to a dead process each time.
+    wait on a dial to a dead process each time. Such a peer is back in the
+    next snapshot once ``connected(peer)`` says a connection to it is up again
+    (its link returned and one side redialled): a run outlives a network blip.
+    A peer that refused the run stays out.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class LibP2PTransport:
         local: LocalExchange | None,
         trio_token: trio.lowlevel.TrioToken,
         audit: WireAudit | None = None,
+        connected: Callable[[str], bool] | None = None,
     ) -> None:
         self._endpoint = endpoint
         self.run_id = run_id
@@ -55,11 +59,27 @@ class LibP2PTransport:
         self._local = local
         self._token = trio_token
         self._audit = audit
+        self._connected = connected
         self.gone: dict[str, str] = {}
+        self._lost: set[str] = set()  # gone because the connection broke, not because it refused
         self.round = 1
 
     def peers(self) -> list[str]:
+        """The participants this round asks (called from Flower's worker thread)."""
+        if self._lost and self._connected is not None:
+            try:
+                back = trio.from_thread.run_sync(self._reconnected, trio_token=self._token)
+            except trio.RunFinishedError:
+                back = []
+            for peer in back:
+                self._lost.discard(peer)
+                reason = self.gone.pop(peer, "")
+                log.info("training peer reconnected, asked again", extra={"peer": peer, "lost": reason})
         return [p for p in self._participants if p not in self.gone]
+
+    def _reconnected(self) -> list[str]:
+        assert self._connected is not None
+        return [p for p in self._lost if self._connected(p)]
 
     def exchange(self, peer: str, payload: bytes, timeout_s: float) -> bytes:
         result = self.exchange_many({peer: payload}, timeout_s)[peer]
@@ -123,6 +143,7 @@ class LibP2PTransport:
             envelope = await self._endpoint.call(ID.from_base58(peer), body, timeout_s=timeout_s)
         except (PeerUnreachable, PeerFailed) as exc:
             self.gone[peer] = str(exc)
+            self._lost.add(peer)
             raise TransportError(str(exc)) from exc
         except PeerCallError as exc:
             raise TransportError(str(exc)) from exc

@@ -21,11 +21,12 @@ from peermind.federated import (
     FeatureSchema,
     NotEnoughParticipants,
     RouterModel,
+    TransportError,
     message_from_bytes,
     run_training,
 )
 from peermind.node.identity import load_or_create_identity
-from peermind.node.p2p.host import dial, full_addrs, parse_peer_addr, running_host
+from peermind.node.p2p.host import PeerUnreachable, dial, full_addrs, parse_peer_addr, running_host
 from peermind.node.p2p.streams import StreamEndpoint
 from peermind.node.training._participant import Participant
 from peermind.node.training._transport import LibP2PTransport
@@ -265,3 +266,30 @@ async def test_a_hung_peer_costs_its_own_reply_not_the_others(tmp_path: Path) ->
             assert set(rd.participants) == {coord.peer_id, fast.peer_id}
             assert "did not answer" in rd.failed[hung.peer_id]
         assert trio.current_time() - started < 2 * 2 * 2.0 + 3  # two rounds, two phases each
+
+
+class _LinkDownEndpoint:
+    """Stands in for the network edge only: every call fails as a dead link does."""
+
+    protocol_id = FL_PROTOCOL_ID
+
+    async def call(self, peer: ID, body: TrainMessage, *, timeout_s: float) -> object:
+        raise PeerUnreachable(f"dial {peer.to_base58()[-6:]}: connection reset")
+
+
+async def test_a_participant_whose_link_broke_is_asked_again_once_reconnected(tmp_path: Path) -> None:
+    ids = [load_or_create_identity(tmp_path / f"p{i}").peer_id_b58 for i in range(3)]
+    coord, lost, refuser = ids
+    up: set[str] = set()
+    transport = LibP2PTransport(
+        endpoint=_LinkDownEndpoint(), run_id="13", self_peer=coord, participants=ids,  # type: ignore[arg-type]
+        local=None, trio_token=trio.lowlevel.current_trio_token(), connected=lambda p: p in up,
+    )
+    replies = await trio.to_thread.run_sync(transport.exchange_many, {lost: b"x"}, 2.0)
+    assert isinstance(replies[lost], TransportError) and lost in transport.gone
+    transport.gone[refuser] = "refused:training_disabled"  # a refusal is for the whole run
+
+    assert await trio.to_thread.run_sync(transport.peers) == [coord]  # not reconnected yet
+    up.update({lost, refuser})  # the link is back (and the refuser happens to be connected)
+    assert await trio.to_thread.run_sync(transport.peers) == [coord, lost]
+    assert lost not in transport.gone and refuser in transport.gone

@@ -6,20 +6,28 @@ The light node joins and routes its questions to the model nodes, which never se
 a candidate. `testnet fault drop node-1 --seconds S` cuts node-1 off: the ads of its
 peers are dropped on both sides, a question to node-1 is answered by node-1 alone within
 its budget and its provenance says so, and after `testnet fault clear` its questions
-reach peers again and their feedback is recorded.
+reach peers again and their feedback is recorded. A federated training run (`peermind
+train start`) goes on without node-1 while its link is cut and takes it back into a
+later round of the same run once the link returns.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from peermind.node.client import ApiRequestFailed, NodeClient
 from peermind.testnet._launcher import Testnet
 from peermind.testnet._state import NodeInfo
 from proc_helpers import peermind, wait_for
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "node"))
+from training_kit import seed_store, synthetic_rows  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,6 +36,7 @@ CHOICES = [" Paris", " Rome"]
 
 
 CLI_TIMEOUT_S = 300.0
+TRAIN_ROUNDS = 1000  # more than the test watches: it only needs the run to outlast the cut and the redial
 
 
 def peers_of(node: NodeInfo) -> set[str]:
@@ -133,3 +142,42 @@ def test_a_cut_off_node_answers_alone_within_budget_says_so_and_recovers(net: tu
         wait_for(label, what="the answer's feedback row", timeout_s=120, interval_s=0.3)
     assert labelled[-1]["labelled"] >= 1  # the labelled row went into node-1's store
 
+
+def train_run(node: NodeInfo, run_id: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{node.api_url}/peermind/train/status?run_id={run_id}", timeout=30).json()["run"])
+
+
+def test_training_goes_on_without_a_cut_off_participant_and_takes_it_back_when_its_link_returns(
+        net: tuple[Testnet, list[NodeInfo]]) -> None:
+    testnet, nodes = net
+    model_a, model_b, _light = nodes
+    for node, rows in zip(nodes, synthetic_rows(len(nodes)), strict=True):  # labelled feedback, as seeding leaves it
+        seed_store(Path(node.data_dir), rows, prefix=node.name)
+    wait_for(lambda: model_b.peer_id in peers_of(model_a), what="node-0 to hold node-1's ad", timeout_s=90, interval_s=0.3)
+    started = peermind("train", "start", "--api", model_a.api, "--rounds", str(TRAIN_ROUNDS), "--min-nodes", "1",
+                       "--local-epochs", "200", "--round-timeout", "5", "--detach", timeout_s=CLI_TIMEOUT_S)
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+
+    def rounds() -> list[dict[str, Any]]:
+        return list(train_run(model_a, run_id)["rounds"])
+
+    wait_for(lambda: any(model_b.peer_id in r["participants"] for r in rounds()), what="node-1 in a round",
+             timeout_s=60, interval_s=0.2)
+    dropped = peermind("testnet", "fault", "drop", "node-1", "--seconds", "3", "--period", "0.05", "--dir", str(testnet.dir),
+                       timeout_s=CLI_TIMEOUT_S)
+    assert dropped.returncode == 0, dropped.stderr
+    try:
+        lost_in = wait_for(lambda: next((r["round"] for r in rounds() if model_b.peer_id in r["failed"]), None),
+                           what="a round that lost node-1", timeout_s=30, interval_s=0.2)
+    finally:
+        cleared = peermind("testnet", "fault", "clear", "node-1", "--dir", str(testnet.dir), timeout_s=CLI_TIMEOUT_S)
+        assert cleared.returncode == 0, cleared.stderr
+    # the run went on without node-1 and takes it back once its link is up again
+    back_in = wait_for(lambda: next((r["round"] for r in rounds() if r["round"] > lost_in
+                                     and model_b.peer_id in r["participants"]), None),
+                       what="node-1 back in a later round of the same run", timeout_s=60, interval_s=0.3)
+    run = train_run(model_a, run_id)
+    assert run["state"] in ("running", "done"), run["error"]
+    between = [r for r in run["rounds"] if lost_in <= r["round"] < back_in]
+    assert between and all(model_a.peer_id in r["participants"] for r in between)  # the coordinator kept training
