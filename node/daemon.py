@@ -453,9 +453,15 @@ class Node:
         return self.nat.advertised_addrs(direct) if self.nat is not None else direct
 
     async def make_ad(self) -> CapabilityAd:
-        """This node's signed capability ad as peers will see it."""
+        """This node's signed capability ad as peers will see it.
+
+        Speeds are those of the tasks served lately (the backend's EWMA), not the start-up
+        benchmark's: on a machine that got busy since, the benchmark promised answers 2-4x
+        sooner than they came, and askers' budget_ms checks trusted it (docs/results/links.md).
+        """
         assert self.host is not None and self.measurement is not None
         m = self.measurement
+        seen = self.backend.speed
         profile = self.backend.profile
         self._ad_seq += 1
         return CapabilityAd(
@@ -469,8 +475,8 @@ class Node:
                     quant=profile.quant,
                     n_ctx=self.backend.n_ctx,
                     size_mb=m.model_size_mb,
-                    prompt_tps=m.prompt_tps,
-                    gen_tps=m.gen_tps,
+                    prompt_tps=round(seen.prompt_tps or m.prompt_tps, 1),
+                    gen_tps=round(seen.gen_tps or m.gen_tps, 1),
                     chat=profile.chat,
                 )
             ],

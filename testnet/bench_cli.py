@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import TestnetError
+
 
 def _say(msg: str) -> None:
     print(f"  {msg}", file=sys.stderr, flush=True)
@@ -85,6 +87,8 @@ def cmd_bench_envelope(args: argparse.Namespace) -> int:
 
     from peermind.protocol.benchmark import format_table, run_envelope_benchmark
 
+    if not args.seconds > 0:
+        raise TestnetError(f"--seconds must be more than 0, got {args.seconds:g}")
     load_start = [round(x, 2) for x in os.getloadavg()]
     result = run_envelope_benchmark(args.seconds)
     load_end = [round(x, 2) for x in os.getloadavg()]
@@ -281,10 +285,10 @@ def cmd_trust(args: argparse.Namespace) -> int:
 
     roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
     settings = TrustBenchSettings(
-        nodes=args.nodes, adversaries=args.adversaries, roles=roles, dataset=args.dataset, items=args.items,
+        nodes=args.nodes, profile=args.profile, adversaries=args.adversaries, roles=roles, dataset=args.dataset, items=args.items,
         entry=args.entry, concurrency=args.concurrency, canary_rate=args.canary_rate,
         cross_check_rate=args.cross_check_rate, flood_rate=args.flood_rate, adversary_nice=args.adversary_nice,
-        contrast=not args.no_contrast,
+        contrast=not args.no_contrast, clean=not args.no_clean,
         threads=args.threads, out=args.out, testnet_dir=args.testnet_dir,
         command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
     )
@@ -297,15 +301,18 @@ def cmd_trust(args: argparse.Namespace) -> int:
 def _add_trust(bench: Any) -> None:
     p = bench.add_parser(
         "trust",
-        help="adversaries (wrong, garbage, forger, flooder) in a testnet, trust on vs off",
+        help="adversaries (wrong, garbage, forger, flooder, sybil) in a testnet, trust on vs off",
         description="For each adversary role, start a testnet with honest nodes and adversaries, ask "
         "benchmark questions (test split) through honest nodes, and report accuracy vs a clean network, "
         "after how many interactions each adversary was excluded, false positives, forged messages "
         "rejected and counted, and the flooder's effect on latency. Each scenario runs its own testnet.",
     )
     p.add_argument("--nodes", type=int, default=10, help="nodes per testnet (default 10)")
+    p.add_argument("--profile", choices=("small", "mix"), default="small",
+                   help="small: SmolLM2 on every node (default); mix: Gemma-3 on every third node "
+                   "(adversaries take the last nodes)")
     p.add_argument("--adversaries", type=int, default=2, help="adversaries per scenario (default 2)")
-    p.add_argument("--roles", default="wrong,garbage,forger,flooder", help="comma-separated roles (default all four)")
+    p.add_argument("--roles", default="wrong,garbage,forger,flooder", help="comma-separated roles: wrong, garbage, forger, flooder, sybil (default the first four)")
     p.add_argument("--dataset", default="arc_easy", help="multiple-choice dataset for the questions (default arc_easy)")
     p.add_argument("--items", type=int, default=200, help="test questions per scenario (default 200)")
     p.add_argument("--entry", type=int, default=2, help="honest nodes the questions go through (default 2)")
@@ -317,6 +324,9 @@ def _add_trust(bench: Any) -> None:
                    help="niceness of adversary processes (default 19): a real attacker computes on its own "
                    "machine, not on the honest nodes' CPUs; 0 shares this machine's CPU equally")
     p.add_argument("--no-contrast", action="store_true", help="skip the trust-off runs")
+    p.add_argument("--no-clean", action="store_true",
+                   help="skip the clean scenario (the forger, flooder and sybil are measured against the "
+                   "no-attack blocks of their own testnet)")
     p.add_argument("--threads", type=int, default=1, help="llama.cpp threads per node (default 1)")
     p.add_argument("--out", type=Path, default=Path("docs/results/trust-bench.json"), help="results JSON (.md beside it)")
     p.add_argument("--testnet-dir", type=Path, help="where the testnets live (default: a temporary directory)")
@@ -451,7 +461,12 @@ def cmd_bench_identity(args: argparse.Namespace) -> int:
 
     from peermind.trust.identity_cost import format_markdown, measure_identity_cost
 
-    bits = [int(b) for b in args.bits.split(",")]
+    try:
+        bits = [int(b) for b in args.bits.split(",")]
+    except ValueError as exc:
+        raise TestnetError(f"--bits takes whole numbers separated by commas, e.g. 8,12,16; got {args.bits!r}") from exc
+    if args.n < 1:
+        raise TestnetError(f"--n must be at least 1 identity per difficulty, got {args.n}")
     result = measure_identity_cost(bits, args.n, progress=_say)
     command = "peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
     text = format_markdown(result, command)
@@ -471,3 +486,54 @@ def _add_identity(bench: Any) -> None:
 
 
 SUBCOMMANDS.append(_add_identity)
+
+
+# ------------------------------------------------------------------ bench links (testnet/_links_bench.py)
+def cmd_bench_links(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ._links_bench import DEFAULT_DEGRADE, LinksBenchSettings, run_links_bench
+
+    settings = LinksBenchSettings(
+        dataset=args.dataset, split=args.split, items=args.items, warmup=args.warmup, budget_ms=args.budget_ms,
+        degrade=tuple(args.degrade or DEFAULT_DEGRADE), nodes=args.nodes, light=args.light, profile=args.profile, threads=args.threads,
+        out=args.out, testnet_dir=args.testnet_dir,
+        command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
+    )
+    settings.links()  # a malformed --degrade fails here, before any node starts
+    result = run_links_bench(settings, _say)
+    sys.stdout.write(args.out.with_suffix(".md").read_text())
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
+    return 1 if result.error else 0
+
+
+def _add_links(bench: Any) -> None:
+    p = bench.add_parser(
+        "links",
+        help="route accuracy, p50/p95 latency and budget_ms kept, on clean vs degraded emulated links",
+        description="One testnet behind the link proxy; the same questions go to the last node (a light node "
+                    "by default, so every answer crosses a link) with mode=route and "
+                    "budget_ms in blocks clean, degraded, degraded, clean (each question under both conditions). "
+                    "Reports accuracy (95% CI, n), p50/p95 latency, the share answered within budget_ms, and "
+                    "degraded/clean ratios paired by question, with machine load.",
+    )
+    p.add_argument("--dataset", default="arc_easy", help="multiple-choice dataset (default arc_easy)")
+    p.add_argument("--split", default="test", choices=["validation", "test"],
+                   help="validation to tune --budget-ms, test for the report (default test)")
+    p.add_argument("--items", type=int, default=40, help="questions, each asked clean and degraded (default 40)")
+    p.add_argument("--warmup", type=int, default=8, help="uncounted questions first, while the router explores (default 8)")
+    p.add_argument("--budget-ms", type=float, default=4000.0, help="budget_ms of every question (default 4000)")
+    p.add_argument("--degrade", action="append", metavar="NODE:SETTINGS",
+                   help="a degraded link (repeatable; default node-1:rtt=40ms and node-0:bw=2mbit,loss=1%%: "
+                        "the cloud peer 40 ms away, the phone peer on 2 Mbit/s with 1%% loss)")
+    p.add_argument("--nodes", type=int, default=2, help="model nodes (default 2: SmolLM2 and Gemma-3 with mix)")
+    p.add_argument("--light", type=int, default=1, help="light nodes; the last node asks (default 1)")
+    p.add_argument("--profile", default="mix", help="testnet profile (default mix: node-1 runs Gemma-3)")
+    p.add_argument("--threads", type=int, default=1, help="llama.cpp threads per node (default 1)")
+    p.add_argument("--out", type=Path, default=Path("docs/results/links.json"),
+                   help="results file (.json; a .md beside it; default docs/results/links.json)")
+    p.add_argument("--testnet-dir", type=Path, help="where the testnet lives (default: a temporary directory)")
+    p.set_defaults(func=cmd_bench_links)
+
+
+SUBCOMMANDS.append(_add_links)
