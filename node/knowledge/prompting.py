@@ -17,6 +17,7 @@ CONTEXT_HEADER = "Use these passages if they help:"
 
 
 def context_block(passages: Sequence[str]) -> str:
+    """The passages as one bulleted block under ``CONTEXT_HEADER``, ready to precede a question."""
     return CONTEXT_HEADER + "\n" + "\n".join(f"- {p}" for p in passages) + "\n\n"
 
 

@@ -59,6 +59,7 @@ def summarise(vectors: np.ndarray, *, centroids: int, noise: float = 0.0, topics
 
 
 def quantise(vector: np.ndarray) -> bytes:
+    """A unit vector as int8 bytes (x127): a quarter of float32's size in every ad."""
     return np.clip(np.rint(np.asarray(vector) * 127), -127, 127).astype(np.int8).tobytes()
 
 

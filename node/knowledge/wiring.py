@@ -15,6 +15,7 @@ log = logging.getLogger("peermind.node.knowledge")
 
 
 def knowledge_settings(config: NodeConfig) -> KnowledgeSettings:
+    """The service's settings from the node's ``knowledge`` config section."""
     k = config.knowledge
     return KnowledgeSettings(
         limits=IndexLimits(k.chunk_chars, k.max_corpus_bytes, k.max_chunks),

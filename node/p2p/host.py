@@ -218,4 +218,5 @@ def addrs_of(peer_b58: str, addrs: Iterable[str]) -> list[str]:
 
 
 def is_connected(host: IHost, peer: ID) -> bool:
+    """Whether ``host`` holds at least one open connection to ``peer``."""
     return bool(host.get_network().get_connections(peer))

@@ -59,6 +59,7 @@ class MdnsDialer:
         self.found = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Dial each peer zeroconf reports (its callbacks come from another thread) until cancelled."""
         token = trio.lowlevel.current_trio_token()
         send, receive = trio.open_memory_channel[PeerInfo](QUEUE)
 

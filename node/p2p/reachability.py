@@ -59,6 +59,7 @@ class Reachability:
         self.answers: dict[str, bool] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Check this node's reachability after FIRST_CHECK_S and then every ``interval_s`` (if asked to)."""
         task_status.started()
         if not self._check:
             return

@@ -85,6 +85,7 @@ def connection_path(host: IHost, peer: ID) -> str:
 
 
 def relay_limits(cfg: RelayConfig) -> RelayLimits:
+    """The relay service's limits from the node's ``relay`` config section."""
     return RelayLimits(
         duration=cfg.max_circuit_duration_s,
         data=cfg.max_circuit_bytes,
@@ -105,6 +106,7 @@ class Reservation:
     addrs: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
+        """The reservation as status shows it."""
         return {"relay": self.relay_id.to_base58(), "via": self.via, "held": self.held,
                 "renewed_at": self.renewed_at, "addrs": list(self.addrs), "error": self.error}
 
@@ -161,6 +163,7 @@ class NatTraversal:
         return sum(manager.get_reservation(peer) is not None for peer in self._host.get_network().get_connections_map())
 
     def status(self) -> dict[str, object]:
+        """Relay service limits, reservations and reachability, for ``/status``."""
         cfg = self._cfg
         return {
             "serve": cfg.serve,
@@ -178,6 +181,7 @@ class NatTraversal:
         }
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve relay and DCUtR, hold the reservations and upgrade circuits to direct paths, until cancelled."""
         async with background_trio_service(self._protocol), background_trio_service(self._dcutr):
             set_circuit_dialer(self._host, self.dial_circuit)
             try:

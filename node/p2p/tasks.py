@@ -78,6 +78,8 @@ class TaskRefused(NodeError):
 
 @dataclass(frozen=True)
 class TaskLimits:
+    """What this node serves at most: prompt size and answer length (larger requests are refused)."""
+
     max_prompt_chars: int
     max_tokens: int
 
@@ -97,10 +99,12 @@ PEER_PRIORITY = 1
 
 
 def now_ms() -> int:
+    """Wall-clock milliseconds, the unit of envelope timestamps and deadlines."""
     return int(time.time() * 1000)
 
 
 def new_task_id() -> bytes:
+    """A fresh random 16-byte task id (replies and verdicts name the task by it)."""
     return os.urandom(16)
 
 
@@ -132,13 +136,17 @@ def make_request(
 class Grounder(Protocol):
     """Retrieval for a knowledge peer (``node.knowledge.KnowledgeService``)."""
 
-    async def ground(self, req: TaskRequest) -> GroundedTask | None: ...
+    async def ground(self, req: TaskRequest) -> GroundedTask | None:
+        """The request with passages in its prompt, or None when nothing relevant is indexed."""
 
 
 class GroundedTask(Protocol):
+    """A grounded request (``request`` goes to the model) and how its result cites the passages."""
+
     request: TaskRequest
 
-    def finish(self, result: TaskResult) -> TaskResult: ...
+    def finish(self, result: TaskResult) -> TaskResult:
+        """``result`` with the citations (and passages, where shared) the grounding owes it."""
 
 
 class TaskService:
@@ -185,6 +193,7 @@ class TaskService:
         self._started: dict[bytes, float] = {}
 
     def attach(self, endpoint: StreamEndpoint) -> None:
+        """Serve the task protocol on ``endpoint`` (and call peers through it)."""
         self.endpoint = endpoint
         endpoint.serve(self._handle, after_reply=self._after_reply, turn_away=self._turn_away)
 
