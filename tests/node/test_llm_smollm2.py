@@ -133,6 +133,10 @@ async def test_measure_reports_real_figures(backend: LlamaBackend) -> None:
     assert m.model_size_mb == pytest.approx(backend.profile.path.stat().st_size / 2**20, abs=0.1)
     assert backend.measurement == m
     print(f"\nsmollm2 measure: {m}")
+    # Idle and measured just now: fresh. With nothing served for longer than asked: re-measured.
+    assert await backend.refresh_speed(stale_after_s=60) is False
+    assert await backend.refresh_speed(stale_after_s=0) is True
+    assert backend.measurement is not m and backend.measurement.gen_tps > 0
 
 
 async def test_deadline_paths_on_the_real_model(backend: LlamaBackend) -> None:
