@@ -83,14 +83,18 @@ def measure_net(net: Testnet, models: int, light: int, idle_s: float, progress: 
     load_before = uptime()
     nodes = net.up(models, profile="small", threads=1, light=light, progress=progress, converge=False,
                    timeout_s=max(180.0, 8.0 * (models + light)), extra_args=set_args(BENCH_NODE_SETTINGS))
+    procs = {x.pid: psutil.Process(x.pid) for x in nodes}
+    cpu_before, machine_before, started = _cpu_seconds(procs), psutil.cpu_times(), time.monotonic()
     try:
         converge_s: float | None = round(net.wait_converged(nodes, timeout_s=converge_timeout_s, progress=progress), 2)
     except ConvergenceTimeout:
         converge_s = None  # memory and traffic are still measured; the report says how far ads got
+    window_s = max(time.monotonic() - started, 1e-3)
+    cpu_after, machine_after = _cpu_seconds(procs), psutil.cpu_times()
+    converge_cpu = {pid: 100.0 * (cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0)) / window_s for pid in procs}
     held = _ads_held(nodes)
     pids = {x.pid for x in nodes}
     api_ports = {int(x.api.rsplit(":", 1)[1]) for x in nodes if x.api}
-    procs = {x.pid: psutil.Process(x.pid) for x in nodes}
     for p in procs.values():
         p.cpu_percent(None)
     before = _traffic.snapshot(pids, api_ports)
@@ -110,6 +114,10 @@ def measure_net(net: Testnet, models: int, light: int, idle_s: float, progress: 
         "converge_s": converge_s,
         "converge_timeout_s": converge_timeout_s,
         "ads_held_share": held,
+        # Where the convergence time goes: CPU the nodes used while ads spread, and how busy the machine was.
+        "converge_cpu_pct_per_node": {kind: _median([converge_cpu[x.pid] for x in group])
+                                      for kind, group in _kinds(nodes).items()},
+        "converge_machine_busy_pct": _busy_pct(machine_before, machine_after),
         "idle_window_s": idle_s,
         "traffic_bytes_per_s_per_node": {kind: _median([traffic.get(x.pid, 0) / idle_s for x in group])
                                          for kind, group in _kinds(nodes).items()},
@@ -122,6 +130,25 @@ def measure_net(net: Testnet, models: int, light: int, idle_s: float, progress: 
         "pss_mb_total": round(sum(m[1] or 0.0 for m in memory.values()), 1),
         "idle_cpu_pct_per_node": {kind: _median([cpu[x.pid] for x in group]) for kind, group in _kinds(nodes).items()},
     }
+
+
+def _cpu_seconds(procs: dict[int, psutil.Process]) -> dict[int, float]:
+    """User + system CPU seconds each live node process has used so far."""
+    out = {}
+    for pid, proc in procs.items():
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        out[pid] = times.user + times.system
+    return out
+
+
+def _busy_pct(before: Any, after: Any) -> float:
+    """Share of the machine's CPU time (all cores) not idle between two ``psutil.cpu_times()``."""
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))
+    return round(100.0 * (total - idle) / total, 1) if total > 0 else 0.0
 
 
 def _kinds(nodes: list[NodeInfo]) -> dict[str, list[NodeInfo]]:
@@ -195,6 +222,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"{t.get('light')} / {t.get('model')} | {m.get('light')} / {m.get('model')} | {r['pss_mb_total']} | "
             f"{c.get('light')} / {c.get('model')} | {r['connections_per_node_median']} | "
             f"{_load(r['load_before'])} -> {_load(r['load_after'])} |")
+    for r in report["runs"]:
+        busy = r.get("converge_machine_busy_pct")
+        if busy is not None:
+            c = r.get("converge_cpu_pct_per_node", {})
+            lines.append(f"\nWhile ads spread ({r['name']}): machine {busy}% busy (all cores); CPU % per node, "
+                         f"median, light / model: {c.get('light')} / {c.get('model')}.")
     if "ratios" in report:
         lines += ["", "Ratios, scale run / baseline run (same machine, same code): "
                   + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()) + ".",

@@ -68,6 +68,19 @@ def test_report_names_the_goal_and_the_load() -> None:
                      "goals": {"converge_under_10s": True}})
     assert "| scale | 5 + 45 | 80.0 | 4.2 | 900.0 / 1500.0 |" in text and "3.1 -> 9.5" in text
     assert "Goal (convergence under 10 s): met" in text
+    busy = markdown({"command": "c", "machine": {"cpus": 2, "ram_mb": 1}, "runs": [
+        dict(run, converge_machine_busy_pct=97.5, converge_cpu_pct_per_node={"light": 3.1, "model": 40.0})]})
+    assert "While ads spread (scale): machine 97.5% busy (all cores); CPU % per node, median, light / model: 3.1 / 40.0." in busy
+
+
+def test_busy_share_is_the_non_idle_cpu_time_between_two_samples() -> None:
+    from collections import namedtuple
+
+    from peermind.testnet._scale import _busy_pct
+
+    times = namedtuple("times", "user system idle iowait")
+    assert _busy_pct(times(10, 5, 80, 5), times(40, 15, 100, 5)) == 66.7  # 40 busy of 60
+    assert _busy_pct(times(1, 1, 1, 1), times(1, 1, 1, 1)) == 0.0
 
 
 def test_bench_scale_simulate_writes_its_results(tmp_path: Path) -> None:
