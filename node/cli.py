@@ -22,7 +22,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_errors import user_error_line
+from .cli_errors import OneLineParser, user_error_line
 
 if TYPE_CHECKING:  # the handlers import these lazily (see above)
     from .client import NodeClient
@@ -135,10 +135,11 @@ async def _run_node(cfg: NodeConfig, node_factory: type[Node] | None = None) -> 
     from .identity import load_or_create_identity
     from .light import is_light
     from .llm import LlamaBackend, resolve_model
-    from .preflight import check_listen_ports
+    from .preflight import check_docs_dir, check_listen_ports
     from .store import Store
 
     check_listen_ports(cfg)
+    check_docs_dir(cfg)
     if is_light(cfg):
         return await _run_light_node(cfg, node_factory)
     profile = resolve_model(cfg.llm.model)  # before creating anything: a typo must leave no trace
@@ -387,7 +388,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``peermind`` command line, every command with its --help."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="peermind",
         description="A peer-to-peer network of LLM agents: run a node, ask questions, run a testnet.",
         epilog="Every setting can also come from a TOML file (--config) or PEERMIND_* environment "

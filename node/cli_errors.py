@@ -8,12 +8,14 @@ bug and keeps its traceback; ``PEERMIND_DEBUG=1`` shows the traceback of known o
 
 from __future__ import annotations
 
+import argparse
 import errno
 from collections.abc import Callable
+from typing import NoReturn
 
 from .errors import NodeError
 
-__all__ = ["user_error_line"]
+__all__ = ["OneLineParser", "user_error_line"]
 
 Describe = Callable[[BaseException], str]
 
@@ -63,3 +65,13 @@ def user_error_line(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and (exc.filename or exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES)):
         return _os_error(exc)
     return _peermind_error(exc)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage mistakes (unknown flag, bad choice, missing argument) are one line, like every
+    other user error, pointing at the command's ``--help`` instead of printing the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("peermind").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"peermind: {where}{message} (see `{self.prog} --help`)\n")

@@ -53,6 +53,10 @@ def _service(cfg: NodeConfig) -> KnowledgeService:
 def _cmd_add(args: argparse.Namespace, cfg: NodeConfig) -> int:
     import trio
 
+    from .knowledge import NotADocumentsDir
+
+    if not (Path(args.path).is_file() or Path(args.path).is_dir()):  # before the embedder loads for seconds
+        raise NotADocumentsDir(f"{args.path} is not a directory or file")
     service = _service(cfg)
     print(f"indexing {args.path} into {service.store.path} (loading the embedder first)", file=sys.stderr)
     report = trio.run(lambda: service.index(args.path, progress=lambda m: print(m, file=sys.stderr)))

@@ -38,3 +38,11 @@ def check_listen_ports(cfg: NodeConfig) -> None:
     host, _, port_text = cfg.api.rpartition(":")
     if port_text.isdigit() and int(port_text) and _port_taken(host.strip("[]") or "127.0.0.1", int(port_text)):
         raise NodeStartupError(f"API port {port_text} on {host} is in use; pick another with --api HOST:PORT")
+
+
+def check_docs_dir(cfg: NodeConfig) -> None:
+    """``--docs`` (``knowledge.docs``) must name a folder or file before the node starts: a typo there
+    would otherwise surface only in the log, after the model loaded, with the node answering without it."""
+    docs = cfg.knowledge.docs
+    if docs is not None and not (docs.is_dir() or docs.is_file()):
+        raise NodeStartupError(f"--docs {docs}: no such folder or file (knowledge.docs)")

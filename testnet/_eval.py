@@ -137,6 +137,13 @@ def discover_peers(client: NodeClient) -> list[Peer]:
     return peers
 
 
+def check_mode_names(requested: Sequence[str]) -> None:
+    """Every requested mode is one the harness knows (which models exist is checked once peers are known)."""
+    for mode in requested:
+        if not (mode == "single" or mode.startswith("single:") or mode in BASELINES or mode in NETWORK_MODES):
+            raise EvalError(f"unknown mode {mode!r}; use single[:MODEL], {', '.join(BASELINES)}, {', '.join(NETWORK_MODES)}")
+
+
 def resolve_modes(requested: Sequence[str], peers: Sequence[Peer]) -> tuple[list[str], list[str], list[str]]:
     """(all modes in report order, models to ask with a pinned peer, network modes to ask)."""
     models = list(dict.fromkeys(p.model for p in peers))
@@ -148,10 +155,9 @@ def resolve_modes(requested: Sequence[str], peers: Sequence[Peer]) -> tuple[list
             if mode.split(":", 1)[1] not in models:
                 raise EvalError(f"{mode}: no peer serves that model; the network has {', '.join(models)}")
             modes.append(mode)
-        elif mode in BASELINES or mode in NETWORK_MODES:
-            modes.append(mode)
         else:
-            raise EvalError(f"unknown mode {mode!r}; use single[:MODEL], {', '.join(BASELINES)}, {', '.join(NETWORK_MODES)}")
+            check_mode_names([mode])
+            modes.append(mode)
     modes = list(dict.fromkeys(modes))
     needed: list[str] = []
     if any(m in ("random", "oracle") for m in modes):
@@ -169,6 +175,7 @@ def run_eval(settings: EvalSettings, console: Console | None = None) -> EvalRepo
     """Evaluate, write the JSON/Markdown/PNG reports next to ``settings.out``, return the report."""
     console = console or Console(stderr=True)
     say: Callable[[str], None] = lambda m: console.print(f"  {m}")  # noqa: E731
+    check_mode_names(settings.modes)  # a typo fails here, before data, nodes or minutes are spent
     items = load_eval_items(settings, say)
     started = time.monotonic()
     load_start, started_at = _load_average(), time.strftime("%Y-%m-%dT%H:%M:%S%z")

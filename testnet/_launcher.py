@@ -346,8 +346,8 @@ class Testnet:
         """Inject ``slow`` or ``drop`` into a node; returns a one-line description."""
         with self._locked():
             network, nodes = self.load()
-            node = next((n for n in nodes if n.name == self.find(name).name), None)
-            assert node is not None
+            target = self.find(name)  # a name that is not there (or no testnet at all) is one line
+            node = next(n for n in nodes if n.name == target.name)
             if not node.alive():
                 raise TestnetError(f"{node.name} (pid {node.pid}) is not running")
             if node.fault_running():

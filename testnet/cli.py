@@ -79,9 +79,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     net = _testnet(args.dir)
     roles = _roles(args.nodes, args.adversary)
     light = f" + {args.light} light" if args.light else ""
+    links = dict(parse_link_arg(x) for x in args.link) if args.link else None  # a bad --link fails before anything
+    if net.dir.exists() and not net.dir.is_dir():
+        raise TestnetError(f"{net.dir} already exists and is not a directory (give a directory path)")
     print(f"starting {args.nodes} nodes ({args.profile}){light} in {net.dir}", file=sys.stderr)
     started = time.monotonic()
-    links = dict(parse_link_arg(x) for x in args.link) if args.link else None
     nodes = net.up(args.nodes, profile=args.profile, roles=roles, progress=_say, threads=args.threads,
                    timeout_s=args.timeout, light=args.light, links=links)
     _table(nodes, f"testnet up in {time.monotonic() - started:.1f}s")

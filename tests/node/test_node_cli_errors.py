@@ -191,7 +191,8 @@ def test_wrong_or_missing_api_token(cluster: NodeCluster) -> None:
     ok = peermind("status", "--api", api, "--token", "right-token")
     assert ok.returncode == 0, ok.stderr
     for given in (["--token", "wrong-token"], []):
-        for command in (["status"], ["ask", "hi"], ["peers", "--trust"], ["train", "status"]):
+        for command in (["status"], ["ask", "hi"], ["peers", "--trust"], ["train", "status"], ["invite"],
+                        ["router", "status"], ["trust", "peers"], ["top", "--once"]):
             _one_line_error(peermind(*command, "--api", api, *given), "API token", "HTTP 401", "--token")
     # The API's own refusals are one line too.
     _one_line_error(peermind("trust", "explain", "12D3KooWNobodyKnowsMe", "--api", api, "--token", "right-token"), "HTTP 404")
