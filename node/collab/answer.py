@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -65,6 +67,9 @@ class Answer:
     decision_ms: float = 0.0  # embedding + router + peer choice, before any LLM call
     negotiation_ms: float | None = None  # offer sent -> award accepted (auction only)
     considered: tuple[dict[str, Any], ...] = ()  # candidate estimates, best first
+    query_embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The question's routing embedding when routing computed one: the feedback rows reuse it
+    instead of embedding the question again. Stays on this node (never in the provenance)."""
 
     @property
     def asked(self) -> list[str]:
@@ -75,6 +80,7 @@ class Answer:
         """The answer's provenance as JSON (the ``peermind`` object of API responses)."""
         data = asdict(self)
         data.pop("text")
+        data.pop("query_embedding")
         data["asked"] = self.asked
         data["attempts"] = [asdict(a) for a in self.attempts]
         data["contributions"] = [

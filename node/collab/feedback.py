@@ -117,9 +117,15 @@ class FeedbackRecorder:
                     log.exception("could not record feedback", extra={"task": answer.task_id})
 
     async def record(self, job: Job, answer: Answer) -> int:
-        """Store one unlabelled row per contribution to ``answer`` (embedded once); returns how many."""
-        self._embedder.request_load()  # the loader gets it ready for routing in the meantime
-        embedding = await self._embedder.embed(query_text(job))
+        """Store one unlabelled row per contribution to ``answer`` (embedded once); returns how many.
+
+        The routing embedding the answer carries is reused; only a question routed without
+        one (cold router, embedder still loading) is embedded here.
+        """
+        embedding = answer.query_embedding
+        if embedding is None:
+            self._embedder.request_load()  # the loader gets it ready for routing in the meantime
+            embedding = await self._embedder.embed(query_text(job))
         written = 0
         for c in answer.contributions:
             try:

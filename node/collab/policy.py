@@ -227,6 +227,7 @@ class Collaborator:
             decision_ms=round(ctx.decision_ms, 3),
             router="learned" if ctx.predictions else (ctx.router_note or "prior"),
             considered=tuple(e.to_json() for e in estimates[:8]),
+            query_embedding=ctx.embedding,
         )
         for hook in self.hooks.after_answer:
             try:

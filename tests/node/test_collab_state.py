@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 import trio
-from collab_fakes import LARGE, SMALL, FakeNet, candidate, fake_embedder, mc
+from collab_fakes import (
+    LARGE,
+    SMALL,
+    FakeEncoder,
+    FakeNet,
+    candidate,
+    fake_embedder,
+    mc,
+    router_with,
+)
 from peermind.federated import RouterModel
+from peermind.node.collab.embedding import QueryEmbedder, query_text
 from peermind.node.collab.errors import UnknownTask
 from peermind.node.collab.feedback import FeedbackRecorder, mark_task
 from peermind.node.collab.job import Job
@@ -110,3 +121,20 @@ async def test_seed_scores_train_and_validation_items_fits_and_calibrates(store:
     assert summary["validation_routing"]["queries"] == 6
     again = await runner.run(plan)  # everything is already there: only the fit runs
     assert runner.progress.skipped_existing >= 2 * (12 + 6 + 2) and again["train_rows"] == 24
+
+
+class NoEncoder(FakeEncoder):
+    """An encoder that must not be asked: the answer already carries its question's embedding."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        raise AssertionError(f"embedded again: {texts}")
+
+
+async def test_the_routing_embedding_travels_with_the_answer_into_its_feedback_rows(store: Store) -> None:
+    net = FakeNet([candidate("me", local=True, **SMALL), candidate("big", **LARGE)])
+    answer = await net.collaborator(router_with({"smollm2": 0.6, "gemma3-270m": 0.7}), fake_embedder()).run(MC, mode="route")
+    expected = FakeEncoder().encode_one(query_text(MC))
+    assert answer.query_embedding is not None and np.allclose(answer.query_embedding, expected)
+    assert "query_embedding" not in answer.provenance()  # it stays on this node
+    assert await FeedbackRecorder(store, QueryEmbedder(NoEncoder())).record(MC, answer) == 1
+    assert np.allclose(store.feedback_rows()[0].query_embedding, expected)
