@@ -49,8 +49,11 @@ log = logging.getLogger("peermind.node.ads")
 GOSSIP_PROTOCOLS = ["/meshsub/1.1.0", "/meshsub/1.0.0"]
 CONNECTION_POLL_S = 0.25
 AD_DIAL_TIMEOUT_S = 3.0
-DISCONNECTED_GRACE_PERIODS = 2.5
-"""How many of our republish periods a disconnected peer's ad outlives its connection (one missed ad and some)."""
+DISCONNECTED_GRACE_PERIODS = 4.0
+"""How many of our republish periods the ad of a peer we hold no connection to lives after it arrived.
+
+2.5 made ads flicker while 20 nodes started on a loaded machine (19 expiries, each renewed
+later: ads relayed through others arrived more than 12.5 s apart at 5 s periods)."""
 GOSSIP_PEERS_WANTED = 8
 """Below this many connections an ad's signer is dialed even when it serves no model (gossip needs ~degree peers)."""
 ANSWERING_DIALER_DELAY_S = 2.0
