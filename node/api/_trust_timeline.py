@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from peermind.trust import EvidenceRecord, ReputationBook, StoredEvidence, TrustError, TrustParams
 
@@ -68,10 +68,10 @@ class TrustTimeline:
             sign = "positive" if self.params.weight_of(record) > 0 else "negative"
             self._signs.setdefault(row.peer, Counter())[sign] += 1
 
-    def peers(self, now: float | None = None) -> dict[str, dict[str, Any]]:
+    def peers(self, now: float | None = None) -> dict[str, dict[str, object]]:
         """Each peer's current score and standing, its samples and evidence counts."""
         self._clock = max(self._clock, now if now is not None else time.time())
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, dict[str, object]] = {}
         for peer, samples in self._history.items():
             score = self._book.score(peer)
             signs = self._signs.get(peer, Counter())

@@ -66,7 +66,7 @@ class Answer:
     router: str = "prior"  # learned | prior | "prior (embedder loading)": what ranked the candidates
     decision_ms: float = 0.0  # embedding + router + peer choice, before any LLM call
     negotiation_ms: float | None = None  # offer sent -> award accepted (auction only)
-    considered: tuple[dict[str, Any], ...] = ()  # candidate estimates, best first
+    considered: tuple[dict[str, object], ...] = ()  # candidate estimates, best first
     query_embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
     """The question's routing embedding when routing computed one: the feedback rows reuse it
     instead of embedding the question again. Stays on this node (never in the provenance)."""
@@ -76,7 +76,7 @@ class Answer:
         """The peers asked, in order."""
         return list(dict.fromkeys(a.peer_id for a in self.attempts))
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> dict[str, Any]:  # Any: the streaming API passes it on as a JsonValue
         """The answer's provenance as JSON (the ``peermind`` object of API responses)."""
         data = asdict(self)
         data.pop("text")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import trio
 from libp2p.abc import IHost
@@ -158,7 +157,7 @@ class Collaboration:
         """The seeding progress once the current run has finished."""
         return await self.seeder.wait()
 
-    async def calibrate(self, target_escalation: float | None, target_share: float) -> dict[str, Any]:
+    async def calibrate(self, target_escalation: float | None, target_share: float) -> dict[str, object]:
         """New escalation thresholds and cost weight from the stored validation rows."""
         return await self.seeder.recalibrate(target_escalation, target_share)
 
@@ -169,7 +168,7 @@ class Collaboration:
             hook(task_id, correct)
         return marked
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         """Router, seeding and feedback state, for the API."""
         rows = self._store.feedback_rows()
         by_mode: dict[str, int] = {}

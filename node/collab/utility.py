@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .candidates import Candidate
 from .constraints import InfeasibleConstraints
@@ -40,7 +39,7 @@ class Estimate:
     utility: float
     knowledge_match: float | None = None  # similarity of the question to the peer's corpus summary
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The estimate as provenance shows it."""
         c = self.candidate
         return {
