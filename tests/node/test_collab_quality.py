@@ -12,6 +12,7 @@ from peermind.node.collab.constraints import Tactics
 from peermind.node.collab.embedding import query_text
 from peermind.node.collab.job import Job
 from peermind.node.collab.quality import QualityMemory
+from peermind.node.collab.utility import estimate, lead_with
 from peermind.node.store import FeedbackRecord
 
 MC = Job(kind="score", prompt="Question: which gas do plants take in?\nAnswer:", continuations=(" CO2", " O2", " N2"))
@@ -138,6 +139,15 @@ def test_the_exploration_share_shrinks_with_evidence_and_ends_with_a_trained_hea
     assert 0.3 < shares(10)["gemma3-270m"] < shares(4)["gemma3-270m"] < 0.5
     assert shares(40) == {}
     assert shares(4, trained=("gemma3-270m",)) == {}
+
+
+def test_the_model_picked_to_go_first_leads_with_its_best_unsaturated_peer() -> None:
+    full = candidate("big-full", queue=4, **LARGE)  # max_queue 4: asking it would only be refused
+    ests = estimate([candidate("me", local=True, **SMALL), full, candidate("big", **LARGE)],
+                    {"smollm2": 0.8, "gemma3-270m": 0.5}, prompt_tokens=50, max_tokens=1)
+    assert [e.candidate.peer_id for e in lead_with(ests, "gemma3-270m")] == ["big", "me", "big-full"]
+    assert lead_with(ests, None) == ests
+    assert lead_with([e for e in ests if e.candidate.peer_id != "big"], "gemma3-270m")[0].candidate.peer_id == "me"
 
 
 def test_rows_of_peers_ruled_out_by_trust_do_not_teach_the_router() -> None:
