@@ -577,7 +577,8 @@ class Node:
         outcome = "ok" if not isinstance(reply, TaskRefusal) else f"refused:{reply.reason}"
         self.metrics.tasks_served.labels(outcome=outcome.split(":")[0]).inc()
         self.metrics.serve_latency.observe(time.time() - served.started_at)
-        self._log_task("in", served.peer, "serve", served.request.kind, outcome, reply)
+        # The request's id, as the asker's provenance names it (served_task_id): both logs join on it.
+        self._log_task("in", served.peer, "serve", served.request.kind, outcome, reply, task_id=served.request.task_id.hex())
         self.events.publish("served", {"peer": served.peer, "kind": served.request.kind, "outcome": outcome,
                                        "latency_ms": round((time.time() - served.started_at) * 1000, 1),
                                        "model": getattr(reply, "model", ""), "confidence": getattr(reply, "confidence", None)})
@@ -618,11 +619,12 @@ class Node:
         return [e.peer_id for e in self.board.fresh()
                 if e.ad.models and host is not None and is_connected(host, ID.from_base58(e.peer_id))]
 
-    def _log_task(self, direction: str, peer: str, mode: str, kind: str, outcome: str, reply: object, answer: Answer | None = None) -> None:
+    def _log_task(self, direction: str, peer: str, mode: str, kind: str, outcome: str, reply: object,
+                  answer: Answer | None = None, task_id: str | None = None) -> None:
         try:
             self.store.log_task(
                 direction=direction,
-                task_id=(answer.task_id or None) if answer else None,
+                task_id=(answer.task_id or None) if answer else task_id,
                 peer=peer,
                 mode=mode,
                 kind=kind,

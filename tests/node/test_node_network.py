@@ -65,8 +65,10 @@ def test_a_peer_answers_a_task_with_the_real_model(net: tuple[NodeProc, NodeProc
     assert body["text"].strip() and prov["completion_tokens"] > 0
     # b records a served task right after its reply is on the wire: an instant later.
     wait_for(lambda: b.metric("peermind_tasks_served_total", outcome="ok") == before + 1, timeout_s=5, what="b's task count")
-    served = b.db_rows("SELECT peer, status, completion_tokens FROM tasks WHERE direction='in' ORDER BY id DESC LIMIT 1")
+    served = b.db_rows("SELECT peer, status, completion_tokens, task_id FROM tasks WHERE direction='in' ORDER BY id DESC LIMIT 1")
     assert served and served[0][0] == a.peer_id and served[0][1] == "ok" and served[0][2] > 0
+    # b logs the task under the id a's provenance names, so the two logs join (it was NULL)
+    assert served[0][3] == prov["contributions"][0]["served_task_id"] and len(served[0][3]) == 32
     asked = a.db_rows("SELECT peer, status FROM tasks WHERE direction='out' ORDER BY id DESC LIMIT 1")
     assert asked == [(b.peer_id, "ok")]
 
