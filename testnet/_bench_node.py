@@ -69,9 +69,11 @@ HEAVY_LIBS = ("libtorch", "torch/lib", "sentence_transformers", "transformers/",
 READY_TIMEOUT_S = 120.0
 # The path is measured without trust's side traffic: canaries and cross-checks would add
 # extra generations on B between the measured ones, and 20 back-to-back requests from a
-# newcomer exceed its default rate allowance (refusal rate_limited).
+# newcomer exceed its default rate allowance (refusal rate_limited). Idle learning is off
+# for the same reason: between two measured requests A is idle, and a learner's probe (a
+# generation on A's own model, a task queued on B) would fall inside the next request's time.
 QUIET_TRUST = ("--set", "trust.canary_rate=0", "--set", "trust.probe_interval_s=0", "--set", "trust.cross_check_rate=0",
-               "--set", "trust.request_rate=50", "--set", "trust.request_burst=50")
+               "--set", "trust.request_rate=50", "--set", "trust.request_burst=50", "--set", "router.learn_interval_s=0")
 
 Progress = Callable[[str], None]
 
