@@ -456,8 +456,8 @@ class Node:
         """This node's signed capability ad as peers will see it.
 
         Speeds are those of the tasks served lately (the backend's EWMA), not the start-up
-        benchmark's: on a machine that got busy since, the benchmark promised answers 2-4x
-        sooner than they came, and askers' budget_ms checks trusted it (docs/results/links.md).
+        benchmark's: on a machine that got busy since, the benchmark promised answers 1.3-4x
+        sooner than they came, and askers' budget_ms checks trusted it (docs/results/links-validation-before-fix.md).
         """
         assert self.host is not None and self.measurement is not None
         m = self.measurement
