@@ -72,6 +72,7 @@ class OneLineParser(argparse.ArgumentParser):
     other user error, pointing at the command's ``--help`` instead of printing the whole usage block."""
 
     def error(self, message: str) -> NoReturn:
+        """Print ``message`` as the one ``peermind: ...`` line and exit 2 (argparse's code for usage errors)."""
         command = self.prog.removeprefix("peermind").strip()
         where = f"{command}: " if command else ""
         self.exit(2, f"peermind: {where}{message} (see `{self.prog} --help`)\n")
