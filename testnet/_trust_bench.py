@@ -1,7 +1,7 @@
 """``peermind bench trust``: adversaries in a real testnet, with trust on and off.
 
-Each scenario starts its own testnet of real node processes (small profile: SmolLM2, one
-thread each), optionally with adversaries (``python -m peermind.testnet.adversary``),
+Each scenario starts its own testnet of real node processes (small profile by default:
+SmolLM2, one thread each; ``--profile mix`` adds Gemma-3 nodes), optionally with adversaries (``python -m peermind.testnet.adversary``),
 tells active adversaries to start, asks benchmark questions (test split) through honest
 entry nodes' APIs exactly as a client would (for the forger and flooder, in alternating
 no-attack / attack blocks, a paired baseline in the same testnet), stops the adversaries, and collects what
@@ -34,7 +34,7 @@ from .adversary import GO_FILE, PAUSE_FILE, STATS_FILE, STOP_FILE
 __all__ = ["RunResult", "Scenario", "TrustBenchSettings", "refigure", "run_scenario", "run_trust_bench"]
 
 Say = Callable[[str], None]
-ACTIVE_ROLES = ("forger", "flooder")
+ACTIVE_ROLES = ("forger", "flooder", "sybil")
 """Roles that attack on their own: their questions alternate between attack and no-attack blocks."""
 ATTACK_RAMP_S = 5.0
 BLOCKS = 4
@@ -44,6 +44,9 @@ SETTLE_S = 20.0
 @dataclass(frozen=True)
 class TrustBenchSettings:
     nodes: int = 10
+    profile: str = "small"
+    """Testnet profile: ``small`` (SmolLM2 everywhere) or ``mix`` (every third node Gemma-3):
+    honest peers of a stronger model must not be excluded for disagreeing with weaker ones."""
     adversaries: int = 2
     roles: tuple[str, ...] = ("wrong", "garbage", "forger", "flooder")
     dataset: str = "arc_easy"
@@ -58,6 +61,9 @@ class TrustBenchSettings:
     """Niceness of adversary processes: on a real network an attacker computes on its own
     machine, so on this shared one its CPU should not be taken from the honest nodes."""
     contrast: bool = True
+    clean: bool = True
+    """Run the clean scenario (a testnet without adversaries); the attack scenarios' paired
+    no-attack blocks are their own baseline, so a run about one attack may skip it."""
     threads: int = 1
     timeout_s: float = 120.0
     out: Path = Path("docs/results/trust-bench.json")
@@ -88,7 +94,7 @@ class RunResult:
 
 
 def scenarios(settings: TrustBenchSettings) -> list[Scenario]:
-    out = [Scenario("clean", "", True)]
+    out = [Scenario("clean", "", True)] if settings.clean else []
     for role in settings.roles:
         out.append(Scenario(f"{role}/trust-on", role, True))
         if settings.contrast:
@@ -199,7 +205,9 @@ def _interleaved(result: RunResult, nodes: list[NodeInfo], entries: list[NodeInf
             time.sleep(SETTLE_S)  # work the attack queued on honest nodes ends (its deadline)
         phase = "under_attack" if attacking else "before_attack"
         say(f"  block {index + 1}/{BLOCKS}: {len(block)} questions, {'attack' if attacking else 'no attack'}")
+        began = time.monotonic()
         result.outcomes += [{**o, "phase": phase, "block": index} for o in _ask_all(entries, block, settings, say)]
+        result.timings[f"block_{index}_s"] = round(time.monotonic() - began, 2)  # throughput per phase
         if index == 1:
             result.cpu_marks["end"] = _cpu_mark(nodes)
 
@@ -218,7 +226,7 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
     })
     started = time.monotonic()
     try:
-        nodes = net.up(settings.nodes, profile="small", roles=roles, extra_args=_node_args(settings, scenario.trust),
+        nodes = net.up(settings.nodes, profile=settings.profile, roles=roles, extra_args=_node_args(settings, scenario.trust),
                        threads=settings.threads, timeout_s=max(240.0, 30.0 * settings.nodes), progress=lambda m: None)
         result.timings["up_s"] = round(time.monotonic() - started, 1)
         result.nodes = [{"name": x.name, "peer_id": x.peer_id, "role": x.role, "rss_mb": _rss_mb(x.pid)} for x in nodes]
@@ -278,6 +286,7 @@ def run_trust_bench(settings: TrustBenchSettings, say: Say) -> dict[str, Any]:
     from ._trust_figures import figures, markdown
 
     items = load_items(settings.dataset, "test", limit=settings.items)
+    load_start = os.getloadavg()
     runs: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="peermind-trust-bench-") as tmp:
         root = settings.testnet_dir or Path(tmp)
@@ -288,7 +297,9 @@ def run_trust_bench(settings: TrustBenchSettings, say: Say) -> dict[str, Any]:
             runs.append(run_scenario(scenario, settings, root, items, say))
     report = {
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
-        "machine": {"cpus": os.cpu_count(), "ram_mb": round(psutil.virtual_memory().total / 2**20)},
+        "machine": {"cpus": os.cpu_count(), "ram_mb": round(psutil.virtual_memory().total / 2**20),
+                    "load_start": [round(x, 2) for x in load_start],
+                    "load_end": [round(x, 2) for x in os.getloadavg()]},
         "figures": figures(runs),
         "runs": [r.to_json() for r in runs],
     }

@@ -11,7 +11,8 @@ for the flooder, its request outcomes and the refusals the receivers counted.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from peermind.bench import accuracy_ci, percentile
@@ -19,6 +20,7 @@ from peermind.bench import accuracy_ci, percentile
 __all__ = ["figures", "markdown"]
 
 DETECTION_BUDGET = 50
+BOOTSTRAP_DRAWS = 2000
 FORGED_TASK_ACTIONS = ("bad_signature_task", "replay_other_task", "replay_own_task")
 FORGED_AD_ACTIONS = ("forged_ad", "replay_other_ad")
 
@@ -47,6 +49,10 @@ def _answers(run: Any) -> dict[str, Any]:
     if len(phases) == 2:
         phases["p95_change_under_attack"] = round(
             phases["under_attack"]["latency_p95_ms"] / phases["before_attack"]["latency_p95_ms"] - 1, 4)
+        base = [o["latency_ms"] for o in ok if o.get("phase") == "before_attack"]
+        attack = [o["latency_ms"] for o in ok if o.get("phase") == "under_attack"]
+        phases["p95_change_ci"] = [round(x - 1, 4) for x in ratio_ci(base, attack, lambda v: percentile(v, 95))]
+        phases.update(_throughput(outcomes, ok, run.timings, base, attack))
     return {
         "phases": phases,
         "questions": len(outcomes),
@@ -58,6 +64,45 @@ def _answers(run: Any) -> dict[str, Any]:
         "answered_by_adversary": sum(1 for o in ok if o.get("answered_by") in adversaries),
         "answered_remotely": sum(1 for o in ok if o.get("answered_by") not in entry_ids),
     }
+
+
+def ratio_ci(base: Sequence[float], other: Sequence[float], statistic: Callable[[Sequence[float]], float],
+             draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of ``statistic(other) / statistic(base)``, each sample
+    resampled on its own (seeded: the same results give the same interval)."""
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(draws):
+        b = statistic(rng.choices(base, k=len(base)))
+        if b > 0:
+            ratios.append(statistic(rng.choices(other, k=len(other))) / b)
+    ratios.sort()
+    if not ratios:
+        return (float("nan"), float("nan"))
+    return ratios[int(0.025 * (len(ratios) - 1))], ratios[int(0.975 * (len(ratios) - 1))]
+
+
+def _throughput(outcomes: Sequence[dict[str, Any]], ok: Sequence[dict[str, Any]], timings: dict[str, float],
+                base: Sequence[float], attack: Sequence[float]) -> dict[str, Any]:
+    """Answered questions per second of block time, attack phase over no-attack phase.
+
+    Questions go ``concurrency`` at a time, so throughput is concurrency / mean latency:
+    its interval is the bootstrap interval of the inverse mean-latency ratio."""
+    seconds = {"before_attack": 0.0, "under_attack": 0.0}
+    answered = {"before_attack": 0, "under_attack": 0}
+    for index in {o["block"] for o in outcomes if "block" in o}:
+        phase = "under_attack" if index % 2 else "before_attack"
+        seconds[phase] += float(timings.get(f"block_{index}_s", 0.0))
+    for o in ok:
+        if o.get("phase") in answered:
+            answered[o["phase"]] += 1
+    if not (seconds["before_attack"] and seconds["under_attack"] and answered["before_attack"]):
+        return {}
+    rate = {k: answered[k] / seconds[k] for k in seconds}
+    lo, hi = ratio_ci(attack, base, lambda v: sum(v) / len(v))
+    return {"throughput_qps": {k: round(v, 4) for k, v in rate.items()},
+            "throughput_ratio_under_attack": round(rate["under_attack"] / rate["before_attack"], 4),
+            "throughput_ratio_ci": [round(lo, 4), round(hi, 4)]}
 
 
 def _detection(run: Any, ask_threshold: float) -> dict[str, Any]:
@@ -229,11 +274,14 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"`{s.get('command') or 'peermind bench trust'}`",
         "",
-        f"{s['nodes']} nodes (small profile: SmolLM2-135M, {s['threads']} thread each), {s['adversaries']} adversaries "
+        f"{s['nodes']} nodes ({_profile(s.get('profile', 'small'))}, {s['threads']} thread each), {s['adversaries']} adversaries "
         f"per scenario, {s['items']} {s['dataset']} test questions through {s['entry']} honest entry nodes "
         f"({s['concurrency']} at a time, mode auto); canary rate {s['canary_rate']}, cross-check rate "
         f"{s['cross_check_rate']}; adversary processes at nice {s.get('adversary_nice', 0)}. "
-        f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['ram_mb']} MiB RAM.",
+        f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['ram_mb']} MiB RAM"
+        + (f"; load average (1/5/15 min) {report['machine']['load_start']} at the start, "
+           f"{report['machine']['load_end']} at the end (other users' work included)."
+           if report["machine"].get("load_start") else "."),
         "",
         "| scenario | accuracy (95% CI) | Δ vs clean | p50 / p95 ms | p95 Δ | answered by adversary | "
         "adversaries excluded (max records) | honest false positives | global trust adv / honest | RSS MiB (max) |",
@@ -274,7 +322,11 @@ def markdown(report: dict[str, Any]) -> str:
                       "(after the ban, the forger is disconnected and blacklisted in gossip, so its later "
                       "publications reach no one). By action: "
                       + json_short(g["by_action"])]
-        if f.get("flooder"):
+        if f.get("flooder") and f["role"] == "sybil":
+            g = f["flooder"]
+            lines += ["", f"**{name} — sybil identities (one process):** outcomes {json_short(g['flood_outcomes'])}; "
+                      f"refusals counted by receivers {json_short(g['refusals_counted_by_receivers'])}."]
+        elif f.get("flooder"):
             g = f["flooder"]
             lines += ["", f"**{name} — flood:** outcomes {json_short(g['flood_outcomes'])}; refusals counted by "
                       f"receivers {json_short(g['refusals_counted_by_receivers'])}."]
@@ -289,12 +341,28 @@ def markdown(report: dict[str, Any]) -> str:
             lines += ["", f"**{name} — paired latency (same testnet, alternating no-attack / attack blocks):** "
                       f"p95 {ph['before_attack']['latency_p95_ms']} ms without the attack, "
                       f"{ph['under_attack']['latency_p95_ms']} ms under it "
-                      f"({100 * ph['p95_change_under_attack']:+.0f}%); p50 {ph['before_attack']['latency_p50_ms']} → "
-                      f"{ph['under_attack']['latency_p50_ms']} ms."]
+                      f"({100 * ph['p95_change_under_attack']:+.0f}%{_ci(ph.get('p95_change_ci'))}; n = "
+                      f"{ph['before_attack']['questions']} / {ph['under_attack']['questions']}); p50 "
+                      f"{ph['before_attack']['latency_p50_ms']} → {ph['under_attack']['latency_p50_ms']} ms."]
+            if ph.get("throughput_ratio_under_attack") is not None:
+                qps = ph["throughput_qps"]
+                lines += ["", f"**{name} — throughput:** {qps['before_attack']} questions/s without the attack, "
+                          f"{qps['under_attack']} under it: {100 * ph['throughput_ratio_under_attack']:.0f}% "
+                          f"(95% CI of concurrency / mean latency {100 * ph['throughput_ratio_ci'][0]:.0f}%.."
+                          f"{100 * ph['throughput_ratio_ci'][1]:.0f}%)."]
     lines += ["", "Detection: `x/y (n)` = x of the y honest observers that had evidence about the adversary "
               "excluded it (score below the do-not-ask threshold), the slowest after n records about it. "
               "Global trust: mean EigenTrust share of a peer as seen by the honest nodes (uniform: 1/nodes)."]
     return "\n".join(lines) + "\n"
+
+
+def _profile(name: str) -> str:
+    return {"small": "small profile: SmolLM2-135M",
+            "mix": "mix profile: Gemma-3-270M on every third node, SmolLM2-135M on the others"}.get(name, f"{name} profile")
+
+
+def _ci(ci: Sequence[float] | None) -> str:
+    return "" if not ci else f", 95% CI {100 * ci[0]:+.0f}%..{100 * ci[1]:+.0f}%"
 
 
 def _pair(g: dict[str, Any]) -> str:

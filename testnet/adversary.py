@@ -8,7 +8,8 @@ node package itself contains no adversarial behaviour.
 
 Roles: wrong (confidently wrong answers), garbage (malformed replies), forger (bad
 signatures, replayed requests and ads), flooder (task request flood), poisoner (poisoned
-federated updates). Active roles start attacking when ``DATA_DIR/adversary.go`` appears or
+federated updates), sybil (one light process running 50 fresh identities, each asking
+within its own newcomer allowance). Active roles start attacking when ``DATA_DIR/adversary.go`` appears or
 ``PEERMIND_ADVERSARY_START_S`` (default 45) seconds after start-up; each writes its
 actions to ``DATA_DIR/adversary.json``. Adversaries refuse networks whose name does not
 start with ``testnet`` (``PEERMIND_ALLOW_ADVERSARY=1`` overrides).
@@ -34,7 +35,9 @@ from ._adversary_base import (
 
 __all__ = ["GO_FILE", "PAUSE_FILE", "ROLES", "STATS_FILE", "STOP_FILE", "AdversaryNode", "AdversaryStats", "lure", "main", "role_class"]
 
-ROLES = ("wrong", "garbage", "forger", "flooder", "poisoner")
+ROLES = ("wrong", "garbage", "forger", "flooder", "poisoner", "sybil")
+LIGHT_ROLES = ("sybil",)
+"""Roles that serve no model: their process runs as a light node (``--model none``)."""
 
 
 def role_class(role: str) -> type[AdversaryNode]:
@@ -51,6 +54,10 @@ def role_class(role: str) -> type[AdversaryNode]:
         from ._adversary_training import PoisonerNode
 
         return PoisonerNode
+    if role == "sybil":
+        from ._adversary_sybil import SybilNode
+
+        return SybilNode
     raise ValueError(f"unknown adversary role {role!r}; choose one of {', '.join(ROLES)}")
 
 
@@ -68,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is not cmd_node_run:
         parser.error("the command after --role must be `node run ...`")
     args.node_factory = role_class(ns.role)
+    if ns.role in LIGHT_ROLES:
+        args.model = "none"
     niceness = int(os.environ.get("PEERMIND_ADVERSARY_NICE", "0") or 0)
     if niceness > 0:  # an attacker on its own machine: its CPU is not the honest nodes' (bench trust)
         os.nice(niceness)
