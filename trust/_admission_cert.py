@@ -79,6 +79,7 @@ def verifies(admission: Admission, network: str, member: str) -> bool:
 
 
 def admission_to_text(data: bytes) -> str:
+    """The ``pma1.`` text of an admission: what ``peermind admit`` prints and a config holds."""
     return TEXT_PREFIX + base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
