@@ -21,8 +21,10 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TextIO
+
+from .json_types import as_list, as_object
 
 if TYPE_CHECKING:
     from .client import NodeClient
@@ -32,7 +34,7 @@ POLL_S = 1.0
 ClientFactory = Callable[[argparse.Namespace], "NodeClient"]
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def _fmt(value: object, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
@@ -40,48 +42,53 @@ def _short(peer: str) -> str:
     return f"{peer[:8]}…{peer[-4:]}" if len(peer) > 14 else peer
 
 
-def round_line(rd: dict[str, Any], rounds: int) -> str:
-    """One line per federated round: participants, excluded peers, metrics."""
-    val = rd.get("validation") or {}
+def _size(value: object) -> int:
+    return len(value) if isinstance(value, list | dict) else 0
+
+
+def round_line(rd: Mapping[str, object], rounds: object) -> str:
+    """One line per federated round (of ``rounds``): participants, excluded peers, metrics."""
+    val = as_object(rd.get("validation"))
     parts = [
         f"round {rd['round']}/{rounds}",
-        f"{len(rd.get('participants', []))} of {len(rd.get('asked', []))} took part",
+        f"{_size(rd.get('participants'))} of {_size(rd.get('asked'))} took part",
         f"val choice-acc {_fmt(val.get('choice-accuracy'))}",
         f"log-loss {_fmt(val.get('log-loss'))}",
         f"{_fmt(rd.get('duration_s'), 1)} s",
     ]
     line = ", ".join(parts)
     for label, key in (("failed", "failed"), ("excluded", "excluded")):
-        entries = rd.get(key) or {}
+        entries = as_object(rd.get(key))
         if entries:
             line += f"\n    {label}: " + "; ".join(f"{_short(p)} ({why})" for p, why in entries.items())
-    clipped = rd.get("clipped") or {}
+    clipped = as_object(rd.get("clipped"))
     if clipped:
         line += "\n    scaled down: " + ", ".join(f"{_short(p)} x{s:.2f}" for p, s in clipped.items())
     return line
 
 
-def print_run(run: dict[str, Any], *, out: TextIO = sys.stdout) -> None:
+def print_run(run: Mapping[str, object], *, out: TextIO = sys.stdout) -> None:
     """A training run as the CLI prints it: request, state, rounds."""
-    req = run["request"]
+    req = as_object(run["request"])
     print(f"run {run['run_id']} ({req['engine']}, {req['strategy']}): {run['state']}"
           f" after {run['elapsed_s']:.1f} s", file=out)
     if run.get("accepted"):
-        print(f"  participants: {', '.join(_short(p) for p in run['accepted'])}", file=out)
-    for peer, why in (run.get("refused") or {}).items():
+        print(f"  participants: {', '.join(_short(p) for p in as_object(run['accepted']))}", file=out)
+    for peer, why in as_object(run.get("refused")).items():
         print(f"  refused: {_short(peer)}: {why}", file=out)
-    privacy = run.get("privacy") or {}
+    privacy = as_object(run.get("privacy"))
     if privacy.get("clipping"):
-        print(f"  privacy: clipping norm {privacy['clipping']['clipping_norm']}; noise "
+        print(f"  privacy: clipping norm {as_object(privacy['clipping']).get('clipping_norm')}; noise "
               f"{json.dumps(privacy.get('noise'))}", file=out)
-    for rd in run.get("rounds", []):
-        print("  " + round_line(rd, req["rounds"]), file=out)
-    for peer, decision in (run.get("adoption") or {}).items():
-        if "error" in decision:
-            print(f"  {_short(peer)}: no decision ({decision['error']})", file=out)
+    for rd in as_list(run.get("rounds")):
+        print("  " + round_line(as_object(rd), req["rounds"]), file=out)
+    for peer, decision in as_object(run.get("adoption")).items():
+        d = as_object(decision)
+        if "error" in d:
+            print(f"  {_short(peer)}: no decision ({d['error']})", file=out)
         else:
-            verdict = "adopted" if decision.get("adopted") else "kept its router"
-            print(f"  {_short(peer)}: {verdict}: {decision.get('reason', '')}", file=out)
+            verdict = "adopted" if d.get("adopted") else "kept its router"
+            print(f"  {_short(peer)}: {verdict}: {d.get('reason', '')}", file=out)
     if run.get("error"):
         print(f"  error: {run['error']}", file=out)
 
