@@ -211,7 +211,12 @@ def _add_eval(bench: Any) -> None:
 def cmd_bench_system(args: argparse.Namespace) -> int:
     from ._system import SystemSettings, run_system
 
-    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    try:
+        sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    except ValueError as exc:
+        raise TestnetError(f"--sizes takes testnet sizes separated by commas, e.g. 3,5,10; got {args.sizes!r}") from exc
+    if not sizes or min(sizes) < 1:
+        raise TestnetError(f"--sizes takes sizes of at least 1 node, got {args.sizes!r}")
     run_system(SystemSettings(sizes=sizes, repeats=args.repeats, envelope_seconds=args.envelope_seconds,
                               out=args.out, testnet_dir=args.testnet_dir, only=args.only))
     return 0
@@ -367,6 +372,8 @@ def cmd_bench_coldstart(args: argparse.Namespace) -> int:
 
     from ._coldstart import run_coldstart, write_report
 
+    if args.questions < 1 or args.nodes < 2:  # checked before minutes of testnet start-up
+        raise TestnetError(f"coldstart needs --questions >= 1 and --nodes >= 2, got {args.questions} and {args.nodes}")
     result = run_coldstart(nodes=args.nodes, profile=args.profile, warmup_s=args.warmup, questions=args.questions,
                            datasets=tuple(args.datasets.split(",")), adversary=args.adversary or "",
                            directory=args.dir, progress=_say)
@@ -395,6 +402,8 @@ def cmd_bench_knowledge(args: argparse.Namespace) -> int:
 
     from ._knowledge_bench import run_knowledge_benchmark, write_report
 
+    if args.per_topic < 1:  # checked before minutes of indexing and testnet start-up
+        raise TestnetError(f"--per-topic must be at least 1, got {args.per_topic}")
     result = run_knowledge_benchmark(per_topic=args.per_topic, directory=args.dir, progress=_say)
     write_report(result, args.out, "peermind " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     print(args.out.with_suffix(".md").read_text())
