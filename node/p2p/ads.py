@@ -6,11 +6,11 @@ and on change, to every connected peer on the topic (flood publishing, ``flood.p
 a peer that connects later is handed our latest ad alone at once, instead of waiting
 for the next period. Receivers verify the envelope, check that the gossip origin is the
 ad's signer, keep the newest ad per peer until its TTL runs out, and dial peers they
-learn about: ads double as the discovery mechanism. The ad of a peer we hold no
-connection to lives a short grace after it arrived (``DISCONNECTED_GRACE_PERIODS``
-republish periods): if it is still reachable through others its next ad arrives and
-renews it; if it vanished, the ad goes within the grace instead of attracting
-requests until its TTL.
+learn about: ads double as the discovery mechanism. A peer's ad goes when our
+connection to it goes; the ad of a peer we never connected to (we dial few light
+peers) lives a short grace after it arrived (``DISCONNECTED_GRACE_PERIODS`` republish
+periods): its next ad, relayed by others, renews it; if it vanished, the ad goes within
+the grace instead of attracting requests until its TTL.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ ANSWERING_DIALER_DELAY_S = 2.0
 
 Both dialing at once made py-libp2p 0.8.1 stall both connections (the second blocks in its
 upgrade until our dial deadline cancels it, leaving a connection on which no stream opens)."""
+HANDOVER_DELAY_S = 0.5
+"""A new peer is handed the ads we hold after this long, if still connected (see flood.py)."""
 REPLAY_MAX_AGE_S = 15.0
 """Ads are handed to a newcomer only while younger than this (receivers allow 30 s of clock skew)."""
 
@@ -207,6 +209,7 @@ class AdGossip:
             GOSSIP_PROTOCOLS,  # type: ignore[arg-type]
             flood_topics=[self._topic],
             max_age_s=REPLAY_MAX_AGE_S,
+            handover_delay_s=HANDOVER_DELAY_S,
             on_stale_own=lambda _topic: self.request_publish(),
             degree=6,
             degree_low=4,
@@ -249,19 +252,28 @@ class AdGossip:
             self._wake = trio.Event()
 
     async def _watch_connections(self) -> None:
-        """Ads of peers we hold no connection to live ``DISCONNECTED_GRACE_PERIODS`` periods after arrival.
+        """Drop the ad of a peer whose connection went; limit the ads of peers we never connected to.
 
-        Dropping a peer's ad when its connection went lost the ads of peers still reachable
-        through others whenever a connection churned (50 nodes: ads held fell from 28% to
-        6%), and a node connects to few light peers; keeping it until its TTL kept a
-        vanished peer attracting requests that can only fail. Checked on every poll, so an
-        ad that came over a connection which opened and closed between two polls is
-        limited too.
+        A lost connection drops the ad at once, as before: a peer cut off by a flapping
+        link (``testnet fault drop``) still delivers fresh ads over connections that live
+        for milliseconds, and keeping its ad on those made the cut never show
+        (tests/testnet/test_links.py). If the peer comes back, our dial on its next ad or
+        its own reconnects it and the hand-over brings its ad back within a second.
+        A node holds connections to few light peers, so most ads reach it relayed: those
+        of peers it holds no connection to live ``DISCONNECTED_GRACE_PERIODS`` periods
+        after they arrived (renewed by the next one), checked on every poll, so an ad
+        that came over a connection opened and closed between two polls is limited too.
         """
         grace_s = DISCONNECTED_GRACE_PERIODS * self._republish_s
+        known: set[str] = set()
         while True:
-            connected = {peer.to_base58() for peer in self._host.get_network().get_connections_map()}
-            self._board.limit_unconnected(connected, grace_s)
+            current = {peer.to_base58() for peer in self._host.get_network().get_connections_map()}
+            for peer in known - current:
+                if self._board.get(peer) is not None:
+                    log.info("peer disconnected: dropping its ad", extra={"peer": peer})
+                self._board.remove(peer)
+            known = current
+            self._board.limit_unconnected(current, grace_s)
             await trio.sleep(CONNECTION_POLL_S)
 
     async def _prune_loop(self) -> None:

@@ -19,6 +19,9 @@ start-up traffic grow with N^3. The receiver checks replayed messages exactly as
 other (signature, envelope, replay, proof of work, membership). Messages older than
 ``max_age_s`` are not replayed (receivers refuse envelopes older than their clock-skew
 window); when our own is that old, ``on_stale_own`` asks for a fresh publish instead.
+The hand-over waits ``handover_delay_s`` and goes only if the peer is still there: a
+connection that flashes up and is cut at once (``testnet fault drop``) must not keep
+renewing the ads of peers that are in truth unreachable.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
@@ -42,11 +46,12 @@ class FloodPublishGossipSub(GossipSub):
     """``GossipSub`` with flood publishing of own messages on ``flood_topics`` (see the module docstring)."""
 
     def __init__(self, protocols: Sequence[TProtocol], *, flood_topics: Iterable[str], max_age_s: float,
-                 on_stale_own: Callable[[str], None] = lambda _topic: None, clock: Callable[[], float] = time.monotonic,
-                 **gossipsub_options: object) -> None:
+                 handover_delay_s: float = 0.0, on_stale_own: Callable[[str], None] = lambda _topic: None,
+                 clock: Callable[[], float] = time.monotonic, **gossipsub_options: object) -> None:
         super().__init__(protocols, **gossipsub_options)  # type: ignore[arg-type]
         self.flood_topics = frozenset(flood_topics)
         self.max_age_s = max_age_s
+        self.handover_delay_s = handover_delay_s
         self._on_stale_own = on_stale_own
         self._clock = clock
         self._latest: dict[str, dict[bytes, tuple[rpc_pb2.Message, float]]] = {t: {} for t in self.flood_topics}
@@ -100,11 +105,25 @@ class FloodPublishGossipSub(GossipSub):
         return out
 
     async def send_recent_messages(self, peer_id: ID, topic: str) -> None:
-        """The library's catch-up for a newly subscribed peer, plus the latest message of each origin we hold."""
+        """The library's catch-up for a newly subscribed peer, then the hand-over of what we hold."""
         await super().send_recent_messages(peer_id, topic)
+        if not self._latest.get(topic):
+            return
+        if self.handover_delay_s > 0:
+            # Not inline: the library calls this while reading the peer's messages.
+            self.manager.run_task(self._hand_over_later, peer_id, topic)
+        else:
+            self.hand_over(peer_id, topic)
+
+    async def _hand_over_later(self, peer_id: ID, topic: str) -> None:
+        await trio.sleep(self.handover_delay_s)
+        self.hand_over(peer_id, topic)
+
+    def hand_over(self, peer_id: ID, topic: str) -> None:
+        """Send ``peer_id`` the latest message of each origin we hold on ``topic`` (not its own, none too old)."""
         held = self._latest.get(topic)
         if not held or self.pubsub is None or peer_id not in self.pubsub.peers:
-            return
+            return  # gone already
         if self.scorer is not None and not self.scorer.allow_publish(peer_id, [topic]):
             return
         me, now = self.pubsub.my_id.to_bytes(), self._clock()

@@ -111,6 +111,23 @@ def test_a_stale_own_message_asks_for_a_fresh_publish_instead_of_being_replayed(
     assert sent == [] and stale == [TOPIC]
 
 
+def test_the_hand_over_waits_and_skips_a_connection_that_flashed_up_and_went() -> None:
+    """``testnet fault drop`` cuts connections every 50 ms: such a flash must not renew ads."""
+    me, a, flash, stays = _peer(), _peer(), _peer(), _peer()
+    router, sent = _router(me, subscribed={a, flash, stays}, mesh=set())
+    router.handover_delay_s = 0.01
+    later: list[tuple[object, tuple[object, ...]]] = []
+    router._manager = SimpleNamespace(run_task=lambda fn, *args: later.append((fn, args)))  # type: ignore[attr-defined]
+    router.keep(_msg(a, 1))
+    for peer in (flash, stays):
+        trio.run(router.send_recent_messages, peer, TOPIC)
+    assert sent == [] and len(later) == 2  # nothing inline
+    del router.pubsub.peers[flash]  # type: ignore[union-attr]
+    for fn, args in later:
+        trio.run(fn, *args)  # type: ignore[arg-type]
+    assert [peer for peer, _rpc in sent] == [stays]
+
+
 def test_forgotten_origins_are_not_handed_over_and_the_held_set_is_bounded() -> None:
     from peermind.node.p2p.flood import REPLAY_MAX
 
