@@ -100,7 +100,10 @@ def test_demo_as_the_readme_runs_it(tmp_path: Path) -> None:
     assert "accuracy on the same 20 test-split questions (95% CI" in out
     for row in ("network (route via node-0)", "smollm2 alone (node-0, local)", "gemma3-270m alone (node-1, local)"):
         assert row in out, f"{row!r} missing from the report:\n{out[-4000:]}"
-    assert re.search(r"network answers by: .*; \d+ of 20 by a peer other than the entry node", out)
+    split = re.search(r"network answers by: (.*); \d+ of 20 by a peer other than the entry node", out)
+    assert split, out[-4000:]
+    answerers = set(re.findall(r"(node-\d+) \([^)]*\) ×\d+", split.group(1)))
+    assert len(answerers) >= 2, f"issue 12: the demo shows different peers answering; only {answerers}"
     assert "why: " in out
     assert re.search(r"warm-up \d+ s \(limit 60 s\)", out)
     assert "federated round" in out and "`peermind train start --rounds 1`: done" in out
