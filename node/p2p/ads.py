@@ -56,11 +56,14 @@ DISCONNECTED_GRACE_PERIODS = 4.0
 later: ads relayed through others arrived more than 12.5 s apart at 5 s periods)."""
 GOSSIP_PEERS_WANTED = 8
 """Below this many connections an ad's signer is dialed even when it serves no model (gossip needs ~degree peers)."""
-ANSWERING_DIALER_DELAY_S = 2.0
+ANSWERING_DIALER_DELAY_S = AD_DIAL_TIMEOUT_S + 3.0
 """Of two peers that hear each other's ads at once, the one with the higher ID waits this long before dialing.
 
 Both dialing at once made py-libp2p 0.8.1 stall both connections (the second blocks in its
-upgrade until our dial deadline cancels it, leaving a connection on which no stream opens)."""
+upgrade until our dial deadline cancels it, leaving a connection on which no stream opens),
+or close one, which drops the peer's ad. Longer than the other side's whole dial: on a
+loaded machine a handshake takes seconds (2 s still left 21 connection drops while 20
+nodes started)."""
 HANDOVER_DELAY_S = 0.5
 """A new peer is handed the ads we hold after this long, if still connected (see flood.py)."""
 REPLAY_MAX_AGE_S = 15.0
