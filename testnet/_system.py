@@ -33,6 +33,7 @@ from rich.table import Table
 
 from ._launcher import Testnet
 from ._profiles import BENCH_NODE_SETTINGS, set_args
+from ._scale import uptime
 from ._state import NodeInfo
 from ._status import memory_mb
 from .errors import TestnetError
@@ -57,6 +58,7 @@ class SystemSettings:
 def measure_size(net: Testnet, n: int) -> dict[str, Any]:
     """Start ``n`` nodes, record start-up, convergence, memory and idle CPU; leave them running."""
     profile, threads = ("small", 1) if n > SMALL_ABOVE else ("mix", None)
+    load_before = uptime()
     available_before = psutil.virtual_memory().available
     nodes = net.up(n, profile=profile, threads=threads, timeout_s=max(180.0, 15.0 * n),
                    extra_args=set_args(BENCH_NODE_SETTINGS))
@@ -81,6 +83,8 @@ def measure_size(net: Testnet, n: int) -> dict[str, Any]:
         "pss_mb_by_model": _by_model(nodes, pss),
         "used_mb": round((available_before - psutil.virtual_memory().available) / 2**20, 1),
         "idle_cpu_pct_per_node": round(statistics.mean(idle_cpu), 2),
+        "load_before": load_before,
+        "load_after": uptime(),
     }
 
 
@@ -141,7 +145,11 @@ def run_system(settings: SystemSettings, console: Console | None = None) -> dict
     parts = settings.only or ["convergence", "roundtrip", "envelope"]
     own_dir = settings.testnet_dir is None
     root = settings.testnet_dir or Path(tempfile.mkdtemp(prefix="peermind-system-"))
-    report: dict[str, Any] = {"machine": {"cpus": psutil.cpu_count(), "ram_mb": round(psutil.virtual_memory().total / 2**20)}}
+    report: dict[str, Any] = {
+        "command": "peermind bench system " + " ".join([
+            f"--sizes {','.join(map(str, settings.sizes))}", *(f"--only {p}" for p in settings.only or []),
+            *([f"--out {settings.out}"] if settings.out else [])]),
+        "machine": {"cpus": psutil.cpu_count(), "ram_mb": round(psutil.virtual_memory().total / 2**20)}}
     try:
         if "convergence" in parts or "roundtrip" in parts:
             sizes = sorted(set(settings.sizes)) if "convergence" in parts else [3]
