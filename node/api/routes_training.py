@@ -10,7 +10,7 @@ POST /peermind/train/leave    {} -> stop taking part in new runs
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,7 +30,7 @@ MAX_BODY = 64 * 1024
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _body(request: Request) -> dict[str, object]:
     """Training's bodies are small; a bad one is an ``InvalidRunRequest`` (400) like bad fields."""
     try:
         return await json_body(request, MAX_BODY)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
@@ -46,7 +45,7 @@ class AdoptionDecision:
     current_choice_accuracy: float
     candidate_choice_accuracy: float
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         def clean(x: float) -> float | None:
             return None if math.isnan(x) else round(x, 6)
 
@@ -116,7 +115,7 @@ def adopt_content(model: RouterModel, info: dict[str, str | int | float]) -> Rec
     )
 
 
-def router_from_adopt(msg: Message) -> tuple[RouterModel, dict[str, Any]]:
+def router_from_adopt(msg: Message) -> tuple[RouterModel, dict[str, object]]:
     """Decode a ``query.adopt`` instruction; TrainingError when it is not one of ours."""
     try:
         arrays = msg.content.array_records[ROUTER_RECORD]
@@ -135,4 +134,4 @@ def router_from_adopt(msg: Message) -> tuple[RouterModel, dict[str, Any]]:
     return model, dict(config)
 
 
-DecisionSink = Callable[[RouterModel, AdoptionDecision, dict[str, Any]], None]
+DecisionSink = Callable[[RouterModel, AdoptionDecision, dict[str, object]], None]

@@ -196,11 +196,11 @@ class Coordinator:
         return accepted
 
     # ------------------------------------------------------------------ set-up
-    def _privacy(self, state: RunState, participants: list[str]) -> dict[str, Any]:
+    def _privacy(self, state: RunState, participants: list[str]) -> dict[str, object]:
         clip = state.request.clip_norm
         if clip is None:
             return {"clipping": None, "noise": "none (no clipping requested)"}
-        noise: dict[str, Any] = {}
+        noise: dict[str, object] = {}
         for peer in participants:
             dp = state.accepted.get(peer, {}).get("local_dp")
             if dp:

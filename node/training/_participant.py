@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import trio
 from flwr.app import Context, Message
@@ -43,7 +42,7 @@ MEMBERSHIP_IDLE_S = 3600.0
 
 RowsSource = Callable[[], tuple[list[FeedbackRow], list[FeedbackRow]]]
 QueryHandler = Callable[[Message, Context], Message]
-RoundSink = Callable[[str, int, str, dict[str, Any]], None]
+RoundSink = Callable[[str, int, str, dict[str, object]], None]
 """(run_id, round, coordinator, metrics): told about each local training step."""
 
 
@@ -154,7 +153,7 @@ class Participant:
     def leave(self, run_id: str) -> None:
         self.runs.pop(run_id, None)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, object]:
         """What an accepted invitation tells the coordinator (no data, only settings)."""
         dp = None
         if self.local_dp is not None:
@@ -213,7 +212,7 @@ class Participant:
         config = next(iter(msg.content.config_records.values()), None)
         value = config.get("server-round", 0) if config is not None else 0
         server_round = value if isinstance(value, int) else 0
-        metrics: dict[str, Any] = {}
+        metrics: dict[str, object] = {}
         for record in reply.content.metric_records.values():
             metrics.update({k: v for k, v in record.items() if isinstance(v, int | float)})
         if config is not None and "clipping_norm" in config:

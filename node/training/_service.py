@@ -14,7 +14,6 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 import trio
 from flwr.app import ConfigRecord, Context, Message, RecordDict
@@ -135,7 +134,7 @@ class TrainingService:
         if changed and gossip is not None:
             gossip.request_publish()
 
-    async def join(self, coordinator: str | None, *, timeout_s: float = 10.0) -> dict[str, Any]:
+    async def join(self, coordinator: str | None, *, timeout_s: float = 10.0) -> dict[str, object]:
         """Make this node available for training and connect it to ``coordinator``.
 
         ``coordinator`` is a full multiaddr ending in /p2p/ID (dialled), a peer ID
@@ -144,7 +143,7 @@ class TrainingService:
         """
         node = self._node
         self.set_available(True)
-        result: dict[str, Any] = {"available": True, "coordinator": None, "connected": False}
+        result: dict[str, object] = {"available": True, "coordinator": None, "connected": False}
         if not coordinator:
             return result
         host = node.host
@@ -202,9 +201,9 @@ class TrainingService:
             return self.active
         return self.runs.get(run_id)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         """Availability, the current run and the engines' state (``GET /peermind/train/status``)."""
-        body: dict[str, Any] = {
+        body: dict[str, object] = {
             "available": self._available,
             "engines": list(self.participant.engines),
             "runs_joined": sorted(self.participant.runs),
@@ -215,7 +214,7 @@ class TrainingService:
             body["flower"] = self.flower_participant.status()
         return body
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+    def history(self, limit: int = 50) -> list[dict[str, object]]:
         """Recorded rounds of every role, newest first (``GET /peermind/train/history``)."""
         return [
             {
@@ -256,7 +255,7 @@ class TrainingService:
         raise UnexpectedMessage(f"{type(body).__name__} is not served on {FL_PROTOCOL_ID}")
 
     def _record_participant_round(self, run_id: str, server_round: int, coordinator: str,
-                                  metrics: dict[str, Any]) -> None:
+                                  metrics: dict[str, object]) -> None:
         self._node.store.record_round(
             run_id=run_id, round=server_round, role="participant",
             participants=[coordinator] if coordinator else [], metrics=metrics,

@@ -20,7 +20,6 @@ import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
@@ -80,7 +79,7 @@ server_app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     cfg = context.run_config
     out = _Output(Path(str(cfg["output-dir"])))
-    result: dict[str, Any] = {"ok": False}
+    result: dict[str, object] = {"ok": False}
     try:
         reputation = json.loads(Path(str(cfg["reputation-file"])).read_text())
         identities_path = str(cfg["identities-file"])

@@ -34,6 +34,7 @@ from ._supervisor import Supervised
 from ._tls import make_supernode_keys
 
 if TYPE_CHECKING:
+    from .._participant import QueryHandler
     from .._service import TrainingService
     from ..ports import TrainingNode
 
@@ -72,7 +73,7 @@ class FlowerParticipant:
         self._runs: dict[str, _NodeRun] = {}
         self._nursery: trio.Nursery | None = None
 
-    def queries(self) -> dict[str, Any]:
+    def queries(self) -> dict[str, QueryHandler]:
         return {PREPARE: self._prepare, START: self._start, LEAVE: self._leave}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -84,7 +85,7 @@ class FlowerParticipant:
             finally:
                 self._nursery = None
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         return {
             run_id: {
                 "supernode_alive": bool(r.supernode and r.supernode.alive),
