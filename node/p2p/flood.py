@@ -71,7 +71,7 @@ class FloodPublishGossipSub(GossipSub):
                     del held[next(iter(held))]
 
     def forget(self, origin: ID) -> None:
-        """Stop handing ``origin``'s messages to newcomers (its ad expired, it was banned)."""
+        """Stop handing ``origin``'s messages to newcomers (its ad expired)."""
         for held in self._latest.values():
             held.pop(origin.to_bytes(), None)
 
