@@ -11,10 +11,11 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .collab_choices import ESCALATE_TO, MODES, VOTE_RULES
+from .json_types import as_list, as_object
 
 if TYPE_CHECKING:
     from .client import NodeClient
@@ -82,26 +83,26 @@ def run_ask(args: argparse.Namespace, client: NodeClient) -> int:
     return 0
 
 
-def explain(p: dict[str, Any]) -> str:
+def explain(p: Mapping[str, object]) -> str:
     """A provenance as readable lines: who answered, why, at what cost."""
     lines = [
         f"why: {p.get('reason', '')}",
         f"router: {p.get('router')}, decision {p.get('decision_ms', 0):.1f} ms"
         + (f", negotiation {p['negotiation_ms']:.1f} ms" if p.get("negotiation_ms") is not None else ""),
-        f"confidence {p.get('confidence', 0):.3f}, escalated {p.get('escalated')}, asked {len(p.get('asked', []))} peer(s)",
+        f"confidence {p.get('confidence', 0):.3f}, escalated {p.get('escalated')}, asked {len(as_list(p.get('asked')))} peer(s)",
     ]
-    for c in p.get("contributions", []):
-        pick = f"choice {c['choice']}" if c.get("choice") is not None else repr(c.get("text", "")[:60])
-        cites = f" cites {', '.join(c['citations'])}" if c.get("citations") else ""
-        lines.append(f"  {c['role']:<8} {c['peer_id'][:16]}… {c['model']:<12} conf {c['confidence']:.3f} "
+    for c in map(as_object, as_list(p.get("contributions"))):
+        pick = f"choice {c['choice']}" if c.get("choice") is not None else repr(str(c.get("text", ""))[:60])
+        cites = f" cites {', '.join(map(str, as_list(c['citations'])))}" if c.get("citations") else ""
+        lines.append(f"  {c['role']:<8} {str(c['peer_id'])[:16]}… {c['model']:<12} conf {c['confidence']:.3f} "
                      f"cost {c['cost']:.4f} {c['latency_ms']:.0f} ms {pick}{cites}")
-    matches = [f"{e['peer_id'][:16]}… {e['knowledge_match']:.2f}" for e in p.get("considered", [])
+    matches = [f"{str(e['peer_id'])[:16]}… {e['knowledge_match']:.2f}" for e in map(as_object, as_list(p.get("considered")))
                if e.get("knowledge_match") is not None]
     if matches:
         lines.append("knowledge match (question vs each peer's corpus summary): " + ", ".join(matches))
-    for a in p.get("attempts", []):
+    for a in map(as_object, as_list(p.get("attempts"))):
         if a["outcome"] != "ok":
-            lines.append(f"  failed   {a['peer_id'][:16]}… {a['outcome']} {a.get('detail', '')[:80]}")
+            lines.append(f"  failed   {str(a['peer_id'])[:16]}… {a['outcome']} {str(a.get('detail', ''))[:80]}")
     return "\n".join(lines)
 
 
@@ -147,12 +148,13 @@ def seed_data(path: str) -> dict[str, object]:
     return {"name": name, "records": records}
 
 
-def seed_line(progress: dict[str, Any]) -> str:
+def seed_line(progress: Mapping[str, object]) -> str:
     """Phase, per-model correct/done, rate and time left, as the progress bar's caption."""
-    models = ", ".join(f"{m} {v['correct']}/{v['done']}" for m, v in progress.get("per_model", {}).items())
+    per_model = {m: as_object(v) for m, v in as_object(progress.get("per_model")).items()}
+    models = ", ".join(f"{m} {v['correct']}/{v['done']}" for m, v in per_model.items())
     rate, eta = progress.get("rate_per_s"), progress.get("eta_s")
     pace = f" · {rate:.2f} rows/s" if rate else ""
-    left = f" · ETA {_clock(eta)}" if eta is not None and rate else ""
+    left = f" · ETA {_clock(eta)}" if isinstance(eta, int | float) and rate else ""
     return f"{progress.get('phase', '')} {models}{pace}{left}".strip()
 
 
