@@ -61,9 +61,9 @@ from .p2p.host import (
 )
 from .p2p.membership import Membership
 from .p2p.outcomes import OutcomeService
-from .p2p.rtt import RttBook, RttMonitor
 from .p2p.relay import NatTraversal
 from .p2p.replay_floors import ReplayFloors
+from .p2p.rtt import RttBook, RttMonitor
 from .p2p.streams import StreamEndpoint
 from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store

@@ -7,7 +7,13 @@ import json
 
 import pytest
 from peermind.node.errors import ConfigError
-from peermind.node.invite import InviteDamaged, InviteExpired, InviteForged, make_invite, read_invite
+from peermind.node.invite import (
+    InviteDamaged,
+    InviteExpired,
+    InviteForged,
+    make_invite,
+    read_invite,
+)
 from peermind.protocol import Signer
 
 ADDR = "/ip4/127.0.0.1/tcp/4001/p2p/"
@@ -46,7 +52,7 @@ def test_an_altered_or_resigned_token_is_forged() -> None:
             read_invite(_rewrite(token, change), now=NOW)
     # the attacker's own signature does not pass for the inviter it names
     theirs = _token(attacker)
-    head, payload, sig = token[:5], *token[5:].split(".")
+    head, payload, _sig = token[:5], *token[5:].split(".")
     with pytest.raises(InviteForged):
         read_invite(head + payload + "." + theirs[5:].split(".")[1], now=NOW)
 

@@ -21,12 +21,25 @@ import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
+from multiaddr import Multiaddr
 from peermind.node.config import RelayConfig, load_config
 from peermind.node.errors import ConfigError
 from peermind.node.p2p.host import PeerUnreachable, dial, full_addrs, parse_peer_addr, running_host
-from multiaddr import Multiaddr
-from peermind.node.p2p.reachability import PRIVATE, PUBLIC, UNKNOWN, Reachability, dialback_addrs, verdict
-from peermind.node.p2p.relay import NatTraversal, circuit_addrs, connection_path, is_circuit, relay_limits
+from peermind.node.p2p.reachability import (
+    PRIVATE,
+    PUBLIC,
+    UNKNOWN,
+    Reachability,
+    dialback_addrs,
+    verdict,
+)
+from peermind.node.p2p.relay import (
+    NatTraversal,
+    circuit_addrs,
+    connection_path,
+    is_circuit,
+    relay_limits,
+)
 
 RELAY = "12D3KooWHAD8XEcQbqgnnbuao7zejDtpZS7tb5gkyC3bGx96ijkh"
 ME = "12D3KooWJ5yf7qT8VLak9nsSvUckEek6WeZZQjSzq1dkyTn6Yipm"
@@ -115,7 +128,7 @@ async def test_a_reserved_node_is_reached_through_the_relay_then_directly() -> N
                 _node(RelayConfig(upgrade_interval_s=0.5)) as (asker, _):
             hidden.set_stream_handler(ECHO, _echo)
             with trio.fail_after(30):
-                while not hidden_nat.reservations[0].held:
+                while not hidden_nat.reservations[0].held:  # noqa: ASYNC110 (state of a library object, no event)
                     await trio.sleep(0.05)
             advertised = hidden_nat.advertised_addrs(full_addrs(hidden))
             assert advertised and all(is_circuit(a) for a in advertised)  # private: relayed addresses only
@@ -131,7 +144,7 @@ async def test_a_reserved_node_is_reached_through_the_relay_then_directly() -> N
             assert await stream.read(100) == b"through the relay"
 
             with trio.fail_after(30):  # DCUtR: loopback is a direct path
-                while connection_path(asker, hidden.get_id()) != "direct":
+                while connection_path(asker, hidden.get_id()) != "direct":  # noqa: ASYNC110 (state of a library object, no event)
                     await trio.sleep(0.1)
             stream = await asker.new_stream(hidden.get_id(), [ECHO])
             await stream.write(b"direct")

@@ -19,7 +19,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from peermind.testnet._netns import unavailable
 from peermind.testnet._relay_net import peermind_cmd
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.lowlevel
 from peermind.node.p2p.replay_floors import ReplayFloors
 from peermind.node.store import Store
 from peermind.protocol import ReplayedNonce, Signer, TaskRefusal, Verifier, seal
@@ -56,6 +57,6 @@ async def test_the_flush_loop_writes_on_cancel(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(floors.run)
         verifier.open(_message(alice, 1, NOW_MS), now_ms=NOW_MS)
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         nursery.cancel_scope.cancel()  # a clean stop: the final flush still runs
     assert store.replay_floors(0) == {alice.peer_id: NOW_MS}

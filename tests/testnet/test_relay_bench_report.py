@@ -7,8 +7,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from peermind.testnet._relay_bench import RelayBenchResult, _check_paths, served_latency_ms, summarise, write_report
+from peermind.testnet._relay_bench import (
+    RelayBenchResult,
+    _check_paths,
+    served_latency_ms,
+    summarise,
+    write_report,
+)
 from peermind.testnet.errors import TestnetError
 
 

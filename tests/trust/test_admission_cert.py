@@ -6,7 +6,13 @@ import dataclasses
 
 import pytest
 from peermind.protocol import CapabilityAd, NotMember, Signer
-from peermind.trust import InvalidInput, MembershipRules, admission_from_text, admission_to_text, issue_admission
+from peermind.trust import (
+    InvalidInput,
+    MembershipRules,
+    admission_from_text,
+    admission_to_text,
+    issue_admission,
+)
 
 NOW = 1_800_000_000
 

@@ -6,7 +6,13 @@ import dataclasses
 
 import pytest
 from peermind.protocol import CapabilityAd, NotMember, Unadvertised, WrongNetwork
-from peermind.trust import InvalidInput, MembershipRules, NewcomerPool, membership_proof, network_key
+from peermind.trust import (
+    InvalidInput,
+    MembershipRules,
+    NewcomerPool,
+    membership_proof,
+    network_key,
+)
 
 A = "12D3KooWA4Xop1JaT3MHxwYMkCepYsv4iPVopMXwCz5iHYdBfeSB"
 B = "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK"
