@@ -169,7 +169,7 @@ class Node:
             TaskLimits(config.limits.max_prompt_chars, config.limits.max_tokens),
             on_served=self._on_served,
             gate=self._gate,
-            admit=self.membership.pooled_admit(self.trust.admit_task, self.trust.task_done),
+            admit=self.trust.noting_waits(self.membership.pooled_admit(self.trust.admit_task, self.trust.task_done)),
             release=self.membership.pooled_release(self.trust.task_done),
             charge=self.trust.charge_work,
             settle=self.trust.settle_work,

@@ -10,6 +10,9 @@ request it sends while told to wait, whatever its answers are worth.
 
 Requests already in flight when the refusal was sent cannot have seen it: those arriving
 within ``GRACE_S`` of the refusal are not counted.
+
+``keeps_asking(peer)``: the peer already sent one counted early request in the current
+wait window (it got its typed refusal), so the receiver may reset the rest unread.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class _Conduct:
     told_at: float = 0.0
     ignored: float = 0.0
     as_of: float = 0.0
+    early: int = 0
+    """Early requests counted in the current wait window."""
 
 
 class RequesterConduct:
@@ -50,6 +55,7 @@ class RequesterConduct:
         state = self._state(peer)
         if state.wait_until <= now:
             state.told_at = now  # a new refusal window (not extended by refusals inside one)
+            state.early = 0
         state.wait_until = max(state.wait_until, now + max(0.0, retry_after_s))
 
     def arrived(self, peer: str) -> bool:
@@ -60,7 +66,17 @@ class RequesterConduct:
             return False
         self._decay(state, now)
         state.ignored += 1.0
+        state.early += 1
         return True
+
+    def keeps_asking(self, peer: str) -> bool:
+        """True while ``peer`` is told to wait and already sent an early request in this window
+        (which was counted and refused with a type): what more it sends deserves no reading."""
+        state = self._peers.get(peer)
+        if state is None or state.early < 1:
+            return False
+        now = self._now()
+        return now < state.wait_until and now - state.told_at >= GRACE_S
 
     def ignored(self, peer: str) -> float:
         """The decayed count of requests sent while told to wait."""

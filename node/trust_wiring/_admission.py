@@ -12,7 +12,8 @@
   settled when it ends; over budget: ``rate_limited`` with the wait for enough tokens.
 - Requester conduct (``peermind.trust.RequesterConduct``), judged apart from answer quality:
   every refusal tells the peer when to come back; requests that arrive earlier shrink its
-  request and work allowances, however well it answers canaries.
+  request and work allowances, however well it answers canaries. After one such early
+  request (refused with a type) the rest of that wait window are reset unread (``turn_away``).
 - Ads and opinions (gossip): over the allowance they are dropped; only a peer sending
   ABUSE_FACTOR times its allowance is recorded as flooding, so an honest node whose
   load changes quickly is never punished for republishing.
@@ -130,17 +131,31 @@ class Admission:
         banned = self.refuse_banned(peer)
         if banned is not None:
             return banned
-        self.conduct.arrived(peer)  # before its retry_after: counted against its allowance
-        abusive = not self._abuse.allow(peer, LimitKind.REQUEST)
+        abusive = self._arrived(peer)
         try:
             self.limiter.check(peer, LimitKind.REQUEST)
         except RateLimited as exc:
             self._metrics.refusals.labels(reason="rate_limited").inc()
-            if abusive:  # ignoring our retry_after at REQUEST_ABUSE_FACTOR x the allowance: a flood
-                self._ledger.record(self._ledger.evidence(
-                    peer, Evidence.FLOOD, f"requests over {REQUEST_ABUSE_FACTOR:g}x the allowance: {exc}"))
+            if abusive:
+                self._record_flood(peer, str(exc))
             return self._told_to_wait(peer, exc.retry_after_s, str(exc))
         return None
+
+    def _arrived(self, peer: str) -> bool:
+        """Count one task request (read or not); True when it is past REQUEST_ABUSE_FACTOR x the allowance."""
+        self.conduct.arrived(peer)  # before its retry_after: counted against its allowance
+        return not self._abuse.allow(peer, LimitKind.REQUEST)
+
+    def _record_flood(self, peer: str, detail: str) -> None:
+        """Ignoring our retry_after at REQUEST_ABUSE_FACTOR x the allowance: a flood."""
+        self._ledger.record(self._ledger.evidence(
+            peer, Evidence.FLOOD, f"requests over {REQUEST_ABUSE_FACTOR:g}x the allowance: {detail}"))
+
+    def told_to_wait(self, peer: str, refusal: TaskRefusal) -> None:
+        """A ``rate_limited`` refusal made outside this class (the newcomer pool) tells the peer to
+        wait just as ours do: requests before its ``retry_after`` count against its conduct."""
+        if self.enabled and refusal.reason == "rate_limited" and refusal.retry_after_ms:
+            self.conduct.told_to_wait(peer, refusal.retry_after_ms / 1000)
 
     def refuse_banned(self, peer: str) -> TaskRefusal | None:
         """The typed ``untrusted`` refusal while ``peer`` is banned (checked before anything else)."""
@@ -226,9 +241,17 @@ class Admission:
         return None
 
     def turn_away(self, peer: str) -> bool:
-        """True: reset ``peer``'s task stream unread (banned, and told so within TELL_BANNED_EVERY_S)."""
-        if not self.enabled or not self._ledger.book.is_banned(peer):
+        """True: reset ``peer``'s task stream unread: banned, and told so within TELL_BANNED_EVERY_S;
+        or told to wait (``rate_limited``) and already refused once for asking early in that window.
+
+        A peer that keeps asking while told to wait then costs no frame read, signature check or
+        signed refusal; its requests still count (conduct, flood evidence), so a flooder is
+        banned as fast as when each stream was read.
+        """
+        if not self.enabled:
             return False
+        if not self._ledger.book.is_banned(peer):
+            return self._keeps_asking(peer)
         now = self._now()
         told = self._told_banned.get(peer)
         telling = self._telling_banned.get(peer)
@@ -240,6 +263,14 @@ class Admission:
         # has refused it (a stream that dies before that must not silence the next 30 s).
         self._telling_banned[peer] = now
         return False
+
+    def _keeps_asking(self, peer: str) -> bool:
+        if not self.conduct.keeps_asking(peer):
+            return False
+        if self._arrived(peer):
+            self._record_flood(peer, "asking again while told to wait")
+        self._metrics.refusals.labels(reason="rate_limited_reset").inc()
+        return True
 
     def task_priority(self, peer: str) -> tuple[int, bool]:
         """(queue priority, preemptible) of ``peer``'s tasks on this node's model.

@@ -239,8 +239,19 @@ class TrustWiring:
         self.admission.settle_work(request, reply)
 
     def turn_away(self, peer: str) -> bool:
-        """Whether to reset a peer's task stream unread (a banned peer already told so)."""
+        """Whether to reset a peer's task stream unread (a banned peer already told so, or one
+        that keeps asking while told to wait)."""
         return self.admission.turn_away(peer)
+
+    def noting_waits(self, admit: Callable[[str], TaskRefusal | None]) -> Callable[[str], TaskRefusal | None]:
+        """``admit`` whose ``rate_limited`` refusals (the newcomer pool's) tell the peer to wait as ours do."""
+        def admit_noted(peer: str) -> TaskRefusal | None:
+            refusal = admit(peer)
+            if refusal is not None:
+                self.admission.told_to_wait(peer, refusal)
+            return refusal
+
+        return admit_noted
 
     def task_priority(self, peer: str) -> tuple[int, bool]:
         """(queue priority, preemptible) of a peer's tasks on the model (see Admission)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from peermind.node.trust_wiring import Admission, TrustLedger, TrustMetrics
-from peermind.protocol import CapabilityAd, TaskRequest, TaskResult
+from peermind.protocol import CapabilityAd, TaskRefusal, TaskRequest, TaskResult
 from peermind.trust import Evidence, EvidenceRecord, LimitKind, ProofOfWork, TrustParams
 from prometheus_client import CollectorRegistry
 
@@ -282,3 +282,62 @@ def test_a_charge_pushed_out_of_a_full_table_is_refunded_not_kept() -> None:
     finally:
         admission_module.MAX_CHARGED = limit
     assert admission.charge_work(A, _generate(2)) is None
+
+
+def test_a_peer_that_keeps_asking_while_told_to_wait_is_refused_once_then_reset_unread() -> None:
+    admission, ledger, clock, registry = _admission(request_rate=1.0, request_burst=8.0)
+    assert admission.gate_task(A) is None and admission.gate_task(A) is None  # a newcomer's burst of 2
+    told = admission.gate_task(A)
+    assert told is not None and told.reason == "rate_limited" and told.retry_after_ms > 1000
+    clock.t += 0.1
+    assert not admission.turn_away(A)  # sent before it saw the refusal: read, as ever
+    assert admission.gate_task(A) is not None
+    clock.t += 0.4
+    assert not admission.turn_away(A)  # the first early request still gets its typed refusal
+    early = admission.gate_task(A)
+    assert early is not None and early.reason == "rate_limited"
+    clock.t += 0.1
+    assert all(admission.turn_away(A) for _ in range(3))  # the rest of the window: reset unread
+    assert not admission.turn_away(B)
+    assert _count(registry, "peermind_trust_refusals_total", reason="rate_limited_reset") == 3
+    assert admission.conduct.ignored(A) > 3.9  # reset requests still count against its conduct (decaying)
+    clock.t += told.retry_after_ms / 1000 * 8  # long after the window (and any extension)
+    assert not admission.turn_away(A)
+    assert not ledger.book.is_banned(A)
+
+
+def test_a_flooder_reset_unread_is_banned_as_when_every_stream_was_read() -> None:
+    admission, ledger, _clock, _registry = _admission()
+    reset = 0
+    for _ in range(40):
+        if admission.turn_away(A):
+            reset += 1
+        else:
+            admission.gate_task(A)
+    assert reset > 0
+    assert ledger.book.is_banned(A)
+
+
+def test_a_requester_that_honours_retry_after_is_never_reset() -> None:
+    admission, _ledger, clock, registry = _admission(request_rate=1.0, request_burst=8.0)
+    for _ in range(200):
+        assert not admission.turn_away(A)
+        refusal = admission.gate_task(A)
+        clock.t += 0.05 if refusal is None else refusal.retry_after_ms / 1000 + 0.001
+    assert _count(registry, "peermind_trust_refusals_total", reason="rate_limited_reset") == 0
+
+
+def test_a_newcomer_pool_refusal_tells_the_peer_to_wait_like_ours() -> None:
+    admission, _ledger, clock, _registry = _admission(request_rate=1.0, request_burst=8.0)
+    admission.told_to_wait(A, TaskRefusal(task_id=b"\0" * 16, reason="rate_limited", detail="pool full",
+                                          retry_after_ms=2000))
+    admission.told_to_wait(B, TaskRefusal(task_id=b"\0" * 16, reason="busy", detail="busy", retry_after_ms=2000))
+    clock.t += 0.5
+    for peer in (A, B):
+        assert not admission.turn_away(peer)
+        admission.gate_task(peer)  # within its own allowance: served, but A asked early
+    clock.t += 0.1
+    assert admission.turn_away(A)
+    assert not admission.turn_away(B)  # only rate_limited refusals are a request to wait
+    clock.t += 2.0
+    assert not admission.turn_away(A)
