@@ -87,6 +87,8 @@ class RunResult:
     adversary_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     cpu_marks: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> process/machine CPU s
+    adversary_nice: dict[str, int] = field(default_factory=dict)  # adversary node -> niceness read from /proc
+    adversary_autogroup_nice: dict[str, int | None] = field(default_factory=dict)  # its session group's (sched_autogroup)
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -118,6 +120,23 @@ def _cpu_s(pid: int) -> float:
         return t.user + t.system
     except psutil.Error:
         return 0.0
+
+
+def _nice(pid: int) -> int:
+    """The niceness the process actually runs at (the adversary sets its own at start)."""
+    try:
+        return int(psutil.Process(pid).nice())
+    except psutil.Error:
+        return 0
+
+
+def _autogroup_nice(pid: int) -> int | None:
+    """The niceness of the process's session group, which ranks it against other sessions'
+    processes (``/proc/<pid>/autogroup``: "/autogroup-N nice K"); None without autogroups."""
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _machine_busy_s() -> float:
@@ -188,7 +207,8 @@ def _interleaved(result: RunResult, nodes: list[NodeInfo], entries: list[NodeInf
 
     Alternating (A B A B) pairs each attack block with a baseline block of the same testnet
     at a similar age, so warm-up (router, trust, probing) and machine noise fall on both
-    sides instead of biasing a single before/after split. CPU marks cover the first pair.
+    sides instead of biasing a single before/after split. CPU marks ("attack"/"end") cover the
+    first pair; ``block_<i>_start``/``block_<i>_end`` bracket every block's questions.
     """
     size = -(-len(items) // BLOCKS)
     for index in range(BLOCKS):
@@ -206,7 +226,9 @@ def _interleaved(result: RunResult, nodes: list[NodeInfo], entries: list[NodeInf
         phase = "under_attack" if attacking else "before_attack"
         say(f"  block {index + 1}/{BLOCKS}: {len(block)} questions, {'attack' if attacking else 'no attack'}")
         began = time.monotonic()
+        result.cpu_marks[f"block_{index}_start"] = _cpu_mark(nodes)
         result.outcomes += [{**o, "phase": phase, "block": index} for o in _ask_all(entries, block, settings, say)]
+        result.cpu_marks[f"block_{index}_end"] = _cpu_mark(nodes)
         result.timings[f"block_{index}_s"] = round(time.monotonic() - began, 2)  # throughput per phase
         if index == 1:
             result.cpu_marks["end"] = _cpu_mark(nodes)
@@ -232,6 +254,8 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
         result.nodes = [{"name": x.name, "peer_id": x.peer_id, "role": x.role, "rss_mb": _rss_mb(x.pid)} for x in nodes]
         say(f"  {len(nodes)} nodes up in {result.timings['up_s']}s, "
             f"RSS {sum(n['rss_mb'] for n in result.nodes):.0f} MiB total")
+        result.adversary_nice = {x.name: _nice(x.pid) for x in nodes if x.role}
+        result.adversary_autogroup_nice = {x.name: _autogroup_nice(x.pid) for x in nodes if x.role}
         honest = [x for x in nodes if not x.role]
         entries = honest[: settings.entry]
         asked = time.monotonic()
@@ -266,11 +290,14 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
     return result
 
 
-def refigure(path: Path) -> dict[str, Any]:
-    """Recompute the figures and the Markdown of an existing results JSON (same runs)."""
+def refigure(path: Path, *, note: str | None = None) -> dict[str, Any]:
+    """Recompute the figures and the Markdown of an existing results JSON (same runs); ``note``
+    (kept in the JSON, shown under the title) says what happened to the file after its run."""
     from ._trust_figures import figures, markdown
 
     report = json.loads(path.read_text())
+    if note:
+        report["note"] = note
     runs = []
     for data in report["runs"]:
         fields = {k: v for k, v in data.items() if k != "scenario"}

@@ -151,7 +151,32 @@ def _cpu(run: Any) -> dict[str, Any]:
             "adversary_cpu_s": round(sum(v for k, v in d.items() if roles.get(k)), 1),
             "machine_busy_cpu_s": round(d.get("machine", 0.0), 1),
         }
+    out.update(_cpu_by_block_kind(marks, roles))
     return out
+
+
+def _cpu_by_block_kind(marks: dict[str, dict[str, float]], roles: dict[str, str]) -> dict[str, Any]:
+    """CPU over the questions of all attack blocks and of all no-attack blocks (odd blocks attack),
+    with the adversaries' and each honest node's mean share of a core."""
+    sums: dict[str, dict[str, float]] = {}
+    index = 0
+    while f"block_{index}_start" in marks and f"block_{index}_end" in marks:
+        a, b = marks[f"block_{index}_start"], marks[f"block_{index}_end"]
+        total = sums.setdefault("attack_blocks" if index % 2 else "no_attack_blocks",
+                                {"wall": 0.0, "honest": 0.0, "adversary": 0.0, "machine": 0.0})
+        for key, value in b.items():
+            delta = value - a.get(key, 0.0)
+            kind = "wall" if key == "wall" else "machine" if key == "machine" else \
+                "adversary" if roles.get(key) else "honest" if key in roles else None
+            if kind is not None:
+                total[kind] += delta
+        index += 1
+    n_honest = max(1, sum(1 for r in roles.values() if not r))
+    return {kind: {"wall_s": round(t["wall"], 1), "honest_cpu_s": round(t["honest"], 1),
+                   "adversary_cpu_s": round(t["adversary"], 1), "machine_busy_cpu_s": round(t["machine"], 1),
+                   "adversary_cores": round(t["adversary"] / t["wall"], 3) if t["wall"] else None,
+                   "honest_cores_per_node": round(t["honest"] / n_honest / t["wall"], 3) if t["wall"] else None}
+            for kind, t in sums.items()}
 
 
 def _global(run: Any) -> dict[str, Any]:
@@ -257,6 +282,8 @@ def figures(runs: Sequence[Any]) -> dict[str, Any]:
         entry["false_positives"] = detection["false_positives"]
         entry["global_trust"] = _global(run)
         entry["cpu"] = _cpu(run)
+        entry["adversary_nice"] = getattr(run, "adversary_nice", {}) or {}
+        entry["adversary_autogroup_nice"] = getattr(run, "adversary_autogroup_nice", {}) or {}
         forger, flooder = _forger(run), _flooder(run)
         if forger:
             entry["forger"] = forger
@@ -272,6 +299,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# peermind bench trust",
         "",
+        *([f"({report['note']})", ""] if report.get("note") else []),
         f"`{s.get('command') or 'peermind bench trust'}`",
         "",
         f"{s['nodes']} nodes ({_profile(s.get('profile', 'small'))}, {s['threads']} thread each), {s['adversaries']} adversaries "
@@ -336,6 +364,18 @@ def markdown(report: dict[str, Any]) -> str:
                       f"{report['machine']['cpus']} cores):** adversary processes {cpu['adversary_cpu_s']} CPU-s, "
                       f"honest nodes {cpu['honest_cpu_s']} CPU-s, whole machine (all users) "
                       f"{cpu['machine_busy_cpu_s']} CPU-s."]
+        by_kind = f.get("cpu", {})
+        if by_kind.get("attack_blocks") and by_kind.get("no_attack_blocks"):
+            at, no = by_kind["attack_blocks"], by_kind["no_attack_blocks"]
+            nice = f.get("adversary_nice") or {}
+            group = f.get("adversary_autogroup_nice") or {}
+            lines += ["", f"**{name} — CPU over all blocks' questions (from /proc):** adversary processes "
+                      f"(nice {', '.join(str(v) for v in nice.values()) or '?'}; session autogroup nice "
+                      f"{', '.join(str(v) for v in group.values()) or 'not recorded'}) {at['adversary_cpu_s']} CPU-s in "
+                      f"{at['wall_s']} s of attack ({at['adversary_cores']} of a core), {no['adversary_cpu_s']} CPU-s "
+                      f"in {no['wall_s']} s without; each honest node {no['honest_cores_per_node']} of a core "
+                      f"without the attack, {at['honest_cores_per_node']} under it; whole machine (all users) "
+                      f"{no['machine_busy_cpu_s']} / {at['machine_busy_cpu_s']} CPU-s."]
         if f.get("phases", {}).get("p95_change_under_attack") is not None:
             ph = f["phases"]
             lines += ["", f"**{name} — paired latency (same testnet, alternating no-attack / attack blocks):** "

@@ -284,7 +284,7 @@ def cmd_trust(args: argparse.Namespace) -> int:
     from ._trust_bench import TrustBenchSettings, refigure, run_trust_bench
 
     if args.refigure:
-        refigure(args.out)
+        refigure(args.out, note=args.note)
         sys.stdout.write(args.out.with_suffix(".md").read_text())
         return 0
 
@@ -336,6 +336,8 @@ def _add_trust(bench: Any) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/results/trust-bench.json"), help="results JSON (.md beside it)")
     p.add_argument("--testnet-dir", type=Path, help="where the testnets live (default: a temporary directory)")
     p.add_argument("--refigure", action="store_true", help="only recompute figures and Markdown of --out")
+    p.add_argument("--note", help="with --refigure: a note kept in the results and shown under the Markdown's "
+                   "title (e.g. that the file was renamed after its run); the figures are untouched")
     p.set_defaults(func=cmd_trust)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +82,58 @@ def test_ratio_ci_is_seeded_and_covers_a_known_ratio() -> None:
     lo, hi = ratio_ci(base, [3 * x for x in base], lambda v: sum(v) / len(v))
     assert 2.0 < lo < 3.0 < hi < 4.0  # each side resampled on its own
     assert ratio_ci(base, base[::-1], max) == ratio_ci(base, base[::-1], max)
+
+
+def _with_block_marks(run: RunResult) -> RunResult:
+    """CPU marks as the bench takes them: 10 s blocks, the adversary busy only in attack blocks."""
+    cpu = {"node-0": 0.0, "node-1": 0.0, "machine": 0.0}
+    for index in range(4):
+        run.cpu_marks[f"block_{index}_start"] = {"wall": 10.0 * index, **cpu}
+        cpu = {"node-0": cpu["node-0"] + (3.0 if index % 2 else 5.0),
+               "node-1": cpu["node-1"] + (1.0 if index % 2 else 0.0), "machine": cpu["machine"] + 20.0}
+        run.cpu_marks[f"block_{index}_end"] = {"wall": 10.0 * index + 10.0, **cpu}
+    run.adversary_nice = {"node-1": 19}
+    return run
+
+
+def test_cpu_is_summed_over_attack_and_no_attack_blocks_with_the_attackers_niceness() -> None:
+    base = [1000.0 + 10 * i for i in range(40)]
+    f = figures([_with_block_marks(_run(base, base, (10.0, 10.0, 10.0, 10.0)))])["sybil/trust-on"]
+    attack, quiet = f["cpu"]["attack_blocks"], f["cpu"]["no_attack_blocks"]
+    assert attack["adversary_cpu_s"] == 2.0 and attack["adversary_cores"] == pytest.approx(0.1)
+    assert quiet["adversary_cpu_s"] == 0.0
+    assert attack["honest_cores_per_node"] == pytest.approx(0.3) and quiet["honest_cores_per_node"] == pytest.approx(0.5)
+    assert f["adversary_nice"] == {"node-1": 19}
+
+
+def test_refigure_with_a_note_keeps_the_figures_and_shows_the_note(tmp_path: Path) -> None:
+    base = [1000.0 + 10 * i for i in range(40)]
+    run = _with_block_marks(_run(base, [2 * x for x in base], (10.0, 20.0, 10.0, 20.0)))
+    out = tmp_path / "trust-bench-sybil-before2.json"
+    report = {"settings": {"command": "peermind bench trust --roles sybil", "nodes": 2, "threads": 1,
+                           "adversaries": 1, "items": 80, "dataset": "arc_easy", "entry": 1, "concurrency": 2,
+                           "canary_rate": 0.3, "cross_check_rate": 0.1},
+              "machine": {"cpus": 2, "ram_mb": 1, "load_start": [1.0, 1.0, 1.0], "load_end": [2.0, 2.0, 2.0]},
+              "runs": [run.to_json()]}
+    out.write_text(json.dumps(report, default=str))
+    code = peermind_main(["bench", "trust", "--refigure", "--note", "renamed after its run", "--out", str(out)])
+    assert code == 0
+    saved = json.loads(out.read_text())
+    assert saved["note"] == "renamed after its run"
+    assert saved["figures"]["sybil/trust-on"]["phases"]["p95_change_under_attack"] == pytest.approx(1.0)
+    text = out.with_suffix(".md").read_text()
+    assert text.splitlines()[2] == "(renamed after its run)"
+    assert "of a core" in text and "nice 19" in text
+
+
+def test_an_adversary_lowers_its_session_groups_priority_not_only_its_own(tmp_path: Path) -> None:
+    """Each testnet node runs in its own session; with sched_autogroup the scheduler shares the CPU
+    between sessions first, so os.nice alone left the attacker's share against honest nodes as it was."""
+    if not Path("/proc/self/autogroup").exists():
+        pytest.skip("this kernel groups no sessions (no /proc/self/autogroup)")
+    code = "from peermind.testnet.adversary import lower_priority; import os; lower_priority(19); " \
+           "print(os.nice(0), open('/proc/self/autogroup').read().split()[-1])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          start_new_session=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["19", "19"]
