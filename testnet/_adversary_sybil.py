@@ -8,7 +8,8 @@ the network through this node's gossip, signed by each identity as its own gossi
 no model, so routing never picks them. Once told to attack (``adversary.go``), every
 identity asks every honest model node for long generations, each pair no faster than a
 newcomer's own request and work allowances (``trust.request_rate``/``trust.work_rate``
-times the newcomer share), honouring every ``retry_after_ms``. So no single identity is
+times the newcomer share), honouring every ``retry_after_ms``. ``PEERMIND_SYBIL_MAX_TOKENS``
+(default 256) sets how long a generation each asks for; the pacing follows it. So no single identity is
 ever over its allowance or flood evidence: what bounds the flock is the receiver's shared
 newcomer pool (``peermind.trust.NewcomerPool``), which ``peermind bench trust --roles
 sybil`` measures. Counts per outcome go to ``adversary.json``.
@@ -133,6 +134,7 @@ class SybilNode(AdversaryNode):
                                         max_frame_bytes=self.config.limits.max_frame_bytes)
         self._rng = random.Random(os.getpid())
         self._params = TrustParams()
+        self._max_tokens = int(os.environ.get("PEERMIND_SYBIL_MAX_TOKENS", MAX_TOKENS))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -202,7 +204,7 @@ class SybilNode(AdversaryNode):
                 if e.ad.models and e.peer_id not in ours and e.peer_id != self.peer_id]
 
     async def attack(self) -> None:
-        interval = pair_interval_s(self._params, len(ESSAY), MAX_TOKENS)
+        interval = pair_interval_s(self._params, len(ESSAY), self._max_tokens)
         self.stats.count("pair_interval_ms", int(interval * 1000))
         await self._identities_up.wait()
         async with trio.open_nursery() as nursery:
@@ -229,7 +231,7 @@ class SybilNode(AdversaryNode):
         if host is None:
             return 0.0
         req = make_request(kind="generate", messages=[ChatMessage(role="user", content=ESSAY)],
-                           max_tokens=MAX_TOKENS, timeout_s=TASK_TIMEOUT_S)
+                           max_tokens=self._max_tokens, timeout_s=TASK_TIMEOUT_S)
         target = ID.from_base58(peer)
         outcome, retry_after_s = "failed", 0.0
         try:

@@ -6,6 +6,8 @@ The admitter runs the model; the member and the outsider are light nodes (they o
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from nodeproc import NodeCluster, peermind, wait_for
 
@@ -15,24 +17,30 @@ REFUSAL_LOG = "refused a peer this network does not admit"
 
 
 def test_a_member_admitted_by_an_admitting_peer_gets_work_and_an_outsider_does_not(cluster: NodeCluster) -> None:
-    ids = {}
-    for name in ("a", "b", "outsider"):
-        made = peermind("keys", "new", "--data-dir", str(cluster.root / name))
-        assert made.returncode == 0, made.stderr
-        ids[name] = made.stdout.strip()
+    # CLI calls that do not depend on each other run side by side, and the admitter loads its
+    # model while the others run: each CLI process spends ~2 s importing (the test's budget)
+    names = ("a", "b", "outsider")
+    with ThreadPoolExecutor(len(names)) as pool:
+        made = list(pool.map(lambda name: peermind("keys", "new", "--data-dir", str(cluster.root / name)), names))
+    for done in made:
+        assert done.returncode == 0, done.stderr
+    ids = {name: done.stdout.strip() for name, done in zip(names, made, strict=True)}
     admitters = ["--set", f"network_admitters={ids['a']}"]
-    # only an admitting peer may admit: anyone else gets one line, no traceback
-    refused = peermind("admit", ids["outsider"], "--data-dir", str(cluster.root / "b"), "--network", "guild",
-                       env={"PEERMIND_NETWORK_ADMITTERS": ids["a"]})
+    a = cluster.spawn("a", network="guild", extra=admitters)
+    with ThreadPoolExecutor(2) as pool:
+        # only an admitting peer may admit: anyone else gets one line, no traceback
+        refusing = pool.submit(peermind, "admit", ids["outsider"], "--data-dir", str(cluster.root / "b"),
+                               "--network", "guild", env={"PEERMIND_NETWORK_ADMITTERS": ids["a"]})
+        admitting = pool.submit(peermind, "admit", ids["b"], "--data-dir", str(cluster.root / "a"), "--network",
+                                "guild", "--ttl-hours", "1", env={"PEERMIND_NETWORK_ADMITTERS": ids["a"]})
+        refused, admitted = refusing.result(), admitting.result()
     assert refused.returncode == 2 and "not one of network_admitters" in refused.stderr
     assert "Traceback" not in refused.stderr
-    admitted = peermind("admit", ids["b"], "--data-dir", str(cluster.root / "a"), "--network", "guild",
-                        "--ttl-hours", "1", env={"PEERMIND_NETWORK_ADMITTERS": ids["a"]})
     assert admitted.returncode == 0, admitted.stderr
     admission = admitted.stdout.strip()
     assert admission.startswith("pma1.")
 
-    a = cluster.start("a", network="guild", extra=admitters)
+    a.wait_ready()
     b = cluster.spawn("b", network="guild", model="none", bootstrap=a.addrs,
                       extra=[*admitters, "--set", f"network_admission={admission}"])
     outsider = cluster.spawn("outsider", network="guild", model="none", bootstrap=a.addrs, extra=admitters)

@@ -24,11 +24,15 @@ from adversary_kit import (  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-IDENTITIES = 8
+IDENTITIES = 6
+MAX_TOKENS = 16
+"""Short generations: each identity's pacing interval (its own allowance) shrinks with them
+from 13.6 s to 4.6 s, so every identity asks within seconds, and a served one ends quickly."""
 
 
 def test_sybil_identities_are_admitted_one_by_one_and_bounded_by_the_newcomer_pool(tmp_path: Path) -> None:
-    with running_testnet(tmp_path, ["", "sybil"], env={"PEERMIND_SYBIL_IDENTITIES": str(IDENTITIES)}) as nodes:
+    with running_testnet(tmp_path, ["", "sybil"], env={"PEERMIND_SYBIL_IDENTITIES": str(IDENTITIES),
+                                                          "PEERMIND_SYBIL_MAX_TOKENS": str(MAX_TOKENS)}) as nodes:
         honest, sybil = nodes
         # one light process, IDENTITIES + 1 peers on the honest node's board (each ad with its own PoW)
         wait_for(lambda: len(httpx.get(f"{honest.api_url}/peermind/peers", timeout=10).json()["peers"])
