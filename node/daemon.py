@@ -79,8 +79,10 @@ API_CLOSE_GRACE_S = 5.0
 REJOIN_MAX_PEERS = 8
 REJOIN_WINDOW_S = 24 * 3600.0
 OFFLINE_NOTE = "offline: no peer reachable, answered by this node alone"
-SPEED_STALE_S = 60.0
-"""A model node that served nothing for this long re-measures its speed for its ad (LlamaBackend.refresh_speed)."""
+SPEED_STALE_S = 300.0
+"""A model node that served nothing for this long re-measures its speed for its ad (LlamaBackend.refresh_speed).
+Five minutes: a wrong start-up figure is corrected within them, and an idle node spends ~1 s of
+one core per five minutes on it (a shorter period would load test suites' idle testnets)."""
 """Added to an answer's reason when no peer serving a model was reachable (intermittent links)."""
 
 
