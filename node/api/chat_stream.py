@@ -31,16 +31,20 @@ class ChatChunks:
         return {**self._base, "choices": [choice], **extra}
 
     def opening(self) -> list[Payload]:
+        """The first SSE chunk: the assistant role with empty content, as OpenAI's stream begins."""
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def piece(self, index: int, text: str) -> Payload:
+        """One delta chunk carrying ``text`` as the peer generated it."""
         return self._chunk({"content": text})
 
     def finish(self, index: int, answer: Answer) -> Payload:
+        """The last chunk of a choice: the true finish_reason, usage and the signed provenance."""
         return self._chunk({}, finish_reason(answer, self._max_tokens), model=answer.model, usage=json_counts(usage([answer])),
                            peermind=answer.provenance())
 
     def closing(self, answers: Sequence[Answer]) -> list[Payload]:
+        """Nothing more: a chat stream has one choice and its usage rode on ``finish``."""
         return []
 
 

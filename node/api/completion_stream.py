@@ -34,18 +34,22 @@ class CompletionChunks:
         return {**self._base, "choices": [choice], **extra}
 
     def opening(self) -> list[Payload]:
+        """Nothing: a completions stream starts with its first text event."""
         return []
 
     def piece(self, index: int, text: str) -> Payload:
+        """One text event of prompt ``index``."""
         return self._event(index, text)
 
     def finish(self, index: int, answer: Answer) -> Payload:
+        """The end of prompt ``index``: finish_reason and provenance (usage too when there is one prompt)."""
         extra: JsonObject = {"model": answer.model, "peermind": answer.provenance()}
         if self._prompts == 1:
             extra["usage"] = json_counts(usage([answer]))
         return self._event(index, "", finish_reason(answer, self._max_tokens), **extra)
 
     def closing(self, answers: Sequence[Answer]) -> list[Payload]:
+        """With several prompts, one final event with the usage summed over all answers."""
         if self._prompts == 1:
             return []
         return [{**self._base, "choices": [], "usage": json_counts(usage(answers))}]

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 @register("consult")
 async def run_consult(collab: Collaborator, ctx: QueryContext, estimates: list[Estimate]) -> Answer:
+    """``consult``: gather evidence from the best-matching knowledge peers, then answer with it here
+    (documents stay home; only what each peer's policy shares travels). No knowledge peer: ``route``."""
     peers = knowledge_peers(estimates)
     if not peers:
         reply = await collab.ask_first(ctx, [e.candidate for e in estimates])

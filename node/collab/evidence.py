@@ -38,12 +38,14 @@ class Evidence:
 
     @property
     def pieces(self) -> list[str]:
+        """Passages first, then answers given without text, in the order they go into the prompt."""
         return [*self.passages, *self.hints]
 
     def __bool__(self) -> bool:
         return bool(self.passages or self.hints)
 
     def summary(self) -> str:
+        """What was gathered, in counts only (for provenance and logs: never the text)."""
         return f"{len(self.passages)} passages, {len(self.hints)} answers without text"
 
 
@@ -96,4 +98,5 @@ def with_evidence(job: Job, evidence: Sequence[str]) -> Job:
 
 
 def matches_text(peers: Sequence[Estimate]) -> str:
+    """The consulted peers and their knowledge match, for ``--explain``."""
     return ", ".join(f"{e.candidate.peer_id[:12]}… {e.knowledge_match or 0.0:.2f}" for e in peers)

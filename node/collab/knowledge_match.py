@@ -24,6 +24,8 @@ DEFAULT_KNOWLEDGE_WEIGHT = 1.0
 
 
 def match_bonus(similarity: float | None, weight: float) -> float:
+    """The routing bonus of a knowledge match: ``weight`` times the similarity above the floor
+    (an unrelated corpus adds nothing), 0 without a summary."""
     return weight * max(0.0, similarity - MATCH_FLOOR) if similarity is not None else 0.0
 
 

@@ -32,9 +32,13 @@ __all__ = ["KnowledgeWeight", "matched_outcomes"]
 class Heads(Protocol):
     """The router's trained heads, as far as the baseline needs them (``RouterHolder``)."""
 
-    def trained_heads(self) -> set[str]: ...
+    def trained_heads(self) -> set[str]:
+        """Models that have a fitted head (the baseline a match is measured against)."""
+        ...
 
-    def predict(self, embedding: np.ndarray) -> dict[str, float]: ...
+    def predict(self, embedding: np.ndarray) -> dict[str, float]:
+        """Model -> predicted probability of a right answer to the question ``embedding``."""
+        ...
 
 
 class KnowledgeWeight:
@@ -46,6 +50,7 @@ class KnowledgeWeight:
 
     @property
     def prior_weight(self) -> float:
+        """The configured weight (``knowledge.match_weight``), used until labelled answers move it."""
         return self.value.prior_weight
 
     def learned(self, embedding: np.ndarray, memory: QualityMemory, candidates: Sequence[Candidate],
@@ -60,6 +65,7 @@ class KnowledgeWeight:
 
 
 def fingerprint(summary: KnowledgeSummary) -> str:
+    """A short digest of a knowledge summary's centroids: the learned weight is refitted when it changes."""
     h = hashlib.blake2b(digest_size=8)
     for c in summary.centroids:
         h.update(c.vector)

@@ -64,6 +64,7 @@ class QualityView:
 
     @property
     def means(self) -> dict[str, float]:
+        """Model -> posterior mean accuracy near this question."""
         return {m: p.mean for m, p in self.posteriors.items()}
 
 
@@ -87,9 +88,11 @@ class QualityMemory:
 
     # ------------------------------------------------------------------ state
     def has_evidence(self) -> bool:
+        """True once any labelled row with an embedding is in memory."""
         return len(self.neighbours) > 0
 
     def status(self) -> dict[str, object]:
+        """Rows held and accuracy per model, for ``peermind status`` and the console."""
         n = self.neighbours
         return {
             "rows": len(n),

@@ -79,6 +79,7 @@ class LiveClaim:
         self._failure: BaseException | None = None
 
     async def emit(self, text: str) -> None:
+        """Send ``text`` to the asker as the next signed chunk."""
         await self._live._emit(text)
 
     def fail(self, detail: str) -> None:
@@ -105,6 +106,7 @@ def streaming_to(sink: TextSink) -> Iterator[LiveText]:
 
 
 def current_live() -> LiveText | None:
+    """The live text stream of the task this trio task serves, if its asker wants tokens as they come."""
     return _LIVE.get()
 
 

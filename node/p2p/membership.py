@@ -68,6 +68,7 @@ class Membership:
 
     # ------------------------------------------------------------------ ads
     def own_proof(self, peer_id: str) -> bytes | None:
+        """This node's membership proof for its own ad (None on an open network)."""
         return self.rules.own_proof(peer_id)
 
     def check_ad(self, peer: str, ad: CapabilityAd) -> bool:
@@ -183,6 +184,7 @@ class Membership:
         return self.rules.judge_admission(peer_id, self.own_admission)
 
     def snapshot(self) -> dict[str, object]:
+        """The network's rules and refusal counts, for ``peermind status`` (never the secret)."""
         pool = self.pool
         return {"network": self.rules.network, "private": self.rules.private,
                 "admitters": sorted(self.rules.admitters),
