@@ -80,34 +80,13 @@ def build_host(key_pair: KeyPair, announce: Sequence[str] = ()) -> IHost:
     peers, as in the ads: a peer must never learn a way around a port forward or proxy.
     """
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
-    host = new_host(
+    return new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_preference="YAMUX",
         connection_config=ConnectionConfig(max_connections_per_peer=1),
         announce_addrs=[multiaddr.Multiaddr(a) for a in announce] or None,
     )
-    _without_auto_connector(host)
-    return host
-
-
-def _without_auto_connector(host: IHost) -> None:
-    """Turn off py-libp2p 0.8.1's auto-connector; the node dials on purpose (bootstrap, ads, known peers).
-
-    The library dials every peer in its peerstore, aiming at 150 connections, every 30 s
-    and after each disconnect. With 20+ nodes both sides of a pair did so at once, and with
-    one connection allowed per peer the swarm then closes one of the two: connections
-    churned while ads spread, and a node dialed light peers that the ads' dial policy
-    (``ads.py``) leaves alone.
-    """
-    connector = getattr(host.get_network(), "auto_connector", None)
-    if connector is None:
-        return
-
-    async def no_dials() -> None:
-        return None
-
-    connector.maybe_connect = no_dials
 
 
 @asynccontextmanager

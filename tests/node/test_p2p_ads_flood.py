@@ -273,16 +273,3 @@ async def test_a_newcomer_joining_through_one_peer_holds_every_ad_without_waitin
                 while not all(holds_all(i) for i in range(4)):  # noqa: ASYNC110
                     await trio.sleep(0.05)
             assert not is_connected(d, a.get_id()) and not is_connected(d, b.get_id())  # all through H
-
-
-async def test_the_library_auto_connector_dials_no_peer_the_node_did_not_choose() -> None:
-    """py-libp2p would dial every peer in the peerstore (aiming at 150 connections); the node dials on purpose."""
-    async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as a, \
-            running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as b:
-        info = parse_peer_addr(full_addrs(b)[0])
-        a.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
-        await a.get_network().auto_connector.maybe_connect()  # type: ignore[attr-defined]
-        await trio.sleep(0.5)
-        assert not is_connected(a, b.get_id())
-        await dial(a, info)  # our own dials still work
-        assert is_connected(a, b.get_id())
