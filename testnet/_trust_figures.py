@@ -252,6 +252,28 @@ def _flooder(run: Any) -> dict[str, Any] | None:
             "executed_share": round(outcomes.get("result", 0) / outcomes["requests"], 4) if outcomes.get("requests") else None}
 
 
+DELIVERED_ENOUGH = 0.5
+"""A flock that sent under half the requests its pacing allows did not run as designed (e.g. an
+attacker starved of CPU): its blocks say nothing about the flock's cost."""
+
+
+def _sybil_delivery(run: Any, flooder: dict[str, Any] | None, cpu: dict[str, Any]) -> dict[str, Any] | None:
+    """Requests the sybil flock sent against the most its pacing allows in the attack blocks
+    (identities x honest model nodes x seconds / pair interval)."""
+    if run.scenario.role != "sybil" or not flooder:
+        return None
+    counts = flooder["flood_outcomes"]
+    wall = (cpu.get("attack_blocks") or {}).get("wall_s")
+    interval_s = counts.get("pair_interval_ms", 0) / 1000
+    targets = sum(1 for n in run.nodes if not n["role"])
+    if not wall or not interval_s or not targets:
+        return None
+    paced = counts.get("identities", 0) * targets * wall / interval_s
+    share = counts.get("requests", 0) / paced if paced else 0.0
+    return {"requests": counts.get("requests", 0), "paced_max": round(paced), "share": round(share, 4),
+            "ran_as_designed": share >= DELIVERED_ENOUGH}
+
+
 def figures(runs: Sequence[Any]) -> dict[str, Any]:
     """One entry per run, plus comparisons against the clean run."""
     out: dict[str, Any] = {}
@@ -284,6 +306,9 @@ def figures(runs: Sequence[Any]) -> dict[str, Any]:
         entry["cpu"] = _cpu(run)
         entry["adversary_nice"] = getattr(run, "adversary_nice", {}) or {}
         entry["adversary_autogroup_nice"] = getattr(run, "adversary_autogroup_nice", {}) or {}
+        delivery = _sybil_delivery(run, _flooder(run), entry["cpu"])
+        if delivery:
+            entry["sybil_delivery"] = delivery
         forger, flooder = _forger(run), _flooder(run)
         if forger:
             entry["forger"] = forger
@@ -364,6 +389,13 @@ def markdown(report: dict[str, Any]) -> str:
                       f"{report['machine']['cpus']} cores):** adversary processes {cpu['adversary_cpu_s']} CPU-s, "
                       f"honest nodes {cpu['honest_cpu_s']} CPU-s, whole machine (all users) "
                       f"{cpu['machine_busy_cpu_s']} CPU-s."]
+        delivery = f.get("sybil_delivery")
+        if delivery:
+            lines += ["", f"**{name} — did the flock run?** it sent {delivery['requests']} requests of the "
+                      f"~{delivery['paced_max']} its pacing allows in the attack blocks ({100 * delivery['share']:.1f}%)"
+                      + ("." if delivery["ran_as_designed"] else
+                         f": **under {100 * DELIVERED_ENOUGH:.0f}%, the attack did not run as designed; these blocks "
+                         "are no figure on the flock's cost.**")]
         by_kind = f.get("cpu", {})
         if by_kind.get("attack_blocks") and by_kind.get("no_attack_blocks"):
             at, no = by_kind["attack_blocks"], by_kind["no_attack_blocks"]

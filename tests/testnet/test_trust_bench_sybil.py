@@ -137,3 +137,19 @@ def test_an_adversary_lowers_its_session_groups_priority_not_only_its_own(tmp_pa
                           start_new_session=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["19", "19"]
+
+
+def test_a_flock_that_sent_too_few_requests_is_flagged_as_not_run() -> None:
+    base = [1000.0 + 10 * i for i in range(40)]
+    run = _with_block_marks(_run(base, base, (10.0, 10.0, 10.0, 10.0)))  # 20 s of attack blocks, 1 honest node
+    run.adversary_stats = {"node-1": {"counts": {"identities": 10, "pair_interval_ms": 4000, "requests": 5}}}
+    f = figures([run])["sybil/trust-on"]
+    assert f["sybil_delivery"] == {"requests": 5, "paced_max": 50, "share": 0.1, "ran_as_designed": False}
+    report = {"settings": {"command": "peermind bench trust --roles sybil", "nodes": 2, "threads": 1, "adversaries": 1,
+                           "items": 80, "dataset": "arc_easy", "entry": 1, "concurrency": 2, "canary_rate": 0.3,
+                           "cross_check_rate": 0.1},
+              "machine": {"cpus": 2, "ram_mb": 1, "load_start": [1.0, 1.0, 1.0], "load_end": [2.0, 2.0, 2.0]},
+              "figures": {"sybil/trust-on": f}}
+    assert "did not run as designed" in markdown(report)
+    run.adversary_stats["node-1"]["counts"]["requests"] = 45
+    assert figures([run])["sybil/trust-on"]["sybil_delivery"]["ran_as_designed"] is True
