@@ -71,6 +71,7 @@ REPLAY_MAX_AGE_S = 15.0
 
 
 def ads_topic(network: str) -> str:
+    """The gossipsub topic of ``network``'s ads: networks never see each other's."""
     return f"peermind/{network}/ads/1"
 
 
@@ -84,9 +85,11 @@ class PeerAd:
     expires_at: float
 
     def fresh(self, now: float | None = None) -> bool:
+        """True until the ad's own expiry (the signer's TTL, capped on arrival)."""
         return (now if now is not None else time.time()) < self.expires_at
 
     def to_json(self) -> dict[str, object]:
+        """The ad as ``peermind peers`` and the API show it (bytes as hex)."""
         body = self.ad.to_body()
         body.update(peer_id=self.peer_id, received_at=self.received_at, expires_at=self.expires_at)
         if self.ad.member_proof is not None:  # bytes: JSON shows it as hex
@@ -119,14 +122,17 @@ class AdBoard:
         return current is None or current.ad != ad
 
     def fresh(self) -> list[PeerAd]:
+        """Every ad that has not expired: the candidates routing may ask."""
         now = self._now()
         return [entry for entry in self._ads.values() if entry.fresh(now)]
 
     def get(self, peer_id: str) -> PeerAd | None:
+        """``peer_id``'s ad while it is fresh, else None."""
         entry = self._ads.get(peer_id)
         return entry if entry is not None and entry.fresh(self._now()) else None
 
     def remove(self, peer_id: str) -> None:
+        """Forget ``peer_id``'s ad (banned, left the network, or its connection dropped)."""
         if self._ads.pop(peer_id, None) is not None:
             self._notify()
 
@@ -144,6 +150,7 @@ class AdBoard:
                     self._ads[peer_id] = PeerAd(entry.peer_id, entry.ad, entry.received_at, deadline)
 
     def prune(self) -> list[str]:
+        """Drop expired ads; returns the peers whose ads went."""
         now = self._now()
         expired = [peer for peer, entry in self._ads.items() if not entry.fresh(now)]
         for peer in expired:
@@ -208,6 +215,7 @@ class AdGossip:
         self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Join the ads topic, publish this node's ad every ``republish_s`` and take in verified ads until cancelled."""
         router = FloodPublishGossipSub(
             GOSSIP_PROTOCOLS,  # type: ignore[arg-type]
             flood_topics=[self._topic],
