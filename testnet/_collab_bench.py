@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ._bench_results import write_bench_results
+from .errors import TestnetError
 
 RELAXED_TRUST = ["--set", "trust.request_rate=50", "--set", "trust.request_burst=50"]
 QUESTION_OFFSET = 300  # validation items past any seed's validation slice: never embedded before
@@ -211,6 +212,9 @@ def format_markdown(result: CollabBenchResult, command: str) -> str:
 
 
 def cmd_bench_collab(args: argparse.Namespace) -> int:
+    if args.queries < 1 or (args.api is None and args.nodes < 2):  # before any testnet starts
+        raise TestnetError(f"bench collab needs --queries >= 1 and, without --api, --nodes >= 2; "
+                           f"got {args.queries} and {args.nodes}")
     settings = CollabBenchSettings(
         nodes=args.nodes, queries=args.queries, seed_limit=args.seed_limit, dataset=args.dataset,
         api=args.api, testnet_dir=args.dir, out=args.out,

@@ -289,6 +289,9 @@ def cmd_trust(args: argparse.Namespace) -> int:
         return 0
 
     roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+    if args.nodes < 2 or args.items < 1 or not roles:  # before a testnet starts or a results file is written
+        raise TestnetError(f"bench trust needs --nodes >= 2, --items >= 1 and at least one role; "
+                           f"got {args.nodes}, {args.items} and {args.roles!r}")
     settings = TrustBenchSettings(
         nodes=args.nodes, profile=args.profile, adversaries=args.adversaries, roles=roles, dataset=args.dataset, items=args.items,
         entry=args.entry, concurrency=args.concurrency, canary_rate=args.canary_rate,

@@ -50,6 +50,10 @@ CASES: list[tuple[str, list[str], list[str], Setup]] = [
     ("system-sizes", ["bench", "system", "--sizes", "3,x", "--testnet-dir", "{tmp}/net"], ["--sizes", "'3,x'"], _nothing),
     ("coldstart-questions", ["bench", "coldstart", "--questions", "0", "--dir", "{tmp}/net"], ["--questions"], _nothing),
     ("knowledge-per-topic", ["bench", "knowledge", "--per-topic", "0", "--dir", "{tmp}/net"], ["--per-topic"], _nothing),
+    ("trust-nodes", ["bench", "trust", "--nodes", "0", "--out", "{tmp}/t.json", "--testnet-dir", "{tmp}/net"],
+     ["--nodes >= 2"], _nothing),
+    ("collab-nodes", ["bench", "collab", "--nodes", "0", "--out", "{tmp}/c.json", "--dir", "{tmp}/net"], ["--nodes >= 2"],
+     _nothing),
     ("eval-unknown-mode", ["bench", "eval", "--mode", "nosuch", "--testnet-dir", "{tmp}/net"], ["unknown mode 'nosuch'"],
      _nothing),
     ("eval-rerender-missing", ["bench", "eval", "--rerender", "--out", "{tmp}/none.json"], ["{tmp}/none.json"], _nothing),
@@ -78,6 +82,7 @@ def test_one_line_and_exit_code_2(tmp_path: Path, args: list[str], expected: lis
         assert text.replace("{tmp}", str(tmp_path)) in lines[0], lines[0]
     assert not (tmp_path / "d" / "node.db").exists()  # a mistake starts nothing
     assert not (tmp_path / "net" / "node-0").exists()
+    assert not any(tmp_path.glob("*.json")), "a mistake writes no results file"
 
 
 def test_one_line_parser_names_the_subcommand_and_its_help() -> None:
