@@ -56,14 +56,6 @@ DISCONNECTED_GRACE_PERIODS = 4.0
 later: ads relayed through others arrived more than 12.5 s apart at 5 s periods)."""
 GOSSIP_PEERS_WANTED = 8
 """Below this many connections an ad's signer is dialed even when it serves no model (gossip needs ~degree peers)."""
-ANSWERING_DIALER_DELAY_S = AD_DIAL_TIMEOUT_S + 3.0
-"""Of two peers that hear each other's ads at once, the one with the higher ID waits this long before dialing.
-
-Both dialing at once made py-libp2p 0.8.1 stall both connections (the second blocks in its
-upgrade until our dial deadline cancels it, leaving a connection on which no stream opens),
-or close one, which drops the peer's ad. Longer than the other side's whole dial: on a
-loaded machine a handshake takes seconds (2 s still left 21 connection drops while 20
-nodes started)."""
 HANDOVER_DELAY_S = 0.5
 """A new peer is handed the ads we hold after this long, if still connected (see flood.py)."""
 REPLAY_MAX_AGE_S = 15.0
@@ -360,12 +352,12 @@ class AdGossip:
         addrs = [a for text in addrs_of(peer.to_base58(), ad.addrs) for a in parse_peer_addr(text).addrs]
         if addrs:
             self._dialing.add(peer)
-            delay = ANSWERING_DIALER_DELAY_S if self._host.get_id().to_bytes() > origin else 0.0
-            nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs), delay)
+            # Both sides dial at once: a side that waited (to avoid simultaneous dials) could not
+            # be asked anything during the wait (no address known to libp2p: 'No known addresses').
+            nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs))
 
-    async def _dial_ad_peer(self, info: PeerInfo, delay_s: float) -> None:
+    async def _dial_ad_peer(self, info: PeerInfo) -> None:
         try:
-            await trio.sleep(delay_s)
             await dial(self._host, info, timeout_s=AD_DIAL_TIMEOUT_S)
         except PeerUnreachable as exc:
             log.debug("peer from an ad unreachable", extra={"peer": info.peer_id.to_base58(), "error": str(exc)[:300]})
