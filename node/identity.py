@@ -140,7 +140,9 @@ def create_identity(data_dir: Path, force: bool = False) -> NodeIdentity:
     data_dir = Path(data_dir)
     path = identity_key_path(data_dir)
     if os.path.lexists(path) and not force:
-        raise IdentityError(
+        # _KeyAppeared is an IdentityError with the same message for `keys new`; for
+        # load_or_create_identity it means another starter created the key since its check.
+        raise _KeyAppeared(
             f"key exists at {path}; replacing it changes this node's peer ID "
             "and loses its reputation. Use --force to replace it anyway"
         )

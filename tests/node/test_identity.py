@@ -217,3 +217,20 @@ async def test_a_real_noise_handshake_authenticates_the_stored_identity(tmp_path
         with trio.move_on_after(5):
             await client.close()
             await server.close()
+
+
+def test_a_key_created_between_the_check_and_the_create_is_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race test_concurrent_first_starts_agree_on_one_key hits now and then, made certain:
+    another starter writes the key after our first look, before create_identity's own check."""
+    theirs = load_or_create_identity(tmp_path)
+    import peermind.node.identity as identity_module
+
+    real_lexists = os.path.lexists
+    looks: list[str] = []
+
+    def lexists(path: str | os.PathLike[str]) -> bool:  # our first look misses the key; later looks see it
+        looks.append(str(path))
+        return len(looks) > 1 and real_lexists(path)
+
+    monkeypatch.setattr(identity_module.os.path, "lexists", lexists)
+    assert load_or_create_identity(tmp_path).peer_id_b58 == theirs.peer_id_b58
