@@ -22,7 +22,10 @@ def test_wrong_adversary_falls_below_do_not_ask_after_canaries(tmp_path: Path) -
         entry, honest, liar = nodes
         excluded = None
         with NodeClient(entry.api) as client:
-            for item in load_items("arc_easy", "test", limit=30):
+            # Up to 80 questions: canaries are paced by the probe budget (6/min per node), so how many
+            # questions pass before the liar's wrong answers add up depends on the machine's speed; the
+            # property checked is the number of its interactions before exclusion (<= 50, below).
+            for item in load_items("arc_easy", "test", limit=80):
                 _scores, provenance = client.score(mc_context(item), mc_continuations(item), mode="auto")
                 assert provenance["answered_by"] != liar.peer_id  # its lure never wins an unproven peer traffic
                 excluded = (row_of(trust_view(entry), liar.peer_id) or {}).get("excluded")
