@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import errno
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from .errors import NodeError
 
-__all__ = ["OneLineParser", "user_error_line"]
+__all__ = ["OneLineParser", "Subcommands", "user_error_line"]
 
 Describe = Callable[[BaseException], str]
 
@@ -76,3 +76,7 @@ class OneLineParser(argparse.ArgumentParser):
         command = self.prog.removeprefix("peermind").strip()
         where = f"{command}: " if command else ""
         self.exit(2, f"peermind: {where}{message} (see `{self.prog} --help`)\n")
+
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[OneLineParser]"  # not subscriptable at run time
+"""What ``OneLineParser.add_subparsers`` returns: the command groups of ``peermind`` register into one."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .cli_errors import Subcommands
 from .collab_choices import ESCALATE_TO, MODES, VOTE_RULES
 from .json_types import as_list, as_object
 
@@ -264,7 +265,7 @@ def cmd_feedback(args: argparse.Namespace, client: NodeClient) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(sub: Subcommands, client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``router`` and ``feedback`` to the ``peermind`` command."""
 
     def bind(fn: Callable[[argparse.Namespace, NodeClient], int]) -> Callable[[argparse.Namespace], int]:

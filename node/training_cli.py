@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
+from .cli_errors import Subcommands
 from .json_types import as_list, as_object
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ def cmd_history(args: argparse.Namespace, client: TrainingClient) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(sub: Subcommands, client_factory: ClientFactory, add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the ``train`` command group to the ``peermind`` parser."""
 
     def bind(fn: Callable[[argparse.Namespace, TrainingClient], int]) -> Callable[[argparse.Namespace], int]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from .cli_errors import Subcommands
 from .json_types import as_list, as_number, as_object
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def _ago(t: object) -> str:
     return f"{s:.0f}s ago" if s < 120 else f"{s / 60:.0f}m ago" if s < 7200 else f"{s / 3600:.1f}h ago"
 
 
-def add_trust_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+def add_trust_commands(sub: Subcommands,
                        client: Callable[[argparse.Namespace], NodeClient],
                        add_api_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register ``peermind trust explain PEER`` (and ``trust peers``)."""

@@ -81,9 +81,10 @@ def simulate(peer: StreamModel, model: str, *, witness: StreamModel | None, witn
         clock.t += 60
         local_right = rng.random() < own_accuracy
         baseline.add(OWN, SELF_SOURCE, local_right)
-        for w in WITNESSES[:witnesses] if witness is not None else []:
-            theirs = rng.random() < own_accuracy
-            baseline.add(model, w, witness.answers(rng, theirs), local_right=theirs)
+        if witness is not None:
+            for w in WITNESSES[:witnesses]:
+                theirs = rng.random() < own_accuracy
+                baseline.add(model, w, witness.answers(rng, theirs), local_right=theirs)
         correct = peer.answers(rng, local_right)
         expected = baseline.expected(model, choices=choices, leave_out={PEER}, local_right=local_right)
         llr = canary_llr(expected, correct, choices=choices)

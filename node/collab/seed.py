@@ -177,8 +177,8 @@ class SeedProgress:
             remaining = m.get("total", 0) - m["done"] - m["failed"]
             if remaining <= 0:
                 continue
-            times = self.recent.get(model, ())
-            if len(times) >= 2:
+            times = self.recent.get(model)
+            if times is not None and len(times) >= 2:
                 etas.append(remaining * max(now - times[0], 1e-3) / (len(times) - 1))
             else:
                 etas.append(remaining * elapsed / m["done"] if m["done"] else math.inf)

@@ -90,15 +90,20 @@ def _candidates(root: Path, report: IndexReport) -> list[Path]:
     return found
 
 
+def _absolute(path: Path) -> Path:
+    """``path`` with ``~`` expanded and links resolved (file system calls: run in a worker thread)."""
+    return path.expanduser().resolve()
+
+
 async def index_path(store: KnowledgeStore, root: Path, embed_many: EmbedMany, *,
                      limits: IndexLimits = IndexLimits(), progress: Progress = lambda _m: None) -> IndexReport:
     """Bring the index up to date with ``root`` (a folder is synced: vanished files are dropped)."""
-    root = await trio.to_thread.run_sync(lambda: root.expanduser().resolve())
+    root = await trio.to_thread.run_sync(_absolute, root)
     report = IndexReport()
     files = await trio.to_thread.run_sync(_candidates, root, report)
     is_dir = await trio.to_thread.run_sync(root.is_dir)
-    for path, reason in report.skipped:
-        progress(f"skipped {path}: {reason}")
+    for skipped, reason in report.skipped:
+        progress(f"skipped {skipped}: {reason}")
     if is_dir:
         present = {str(p) for p in files}
         gone = [d for d in store.documents() if d.path.startswith(str(root) + "/") and d.path not in present]

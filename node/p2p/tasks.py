@@ -143,7 +143,9 @@ class Grounder(Protocol):
 class GroundedTask(Protocol):
     """A grounded request (``request`` goes to the model) and how its result cites the passages."""
 
-    request: TaskRequest
+    @property
+    def request(self) -> TaskRequest:
+        """The task with passages in its prompt (read-only: a grounded task is a frozen value)."""
 
     def finish(self, result: TaskResult) -> TaskResult:
         """``result`` with the citations (and passages, where shared) the grounding owes it."""

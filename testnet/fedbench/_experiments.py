@@ -15,6 +15,7 @@ import hashlib
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Message
@@ -248,6 +249,11 @@ def poisoning_table(
     }
 
 
+def _attacker_only(bad: str, level: float, peer: str) -> float:
+    """Reputation that singles out ``bad`` (everyone else fully trusted)."""
+    return level if peer == bad else 1.0
+
+
 def attacker_positions(
     data: BenchData, nodes: Sequence[NodeData], hyper: Hyper, attacker_reputation: float
 ) -> list[dict[str, object]]:
@@ -265,7 +271,7 @@ def attacker_positions(
         honest = [n for i, n in enumerate(nodes) if i != a]
         fedavg = score_router(federate(nodes, hyper, attackers={a: attack}, min_nodes=quorum), data, data.test)
         rep = score_router(federate(nodes, hyper, strategy="reputation", attackers={a: attack}, min_nodes=quorum,
-                                    reputation=lambda p, bad=bad: attacker_reputation if p == bad else 1.0),
+                                    reputation=partial(_attacker_only, bad, attacker_reputation)),
                            data, data.test)
         bound = score_router(federate(honest, hyper), data, data.test)
         out.append({

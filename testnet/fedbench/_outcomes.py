@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -118,8 +119,6 @@ def ensure_outcomes(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result: dict[str, dict[str, bool]] = {}
     for model in models:
-        known = trio.run(
-            lambda m=model: score_items(m, wanted, threads=threads, root=root, progress=progress)
-        )
+        known = trio.run(partial(score_items, model, wanted, threads=threads, root=root, progress=progress))
         result[model] = {i.id: known[i.id] for i in wanted}
     return result

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,4 +181,4 @@ class FlowerParticipant:
         entry.cancel.cancel()
         for secret in (entry.rows_path, entry.key_path):  # the log stays for the operator
             if secret is not None:
-                await trio.to_thread.run_sync(lambda path=secret: path.unlink(missing_ok=True))
+                await trio.to_thread.run_sync(partial(secret.unlink, missing_ok=True))
