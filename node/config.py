@@ -475,6 +475,15 @@ class RouterConfig(_Validated):
         "idle learning stops asking a model once this node holds this many labelled rows of it",
         _at_least(0),
     )
+    cheap_margin: float = _setting(
+        0.02,
+        "route/auto: the cheaper model answers wherever the labelled evidence puts its accuracy for "
+        "this kind of question within this many points (0-1) of the best model's, the dearer one "
+        "elsewhere (used unless a request's cost_weight or a `router seed` calibration sets lambda); "
+        "0.02 was chosen on validation splits, larger values save cost at about a random mix's "
+        "accuracy (docs/results/collab-margin-validation.md)",
+        _between(0.0, 1.0),
+    )
 
 
 @dataclass(frozen=True)

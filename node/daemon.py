@@ -199,6 +199,7 @@ class Node:
         self.knowledge = KnowledgeService(config.data_dir, self.collab.embedder.embed_many, knowledge_settings(config))
         self.tasks.grounder = self.knowledge
         self.collaborator.knowledge_weight = config.knowledge.match_weight
+        self.collaborator.cheap_margin = config.router.cheap_margin
         self.router = self.collab.router  # RouterHolder: federated training calls .adopt()
         self.trust.install(self.collaborator.hooks)
         t = config.trust

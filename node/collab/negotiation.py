@@ -50,7 +50,7 @@ from .embedding import query_text
 from .errors import CollaborationError
 from .mode_registry import register
 from .router_state import RouterHolder
-from .utility import DEFAULT_LATENCY_WEIGHT, Estimate
+from .utility import DEFAULT_COST_WEIGHT, DEFAULT_LATENCY_WEIGHT, Estimate
 
 if TYPE_CHECKING:
     from .policy import Collaborator, QueryContext
@@ -301,7 +301,7 @@ async def run_auction(collab: Collaborator, ctx: QueryContext, estimates: list[E
         predictions=ctx.predictions,
         budget_ms=ctx.constraints.budget_ms,
         max_cost=ctx.constraints.max_cost,
-        cost_weight=collab.cost_weight(ctx.tactics),
+        cost_weight=_lambda_or_default(collab.cost_weight(ctx.tactics)),
         peer_weight=collab.hooks.peer_weight,
     )
     negotiation_ms: float | None = None
@@ -322,6 +322,12 @@ async def run_auction(collab: Collaborator, ctx: QueryContext, estimates: list[E
                   f"(P(correct) {quality:.2f}, bid cost {bid.bid.cost:.4f}, est. {bid.bid.est_latency_ms:.0f} ms)")
         return collab.answer(ctx, reply, reason=reason, mode="auction", negotiation_ms=round(negotiation_ms, 2))
     raise collab.failed(ctx, f"every one of {len(bids)} bidders failed")
+
+
+def _lambda_or_default(cost_weight: float | None) -> float:
+    """Bids are ranked with a lambda (their costs are the bidders' own figures): the default one
+    where neither the request nor a calibration set it."""
+    return DEFAULT_COST_WEIGHT if cost_weight is None else cost_weight
 
 
 def _ms(started: float) -> float:

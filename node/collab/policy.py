@@ -60,7 +60,7 @@ from .quality import QualityMemory, QualityView
 from .route import estimate_tokens, feasible, job_tokens, rank_by_prior
 from .router_state import RouterHolder
 from .streaming import note_decision
-from .utility import DEFAULT_COST_WEIGHT, Estimate, estimate, lead_with, require_quality
+from .utility import DEFAULT_CHEAP_MARGIN, Estimate, estimate, lead_with, require_quality
 
 log = logging.getLogger("peermind.node.collab")
 
@@ -179,6 +179,8 @@ class Collaborator:
         self.backoff = PeerBackoff()
         self.in_flight = InFlight()
         """Requests this node has sent to each peer and not yet got back (load before ads show it)."""
+        self.cheap_margin = DEFAULT_CHEAP_MARGIN
+        """``[router] cheap_margin``: the cost term when neither the request nor a calibration sets lambda."""
         self.checks_peers = False
         """Whether this node verifies peers itself (canaries, probes, idle learning): then a peer's
         answer is delivered unchecked only with evidence of this node's own (collab/vouching.py)."""
@@ -255,7 +257,8 @@ class Collaborator:
             ctx.knowledge_weight = self.knowledge_value.learned(ctx.embedding, self.quality, ok, self.router)
         cost_weight = self.cost_weight(ctx.tactics)
         estimates = estimate(ok, ctx.predictions, prompt_tokens=ctx.prompt_tokens, max_tokens=ctx.max_tokens,
-                             cost_weight=cost_weight, peer_weight=self.hooks.peer_weight, ranking=ranking,
+                             cost_weight=cost_weight, cheap_margin=self.cheap_margin,
+                             peer_weight=self.hooks.peer_weight, ranking=ranking,
                              knowledge_match=matched, knowledge_weight=(ctx.knowledge_weight.weight if ctx.knowledge_weight
                                                                         else self.knowledge_weight))
         if not ctx.predictions and not matched:  # cold start: the ad prior decides the order
@@ -292,12 +295,12 @@ class Collaborator:
         ctx.predictions = view.means
         return dict(view.ranking)
 
-    def cost_weight(self, tactics: Tactics) -> float:
-        """How much cost counts against predicted quality: the request's tactic, else the calibrated one."""
+    def cost_weight(self, tactics: Tactics) -> float | None:
+        """Lambda of the cost term: the request's tactic, else the calibrated one, else None
+        (then ``cheap_margin`` prices cost: the cheap model wherever it is within the margin)."""
         if tactics.cost_weight is not None:
             return tactics.cost_weight
-        calibrated = self.router.calibration.cost_weight
-        return calibrated if calibrated is not None else DEFAULT_COST_WEIGHT
+        return self.router.calibration.cost_weight
 
     def threshold(self, tactics: Tactics, model: str, kind: str) -> tuple[float, str]:
         """(threshold, where it came from) for a cascade step on ``model``."""

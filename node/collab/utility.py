@@ -1,12 +1,20 @@
 """Scoring candidates for one query: predicted quality against price and wait.
 
-    utility = trust * P(correct) - cost_weight * cost / max_cost - latency_weight * latency / max_latency
+    utility = trust * P(correct) - cost_term - latency_weight * latency / max_latency
               + knowledge_weight * max(0, knowledge_match - 0.2)   (knowledge peers, knowledge_match.py)
 
-P(correct) comes from the learned router head of the candidate's model. Cost and
-latency are each divided by the largest among the feasible candidates, so both terms
-lie in [0, 1] whatever the prompt length and currency, and ``cost_weight`` reads as
-"accuracy points I would give up to go from the dearest candidate to a free one".
+P(correct) comes from the learned router head of the candidate's model. Latency is
+divided by the largest among the feasible candidates, so the term lies in [0, 1]
+whatever the prompt length. The cost term has two forms:
+
+- ``cost_weight * cost / max_cost`` when a weight is given (the request's tactic or the
+  one ``router seed`` calibrated): "accuracy points I would give up to go from the
+  dearest candidate to a free one";
+- otherwise ``cheap_margin * (cost - min_cost) / (max_cost - min_cost)`` (``[router]
+  cheap_margin``): the cheapest model answers wherever the evidence puts it within
+  ``cheap_margin`` of the best model's P(correct) for this kind of question, the dearer
+  one elsewhere. With one cheap and one dear model that is exactly the rule; the margin
+  was chosen on validation splits (docs/results/collab-margin-validation.md).
 A model without a trained head gets the mean of the trained heads' predictions (the
 router's unknown-model prior); with no trained head at all the caller falls back to
 ``route.rank_by_prior``. Saturated peers sort last (still a fallback).
@@ -22,6 +30,13 @@ from .constraints import InfeasibleConstraints
 from .knowledge_match import DEFAULT_KNOWLEDGE_WEIGHT, match_bonus
 
 DEFAULT_COST_WEIGHT = 0.05
+"""The calibrated-lambda fallback of modes that are handed a weight but none was set (kept for callers)."""
+DEFAULT_CHEAP_MARGIN = 0.02
+"""``[router] cheap_margin``'s default: on 686 validation items of the four multiple-choice datasets
+(both models scored, leave-one-out neighbour evidence) it is the largest margin that keeps pooled
+accuracy at >= 97% of always-strongest with no dataset more than 3 points below it
+(docs/results/collab-margin-validation.md); larger margins trade accuracy for cost
+about as a random mix of the two models would."""
 DEFAULT_LATENCY_WEIGHT = 0.02
 
 PeerWeight = Callable[[str], float]
@@ -63,7 +78,8 @@ def estimate(
     *,
     prompt_tokens: int,
     max_tokens: int,
-    cost_weight: float = DEFAULT_COST_WEIGHT,
+    cost_weight: float | None = DEFAULT_COST_WEIGHT,
+    cheap_margin: float = DEFAULT_CHEAP_MARGIN,
     latency_weight: float = DEFAULT_LATENCY_WEIGHT,
     peer_weight: PeerWeight | None = None,
     ranking: Mapping[str, float] | None = None,
@@ -75,13 +91,15 @@ def estimate(
     ``ranking`` (model -> P(correct) to rank by, e.g. a Thompson draw) replaces the
     prediction in the utility only; the estimate still reports the prediction.
     ``knowledge_match`` (peer id -> similarity of the question to its corpus summary) adds
-    ``knowledge_match.match_bonus`` to the peer's utility.
+    ``knowledge_match.match_bonus`` to the peer's utility. ``cost_weight=None``: the cost
+    term is ``cheap_margin`` over the candidates' price range (see the module docstring).
     """
     if not candidates:
         return []
     costs = [c.estimate_cost(prompt_tokens, max_tokens) for c in candidates]
     lats = [c.estimate_latency_ms(prompt_tokens, max_tokens) for c in candidates]
     max_cost = max(costs) or 1.0
+    min_cost = min(costs)
     max_lat = max(lats) or 1.0
     prior = sum(predictions.values()) / len(predictions) if predictions else None
     out = []
@@ -96,7 +114,11 @@ def estimate(
         ranked = ranking.get(c.model, p) if ranking else p
         quality = (ranked if ranked is not None else 0.5) * trust
         matched = knowledge_match.get(c.peer_id) if knowledge_match else None
-        u = quality - cost_weight * cost / max_cost - latency_weight * lat / max_lat
+        if cost_weight is not None:
+            cost_term = cost_weight * cost / max_cost
+        else:
+            cost_term = cheap_margin * (cost - min_cost) / (max_cost - min_cost) if max_cost > min_cost else 0.0
+        u = quality - cost_term - latency_weight * lat / max_lat
         u += match_bonus(matched, knowledge_weight)
         out.append(Estimate(c, p, source, cost, lat, u, matched))
     out.sort(key=lambda e: (e.candidate.saturated, -e.utility, e.latency_ms, not e.candidate.is_local))

@@ -208,3 +208,41 @@ async def test_auto_never_escalates_to_an_unproven_peer() -> None:
     answer = await net.collaborator(embedder=fake_embedder(), quality=mem).run(
         MC, mode="auto", tactics=Tactics(threshold=0.99, cost_weight=1.0, explore=False))
     assert answer.answered_by == "me" and not answer.escalated and net.asked == ["me"]
+
+
+async def route_with_margin(margin: float, rows: dict[str, list[bool]], tactics: Tactics = NO_EXPLORE) -> str:
+    net = net3()
+    collab = net.collaborator(embedder=fake_embedder(), quality=memory(rows))
+    collab.cheap_margin = margin
+    return (await collab.run(MC, mode="route", tactics=tactics)).model
+
+
+CLOSE_CALL = {"smollm2": [True] * 7 + [False] * 3, "gemma3-270m": [True] * 9 + [False] * 1}
+"""On this kind of question SmolLM2's posterior mean is ~0.69 and Gemma's ~0.88: 19 points apart."""
+
+
+async def test_the_cheap_model_answers_where_its_evidence_is_within_the_margin() -> None:
+    """``[router] cheap_margin``: the cheaper model wherever its evidence-backed accuracy for this
+    kind of question is within the margin of the best one's, the dearer one elsewhere (with
+    lambda fixed at 0.05, as before, the dearer model won this question whatever the setting)."""
+    assert await route_with_margin(0.25, CLOSE_CALL) == "smollm2"
+    assert await route_with_margin(0.10, CLOSE_CALL) == "gemma3-270m"
+
+
+async def test_a_requests_cost_weight_still_overrides_the_margin() -> None:
+    assert await route_with_margin(0.25, CLOSE_CALL, Tactics(explore=False, cost_weight=0.0)) == "gemma3-270m"
+
+
+def test_the_margin_prices_cost_over_the_candidates_price_range() -> None:
+    """Two models 0.1 apart in P(correct): a margin of 0.15 favours the cheap one, 0.05 the dear one;
+    equal prices leave cost out."""
+    cheap, dear = candidate("c", **SMALL), candidate("d", **LARGE)
+    preds = {"smollm2": 0.5, "gemma3-270m": 0.6}
+    def first(margin: float) -> str:
+        ranked = estimate([cheap, dear], preds, prompt_tokens=50, max_tokens=1, cost_weight=None,
+                          cheap_margin=margin, latency_weight=0.0)
+        return ranked[0].candidate.model
+    assert first(0.15) == "smollm2" and first(0.05) == "gemma3-270m"
+    same = estimate([cheap, candidate("c2", **SMALL)], {"smollm2": 0.5}, prompt_tokens=50, max_tokens=1,
+                    cost_weight=None, cheap_margin=0.5, latency_weight=0.0)
+    assert [round(e.utility, 6) for e in same] == [0.5, 0.5]

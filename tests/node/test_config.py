@@ -253,3 +253,11 @@ def test_describe_fields_covers_every_setting_with_help() -> None:
     assert env_var_name("limits.clock_skew_s") == "PEERMIND_LIMITS__CLOCK_SKEW_S"
     cfg = load_config(None, env=BASE_ENV | {env_var_name("trust.enabled"): "off"})
     assert cfg.trust.enabled is False
+
+
+def test_the_router_cheap_margin_is_a_setting_with_a_checked_range() -> None:
+    """``[router] cheap_margin`` (file, env or ``testnet --set router.cheap_margin=...``) reaches the config; out of range is a typed error."""
+    assert load_config(None, env=BASE_ENV).router.cheap_margin == 0.02
+    assert load_config(None, env=BASE_ENV | {"PEERMIND_ROUTER__CHEAP_MARGIN": "0.15"}).router.cheap_margin == 0.15
+    with pytest.raises(ConfigError, match="PEERMIND_ROUTER__CHEAP_MARGIN"):
+        load_config(None, env=BASE_ENV | {"PEERMIND_ROUTER__CHEAP_MARGIN": "1.5"})
