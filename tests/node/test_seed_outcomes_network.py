@@ -12,15 +12,14 @@ so the only labelled rows node-1 and node-2 can have are the verdicts node-0 sen
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
+from proc_helpers import peermind as run_peermind
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,9 +27,7 @@ QUIET = {"PEERMIND_ROUTER__LEARN_INTERVAL_S": "0", "PEERMIND_TRUST__PROBE_INTERV
 VERDICT_MODES = ("outcome",)  # an asker's validation verdicts keep its split in their own column
 
 
-def peermind(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peermind.node.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, env={**os.environ, **QUIET})
+peermind = partial(run_peermind, env=QUIET, timeout_s=600)  # seeding 3 nodes' rows takes minutes under load
 
 
 @pytest.fixture

@@ -7,18 +7,16 @@ JSON holds what the README quotes (ratios against the in-run baseline, n, the lo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+from proc_helpers import peermind as run_peermind
 
 pytestmark = pytest.mark.integration
 
 
-def peermind(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peermind.node.cli", *args],
-                          capture_output=True, text=True, timeout=600)
+peermind = partial(run_peermind, timeout_s=600)  # a bench run loads a model per round
 
 
 def test_bench_backend_pairs_the_backend_with_a_bare_llama(tmp_path: Path) -> None:

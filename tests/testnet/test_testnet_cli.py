@@ -7,10 +7,9 @@ leaves no process and no listening port, and `up` after a crash of every node re
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from itertools import permutations
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from peermind.node.client import NodeClient
 from peermind.testnet._launcher import Testnet
 from peermind.testnet._state import NodeInfo
+from proc_helpers import peermind as run_peermind
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,9 +25,7 @@ CONTEXT = "Question: What is the capital of France?\nAnswer:"
 CHOICES = [" Paris", " Rome"]
 
 
-def peermind(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peermind.node.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+peermind = partial(run_peermind, timeout_s=300)  # `testnet up` starts model nodes
 
 
 @pytest.fixture
