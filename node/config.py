@@ -404,6 +404,13 @@ class TrustConfig(_Validated):
         "burst runs only on a full bucket)",
         _at_least(1.0),
     )
+    newcomer_work_share: float = _setting(
+        0.1,
+        "share of this node's generation speed (tokens/s) that all unproven peers together may "
+        "use, prompt + generated tokens, however many identities they are (one newcomer pool); "
+        "over: refusal rate_limited with retry_after. 0 = no work budget for the pool",
+        _between(0.0, 1.0),
+    )
     conduct_tolerance: float = _setting(
         4.0,
         "requests sent while told to wait (retry_after) that halve a peer's request and work "

@@ -65,10 +65,10 @@ from .p2p.relay import NatTraversal
 from .p2p.replay_floors import ReplayFloors
 from .p2p.rtt import RttBook, RttMonitor
 from .p2p.streams import StreamEndpoint
-from .p2p.tasks import TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
+from .p2p.tasks import PEER_PRIORITY, TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
 from .training import TrainingService
-from .trust_wiring import TrustPorts, TrustWiring
+from .trust_wiring import TrustPorts, TrustWiring, task_cost, used_tokens
 from .wire_tap import install_from_env as install_wire_tap
 
 log = logging.getLogger("peermind.node")
@@ -173,8 +173,9 @@ class Node:
             gate=self._gate,
             admit=self.trust.noting_waits(self.membership.pooled_admit(self.trust.admit_task, self.trust.task_done)),
             release=self.membership.pooled_release(self.trust.task_done),
-            charge=self.trust.charge_work,
-            settle=self.trust.settle_work,
+            charge=self.membership.pooled_charge(self.trust.charge_work, self.trust.settle_work,
+                                                 self.trust.admission.told_to_wait),
+            settle=self.membership.pooled_settle(self.trust.settle_work),
             wait_admitted=self._wait_admitted,
             priority=self.trust.task_priority,
             turn_away=self.trust.turn_away,
@@ -416,11 +417,11 @@ class Node:
 
     async def _load_watch(self) -> None:
         """Republish the ad when queue depth changes, so routers see real load."""
-        last = self.backend.queue_depth
+        last = self.backend.queue_depth_for(PEER_PRIORITY)
         while True:
             await trio.sleep(0.5)
-            depth = self.backend.queue_depth
-            self.metrics.queue_depth.set(depth)
+            self.metrics.queue_depth.set(self.backend.queue_depth)
+            depth = self.backend.queue_depth_for(PEER_PRIORITY)  # what the ad says
             self.metrics.peers_fresh.set(len(self.board.fresh()))
             if self.gossip is not None:
                 self.metrics.ads_published.set(self.gossip.ads_published)
@@ -483,7 +484,8 @@ class Node:
                     chat=profile.chat,
                 )
             ],
-            queue_depth=self.backend.queue_depth,
+            # what a trusted peer would wait behind: not unproven peers' work it would cut short
+            queue_depth=self.backend.queue_depth_for(PEER_PRIORITY),
             max_queue=self.backend.max_queue,
             max_concurrency=self.config.llm.max_concurrency,
             load=self.backend.load,
@@ -543,10 +545,18 @@ class Node:
         if not t.enabled:
             return Membership(rules, self.board, own_id=self.peer_id, own_admission=admission)
         book, probation = self.trust.book, self.trust.params.probation_interactions
+        share = t.newcomer_work_share  # of this node's generation speed, read at each charge
         pool = NewcomerPool(rate=t.request_rate, burst=t.request_burst,
-                            concurrent=max(2, round(t.request_burst * 0.4)))
+                            concurrent=max(2, round(t.request_burst * 0.4)),
+                            work_rate=(lambda: share * self._gen_tps()) if share > 0 else None)
         return Membership(rules, self.board, pool=pool, own_id=self.peer_id, own_admission=admission,
-                          unproven=lambda peer: book.interactions(peer) < probation and peer != self.peer_id)
+                          unproven=lambda peer: book.interactions(peer) < probation and peer != self.peer_id,
+                          work_cost=task_cost, work_used=used_tokens)
+
+    def _gen_tps(self) -> float:
+        """This node's generation speed now: served tasks' EWMA, else the start-up measurement."""
+        seen = self.backend.speed.gen_tps
+        return seen or (self.measurement.gen_tps if self.measurement is not None else 1.0)
 
     def issue_invite(self, ttl_s: float) -> dict[str, object]:
         """A token (signed with this node's key, expiring in ``ttl_s``) that joins this network here."""

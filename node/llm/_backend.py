@@ -188,6 +188,12 @@ class LlamaBackend:
         """Tasks waiting for a slot plus tasks running."""
         return self._waiting + self._running
 
+    def queue_depth_for(self, priority: int) -> int:
+        """Tasks a new task of ``priority`` would wait behind: the depth an ad advertises to peers
+        (at the peer priority), so a queue of unproven peers' preemptible work it would cut short
+        makes the node look no busier to an honest asker than it is for one."""
+        return self._slots.ahead_of(priority)
+
     @property
     def closed(self) -> bool:
         return self._closed

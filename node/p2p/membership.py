@@ -12,18 +12,28 @@ and none of it is trust evidence: a peer of another network is not a liar.
 
 Unproven peers (fewer records here than probation asks) also share one newcomer pool
 (``peermind.trust.NewcomerPool``) beside their own allowances, so a thousand fresh
-identities cost this node no more than one trusted peer may.
+identities cost this node no more than one trusted peer may: requests, tasks at once and
+work (tokens, charged on admission and settled on completion like each peer's own).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
 import trio
-from peermind.protocol import AdmissionError, CapabilityAd, TaskRefusal, Unadvertised
+from peermind.protocol import (
+    AdmissionError,
+    CapabilityAd,
+    TaskRefusal,
+    TaskRequest,
+    TaskResult,
+    Unadvertised,
+)
 from peermind.trust import MembershipRules, NewcomerPool
 
 from .ads import AdBoard
@@ -37,8 +47,12 @@ AD_GRACE_S = 3.0
 publish on every new connection, so a request can overtake the requester's first ad."""
 MAX_REMEMBERED = 4096
 """Peers whose rejected ad (and logged refusal) is remembered; the oldest are forgotten."""
+CHARGE_GRACE_S = 30.0
+"""A pool charge unsettled this long past its task's deadline is refunded (its task never ran)."""
 _NO_TASK = b"\0" * 16
 TaskAdmit = Callable[[str], TaskRefusal | None]
+TaskCharge = Callable[[str, TaskRequest], TaskRefusal | None]
+TaskSettle = Callable[[TaskRequest, TaskResult | TaskRefusal | None], None]
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -49,7 +63,11 @@ class Membership:
     def __init__(self, rules: MembershipRules, board: AdBoard, *,
                  unproven: Callable[[str], bool] = lambda _peer: False,
                  pool: NewcomerPool | None = None, ad_grace_s: float = AD_GRACE_S,
-                 own_id: str | None = None, own_admission: bytes | None = None) -> None:
+                 own_id: str | None = None, own_admission: bytes | None = None,
+                 work_cost: Callable[[TaskRequest], float] | None = None,
+                 work_used: Callable[[TaskRequest, TaskResult | TaskRefusal | None], float] | None = None) -> None:
+        """``work_cost``/``work_used``: a task's estimated and actual tokens, for the pool's work
+        budget (None: the pool meters requests and tasks at once only)."""
         self.rules = rules
         self.own_admission = own_admission
         """What this node's ad carries on a network with admitting peers (``peermind admit``)."""
@@ -63,6 +81,8 @@ class Membership:
         self._rejected: OrderedDict[str, AdmissionError] = OrderedDict()
         self._logged: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._pooled: dict[str, int] = {}
+        self._work_cost = work_cost
+        self._work_used = work_used
         self.refusals: dict[str, int] = {}
         """Refusals by reason (ads and opinions dropped, requests refused), for status and tests."""
 
@@ -148,6 +168,43 @@ class Membership:
 
         return admit_task
 
+    def pooled_charge(self, charge: TaskCharge, settle: TaskSettle,
+                      told: Callable[[str, TaskRefusal], None]) -> TaskCharge:
+        """``charge`` (the peer's own work allowance) followed by the pool's work budget for an
+        unproven peer; a pool refusal gives the peer's own charge back and tells it to wait
+        (``told``: conduct counts asking again early). Pair with ``pooled_settle``."""
+        def charge_task(peer: str, request: TaskRequest) -> TaskRefusal | None:
+            refusal = charge(peer, request)
+            if (refusal is not None or self.pool is None or self._work_cost is None
+                    or not self._unproven(peer)):
+                return refusal
+            left_s = max(0.0, request.deadline_ms / 1000 - time.time())
+            refused = self.pool.charge(request.task_id, self._work_cost(request),
+                                       time.monotonic() + left_s + CHARGE_GRACE_S)
+            if refused is None:
+                return None
+            settle(request, None)
+            self.refusals["newcomer_pool_work"] = self.refusals.get("newcomer_pool_work", 0) + 1
+            refusal = TaskRefusal(task_id=_NO_TASK, reason="rate_limited", detail=refused.detail[:512],
+                                  retry_after_ms=max(1, int(refused.retry_after_s * 1000)))
+            told(peer, refusal)
+            return refusal
+
+        return charge_task
+
+    def pooled_settle(self, settle: TaskSettle) -> TaskSettle:
+        """``settle`` plus the pool's share: what a finished task did not use goes back to the pool,
+        all of it for one that never ran (``reply`` None). A task refused after admission (its
+        deadline passed while queued or decoding) keeps its whole charge: it may have decoded until
+        then, and no figure says how far (a Sybil run: 1,244 such refusals beside 81 results)."""
+        def settle_task(request: TaskRequest, reply: TaskResult | TaskRefusal | None) -> None:
+            settle(request, reply)
+            if self.pool is not None and self._work_used is not None:
+                used = math.inf if isinstance(reply, TaskRefusal) else self._work_used(request, reply)
+                self.pool.settle(request.task_id, used)
+
+        return settle_task
+
     def pooled_release(self, release: Callable[[str], None]) -> Callable[[str], None]:
         """``release`` plus the pool slot, when the task held one."""
         def task_done(peer: str) -> None:
@@ -190,7 +247,9 @@ class Membership:
                 "admitters": sorted(self.rules.admitters),
                 "pow_difficulty_bits": self.rules.pow.difficulty_bits, "refusals": dict(self.refusals),
                 "newcomer_pool": None if pool is None else {
-                    "rate": pool.rate, "burst": pool.burst, "concurrent": pool.concurrent, "running": pool.running}}
+                    "rate": pool.rate, "burst": pool.burst, "concurrent": pool.concurrent, "running": pool.running,
+                    "work_rate": pool.work_rate, "work_available": pool.work_available,
+                    "work_charged": pool.work_charged}}
 
 
 def _remember(table: OrderedDict[K, V], key: K, value: V) -> None:

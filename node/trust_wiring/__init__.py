@@ -25,6 +25,7 @@ from ._own_pow import load_or_solve_pow
 from ._ports import CollabHooksPort, RunLocalTask, TrustPorts
 from ._verification import Verification, answer_key
 from ._wiring import TrustWiring, bootstrap_peer_ids
+from ._work import task_cost, used_tokens
 
 __all__ = [
     "Admission",
@@ -51,6 +52,8 @@ __all__ = [
     "judge",
     "load_canaries",
     "load_or_solve_pow",
+    "task_cost",
     "trust_params",
     "trust_topic",
+    "used_tokens",
 ]

@@ -365,6 +365,18 @@ async def test_own_work_preempts_a_preemptible_peer_generation(profile: ModelPro
     assert backend.preempted == 1
 
 
+async def test_preemptible_peer_work_is_not_depth_for_a_more_urgent_asker(profile: ModelProfile) -> None:
+    """The ad's queue depth (at the peer priority) leaves out an unproven peer's preemptible essay:
+    a trusted peer's task would cut it short, so it is no wait for them."""
+    engine = LongGenerationEngine()
+    backend = await _backend(profile, [engine])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: backend.generate(prompt="essay", max_tokens=1024, priority=2, preemptible=True))
+        await until(lambda: engine.jobs)
+        assert backend.queue_depth == 1 and backend.queue_depth_for(1) == 0 and backend.queue_depth_for(2) == 1
+        await backend.score("Q:", [" a", " b"])  # own work: the essay yields
+
+
 async def test_a_non_preemptible_generation_runs_to_its_end(profile: ModelProfile) -> None:
     engine = LongGenerationEngine()
     backend = await _backend(profile, [engine])

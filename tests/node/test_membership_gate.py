@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 import trio
 from peermind.node.p2p.ads import AdBoard
 from peermind.node.p2p.membership import Membership
-from peermind.protocol import CapabilityAd, TaskRefusal
+from peermind.protocol import CapabilityAd, TaskRefusal, TaskRequest, TaskResult
 from peermind.trust import MembershipRules, NewcomerPool
 
 A = "12D3KooWA4Xop1JaT3MHxwYMkCepYsv4iPVopMXwCz5iHYdBfeSB"
@@ -98,6 +99,50 @@ def test_a_flood_of_fresh_identities_shares_one_newcomer_pool() -> None:
         release(peer)
     assert gate.pool is not None and gate.pool.running == 0
     assert admit(sybils[-1]) is None  # room again once newcomers' tasks end
+
+
+def test_the_pool_charges_newcomers_work_and_settles_what_they_did_not_use() -> None:
+    """50 identities each within its own work allowance share one work budget; a proven peer
+    never touches it; a pool refusal gives the peer's own charge back and tells it to wait."""
+    own: dict[bytes, str] = {}
+    told: list[tuple[str, TaskRefusal]] = []
+    gate = Membership(RULES, AdBoard(), pool=NewcomerPool(rate=1e3, burst=1e3, concurrent=100,
+                                                          work_rate=lambda: 1.0, min_work_burst=600.0),
+                      unproven=lambda peer: peer != B, work_cost=lambda req: float(req.max_tokens),
+                      work_used=lambda _req, reply: float(reply.completion_tokens) if isinstance(reply, TaskResult) else 0.0)
+
+    def own_charge(peer: str, req: TaskRequest) -> TaskRefusal | None:  # each identity's own allowance: never spent
+        own[req.task_id] = peer
+        return None
+
+    def own_settle(req: TaskRequest, _reply: TaskResult | TaskRefusal | None) -> None:
+        own.pop(req.task_id, None)
+
+    def task(task_id: bytes) -> TaskRequest:
+        return TaskRequest(task_id=task_id, kind="generate", prompt="q", max_tokens=256,
+                           deadline_ms=int((time.time() + 60) * 1000))
+
+    charge = gate.pooled_charge(own_charge, own_settle, lambda peer, refusal: told.append((peer, refusal)))
+    settle = gate.pooled_settle(own_settle)
+    requests = [task(bytes([i]) * 16) for i in range(50)]
+    verdicts = [charge(f"sybil-{i}", req) for i, req in enumerate(requests)]
+    admitted = [req for req, verdict in zip(requests, verdicts, strict=True) if verdict is None]
+    assert len(admitted) == 2  # 600 tokens: 256 + 256, then 88 left
+    refused = next(v for v in verdicts if v is not None)
+    assert refused.reason == "rate_limited" and (refused.retry_after_ms or 0) > 0
+    assert len(told) == 48 and set(own) == {r.task_id for r in admitted}  # refused ones got their own charge back
+    assert charge(B, task(b"b" * 16)) is None  # proven: no pool
+    for req in admitted:  # each stopped after 16 tokens: 240 back each
+        settle(req, TaskResult(task_id=req.task_id, text="x", completion_tokens=16))
+    assert gate.pool is not None and gate.pool.work_charged == pytest.approx(32.0)
+    timed_out = task(b"t" * 16)  # admitted, then refused at its deadline: it may have decoded till then
+    assert charge("sybil-0", timed_out) is None
+    settle(timed_out, TaskRefusal(task_id=timed_out.task_id, reason="deadline"))
+    assert gate.pool.work_charged == pytest.approx(32.0 + 256.0)
+    gate.pool.settle(timed_out.task_id, 0.0)  # settled once: nothing comes back later
+    assert gate.pool.work_charged == pytest.approx(288.0)
+    assert charge("sybil-late", task(b"l" * 16)) is None
+    assert gate.snapshot()["refusals"] == {"newcomer_pool_work": 48}
 
 
 def test_another_networks_ad_skips_the_trust_checks_and_is_refused_as_wrong_network() -> None:

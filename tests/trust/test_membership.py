@@ -87,3 +87,56 @@ def test_the_pool_checks_its_settings() -> None:
         NewcomerPool(rate=0.0, burst=1.0, concurrent=1)
     with pytest.raises(InvalidInput):
         NewcomerPool(rate=1.0, burst=1.0, concurrent=0)
+
+
+def test_the_pool_meters_work_whatever_the_number_of_identities() -> None:
+    """Requests and slots alone admit one long generation after another; the token budget bounds
+    what all unproven peers together make the node compute, charged on admission, settled on completion."""
+    clock = Clock()
+    pool = NewcomerPool(rate=1000.0, burst=1000.0, concurrent=1000, work_rate=lambda: 5.0,
+                        min_work_burst=300.0, now=clock)
+    assert pool.work_rate == 5.0 and pool.work_available == 300.0  # max(300, 5 tok/s x 60 s)
+    computed = 0.0
+    for second in range(600):
+        for identity in range(50):  # 50 identities, each asking for a 256-token generation
+            key = f"{second}-{identity}".encode()
+            if pool.charge(key, 280.0, expires_at=clock.t + 60) is None:
+                pool.settle(key, 280.0)  # it used all it was charged
+                computed += 280.0
+        clock.t += 1.0
+    assert computed <= 300 + 5.0 * 600 + 280  # bucket + rate x time (+ one task of debt)
+    refusal = pool.charge(b"late", 280.0, expires_at=clock.t + 60)
+    assert refusal is not None and refusal.retry_after_s > 0 and "tokens/s" in refusal.detail
+
+
+def test_unused_or_never_settled_pool_work_comes_back() -> None:
+    clock = Clock()
+    pool = NewcomerPool(rate=10.0, burst=10.0, concurrent=4, work_rate=lambda: 1.0, min_work_burst=300.0, now=clock)
+    assert pool.charge(b"short", 260.0, expires_at=100.0) is None
+    assert pool.charge(b"next", 260.0, expires_at=100.0) is not None  # 40 left
+    pool.settle(b"short", 20.0)  # stopped early: 240 back
+    assert pool.work_available == pytest.approx(280.0)
+    assert pool.charge(b"lost", 260.0, expires_at=5.0) is None  # its stream died before it ran
+    clock.t = 6.0  # past its expiry, never settled: refunded at the next charge
+    assert pool.charge(b"next", 200.0, expires_at=100.0) is None
+    assert pool.pending_charges == 1 and pool.work_charged == pytest.approx(220.0)
+    pool.settle(b"unknown", 10.0)  # settling a task never charged changes nothing
+    assert pool.work_charged == pytest.approx(220.0)
+
+
+def test_a_task_bigger_than_the_pool_runs_on_a_full_bucket_and_leaves_debt() -> None:
+    clock = Clock()
+    pool = NewcomerPool(rate=10.0, burst=10.0, concurrent=4, work_rate=lambda: 2.0, min_work_burst=200.0, now=clock)
+    assert pool.charge(b"big", 500.0, expires_at=1e9) is None  # an honest newcomer's long question still runs
+    assert pool.work_available == pytest.approx(-300.0)
+    refusal = pool.charge(b"small", 10.0, expires_at=1e9)
+    assert refusal is not None and refusal.retry_after_s == pytest.approx(155.0)  # (10 + 300) / 2
+    assert NewcomerPool(rate=1.0, burst=1.0, concurrent=1).charge(b"x", 1e6, 1e9) is None  # not metered
+
+
+def test_the_pool_reads_its_work_rate_only_when_asked() -> None:
+    """The node builds the pool before it has measured its own speed: nothing is read until a charge."""
+    speed: list[float] = []
+    pool = NewcomerPool(rate=1.0, burst=1.0, concurrent=1, work_rate=lambda: speed[0], min_work_burst=10.0)
+    speed.append(2.0)
+    assert pool.work_available == 120.0  # 2 tok/s x 60 s, full at first read
