@@ -27,6 +27,7 @@ import psutil
 from peermind.bench import Item, load_items
 from peermind.node.client import NodeClient
 
+from ._cpu_budget import CpuBudget
 from ._eval_ask import ask_item
 from ._launcher import NodeInfo, Testnet
 from .adversary import GO_FILE, PAUSE_FILE, STATS_FILE, STOP_FILE
@@ -57,9 +58,13 @@ class TrustBenchSettings:
     cross_check_rate: float = 0.1
     opinion_interval_s: float = 10.0
     flood_rate: float = 20.0
-    adversary_nice: int = 19
-    """Niceness of adversary processes: on a real network an attacker computes on its own
-    machine, so on this shared one its CPU should not be taken from the honest nodes."""
+    adversary_nice: int = 0
+    """Niceness of adversary processes. Not how the attacker is kept to its own machine's worth:
+    at nice 19 on a busy machine it got 0.003 of a core (no attack happened); see adversary_cpu."""
+    adversary_cpu: float = 0.5
+    """Cores all adversary processes of a scenario may use together (``_cpu_budget.CpuBudget``:
+    a cgroup quota, else a duty cycle): an attacker computes on its own machine, so on this shared
+    one it gets a fixed, known share, neither starved nor taking the honest nodes' cores; 0 = no cap."""
     contrast: bool = True
     clean: bool = True
     """Run the clean scenario (a testnet without adversaries); the attack scenarios' paired
@@ -89,6 +94,7 @@ class RunResult:
     cpu_marks: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> process/machine CPU s
     adversary_nice: dict[str, int] = field(default_factory=dict)  # adversary node -> niceness read from /proc
     adversary_autogroup_nice: dict[str, int | None] = field(default_factory=dict)  # its session group's (sched_autogroup)
+    adversary_cpu_budget: dict[str, Any] = field(default_factory=dict)  # CpuBudget.describe(): cores, method
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -247,6 +253,7 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
         "PEERMIND_ADVERSARY_NICE": str(settings.adversary_nice),
     })
     started = time.monotonic()
+    budget: CpuBudget | None = None
     try:
         nodes = net.up(settings.nodes, profile=settings.profile, roles=roles, extra_args=_node_args(settings, scenario.trust),
                        threads=settings.threads, timeout_s=max(240.0, 30.0 * settings.nodes), progress=lambda m: None)
@@ -256,6 +263,12 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
             f"RSS {sum(n['rss_mb'] for n in result.nodes):.0f} MiB total")
         result.adversary_nice = {x.name: _nice(x.pid) for x in nodes if x.role}
         result.adversary_autogroup_nice = {x.name: _autogroup_nice(x.pid) for x in nodes if x.role}
+        if n_adv and settings.adversary_cpu > 0:  # one attacker machine's worth, before any attack
+            budget = CpuBudget(settings.adversary_cpu, "bench-trust")
+            for x in nodes:
+                if x.role:
+                    budget.add(x.pid)
+            result.adversary_cpu_budget = budget.describe()
         honest = [x for x in nodes if not x.role]
         entries = honest[: settings.entry]
         asked = time.monotonic()
@@ -284,6 +297,8 @@ def run_scenario(scenario: Scenario, settings: TrustBenchSettings, root: Path, i
         say(f"  FAILED: {result.error}")
     finally:
         net.down()
+        if budget is not None:
+            budget.close()
         os.environ.clear()
         os.environ.update(env_before)
     result.timings["total_s"] = round(time.monotonic() - started, 1)

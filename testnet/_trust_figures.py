@@ -306,6 +306,7 @@ def figures(runs: Sequence[Any]) -> dict[str, Any]:
         entry["cpu"] = _cpu(run)
         entry["adversary_nice"] = getattr(run, "adversary_nice", {}) or {}
         entry["adversary_autogroup_nice"] = getattr(run, "adversary_autogroup_nice", {}) or {}
+        entry["adversary_cpu_budget"] = getattr(run, "adversary_cpu_budget", {}) or {}
         delivery = _sybil_delivery(run, _flooder(run), entry["cpu"])
         if delivery:
             entry["sybil_delivery"] = delivery
@@ -330,7 +331,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"{s['nodes']} nodes ({_profile(s.get('profile', 'small'))}, {s['threads']} thread each), {s['adversaries']} adversaries "
         f"per scenario, {s['items']} {s['dataset']} test questions through {s['entry']} honest entry nodes "
         f"({s['concurrency']} at a time, mode auto); canary rate {s['canary_rate']}, cross-check rate "
-        f"{s['cross_check_rate']}; adversary processes at nice {s.get('adversary_nice', 0)}. "
+        f"{s['cross_check_rate']}; adversary processes at nice {s.get('adversary_nice', 0)}"
+        + (f", held together to {s['adversary_cpu']} of a core (cgroup quota, else duty cycle; what they "
+           "used is below). " if s.get("adversary_cpu") else ", no CPU cap. ")
+        +
         f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['ram_mb']} MiB RAM"
         + (f"; load average (1/5/15 min) {report['machine']['load_start']} at the start, "
            f"{report['machine']['load_end']} at the end (other users' work included)."
@@ -401,8 +405,10 @@ def markdown(report: dict[str, Any]) -> str:
             at, no = by_kind["attack_blocks"], by_kind["no_attack_blocks"]
             nice = f.get("adversary_nice") or {}
             group = f.get("adversary_autogroup_nice") or {}
+            budget = f.get("adversary_cpu_budget") or {}
+            held = (f"held to {budget['cores']} of a core by {budget['method']}, " if budget else "no CPU cap, ")
             lines += ["", f"**{name} — CPU over all blocks' questions (from /proc):** adversary processes "
-                      f"(nice {', '.join(str(v) for v in nice.values()) or '?'}; session autogroup nice "
+                      f"({held}nice {', '.join(str(v) for v in nice.values()) or '?'}; session autogroup nice "
                       f"{', '.join(str(v) for v in group.values()) or 'not recorded'}) {at['adversary_cpu_s']} CPU-s in "
                       f"{at['wall_s']} s of attack ({at['adversary_cores']} of a core), {no['adversary_cpu_s']} CPU-s "
                       f"in {no['wall_s']} s without; each honest node {no['honest_cores_per_node']} of a core "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -292,10 +294,14 @@ def cmd_trust(args: argparse.Namespace) -> int:
     if args.nodes < 2 or args.items < 1 or not roles:  # before a testnet starts or a results file is written
         raise TestnetError(f"bench trust needs --nodes >= 2, --items >= 1 and at least one role; "
                            f"got {args.nodes}, {args.items} and {args.roles!r}")
+    if not (math.isfinite(args.adversary_cpu) and 0 <= args.adversary_cpu <= (os.cpu_count() or 1)):
+        raise TestnetError(f"bench trust needs --adversary-cpu between 0 (no cap) and this machine's "
+                           f"{os.cpu_count()} cores; got {args.adversary_cpu}")
     settings = TrustBenchSettings(
         nodes=args.nodes, profile=args.profile, adversaries=args.adversaries, roles=roles, dataset=args.dataset, items=args.items,
         entry=args.entry, concurrency=args.concurrency, canary_rate=args.canary_rate,
         cross_check_rate=args.cross_check_rate, flood_rate=args.flood_rate, adversary_nice=args.adversary_nice,
+        adversary_cpu=args.adversary_cpu,
         contrast=not args.no_contrast, clean=not args.no_clean,
         threads=args.threads, out=args.out, testnet_dir=args.testnet_dir,
         command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
@@ -328,9 +334,14 @@ def _add_trust(bench: Any) -> None:
     p.add_argument("--canary-rate", type=float, default=0.3, help="trust.canary_rate of the nodes (default 0.3)")
     p.add_argument("--cross-check-rate", type=float, default=0.1, help="trust.cross_check_rate (default 0.1)")
     p.add_argument("--flood-rate", type=float, default=20.0, help="flooder requests per second (default 20)")
-    p.add_argument("--adversary-nice", type=int, default=19, choices=range(20), metavar="0-19",
-                   help="niceness of adversary processes (default 19): a real attacker computes on its own "
-                   "machine, not on the honest nodes' CPUs; 0 shares this machine's CPU equally")
+    p.add_argument("--adversary-nice", type=int, default=0, choices=range(20), metavar="0-19",
+                   help="niceness of adversary processes (default 0). Not a CPU budget: at 19 on a busy "
+                   "machine the attacker got 0.003 of a core and no attack happened; see --adversary-cpu")
+    p.add_argument("--adversary-cpu", type=float, default=0.5, metavar="CORES",
+                   help="cores all adversary processes of a scenario may use together (default 0.5, one "
+                   "modest machine's worth among the peers): a cgroup quota where /sys/fs/cgroup is "
+                   "writable, else SIGSTOP/SIGCONT at 50 ms periods; what they used is in the results. "
+                   "0 = no cap")
     p.add_argument("--no-contrast", action="store_true", help="skip the trust-off runs")
     p.add_argument("--no-clean", action="store_true",
                    help="skip the clean scenario (the forger, flooder and sybil are measured against the "
