@@ -82,6 +82,7 @@ class EvalSettings:
     seed: int = 0
     max_tokens: int = 128
     timeout_s: float = 120.0
+    warmup_s: float = 0.0  # own testnet: idle seconds before the first question
     split: str = "test"
     command: str = ""
     node_settings: list[str] = field(default_factory=lambda: list(BENCH_NODE_SETTINGS))  # own testnet only
@@ -176,6 +177,7 @@ def run_eval(settings: EvalSettings, console: Console | None = None) -> EvalRepo
     console = console or Console(stderr=True)
     say: Callable[[str], None] = lambda m: console.print(f"  {m}")  # noqa: E731
     check_mode_names(settings.modes)  # a typo fails here, before data, nodes or minutes are spent
+    check_warmup(settings)
     items = load_eval_items(settings, say)
     started = time.monotonic()
     load_start, started_at = _load_average(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -191,6 +193,16 @@ def run_eval(settings: EvalSettings, console: Console | None = None) -> EvalRepo
     report.meta["code"] = _code_version()
     report.files = write_reports(report, settings.out)
     return report
+
+
+def check_warmup(settings: EvalSettings) -> None:
+    """``--warmup`` is idle time of the evaluation's own (standard) testnet: a typed error otherwise."""
+    if not math.isfinite(settings.warmup_s) or settings.warmup_s < 0:
+        raise EvalError(f"--warmup must be a number of seconds >= 0, not {settings.warmup_s}")
+    if settings.warmup_s > 0 and (settings.api or settings.protocol != "standard"):
+        raise EvalError("--warmup lets the evaluation's own testnet run idle first; it has no meaning with "
+                        "--api (that network has already run) or --protocol lodo (each held-out run seeds a "
+                        "fresh testnet)")
 
 
 def as_stored(records: list[ItemRecord]) -> list[ItemRecord]:
@@ -300,9 +312,13 @@ def _with_own_testnet(settings: EvalSettings, items: dict[str, list[Item]], cons
     try:
         nodes = net.up(settings.nodes, profile=settings.profile, threads=settings.threads, progress=say,
                        extra_args=set_args(settings.node_settings))
+        if settings.warmup_s > 0:
+            console.print(f"letting the testnet run idle for {settings.warmup_s:.0f} s (--warmup): idle learning "
+                          "and canaries label rows and prove peers")
+            time.sleep(settings.warmup_s)
         report = _evaluate(settings, nodes[0].api, items, console)
         report.meta["testnet"] = {"nodes": settings.nodes, "profile": settings.profile, "threads": settings.threads,
-                                  "node_settings": settings.node_settings}
+                                  "node_settings": settings.node_settings, "warmup_s": settings.warmup_s}
         ok = True
         return report
     finally:

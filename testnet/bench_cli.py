@@ -141,6 +141,7 @@ def cmd_bench_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_tokens=args.max_tokens,
         timeout_s=args.timeout,
+        warmup_s=args.warmup,
         command="peermind " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "",
         protocol=args.protocol,
         lodo=LodoPlan(
@@ -186,6 +187,11 @@ def _add_eval(bench: Any) -> None:
     p.add_argument("--profile", choices=PROFILES, default="mix", help="own testnet: profile")
     p.add_argument("--threads", type=int, help="own testnet: llama.cpp threads per node")
     p.add_argument("--testnet-dir", type=Path, help="own testnet: directory (default: a temporary one)")
+    p.add_argument("--warmup", type=float, default=0.0, metavar="SECONDS",
+                   help="own testnet: let it run idle this long before the first question, so idle learning "
+                   "and canaries have labelled rows and proven peers, as on a network that has run a while "
+                   "(default 0: a fresh network, whose first answers come from the entry node while its peers "
+                   "are on probation)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="own testnet: a node setting (repeatable; default raises trust.request_rate/burst to 50 "
                    "so peers do not throttle the benchmark client)")
