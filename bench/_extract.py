@@ -13,14 +13,14 @@ import json
 import re
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.ipc as ipc
+from typing import TYPE_CHECKING, Any
 
 from ._errors import BenchError
 from ._items import Item
 from ._registry import DATASETS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _QUESTION_PREFIX = "Question: "
 _ANSWER_SUFFIX = "\nAnswer:"
@@ -120,6 +120,11 @@ def _read_gsm8k(zf: zipfile.ZipFile) -> list[Item]:
 
 
 def _read_arrow(zf: zipfile.ZipFile, path: str) -> pa.Table:
+    # imported here: only building the cache reads Arrow, and pyarrow is ~30 MB of RSS in
+    # every node that merely loads cached items (idle learning)
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
     return ipc.open_stream(pa.py_buffer(zf.read(path))).read_all()
 
 

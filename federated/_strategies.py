@@ -10,8 +10,7 @@ from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg, MultiKrum,
 from ._errors import InvalidTrainingConfig
 from ._records import ARRAYS_KEY, CONFIG_KEY, WEIGHT_KEY, aggregate_router_metrics
 from ._reputation_strategy import Reputation, ReputationWeightedFedAvg
-
-STRATEGY_NAMES = ("fedavg", "trimmed", "median", "multikrum", "reputation")
+from ._strategy_names import STRATEGY_NAMES
 
 
 @dataclass(frozen=True, slots=True)

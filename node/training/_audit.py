@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import threading
 
-from peermind.federated import FederatedError, message_from_bytes
+from peermind.federated import FederatedError
 
 
 def describe_reply(payload: bytes) -> dict[str, object]:
     """Summary of a serialised Flower reply: record kinds, names, shapes, metric keys."""
+    from peermind.federated import message_from_bytes  # Flower: only once a run has replies
+
     summary: dict[str, object] = {"bytes": len(payload)}
     try:
         msg = message_from_bytes(payload)

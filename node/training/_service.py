@@ -14,9 +14,9 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
-from flwr.app import ConfigRecord, Context, Message, RecordDict
 from libp2p.peer.id import ID
 from peermind.federated import FeedbackRow
 from peermind.protocol import (
@@ -32,15 +32,19 @@ from peermind.protocol import Message as WireMessage
 from ..p2p.host import dial, is_connected, parse_peer_addr
 from ..p2p.replay_floors import ReplayFloors
 from ..p2p.streams import StreamEndpoint, UnexpectedMessage
-from ._adoption import ADOPT_ACTION, decide, router_from_adopt
-from ._coordinator import Coordinator
-from ._participant import LocalDpSettings, Participant, QueryHandler
 from ._request import RunRequest
 from ._router_io import current_router, install_router, starting_router
 from ._rows import load_rows
 from ._run_state import RunState
 from .errors import RunInProgress, TrainingError
 from .ports import TrainingNode
+
+if TYPE_CHECKING:
+    from flwr.app import Context, Message
+
+    from ._coordinator import Coordinator
+    from ._participant import LocalDpSettings, Participant
+    from .flower import FlowerParticipant
 
 log = logging.getLogger("peermind.node.training")
 
@@ -53,32 +57,86 @@ class TrainingService:
 
     def __init__(self, node: TrainingNode) -> None:
         self._node = node
-        settings = node.config.training
         self._available = bool(node.config.join_training)
-        dp = None
-        if settings.dp_epsilon is not None:
-            dp = LocalDpSettings(epsilon=settings.dp_epsilon, delta=settings.dp_delta)
-        from .flower import FlowerParticipant, flower_available
-
-        self.flower_participant = FlowerParticipant(node, self) if flower_available() else None
-        queries: dict[str, QueryHandler] = {ADOPT_ACTION: self._adopt_query}
-        if self.flower_participant is not None:
-            queries.update(self.flower_participant.queries())
-        self.participant = Participant(
-            peer_id=node.peer_id,
-            rows=self.rows,
-            available=lambda: self._available,
-            on_round=self._record_participant_round,
-            local_dp=dp,
-            queries=queries,
-            engines=("p2p", "flower") if self.flower_participant is not None else ("p2p",),
-        )
+        self._participant: Participant | None = None
+        self.flower_participant: FlowerParticipant | None = None
+        self._flower_running = False
         self.endpoint: StreamEndpoint | None = None
         self.coordinator: Coordinator | None = None
         self.runs: OrderedDict[str, RunState] = OrderedDict()
         self.active: RunState | None = None
         self._nursery: trio.Nursery | None = None
         self._token: trio.lowlevel.TrioToken | None = None
+
+    # ------------------------------------------------------------------ the engine, built on first use
+    # Flower (flwr, grpc, protobuf) costs a node ~40 MB of RSS and most nodes are idle most of
+    # the time, so the ClientApp, the coordinator and the Flower engine are built only when a
+    # run starts here or a training message arrives; until then the node imports no Flower.
+    @property
+    def participant(self) -> Participant:
+        """This node's ClientApp behind the training protocol (built, and Flower imported, on first use)."""
+        if self._participant is None:
+            self._participant = self._build_participant()
+        if self._nursery is not None and self.flower_participant is not None and not self._flower_running:
+            self._flower_running = True
+            self._nursery.start_soon(self.flower_participant.run)
+        return self._participant
+
+    def _build_participant(self) -> Participant:
+        from ._adoption import ADOPT_ACTION
+        from ._participant import LocalDpSettings, Participant, QueryHandler
+        from .flower import FlowerParticipant, flower_available
+
+        settings = self._node.config.training
+        dp: LocalDpSettings | None = None
+        if settings.dp_epsilon is not None:
+            dp = LocalDpSettings(epsilon=settings.dp_epsilon, delta=settings.dp_delta)
+        self.flower_participant = FlowerParticipant(self._node, self) if flower_available() else None
+        queries: dict[str, QueryHandler] = {ADOPT_ACTION: self._adopt_query}
+        if self.flower_participant is not None:
+            queries.update(self.flower_participant.queries())
+        return Participant(
+            peer_id=self._node.peer_id,
+            rows=self.rows,
+            available=lambda: self._available,
+            on_round=self._record_participant_round,
+            local_dp=dp,
+            queries=queries,
+            engines=self._engines(),
+        )
+
+    def _engines(self) -> tuple[str, ...]:
+        from .flower import flower_available
+
+        return ("p2p", "flower") if flower_available() else ("p2p",)
+
+    async def _engine_ready(self) -> Coordinator:
+        """Build the participant and the coordinator (Flower imported in a worker thread, off the loop)."""
+        if self.coordinator is not None:
+            return self.coordinator
+        await trio.to_thread.run_sync(_import_engine)
+        if self.coordinator is not None:  # built by another task meanwhile
+            return self.coordinator
+        from ._coordinator import Coordinator
+        from .flower import FlowerCoordinator, flower_available
+
+        node = self._node
+        assert self.endpoint is not None and self._nursery is not None, "the service is not running"
+        if self._participant is None:
+            self._participant = self._build_participant()
+        participant = self._participant
+        if self.flower_participant is not None and not self._flower_running:
+            self._flower_running = True
+            await self._nursery.start(self.flower_participant.run)
+        self.coordinator = Coordinator(
+            peer_id=node.peer_id, endpoint=self.endpoint, participant=participant,
+            store=node.store, candidates=self._training_peers, reputation=self._reputation_hook,
+            evidence=node.record_evidence, starting_router=lambda: starting_router(node.router),
+            runs_dir=node.config.data_dir / "training" / "runs",
+            flower=FlowerCoordinator(node, self) if flower_available() else None,
+            connected=self._connected,
+        )
+        return self.coordinator
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -95,25 +153,13 @@ class TrainingService:
             max_frame_bytes=cap, read_timeout_s=node.config.limits.request_timeout_s,
             on_evidence=node.record_evidence,
         )
-        flower_runner = None
-        from .flower import FlowerCoordinator, flower_available
-
-        if flower_available():
-            flower_runner = FlowerCoordinator(node, self)
-        self.coordinator = Coordinator(
-            peer_id=node.peer_id, endpoint=self.endpoint, participant=self.participant,
-            store=node.store, candidates=self._training_peers, reputation=self._reputation_hook,
-            evidence=node.record_evidence, starting_router=lambda: starting_router(node.router),
-            runs_dir=node.config.data_dir / "training" / "runs", flower=flower_runner,
-            connected=self._connected,
-        )
         self._token = trio.lowlevel.current_trio_token()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(replay_floors.run)
-                if self.flower_participant is not None:
-                    await nursery.start(self.flower_participant.run)
+                if self._participant is not None:  # built before the service ran (a test's adversary)
+                    await self._engine_ready()
                 self.endpoint.serve(self._handle)
                 task_status.started()
                 await trio.sleep_forever()
@@ -179,7 +225,7 @@ class TrainingService:
     # ------------------------------------------------------------------ runs
     def start(self, request: RunRequest) -> RunState:
         """Start a run in the background; RunInProgress while another one runs."""
-        if self._nursery is None or self.coordinator is None:
+        if self._nursery is None or self.endpoint is None:
             raise TrainingError("the training service is not running yet")
         if self.active is not None and not self.active.finished:
             raise RunInProgress(
@@ -192,8 +238,12 @@ class TrainingService:
         self.runs[run_id] = state
         while len(self.runs) > KEEP_RUNS:
             self.runs.popitem(last=False)
-        self._nursery.start_soon(self.coordinator.run, state)
+        self._nursery.start_soon(self._coordinate, state)
         return state
+
+    async def _coordinate(self, state: RunState) -> None:
+        coordinator = await self._engine_ready()
+        await coordinator.run(state)
 
     def get_run(self, run_id: str | None) -> RunState | None:
         """A run this node coordinated (kept in memory), the active one for None."""
@@ -203,11 +253,14 @@ class TrainingService:
 
     def status(self) -> dict[str, object]:
         """Availability, the current run and the engines' state (``GET /peermind/train/status``)."""
+        participant = self._participant  # status never builds the engine
+        settings = self._node.config.training
+        idle_dp = None if settings.dp_epsilon is None else {"epsilon": settings.dp_epsilon, "delta": settings.dp_delta}
         body: dict[str, object] = {
             "available": self._available,
-            "engines": list(self.participant.engines),
-            "runs_joined": sorted(self.participant.runs),
-            "local_dp": self.participant.info()["local_dp"],
+            "engines": list(participant.engines if participant is not None else self._engines()),
+            "runs_joined": sorted(participant.runs) if participant is not None else [],
+            "local_dp": participant.info()["local_dp"] if participant is not None else idle_dp,
             "run": self.active.to_json(audit=False) if self.active is not None else None,
         }
         if self.flower_participant is not None:
@@ -248,6 +301,8 @@ class TrainingService:
             problem = self._node.membership.refuse(peer, "fl")
             if problem is not None:  # outside the network (node/p2p/membership.py): a typed error reply
                 return TrainReply(run_id=body.run_id, round=body.round, error=f"{problem.reason}: {problem}"[:1024])
+        if isinstance(body, TrainInvite | TrainMessage):
+            await self._engine_ready()
         if isinstance(body, TrainInvite):
             return await self.participant.on_invite(body, peer)
         if isinstance(body, TrainMessage):
@@ -263,6 +318,10 @@ class TrainingService:
 
     def _adopt_query(self, msg: Message, ctx: Context) -> Message:
         """``query.adopt``: validate the run's final router on our own rows (worker thread)."""
+        from flwr.app import ConfigRecord, Message, RecordDict
+
+        from ._adoption import decide, router_from_adopt
+
         model, info = router_from_adopt(msg)
         _, validation = self.rows()
         node = self._node
@@ -284,3 +343,11 @@ class TrainingService:
                  extra={"run": run_id, "reason": decision.reason})
         trio.from_thread.run_sync(self.participant.leave, run_id)
         return Message(RecordDict({"decision": ConfigRecord({"json": json.dumps(body)})}), reply_to=msg)
+
+
+def _import_engine() -> None:
+    """Import Flower and the engine's modules (a worker thread: ~1 s of imports stays off the loop)."""
+    import importlib
+
+    for module in ("._participant", "._coordinator", "._adoption", ".flower"):
+        importlib.import_module(module, __package__)

@@ -68,3 +68,13 @@ def test_the_daemon_does_not_import_plotting() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_daemon_imports_flower_and_pyarrow_only_when_needed() -> None:
+    """Flower (with grpc, ~40 MB) loads when a training run starts, pyarrow (~30 MB) only when the
+    benchmark cache is built: a node that just serves and routes carries neither."""
+    code = ("import sys, peermind.node.daemon; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'flwr', 'grpc', 'pyarrow'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

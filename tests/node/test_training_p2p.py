@@ -35,9 +35,17 @@ def _active_router(node) -> tuple[np.ndarray, dict]:  # type: ignore[no-untyped-
         return np.array(data["weights"]), json.loads(schema)
 
 
+def _maps_flower(node) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the daemon process has Flower's gRPC extension mapped (Flower imported)."""
+    with open(f"/proc/{node.pid}/maps") as maps:
+        return "cygrpc" in maps.read()
+
+
 def test_three_nodes_two_rounds_change_weights_and_send_only_weights_and_metrics(cluster: NodeCluster) -> None:
     nodes = start_seeded(cluster, 3)
     coordinator = nodes[0]
+    # Flower loads with the first run, not at start-up (~40 MB of every idle node's RSS)
+    assert not any(_maps_flower(n) for n in nodes)
     done = peermind("train", "start", "--api", coordinator.api_url, "--rounds", "2",
                     "--min-nodes", "3", "--round-timeout", "20", "--json", timeout_s=120)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -57,6 +65,7 @@ def test_three_nodes_two_rounds_change_weights_and_send_only_weights_and_metrics
         assert np.allclose(weights, routers[0][0])
         assert schema["source"] == f"federated:{run['run_id']}"
     assert all(d["adopted"] for d in run["adoption"].values()) and set(run["adoption"]) == peers
+    assert all(_maps_flower(n) for n in nodes)
 
     # What crossed the wire (decoded by the coordinator from the received bytes):
     # train replies carry only the router's two arrays and aggregate metrics.
