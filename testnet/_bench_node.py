@@ -65,7 +65,7 @@ PROMPTS: tuple[str, ...] = (
 )
 
 GOALS = {"overhead_pct": 5.0, "overhead_p50_ms": 15.0, "idle_rss_mb": 400.0, "ad_after_model_s": 3.0}
-HEAVY_LIBS = ("libtorch", "torch/lib", "sentence_transformers", "transformers/", "flwr")
+HEAVY_LIBS = ("libtorch", "torch/lib", "sentence_transformers", "transformers/", "flwr", "cygrpc", "libarrow")
 READY_TIMEOUT_S = 120.0
 # The path is measured without trust's side traffic: canaries and cross-checks would add
 # extra generations on B between the measured ones, and 20 back-to-back requests from a
@@ -73,7 +73,14 @@ READY_TIMEOUT_S = 120.0
 # for the same reason: between two measured requests A is idle, and a learner's probe (a
 # generation on A's own model, a task queued on B) would fall inside the next request's time.
 QUIET_TRUST = ("--set", "trust.canary_rate=0", "--set", "trust.probe_interval_s=0", "--set", "trust.cross_check_rate=0",
-               "--set", "trust.request_rate=50", "--set", "trust.request_burst=50", "--set", "router.learn_interval_s=0")
+               "--set", "trust.request_rate=50", "--set", "trust.request_burst=50")
+NO_IDLE_LEARNING = ("--set", "router.learn_interval_s=0")
+
+
+def node_args(*, idle_learning: bool) -> tuple[str, ...]:
+    """The daemons' settings: quiet trust always; idle learning off unless asked for (``--idle-learning``
+    measures the memory of a node as it runs by default, at the price of probes inside the timings)."""
+    return QUIET_TRUST if idle_learning else QUIET_TRUST + NO_IDLE_LEARNING
 
 Progress = Callable[[str], None]
 
@@ -90,6 +97,7 @@ class NodeBenchResult:
     threads: int
     max_tokens: int
     prompts: int
+    idle_learning: bool = False
     direct_ms: list[float] = field(default_factory=list)
     direct_tokens: list[int] = field(default_factory=list)
     network_ms: list[float] = field(default_factory=list)
@@ -145,7 +153,7 @@ class NodeBenchResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"config": {"model": self.model, "threads": self.threads, "max_tokens": self.max_tokens,
-                           "prompts": self.prompts},
+                           "prompts": self.prompts, "idle_learning": self.idle_learning},
                 "summary": self.summary(), "raw": asdict(self)}
 
 
@@ -253,7 +261,7 @@ def run_network(result: NodeBenchResult, prompts: Sequence[str], workdir: Path, 
     processes on a shared machine hits both sides alike; the nodes are idle while the
     direct model runs and this process waits while B generates.
     """
-    with two_node_testnet(workdir, result.model, result.threads) as (a, b):
+    with two_node_testnet(workdir, result.model, result.threads, idle_learning=result.idle_learning) as (a, b):
         daemons = [a, b]
         with httpx.Client(timeout=300) as http:
             seen_at = _wait_for_ad(http, a.state["api_url"], b)
@@ -304,13 +312,14 @@ def run_network(result: NodeBenchResult, prompts: Sequence[str], workdir: Path, 
 
 
 @contextmanager
-def two_node_testnet(workdir: Path, model: str, threads: int) -> Iterator[tuple[_Daemon, _Daemon]]:
+def two_node_testnet(workdir: Path, model: str, threads: int, *,
+                     idle_learning: bool = False) -> Iterator[tuple[_Daemon, _Daemon]]:
     """Node A, then node B bootstrapped to A (one process each, quiet trust); both stopped on exit.
 
     B is spawned, not waited for: a caller may time how long its ad takes to reach A.
     """
     network = f"bench-{uuid.uuid4().hex[:6]}"
-    common = ["--model", model, "--threads", str(threads), "--network", network, *QUIET_TRUST]
+    common = ["--model", model, "--threads", str(threads), "--network", network, *node_args(idle_learning=idle_learning)]
     daemons: list[_Daemon] = []
     try:
         a = _Daemon("A", workdir / "a", common)
@@ -361,7 +370,7 @@ def _served_latencies(db: Path, n: int) -> list[float]:
 
 # ---------------------------------------------------------------- entry point
 def run_node_benchmark(*, prompts: int = 20, max_tokens: int = 64, threads: int = 1, model: str = "smollm2",
-                       workdir: Path | None = None, idle_s: float = 5.0,
+                       workdir: Path | None = None, idle_s: float = 5.0, idle_learning: bool = False,
                        progress: Progress = lambda _m: None) -> NodeBenchResult:
     from peermind.node.extension import resolve_model
 
@@ -369,7 +378,8 @@ def run_node_benchmark(*, prompts: int = 20, max_tokens: int = 64, threads: int 
         raise TestnetError(f"--prompts must be between 1 and {len(PROMPTS)}")
     profile = resolve_model(model)
     chosen = PROMPTS[:prompts]
-    result = NodeBenchResult(model=profile.name, threads=threads, max_tokens=max_tokens, prompts=prompts)
+    result = NodeBenchResult(model=profile.name, threads=threads, max_tokens=max_tokens, prompts=prompts,
+                             idle_learning=idle_learning)
     result.loadavg["start"] = [round(x, 2) for x in os.getloadavg()]
     progress(f"2-node loopback testnet; {prompts} prompts x {max_tokens} tokens, direct and via A -> B")
     if workdir is None:
@@ -410,6 +420,7 @@ def format_table(result: NodeBenchResult) -> Any:
         ("start -> first ad seen by peer", f"{s['start_to_ad_s']:.2f} s", ""),
         ("model loaded -> first ad seen", f"{s['model_loaded_to_ad_s']:.2f} s", f"< {GOALS['ad_after_model_s']:.0f} s {ok(s['model_loaded_to_ad_s'], GOALS['ad_after_model_s'])}"),
     ]
+    rows.append(("nodes' idle learning", "on" if result.idle_learning else "off", ""))
     rows.append(("machine load (1-min avg, start / end)",
                  f"{s['loadavg'].get('start', ['?'])[0]} / {s['loadavg'].get('end', ['?'])[0]} on {s['cpus']} CPUs", ""))
     for row in rows:

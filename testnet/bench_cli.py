@@ -38,7 +38,8 @@ def cmd_bench_node(args: argparse.Namespace) -> int:
 
     result = run_node_benchmark(
         prompts=args.prompts, max_tokens=args.max_tokens, threads=args.threads, model=args.model,
-        workdir=args.dir, idle_s=args.idle_s, progress=_say if args.verbose else lambda _m: None,
+        workdir=args.dir, idle_s=args.idle_s, idle_learning=args.idle_learning,
+        progress=_say if args.verbose else lambda _m: None,
     )
     Console().print(format_table(result))
     _write_json(args.out, result.to_json())
@@ -52,6 +53,9 @@ def _add_node(bench: Any) -> None:
     p.add_argument("--threads", type=int, default=1, help="llama.cpp threads, direct and in the nodes (default 1)")
     p.add_argument("--model", default="smollm2", help="model profile or .gguf path (default smollm2)")
     p.add_argument("--idle-s", type=float, default=5.0, help="idle time before reading RSS (default 5)")
+    p.add_argument("--idle-learning", action="store_true",
+                   help="leave the nodes' idle learning on, as a node runs by default: its memory is the "
+                   "figure (probes then fall between the timed requests, so read the latencies with care)")
     p.add_argument("--dir", type=Path, help="keep the testnet's data here (default: a temporary directory)")
     p.add_argument("--out", type=Path, help="write the figures and raw timings as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="print progress")
