@@ -42,13 +42,17 @@ from peermind.trust import EvidenceSink, ViolationSource
 from .evidence import protocol_evidence
 from .flood import FloodPublishGossipSub
 from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
+from .intake import RoomyPubsub
 from .streams import UnexpectedMessage
 
 log = logging.getLogger("peermind.node.ads")
 
 GOSSIP_PROTOCOLS = ["/meshsub/1.1.0", "/meshsub/1.0.0"]
 CONNECTION_POLL_S = 0.25
-AD_DIAL_TIMEOUT_S = 3.0
+AD_DIAL_TIMEOUT_S = 10.0
+"""As long as py-libp2p's own stream negotiation wait: on a busy machine a handshake takes seconds
+(N = 20 runs logged negotiations timing out at 10 s), and a dial cut at 3 s threw away a
+connection about to be made, to start over on the signer's next ad."""
 DISCONNECTED_GRACE_PERIODS = 4.0
 """How many of our republish periods the ad of a peer we hold no connection to lives after it arrived.
 
@@ -226,7 +230,7 @@ class AdGossip:
             max_messages_per_topic_per_second=200.0,
             score_params=self._score_params,
         )
-        pubsub = Pubsub(self._host, router)
+        pubsub = RoomyPubsub(self._host, router)  # bursts of ads are held, not dropped
         self._pubsub = pubsub
         self._router = router
         async with background_trio_service(pubsub), background_trio_service(router):

@@ -1,0 +1,62 @@
+"""A pubsub that holds a burst of messages instead of dropping it, on the way in and out.
+
+py-libp2p 0.8.1 hands each new message to a subscription through a 32-slot channel and drops
+it when the channel is full, after marking it seen: every later copy of that message is then
+ignored, so the ad is gone until its signer's next republish, which may be dropped again.
+Its per-peer outbound queue also holds 32 messages and silently drops the rest.
+Bursts are normal: a newcomer is handed the latest ad of every origin at once (flood.py), a
+peer joining through several hubs gets that from each, and a process starved of CPU reads
+slowly. 20 all-model nodes on 2 cores logged 767 such drops in one run while ads never all
+converged (docs/results/scale-system*.json). The ads and trust read loops do little per
+message, so a deeper buffer absorbs the bursts rather than hiding a steady overload.
+"""
+
+from __future__ import annotations
+
+import trio
+from libp2p.abc import INetStream
+from libp2p.peer.id import ID
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.rpc_queue import RpcQueue
+from libp2p.pubsub.subscription import TrioSubscriptionAPI
+
+SUBSCRIPTION_BUFFER = 1024
+"""Messages a subscription holds before pubsub drops new ones (the library's is 32); ~2 MB of ads."""
+OUTBOUND_BUFFER = 1024
+"""Messages queued for one peer before pubsub drops new ones (the library's is 32)."""
+
+
+class RoomyPubsub(Pubsub):
+    """``Pubsub`` with deeper subscription and per-peer outbound queues; otherwise the library's own."""
+
+    async def subscribe(self, topic_id: str) -> TrioSubscriptionAPI:
+        """Subscribe to ``topic_id`` as the library does, with a deeper channel (see module doc)."""
+        if topic_id in self.topic_ids:
+            return self.subscribed_topics_receive[topic_id]
+        send_channel, receive_channel = trio.open_memory_channel[rpc_pb2.Message](SUBSCRIPTION_BUFFER)
+        subscription = TrioSubscriptionAPI(receive_channel, unsubscribe_fn=lambda: self.unsubscribe(topic_id))
+        # Both maps are set before the first await, as in the library, so no message slips past.
+        self.subscribed_topics_send[topic_id] = send_channel
+        self.subscribed_topics_receive[topic_id] = subscription
+        packet, subopt = self._build_announce_rpc(topic_id, subscribe=True)
+        await self.message_all_peers(packet.SerializeToString(), announce=subopt)
+        await self.router.join(topic_id)
+        return subscription
+
+    async def handle_sending_messages(self, peer_id: ID, stream: INetStream, queue: RpcQueue) -> None:
+        """The library's per-peer sending loop, on an ``OUTBOUND_BUFFER``-deep queue.
+
+        The library creates the peer's queue and starts this loop in one step; the queue is
+        swapped here, taking over what was pushed to it meanwhile.
+        """
+        if self.peer_queues.get(peer_id) is queue:
+            roomy = RpcQueue(max_size=OUTBOUND_BUFFER, max_message_size=queue.max_message_size)
+            self.peer_queues[peer_id] = roomy
+            for _ in range(len(queue)):
+                item = await queue.pop()  # returns at once: the item is there
+                if item is not None:
+                    roomy.push(item)
+            queue.close()
+            queue = roomy
+        await super().handle_sending_messages(peer_id, stream, queue)

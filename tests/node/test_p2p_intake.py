@@ -1,0 +1,51 @@
+"""RoomyPubsub: a burst of gossip reaches a subscriber that is not reading at that moment.
+
+Real hosts over loopback TCP. py-libp2p 0.8.1's own subscription channel holds 32 messages
+and drops the rest after marking them seen (so later copies are ignored too).
+"""
+
+from __future__ import annotations
+
+import trio
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.tools.anyio_service import background_trio_service
+from peermind.node.p2p.ads import GOSSIP_PROTOCOLS
+from peermind.node.p2p.flood import FloodPublishGossipSub
+from peermind.node.p2p.host import dial, full_addrs, parse_peer_addr, running_host
+from peermind.node.p2p.intake import RoomyPubsub
+
+TOPIC = "burst"
+BURST = 100  # three times the library's 32
+
+
+def _router() -> FloodPublishGossipSub:
+    return FloodPublishGossipSub(GOSSIP_PROTOCOLS, flood_topics=[TOPIC], max_age_s=60.0,  # type: ignore[arg-type]
+                                 degree=6, degree_low=4, degree_high=12, heartbeat_interval=1,
+                                 max_messages_per_topic_per_second=1000.0)
+
+
+async def test_a_burst_larger_than_the_librarys_buffer_all_reaches_an_idle_reader() -> None:
+    async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as a, \
+            running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as b:
+        ra, rb = _router(), _router()
+        pa, pb = RoomyPubsub(a, ra), RoomyPubsub(b, rb)
+        async with background_trio_service(pa), background_trio_service(ra), \
+                background_trio_service(pb), background_trio_service(rb):
+            await pa.wait_until_ready()
+            await pb.wait_until_ready()
+            await pa.subscribe(TOPIC)
+            inbox = await pb.subscribe(TOPIC)
+            await dial(a, parse_peer_addr(full_addrs(b)[0]))
+            with trio.fail_after(15):
+                while b.get_id() not in pa.peer_topics.get(TOPIC, set()):  # noqa: ASYNC110 - library state
+                    await trio.sleep(0.05)
+            for i in range(BURST):  # b's reader is not reading meanwhile
+                await pa.publish(TOPIC, f"m{i}".encode())
+            got: list[bytes] = []
+            with trio.move_on_after(10):
+                while len(got) < BURST:
+                    got.append(bytes((await inbox.get()).data))
+            assert got == [f"m{i}".encode() for i in range(BURST)]
+            with trio.CancelScope(shield=True):
+                await a.close()
+                await b.close()
