@@ -64,6 +64,7 @@ from .p2p.outcomes import OutcomeService
 from .p2p.relay import NatTraversal
 from .p2p.replay_floors import ReplayFloors
 from .p2p.rtt import RttBook, RttMonitor
+from .p2p.settling import JoinSettling
 from .p2p.streams import StreamEndpoint
 from .p2p.tasks import PEER_PRIORITY, TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
@@ -148,6 +149,7 @@ class Node:
         self.serves_model = backend.profile.name != NO_MODEL
         self.metrics = NodeMetrics()
         self.board = AdBoard()
+        self.joined = JoinSettling(self.board)  # idle LLM work waits for the network's ads
         self.rtt = RttBook()  # measured round trips to model peers (node/p2p/rtt.py), used in routing
         # Reputation from evidence (node/trust_wiring): exclusion, admission, verification.
         self.trust = TrustWiring(config, store, self.metrics.registry, self.peer_id, board=self.board,
@@ -192,7 +194,7 @@ class Node:
             gate=self._gate,
             max_tokens=config.limits.max_tokens,
             learning=LearningSettings(config.router.learn_datasets, config.router.learn_interval_s,
-                                      config.router.learn_max_rows, idle=lambda: self.in_flight == 0,
+                                      config.router.learn_max_rows, idle=self._idle_after_join,
                                       on_verdict=self._judge_learned),
         )
         self.collaborator: Collaborator = self.collab.collaborator
@@ -660,6 +662,10 @@ class Node:
             self.trust.judge_known_answer(outcome.peer, outcome.model, max(2, len(outcome.job.continuations)),
                                           outcome.correct, outcome.local_right, f"learning {outcome.query_id}")
 
+    def _idle_after_join(self) -> bool:
+        """Idle learning and regular probes run the model: not while serving, nor before ads settle."""
+        return self.in_flight == 0 and self.joined.settled()
+
     def reputation(self, peer_b58: str) -> float:
         """This node's local reputation of a peer in [0, 1] (federated training weighs updates by it)."""
         return self.trust.reputation(peer_b58)
@@ -670,7 +676,7 @@ class Node:
             attempt=self.collaborator.attempt,
             candidates=self.candidates,
             backing_off=self.collaborator.backoff.waiting,
-            idle=lambda: self.in_flight == 0,
+            idle=self._idle_after_join,
             run_local=self.tasks.execute,
             host=host,
             pubsub=lambda: self.gossip.pubsub if self.gossip is not None else None,
