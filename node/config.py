@@ -406,9 +406,10 @@ class TrustConfig(_Validated):
     )
     newcomer_work_share: float = _setting(
         0.1,
-        "share of this node's generation speed (tokens/s) that all unproven peers together may "
-        "use, prompt + generated tokens, however many identities they are (one newcomer pool); "
-        "over: refusal rate_limited with retry_after. 0 = no work budget for the pool",
+        "share of this node's model time that all unproven peers together may use, however many "
+        "identities they are (one newcomer pool): each task is charged its prompt at prompt speed "
+        "plus max_tokens at generation speed, settled to what it used; over: refusal rate_limited "
+        "with retry_after. 0 = no work budget for the pool",
         _between(0.0, 1.0),
     )
     conduct_tolerance: float = _setting(

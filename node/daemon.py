@@ -69,7 +69,7 @@ from .p2p.streams import StreamEndpoint
 from .p2p.tasks import PEER_PRIORITY, TASK_PROTOCOL, ServedTask, TaskLimits, TaskService
 from .store import Store
 from .training import TrainingService
-from .trust_wiring import TrustPorts, TrustWiring, task_cost, used_tokens
+from .trust_wiring import ModelSpeed, TrustPorts, TrustWiring, task_seconds, used_seconds
 from .wire_tap import install_from_env as install_wire_tap
 
 log = logging.getLogger("peermind.node")
@@ -79,6 +79,9 @@ BOOTSTRAP_RETRY_S = 5.0
 API_CLOSE_GRACE_S = 5.0
 REJOIN_MAX_PEERS = 8
 REJOIN_WINDOW_S = 24 * 3600.0
+NEWCOMER_WORK_BURST_S = 10.0
+"""Model time all unproven peers together may take at once (the newcomer pool's work bucket, at
+least): one long answer of an honest newcomer runs on a full bucket."""
 OFFLINE_NOTE = "offline: no peer reachable, answered by this node alone"
 SPEED_STALE_S = 300.0
 """A model node that served nothing for this long re-measures its speed for its ad (LlamaBackend.refresh_speed).
@@ -547,18 +550,20 @@ class Node:
         if not t.enabled:
             return Membership(rules, self.board, own_id=self.peer_id, own_admission=admission)
         book, probation = self.trust.book, self.trust.params.probation_interactions
-        share = t.newcomer_work_share  # of this node's generation speed, read at each charge
+        share = t.newcomer_work_share  # seconds of this node's model time per second
         pool = NewcomerPool(rate=t.request_rate, burst=t.request_burst,
                             concurrent=max(2, round(t.request_burst * 0.4)),
-                            work_rate=(lambda: share * self._gen_tps()) if share > 0 else None)
+                            work_rate=(lambda: share) if share > 0 else None, min_work_burst=NEWCOMER_WORK_BURST_S)
         return Membership(rules, self.board, pool=pool, own_id=self.peer_id, own_admission=admission,
                           unproven=lambda peer: book.interactions(peer) < probation and peer != self.peer_id,
-                          work_cost=task_cost, work_used=used_tokens)
+                          work_cost=lambda req: task_seconds(req, self._model_speed()),
+                          work_used=lambda req, reply: used_seconds(req, reply, self._model_speed()))
 
-    def _gen_tps(self) -> float:
-        """This node's generation speed now: served tasks' EWMA, else the start-up measurement."""
-        seen = self.backend.speed.gen_tps
-        return seen or (self.measurement.gen_tps if self.measurement is not None else 1.0)
+    def _model_speed(self) -> ModelSpeed:
+        """This node's speeds now: served tasks' EWMA, else the start-up measurement."""
+        seen, measured = self.backend.speed, self.measurement
+        return ModelSpeed(seen.prompt_tps or (measured.prompt_tps if measured is not None else 1.0),
+                          seen.gen_tps or (measured.gen_tps if measured is not None else 1.0))
 
     def issue_invite(self, ttl_s: float) -> dict[str, object]:
         """A token (signed with this node's key, expiring in ``ttl_s``) that joins this network here."""

@@ -4,12 +4,13 @@ Per-peer allowances bound what one identity costs; they do not bound a thousand 
 them, since each fresh key brings a fresh newcomer bucket. The pool caps all unproven
 peers together, whatever their number: at most ``rate`` requests per second (burst
 ``burst``), at most ``concurrent`` of their tasks running or queued at once, and at most
-``work_rate()`` tokens of work per second (prompt + generated). Requests and running
-slots alone let the pool admit one long generation after another, each taking a core
-while it decodes (a profile of a Sybil run: 92% of an honest node's CPU); the token
-budget bounds what the admitted work costs, not only how many pieces of it there are.
-Work is charged on admission (the task's estimate: all it may generate) and settled on
-completion (the unused part comes back), like each peer's own work allowance.
+``work_rate()`` units of work per second (the node charges model-seconds: prompt at
+prompt speed plus generation at generation speed). Requests and running slots alone let
+the pool admit one long generation after another, each taking a core while it decodes
+(a profile of a Sybil run: 92% of an honest node's CPU); the work budget bounds what the
+admitted work costs, not only how many pieces of it there are. Work is charged on
+admission (the task's estimate: all it may generate) and settled on completion (the
+unused part comes back), like each peer's own work allowance.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class NewcomerPool:
         self._work_at = now()
         self._charges: OrderedDict[bytes, _Charge] = OrderedDict()
         self.work_charged = 0.0
-        """Tokens charged and not refunded so far (what unproven peers' work really took, once settled)."""
+        """Work charged and not refunded so far (what unproven peers' work really took, once settled)."""
 
     def acquire(self) -> PoolRefusal | None:
         """Take one request and one running slot; None when admitted (pair with ``release``)."""
@@ -97,16 +98,16 @@ class NewcomerPool:
     # ------------------------------------------------------------------ work
     @property
     def work_rate(self) -> float | None:
-        """Tokens per second all unproven peers together may use now (None: not metered)."""
+        """Work per second all unproven peers together may use now (None: not metered)."""
         return None if self._work_rate is None else self._work_limits()[0]
 
     @property
     def work_available(self) -> float:
-        """Tokens in the work bucket now (negative: in debt after a task larger than the bucket)."""
+        """Work in the bucket now (negative: in debt after a task larger than the bucket)."""
         return self._refill_work()
 
     def charge(self, key: bytes, tokens: float, expires_at: float) -> PoolRefusal | None:
-        """Charge a task's estimated ``tokens`` under ``key`` (its task ID), or refuse it; pair with
+        """Charge a task's estimated work ``tokens`` under ``key`` (its task ID), or refuse it; pair with
         ``settle``. ``expires_at`` (this pool's clock): when the charge is refunded if never settled."""
         if self._work_rate is None:
             return None
@@ -116,8 +117,8 @@ class NewcomerPool:
         need = min(tokens, burst)
         if available < need:
             self.refused += 1
-            return PoolRefusal(f"unproven peers together have used their {rate:.3g} tokens/s of work here "
-                               f"({tokens:.0f} asked, {max(0.0, available):.0f} left)",
+            return PoolRefusal(f"unproven peers together have used their share of this node's work "
+                               f"({rate:.3g}/s; {tokens:.3g} asked, {max(0.0, available):.3g} left)",
                                (need - available) / rate)
         self._work = available - tokens
         self.work_charged += tokens

@@ -13,7 +13,7 @@ and none of it is trust evidence: a peer of another network is not a liar.
 Unproven peers (fewer records here than probation asks) also share one newcomer pool
 (``peermind.trust.NewcomerPool``) beside their own allowances, so a thousand fresh
 identities cost this node no more than one trusted peer may: requests, tasks at once and
-work (tokens, charged on admission and settled on completion like each peer's own).
+work (model time, charged on admission and settled on completion like each peer's own).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ class Membership:
                  own_id: str | None = None, own_admission: bytes | None = None,
                  work_cost: Callable[[TaskRequest], float] | None = None,
                  work_used: Callable[[TaskRequest, TaskResult | TaskRefusal | None], float] | None = None) -> None:
-        """``work_cost``/``work_used``: a task's estimated and actual tokens, for the pool's work
-        budget (None: the pool meters requests and tasks at once only)."""
+        """``work_cost``/``work_used``: a task's estimated and actual work (the daemon: model-seconds),
+        for the pool's work budget (None: the pool meters requests and tasks at once only)."""
         self.rules = rules
         self.own_admission = own_admission
         """What this node's ad carries on a network with admitting peers (``peermind admit``)."""
@@ -193,7 +193,7 @@ class Membership:
         return charge_task
 
     def pooled_settle(self, settle: TaskSettle) -> TaskSettle:
-        """``settle`` plus the pool's share: what a finished task did not use goes back to the pool,
+        """``settle`` plus the pool's share: the work a finished task did not use goes back to the pool,
         all of it for one that never ran (``reply`` None). A task refused after admission (its
         deadline passed while queued or decoding) keeps its whole charge: it may have decoded until
         then, and no figure says how far (a Sybil run: 1,244 such refusals beside 81 results)."""

@@ -25,7 +25,7 @@ from ._own_pow import load_or_solve_pow
 from ._ports import CollabHooksPort, RunLocalTask, TrustPorts
 from ._verification import Verification, answer_key
 from ._wiring import TrustWiring, bootstrap_peer_ids
-from ._work import task_cost, used_tokens
+from ._work import ModelSpeed, task_seconds, used_seconds
 
 __all__ = [
     "Admission",
@@ -35,6 +35,7 @@ __all__ = [
     "CanaryOutcome",
     "CollabHooksPort",
     "Exclusion",
+    "ModelSpeed",
     "OpinionGossip",
     "OutcomeSink",
     "PeerNotKnown",
@@ -52,8 +53,8 @@ __all__ = [
     "judge",
     "load_canaries",
     "load_or_solve_pow",
-    "task_cost",
+    "task_seconds",
     "trust_params",
     "trust_topic",
-    "used_tokens",
+    "used_seconds",
 ]

@@ -106,7 +106,7 @@ def test_the_pool_meters_work_whatever_the_number_of_identities() -> None:
         clock.t += 1.0
     assert computed <= 300 + 5.0 * 600 + 280  # bucket + rate x time (+ one task of debt)
     refusal = pool.charge(b"late", 280.0, expires_at=clock.t + 60)
-    assert refusal is not None and refusal.retry_after_s > 0 and "tokens/s" in refusal.detail
+    assert refusal is not None and refusal.retry_after_s > 0 and "share of this node's work (5/s" in refusal.detail
 
 
 def test_unused_or_never_settled_pool_work_comes_back() -> None:
