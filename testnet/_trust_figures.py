@@ -254,7 +254,10 @@ def _flooder(run: Any) -> dict[str, Any] | None:
 
 DELIVERED_ENOUGH = 0.5
 """A flock that sent under half the requests its pacing allows did not run as designed (e.g. an
-attacker starved of CPU): its blocks say nothing about the flock's cost."""
+attacker starved of CPU): its blocks say nothing about the flock's cost..."""
+TOLD_TO_WAIT_ENOUGH = 0.9
+"""...unless the receivers held it back: at least this share of its requests got a typed reply,
+most of them ``rate_limited``, whose retry hints it honours (the newcomer pool at work)."""
 
 
 def _sybil_delivery(run: Any, flooder: dict[str, Any] | None, cpu: dict[str, Any]) -> dict[str, Any] | None:
@@ -269,9 +272,13 @@ def _sybil_delivery(run: Any, flooder: dict[str, Any] | None, cpu: dict[str, Any
     if not wall or not interval_s or not targets:
         return None
     paced = counts.get("identities", 0) * targets * wall / interval_s
-    share = counts.get("requests", 0) / paced if paced else 0.0
-    return {"requests": counts.get("requests", 0), "paced_max": round(paced), "share": round(share, 4),
-            "ran_as_designed": share >= DELIVERED_ENOUGH}
+    requests = counts.get("requests", 0)
+    share = requests / paced if paced else 0.0
+    replied = counts.get("result", 0) + sum(v for k, v in counts.items() if k.startswith("refused:"))
+    told_to_wait = counts.get("refused:rate_limited", 0)
+    held_back = bool(requests) and replied >= TOLD_TO_WAIT_ENOUGH * requests and 2 * told_to_wait > requests
+    return {"requests": requests, "paced_max": round(paced), "share": round(share, 4),
+            "held_back_by_receivers": held_back, "ran_as_designed": share >= DELIVERED_ENOUGH or held_back}
 
 
 def figures(runs: Sequence[Any]) -> dict[str, Any]:
@@ -397,7 +404,10 @@ def markdown(report: dict[str, Any]) -> str:
         if delivery:
             lines += ["", f"**{name} — did the flock run?** it sent {delivery['requests']} requests of the "
                       f"~{delivery['paced_max']} its pacing allows in the attack blocks ({100 * delivery['share']:.1f}%)"
-                      + ("." if delivery["ran_as_designed"] else
+                      + (": fewer, because the receivers told it to wait (typed `rate_limited`, most of its "
+                         "requests) and it honours their retry hints; the attack ran as designed."
+                         if delivery.get("held_back_by_receivers") and delivery["share"] < DELIVERED_ENOUGH else
+                         "." if delivery["ran_as_designed"] else
                          f": **under {100 * DELIVERED_ENOUGH:.0f}%, the attack did not run as designed; these blocks "
                          "are no figure on the flock's cost.**")]
         by_kind = f.get("cpu", {})

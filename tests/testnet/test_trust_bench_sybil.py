@@ -144,7 +144,8 @@ def test_a_flock_that_sent_too_few_requests_is_flagged_as_not_run() -> None:
     run = _with_block_marks(_run(base, base, (10.0, 10.0, 10.0, 10.0)))  # 20 s of attack blocks, 1 honest node
     run.adversary_stats = {"node-1": {"counts": {"identities": 10, "pair_interval_ms": 4000, "requests": 5}}}
     f = figures([run])["sybil/trust-on"]
-    assert f["sybil_delivery"] == {"requests": 5, "paced_max": 50, "share": 0.1, "ran_as_designed": False}
+    assert f["sybil_delivery"] == {"requests": 5, "paced_max": 50, "share": 0.1, "held_back_by_receivers": False,
+                                   "ran_as_designed": False}
     report = {"settings": {"command": "peermind bench trust --roles sybil", "nodes": 2, "threads": 1, "adversaries": 1,
                            "items": 80, "dataset": "arc_easy", "entry": 1, "concurrency": 2, "canary_rate": 0.3,
                            "cross_check_rate": 0.1},
@@ -153,3 +154,10 @@ def test_a_flock_that_sent_too_few_requests_is_flagged_as_not_run() -> None:
     assert "did not run as designed" in markdown(report)
     run.adversary_stats["node-1"]["counts"]["requests"] = 45
     assert figures([run])["sybil/trust-on"]["sybil_delivery"]["ran_as_designed"] is True
+    # few requests because the receivers' pools told it to wait (and it waits): the attack ran
+    run.adversary_stats["node-1"]["counts"].update({"requests": 20, "refused:rate_limited": 18, "result": 2})
+    held = figures([run])["sybil/trust-on"]
+    assert held["sybil_delivery"]["held_back_by_receivers"] and held["sybil_delivery"]["ran_as_designed"]
+    assert "told it to wait" in markdown({**report, "figures": {"sybil/trust-on": held}})
+    run.adversary_stats["node-1"]["counts"].update({"refused:rate_limited": 0, "result": 0, "failed": 20})  # timed out
+    assert figures([run])["sybil/trust-on"]["sybil_delivery"]["ran_as_designed"] is False
