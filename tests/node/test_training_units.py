@@ -254,3 +254,18 @@ async def test_supervisor_waits_for_the_port_restarts_and_stops_the_group(tmp_pa
     except* TrainingError as group:
         failures = list(group.exceptions)
     assert failures and "exited with 3 while starting" in str(failures[0])
+
+
+def test_the_flower_env_makes_superexecs_poll_for_tasks_every_tenth_of_a_second(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read back by Flower's own SuperExec code: a renamed or rejected variable fails here."""
+    from flwr.supercore.superexec.run_superexec import _get_task_poll_interval
+    from peermind.node.training.flower._env import SUPEREXEC_POLL_S, flower_env
+
+    env = flower_env(tmp_path)
+    for key in [k for k in os.environ if k.startswith("FLWR_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith("FLWR_"):
+            monkeypatch.setenv(key, value)
+    assert _get_task_poll_interval() == SUPEREXEC_POLL_S == 0.1
