@@ -668,8 +668,9 @@ class Node:
                                           outcome.correct, outcome.local_right, f"learning {outcome.query_id}")
 
     def _idle_after_join(self) -> bool:
-        """Idle learning and regular probes run the model: not while serving, nor before ads settle."""
-        return self.in_flight == 0 and self.joined.settled()
+        """Idle learning and regular probes run the model: not while serving, nor before ads settle,
+        nor during a training run here."""
+        return self.in_flight == 0 and self.joined.settled() and not self.training.busy
 
     def reputation(self, peer_b58: str) -> float:
         """This node's local reputation of a peer in [0, 1] (federated training weighs updates by it)."""

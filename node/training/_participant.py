@@ -39,6 +39,8 @@ MAX_RUNS = 4
 """Runs a node takes part in at the same time (more invitations are refused as busy)."""
 MEMBERSHIP_IDLE_S = 3600.0
 """A run without a message for this long is forgotten (its coordinator is gone)."""
+ACTIVE_WINDOW_S = 120.0
+"""A run whose coordinator wrote within this long is under way here (the node is not idle)."""
 
 RowsSource = Callable[[], tuple[list[FeedbackRow], list[FeedbackRow]]]
 QueryHandler = Callable[[Message, Context], Message]
@@ -152,6 +154,12 @@ class Participant:
 
     def leave(self, run_id: str) -> None:
         self.runs.pop(run_id, None)
+
+    def active(self, window_s: float = ACTIVE_WINDOW_S) -> bool:
+        """Whether an accepted run's coordinator wrote within ``window_s`` (a run whose
+        coordinator vanished stops counting long before it is forgotten)."""
+        now = time.monotonic()
+        return any(now - m.last_seen <= window_s for m in self.runs.values())
 
     def info(self) -> dict[str, object]:
         """What an accepted invitation tells the coordinator (no data, only settings)."""

@@ -172,6 +172,17 @@ class TrainingService:
         """Whether this node takes part in training runs (its ad's ``training`` flag)."""
         return self._available
 
+    @property
+    def busy(self) -> bool:
+        """Whether a training run involves this node now. Idle work that runs the model (idle
+        learning, trust probes) waits meanwhile: on a few cores a round would otherwise queue
+        behind generations, and the deployment engine starts a process per message."""
+        if self.active is not None and not self.active.finished:
+            return True
+        if self.flower_participant is not None and self.flower_participant.busy:
+            return True
+        return self._participant is not None and self._participant.active()
+
     def set_available(self, value: bool) -> None:
         """Join or leave future runs; the ad is republished when this changes."""
         changed = value != self._available

@@ -269,3 +269,18 @@ def test_the_flower_env_makes_superexecs_poll_for_tasks_every_tenth_of_a_second(
         if key.startswith("FLWR_"):
             monkeypatch.setenv(key, value)
     assert _get_task_poll_interval() == SUPEREXEC_POLL_S == 0.1
+
+
+def test_a_participant_counts_as_in_a_run_only_while_its_coordinator_writes() -> None:
+    """The node's idle work (learning, probes) waits while a run is under way here, but a run
+    whose coordinator vanished must not keep the node busy until it is forgotten (an hour)."""
+    from peermind.node.training._participant import Participant
+
+    participant = Participant(peer_id="12D3KooWself", rows=lambda: ([], []), available=lambda: True,
+                              on_round=lambda *_: None)
+    assert not participant.active()
+    participant.admit("7", "12D3KooWcoordinator")
+    assert participant.active()
+    assert not participant.active(window_s=-1.0)  # nothing written within the window
+    participant.leave("7")
+    assert not participant.active()

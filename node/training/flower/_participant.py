@@ -86,6 +86,11 @@ class FlowerParticipant:
             finally:
                 self._nursery = None
 
+    @property
+    def busy(self) -> bool:
+        """Whether a SuperNode of a run is up here (between a run's start and leave queries)."""
+        return bool(self._runs)
+
     def status(self) -> dict[str, object]:
         return {
             run_id: {
