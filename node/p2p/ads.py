@@ -6,8 +6,8 @@ and on change, to every connected peer on the topic (flood publishing, ``flood.p
 a peer that connects later is handed our latest ad alone at once, instead of waiting
 for the next period. Receivers verify the envelope, check that the gossip origin is the
 ad's signer, keep the newest ad per peer until its TTL runs out, and dial peers they
-learn about: ads double as the discovery mechanism. A peer's ad goes one republish
-period after our connection to it went, unless renewed; the ad of a peer we never connected to (we dial few light
+learn about: ads double as the discovery mechanism. A peer's ad goes when our
+connection to it goes; the ad of a peer we never connected to (we dial few light
 peers) lives a short grace after it arrived (``DISCONNECTED_GRACE_PERIODS`` republish
 periods): its next ad, relayed by others, renews it; if it vanished, the ad goes within
 the grace instead of attracting requests until its TTL.
@@ -53,14 +53,6 @@ AD_DIAL_TIMEOUT_S = 10.0
 """As long as py-libp2p's own stream negotiation wait: on a busy machine a handshake takes seconds
 (N = 20 runs logged negotiations timing out at 10 s), and a dial cut at 3 s threw away a
 connection about to be made, to start over on the signer's next ad."""
-LOST_GRACE_PERIODS = 1.0
-"""How many republish periods a peer's ad outlives our lost connection to it (not renewed by the loss).
-
-Dropped at once, every lost connection left a gap until the peer's next ad came relayed or
-over a new connection: 20 all-SmolLM2 nodes on 2 cores lost 20-140 connections a run (resets
-of CPU-starved processes) and never all held every ad at one moment (docs/results/
-scale-system-s6.json: 139 s). Within a period a reachable peer's next ad renews it; a
-vanished peer's ad goes then."""
 DISCONNECTED_GRACE_PERIODS = 4.0
 """How many of our republish periods the ad of a peer we hold no connection to lives after it arrived.
 
@@ -134,16 +126,6 @@ class AdBoard:
         """``peer_id``'s ad while it is fresh, else None."""
         entry = self._ads.get(peer_id)
         return entry if entry is not None and entry.fresh(self._now()) else None
-
-    def limit(self, peer_id: str, seconds: float) -> bool:
-        """Let ``peer_id``'s ad live at most ``seconds`` more (never longer than it would); True if held."""
-        entry = self._ads.get(peer_id)
-        if entry is None or not entry.fresh(self._now()):
-            return False
-        deadline = self._now() + seconds
-        if deadline < entry.expires_at:
-            self._ads[peer_id] = PeerAd(entry.peer_id, entry.ad, entry.received_at, deadline)
-        return True
 
     def remove(self, peer_id: str) -> None:
         """Forget ``peer_id``'s ad (banned, left the network, or its connection dropped)."""
@@ -277,28 +259,26 @@ class AdGossip:
             self._wake = trio.Event()
 
     async def _watch_connections(self) -> None:
-        """Limit the ad of a peer whose connection went to one period; limit the ads of peers we never connected to.
+        """Drop the ad of a peer whose connection went; limit the ads of peers we never connected to.
 
-        A lost connection leaves the ad ``LOST_GRACE_PERIODS`` periods, counted from the
-        loss and renewed only by a new ad: a peer cut off by a flapping link (``testnet
-        fault drop``) still delivers fresh ads over connections that live for
-        milliseconds, and a grace renewed by those made the cut never show
-        (tests/testnet/test_links.py); such ads fall under the rule for unconnected peers
-        below. If the peer comes back, our dial on its next ad or its own reconnects it
-        and the hand-over brings its ad back within a second.
+        A lost connection drops the ad at once, as before: a peer cut off by a flapping
+        link (``testnet fault drop``) still delivers fresh ads over connections that live
+        for milliseconds, and keeping its ad on those made the cut never show
+        (tests/testnet/test_links.py). If the peer comes back, our dial on its next ad or
+        its own reconnects it and the hand-over brings its ad back within a second.
         A node holds connections to few light peers, so most ads reach it relayed: those
         of peers it holds no connection to live ``DISCONNECTED_GRACE_PERIODS`` periods
         after they arrived (renewed by the next one), checked on every poll, so an ad
         that came over a connection opened and closed between two polls is limited too.
         """
         grace_s = DISCONNECTED_GRACE_PERIODS * self._republish_s
-        lost_grace_s = LOST_GRACE_PERIODS * self._republish_s
         known: set[str] = set()
         while True:
             current = {peer.to_base58() for peer in self._host.get_network().get_connections_map()}
             for peer in known - current:
-                if self._board.limit(peer, lost_grace_s):
-                    log.info("peer disconnected: its ad goes unless renewed", extra={"peer": peer, "within_s": lost_grace_s})
+                if self._board.get(peer) is not None:
+                    log.info("peer disconnected: dropping its ad", extra={"peer": peer})
+                self._board.remove(peer)
             known = current
             self._board.limit_unconnected(current, grace_s)
             await trio.sleep(CONNECTION_POLL_S)

@@ -162,47 +162,6 @@ def test_the_ad_of_a_peer_we_are_not_connected_to_lives_a_grace_after_arrival_un
     assert {e.peer_id for e in board.fresh()} == {"connected"}  # a connected peer's ad lives its TTL
 
 
-def test_a_lost_connection_leaves_the_ad_one_period_counted_from_the_loss() -> None:
-    clock = _Clock()
-    board = AdBoard(now=clock)
-    board.offer("p", CapabilityAd(network="t", addrs=[], ttl_s=60, seq=1))
-    assert board.limit("p", 5.0)
-    clock.now += 4.0
-    assert not board.limit("absent", 5.0)
-    assert board.limit("p", 5.0)  # a second loss does not extend it: still 1 s left
-    clock.now += 1.5
-    assert board.get("p") is None and board.prune() == ["p"]
-    board.offer("p", CapabilityAd(network="t", addrs=[], ttl_s=60, seq=2))  # a new ad renews it
-    clock.now += 30.0
-    assert board.get("p") is not None
-
-
-async def test_the_connection_watch_keeps_a_lost_peers_ad_until_a_period_passed() -> None:
-    clock = _Clock()
-    board = AdBoard(now=clock)
-    host = _FakeHost(_peer(), 0)
-    kept, lost = _peer(), _peer()
-    host.connections = {kept: [object()], lost: [object()]}
-    for peer in (kept, lost):
-        board.offer(peer.to_base58(), CapabilityAd(network="t", addrs=[], ttl_s=60, seq=1))
-
-    async def never() -> CapabilityAd:
-        raise AssertionError("not publishing in this test")
-
-    gossip = AdGossip(host, Signer.generate(), Verifier(), board, "t", never,  # type: ignore[arg-type]
-                      republish_s=5.0, on_evidence=lambda *_a: None)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(gossip._watch_connections)
-        await trio.sleep(0.3)
-        del host.connections[lost]
-        await trio.sleep(0.3)
-        clock.now += 4.9
-        assert {e.peer_id for e in board.fresh()} == {kept.to_base58(), lost.to_base58()}
-        clock.now += 0.2
-        assert {e.peer_id for e in board.fresh()} == {kept.to_base58()}
-        nursery.cancel_scope.cancel()
-
-
 class _FakeHost:
     """Just what the dial policy reads: our ID and the connections map."""
 
