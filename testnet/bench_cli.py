@@ -385,6 +385,13 @@ def _add_load(bench: Any) -> None:
     add_parser(bench)
 
 
+def _add_embed(bench: Any) -> None:
+    """MiniLM fp32 vs int8 graph (federated embedder owner)."""
+    from ._bench_embed import add_parser
+
+    add_parser(bench)
+
+
 def _add_collab(bench: Any) -> None:
     """Routing-decision latency and negotiation overhead (node/collab owner)."""
     from ._collab_bench import add_parser
@@ -445,7 +452,8 @@ def _add_knowledge(bench: Any) -> None:
 
 
 SUBCOMMANDS: list[Callable[[Any], None]] = [_add_node, _add_stream, _add_envelope, _add_eval, _add_system, _add_scale, _add_trust, _add_federated,
-                                             _add_collab, _add_coldstart, _add_knowledge, _add_backend, _add_load]
+                                             _add_collab, _add_coldstart, _add_knowledge, _add_backend, _add_load,
+                                             _add_embed]
 
 
 def register(sub: Any) -> None:
