@@ -41,6 +41,7 @@ from peermind.trust import EvidenceSink, ViolationSource
 
 from .evidence import protocol_evidence
 from .flood import FloodPublishGossipSub
+from .half_open import HalfOpenPeers
 from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
 from .intake import RoomyPubsub
 from .streams import UnexpectedMessage
@@ -273,8 +274,12 @@ class AdGossip:
         """
         grace_s = DISCONNECTED_GRACE_PERIODS * self._republish_s
         known: set[str] = set()
+        half_open = HalfOpenPeers()
         while True:
-            current = {peer.to_base58() for peer in self._host.get_network().get_connections_map()}
+            connections = self._host.get_network().get_connections_map()
+            if self._pubsub is not None:
+                await self._close_half_open(half_open, list(connections))
+            current = {peer.to_base58() for peer in connections}
             for peer in known - current:
                 if self._board.get(peer) is not None:
                     log.info("peer disconnected: dropping its ad", extra={"peer": peer})
@@ -282,6 +287,16 @@ class AdGossip:
             known = current
             self._board.limit_unconnected(current, grace_s)
             await trio.sleep(CONNECTION_POLL_S)
+
+    async def _close_half_open(self, half_open: HalfOpenPeers, connected: list[ID]) -> None:
+        """Close connections over which our gossip never got a stream (see half_open.py)."""
+        assert self._pubsub is not None
+        subscribed = self._pubsub.peer_topics.get(self._topic, set())
+        for peer in half_open.due(subscribed, self._pubsub.peers, connected):
+            log.info("our gossip stream to a peer never opened: closing the connection to redial",
+                     extra={"peer": peer.to_base58()})
+            with trio.move_on_after(2.0):
+                await self._host.disconnect(peer)
 
     async def _prune_loop(self) -> None:
         while True:
