@@ -47,7 +47,7 @@ async def run_cascade(collab: Collaborator, ctx: QueryContext, estimates: list[E
         reply = await collab.ask_first(ctx, [e.candidate for e in tier])
         if reply is None:
             continue  # the whole tier failed: the next tier answers instead
-        stronger = better_than(reply.candidate.model, [e for t in tiers[i + 1:] for e in t], ctx.predictions)
+        stronger = better_than(reply.candidate.model, [e for t in tiers[i + 1:] for e in t], ctx.evidence)
         reason = f"cheapest tier {reply.candidate.model}" if i == 0 else f"tier {i} ({reply.candidate.model}) after earlier tiers failed"
         return await escalate(collab, ctx, reply, stronger, reason=reason, mode="cascade")
     raise collab.failed(ctx)
@@ -95,7 +95,7 @@ async def escalate(
         better = await collab.ask_first(ctx, [e.candidate for e in tier])
         if better is None:
             continue
-        rest = better_than(better.candidate.model, [e for t in tiers[j + 1:] for e in t], ctx.predictions)
+        rest = better_than(better.candidate.model, [e for t in tiers[j + 1:] for e in t], ctx.evidence)
         return await escalate(collab, ctx, better, rest, reason=f"{summary}: escalated to {better.candidate.model}",
                               mode=mode, earlier=spent)
     return collab.answer(ctx, reply, others=earlier, escalated=bool(earlier),
@@ -105,9 +105,11 @@ async def escalate(
 def better_than(model: str, estimates: list[Estimate], predictions: dict[str, float]) -> list[Estimate]:
     """The escalation targets the evidence does not rank below ``model`` for this query.
 
-    A pricier tier is not a better one: where the router predicts P(correct) for both
-    models, escalating to a model predicted worse only adds cost (and, measured here,
-    loses accuracy). Without predictions (cold start) every pricier tier stays.
+    A pricier tier is not a better one: where the evidence gives P(correct) for both
+    models (the per-query predictions, or while the embedder loads each model's overall
+    labelled accuracy: ``QueryContext.evidence``), escalating to a model it ranks worse
+    only adds cost (and, measured here, loses accuracy). Without any labelled row (cold
+    start) every pricier tier stays.
     """
     own = predictions.get(model)
     if own is None:

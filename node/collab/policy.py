@@ -139,6 +139,15 @@ class QueryContext:
     router_note: str = ""
     quality: QualityView | None = None
     knowledge_weight: MatchWeight | None = None  # the knowledge match's weight for this query (learned)
+    overall: dict[str, float] = field(default_factory=dict)
+    """Each model's overall labelled accuracy, filled while the query cannot be embedded yet
+    (embedder loading): routing keeps the ad prior then, but escalation still reads evidence."""
+
+    @property
+    def evidence(self) -> dict[str, float]:
+        """P(correct) per model that escalation compares: the per-query predictions, else the
+        models' overall labelled accuracy (empty only on a true cold start)."""
+        return self.predictions or self.overall
 
     @property
     def remaining_s(self) -> float:
@@ -286,6 +295,7 @@ class Collaborator:
         if not self.embedder.ready:
             self.embedder.request_load()
             ctx.router_note = "prior (embedder loading)"
+            ctx.overall = self.quality.overall_accuracy(models)
             return {}
         ctx.embedding = await self.embedder.embed(query_text(ctx.job))
         head_means = self.router.predict(ctx.embedding) if heads else {}

@@ -99,6 +99,12 @@ class QualityMemory:
             "models": {m: {"rows": n.rows_of(m), "accuracy": round(n.accuracy(m) or 0.0, 4)} for m in n.models()},
         }
 
+    def overall_accuracy(self, models: Iterable[str]) -> dict[str, float]:
+        """Model -> its labelled accuracy on every question (shrunk towards 0.5), for the models
+        with rows: the evidence left when a query cannot be embedded."""
+        found = {m: self.neighbours.accuracy(m) for m in models}
+        return {m: a for m, a in found.items() if a is not None}
+
     async def sync(self, *, force: bool = False) -> None:
         """Re-read the store's labelled rows if they changed (cheap count check first)."""
         if self._store is None:

@@ -246,3 +246,23 @@ def test_the_margin_prices_cost_over_the_candidates_price_range() -> None:
     same = estimate([cheap, candidate("c2", **SMALL)], {"smollm2": 0.5}, prompt_tokens=50, max_tokens=1,
                     cost_weight=None, cheap_margin=0.5, latency_weight=0.0)
     assert [round(e.utility, 6) for e in same] == [0.5, 0.5]
+
+
+async def test_cascade_reads_the_evidence_while_the_embedder_loads() -> None:
+    """Just after start-up the query cannot be embedded yet (routing keeps the ad prior so no
+    question waits for torch), but the labelled rows are there: cascade must not escalate to a
+    model they rank worse (it did: with no per-query prediction every pricier tier counted as
+    better)."""
+    net = net3()
+    net.set("me", scores=mc(-1.0, -1.1, -1.2))  # unsure: below any threshold
+    embedder = fake_embedder()
+    embedder.loaded = False
+    mem = memory({"smollm2": [True] * 7 + [False] * 3, "gemma3-270m": [False] * 8 + [True] * 2})
+    answer = await net.collaborator(embedder=embedder, quality=mem).run(MC, mode="cascade",
+                                                                        tactics=Tactics(threshold=0.99))
+    assert answer.router == "prior (embedder loading)"
+    assert answer.model == "smollm2" and not answer.escalated and "big" not in net.asked
+    better = memory({"smollm2": [False] * 8, "gemma3-270m": [True] * 8})
+    answer = await net3().collaborator(embedder=embedder, quality=better).run(MC, mode="cascade",
+                                                                             tactics=Tactics(threshold=0.99))
+    assert answer.escalated and answer.answered_by == "big"
