@@ -54,6 +54,8 @@ CASES: list[tuple[str, list[str], list[str], Setup]] = [
      ["--nodes >= 2"], _nothing),
     ("trust-adversary-cpu", ["bench", "trust", "--adversary-cpu", "-1", "--out", "{tmp}/t.json", "--testnet-dir",
                              "{tmp}/net"], ["--adversary-cpu", "-1"], _nothing),
+    ("trust-work-share", ["bench", "trust", "--newcomer-work-share", "2", "--out", "{tmp}/t.json", "--testnet-dir",
+                          "{tmp}/net"], ["--newcomer-work-share", "2"], _nothing),
     ("collab-nodes", ["bench", "collab", "--nodes", "0", "--out", "{tmp}/c.json", "--dir", "{tmp}/net"], ["--nodes >= 2"],
      _nothing),
     ("eval-unknown-mode", ["bench", "eval", "--mode", "nosuch", "--testnet-dir", "{tmp}/net"], ["unknown mode 'nosuch'"],

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 from peermind.testnet._cpu_budget import CpuBudget
-from peermind.testnet._trust_bench import TrustBenchSettings
+from peermind.testnet._trust_bench import TrustBenchSettings, _node_args
 
 SPIN = [sys.executable, "-c", "while True: pass"]
 """One process that would take a whole core if let."""
@@ -49,3 +49,14 @@ def test_the_bench_holds_the_attacker_to_half_a_core_by_default() -> None:
     assert TrustBenchSettings().adversary_cpu == 0.5 and TrustBenchSettings().adversary_nice == 0
     with pytest.raises(ValueError):
         CpuBudget(0.0, "test")
+
+
+def test_the_bench_runs_its_nodes_with_the_newcomer_work_budget_a_node_leaves_off() -> None:
+    """The committed Sybil/flooder figures were taken with the pool's work budget at 0.1; a node's own default is 0."""
+    from peermind.node.config import load_config
+
+    assert load_config(env={}).trust.newcomer_work_share == 0.0
+    args = _node_args(TrustBenchSettings(), trust=True)
+    assert "trust.newcomer_work_share=0.1" in args
+    assert "trust.newcomer_work_share=0.0" in _node_args(TrustBenchSettings(newcomer_work_share=0.0), trust=True)
+
