@@ -156,6 +156,13 @@ def run_embedding_benchmark(
     return out
 
 
+def _median_ci95(ratios: list[float], draws: int) -> list[float]:
+    """95% bootstrap interval of the median of ``ratios`` (fixed seed, so a rerun on the same timings agrees)."""
+    rng = np.random.default_rng(0)
+    medians = np.sort([np.median(rng.choice(ratios, len(ratios))) for _ in range(draws)])
+    return [round(float(medians[int(0.025 * draws)]), 4), round(float(medians[int(0.975 * draws) - 1]), 4)]
+
+
 def compare_embedding_runtimes(texts: list[str], *, draws: int = 2000) -> dict[str, Any]:
     """MiniLM on onnxruntime vs on torch (one thread each), query by query in this process.
 
@@ -181,14 +188,12 @@ def compare_embedding_runtimes(texts: list[str], *, draws: int = 2000) -> dict[s
         torch_ms.append(timed["torch"])
         diff = max(diff, float(np.abs(vectors["onnx"] - vectors["torch"]).max()))
     ratios = [a / b for a, b in zip(onnx_ms, torch_ms, strict=True)]
-    rng = np.random.default_rng(0)
-    medians = np.sort([np.median(rng.choice(ratios, len(ratios))) for _ in range(draws)])
     return {
         "n": len(texts),
         "onnx_ms_p50": round(statistics.median(onnx_ms), 2),
         "torch_ms_p50": round(statistics.median(torch_ms), 2),
         "ratio_p50": round(statistics.median(ratios), 4),
-        "ratio_p50_ci95": [round(float(medians[int(0.025 * draws)]), 4), round(float(medians[int(0.975 * draws) - 1]), 4)],
+        "ratio_p50_ci95": _median_ci95(ratios, draws),
         "max_abs_diff": diff,
     }
 
@@ -249,14 +254,12 @@ def compare_int8_graph(texts: list[str], *, draws: int = 2000) -> dict[str, Any]
     np.fill_diagonal(mixed, -np.inf)
     kept = float(np.mean(same.argmax(axis=1) == mixed.argmax(axis=1)))
     ratios = [a / b for a, b in zip(int8_ms, fp32_ms, strict=True)]
-    rng = np.random.default_rng(0)
-    medians = np.sort([np.median(rng.choice(ratios, len(ratios))) for _ in range(draws)])
     return {
         "n": len(texts),
         "fp32_ms_p50": round(statistics.median(fp32_ms), 2),
         "int8_ms_p50": round(statistics.median(int8_ms), 2),
         "ratio_p50": round(statistics.median(ratios), 4),
-        "ratio_p50_ci95": [round(float(medians[int(0.025 * draws)]), 4), round(float(medians[int(0.975 * draws) - 1]), 4)],
+        "ratio_p50_ci95": _median_ci95(ratios, draws),
         "cosine_min": round(float(cosines.min()), 4),
         "cosine_p50": round(float(np.median(cosines)), 4),
         "nearest_neighbour_kept": round(kept, 4),

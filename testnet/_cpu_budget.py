@@ -38,6 +38,18 @@ SHARES_V1 = 10240
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+
+def _new_group(group: Path, settings: dict[str, str]) -> Path:
+    """Create cgroup ``group`` with ``settings`` (file -> value), in order; removed again if one is refused."""
+    group.mkdir(exist_ok=True)
+    try:
+        for name, value in settings.items():
+            (group / name).write_text(value)
+    except OSError:
+        group.rmdir()
+        raise
+    return group
+
 class CpuBudget:
     """A CPU share for a set of processes; ``add`` them, ``close`` after they are gone."""
 
@@ -66,30 +78,16 @@ class CpuBudget:
             if (base / "cgroup.controllers").exists() and "cpu" in (base / "cgroup.controllers").read_text().split():
                 if "cpu" not in (base / "cgroup.subtree_control").read_text().split():
                     (base / "cgroup.subtree_control").write_text("+cpu")
-                group = base / name
-                group.mkdir(exist_ok=True)
-                try:
-                    (group / "cpu.max").write_text(f"{round(self.cores * PERIOD_US)} {PERIOD_US}")
-                    (group / "cpu.weight").write_text(str(WEIGHT_V2))
-                except OSError:
-                    group.rmdir()
-                    raise
-                return group
+                return _new_group(base / name, {"cpu.max": f"{round(self.cores * PERIOD_US)} {PERIOD_US}",
+                                                "cpu.weight": str(WEIGHT_V2)})
         raise FileNotFoundError("no cgroup v2 hierarchy with the cpu controller")
 
     def _make_v1(self, root: Path, name: str) -> Path:
         for base in (root / "cpu", root / "cpu,cpuacct"):
             if (base / "cpu.cfs_quota_us").exists():
-                group = base / name
-                group.mkdir(exist_ok=True)
-                try:
-                    (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-                    (group / "cpu.cfs_quota_us").write_text(str(round(self.cores * PERIOD_US)))
-                    (group / "cpu.shares").write_text(str(SHARES_V1))
-                except OSError:
-                    group.rmdir()
-                    raise
-                return group
+                return _new_group(base / name, {"cpu.cfs_period_us": str(PERIOD_US),
+                                                "cpu.cfs_quota_us": str(round(self.cores * PERIOD_US)),
+                                                "cpu.shares": str(SHARES_V1)})
         raise FileNotFoundError("no cgroup v1 cpu hierarchy")
 
     def add(self, pid: int) -> None:
