@@ -38,7 +38,6 @@ SHARES_V1 = 10240
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-
 def _new_group(group: Path, settings: dict[str, str]) -> Path:
     """Create cgroup ``group`` with ``settings`` (file -> value), in order; removed again if one is refused."""
     group.mkdir(exist_ok=True)
@@ -49,6 +48,7 @@ def _new_group(group: Path, settings: dict[str, str]) -> Path:
         group.rmdir()
         raise
     return group
+
 
 class CpuBudget:
     """A CPU share for a set of processes; ``add`` them, ``close`` after they are gone."""
