@@ -97,6 +97,8 @@ short. With GAP_DECAY that is one refusal per ~14 answers, far below the 2x-allo
 tier that a node records as flooding (measured with a gap of only the wait asked for:
 161 refusals for ~430 answers, and 5 flood records against the seeding node)."""
 SPLIT_ORDER = {"train": 0, "validation": 1, "generate": 2}
+RESERVED_WAIT_S = 0.2
+"""How often a slot whose model's remaining train items are kept for another peer looks again."""
 MAX_USER_ITEMS = 20_000
 RECENT_ROWS = 20
 
@@ -269,14 +271,14 @@ class SeedRunner:
                    for model in by_model}
         p.skipped_existing += sum(len(items) - len(todo) for todo in pending.values())
         needed = {(split, it.id): it for todo in pending.values() for split, it in todo}
-        queues: dict[str, deque[_Work]] = {}
+        queues: dict[str, _ModelQueue] = {}
         for model, todo in pending.items():
-            queues[model] = deque(
+            queues[model] = _ModelQueue(deque(
                 _Work(it.id, item_job(it) if split != "generate" else generate_job(it), split, (split, it.id), it.gold)
                 for split, it in sorted(todo, key=lambda pair: SPLIT_ORDER[pair[0]])
-            )
-            p.per_model[model] = {"done": 0, "correct": 0, "failed": 0, "total": len(queues[model])}
-        p.total = sum(len(q) for q in queues.values())
+            ), {c.peer_id for c in by_model[model] if not c.is_local})
+            p.per_model[model] = {"done": 0, "correct": 0, "failed": 0, "total": len(queues[model].items)}
+        p.total = sum(len(q.items) for q in queues.values())
         p.phase = "scoring through the network"
         p.scoring_started_at = time.time()
         self._vectors, self._embedded, self._held = {}, trio.Event(), []
@@ -288,18 +290,22 @@ class SeedRunner:
                     slots = candidate.max_concurrency + 1 if candidate.is_local else candidate.max_concurrency
                     for _ in range(min(MAX_IN_FLIGHT, slots)):
                         nursery.start_soon(self._worker, model, candidate, queues[model], peer)
-        p.left = sum(len(q) for q in queues.values())
+        p.left = sum(len(q.items) for q in queues.values())
         p.phase = "fitting the router"
         return await self.fit_and_calibrate(plan.target_escalation, plan.target_share, source="seed")
 
-    async def _worker(self, model: str, candidate: Candidate, queue: deque[_Work], peer: _PeerState) -> None:
+    async def _worker(self, model: str, candidate: Candidate, shared: _ModelQueue, peer: _PeerState) -> None:
         """One request slot to one peer: take the model's next item, honour the peer's refusals."""
         p = self.progress
+        queue = shared.items
         while queue and peer.failures < MAX_CONSECUTIVE_FAILURES:
             await peer.turn()
             if not queue:  # another worker took the last item while this one waited
                 break
-            work = queue.popleft()
+            work = shared.take(candidate.peer_id)
+            if work is None:  # what is left is kept for a peer that has no training row yet
+                await trio.sleep(RESERVED_WAIT_S)
+                continue
             result, attempt = await self._attempt(work.job, candidate, peer.timeout_s)
             if result is None and attempt.outcome in BACK_OFF:
                 queue.appendleft(work)  # the peer asked us to slow down: not a failure
@@ -314,6 +320,8 @@ class SeedRunner:
             peer.answered()
             if result is None:
                 peer.failures += 1
+                if peer.failures >= MAX_CONSECUTIVE_FAILURES:  # it stopped answering: free what it was kept
+                    shared.needs_train.discard(candidate.peer_id)
                 work.tries += 1
                 if work.tries < 2:
                     queue.append(work)
@@ -322,6 +330,8 @@ class SeedRunner:
                     p.per_model[model]["failed"] += 1
                 continue
             peer.failures = 0
+            if work.split == "train":
+                shared.needs_train.discard(candidate.peer_id)
             if self._embedded.is_set():
                 self._record(model, candidate, work, result)
             else:
@@ -457,6 +467,35 @@ class SeedRunner:
         metrics = {**self._router.metrics, "validation_routing": report}
         version = self._router.adopt(self._router.model, self._router.source, metrics=metrics, calibration=calibration)
         return {"router_version": version, "validation_routing": report, "calibration": calibration.__dict__}
+
+
+class _ModelQueue:
+    """One model's items in plan order, shared by the slots of every peer that runs it.
+
+    Each remote peer must end a seed with at least one *training* verdict: federated
+    training refuses a node whose rows are all validation rows (``no_data``), and with the
+    train items first in the queue a fast local model could take them all before a slow or
+    throttled peer's first turn. So the last train items are kept for the peers that have
+    none yet (``needs_train``) until they answer one or stop answering.
+    """
+
+    def __init__(self, items: deque[_Work], remote_peers: set[str]) -> None:
+        self.items = items
+        self.needs_train = set(remote_peers) if any(w.split == "train" for w in items) else set()
+
+    def take(self, peer_id: str) -> _Work | None:
+        """The next item for ``peer_id``'s slot, or None while the rest is kept for other peers."""
+        train_left = [w for w in self.items if w.split == "train"]
+        if peer_id in self.needs_train and train_left:
+            self.items.remove(train_left[0])
+            return train_left[0]
+        if len(train_left) > len(self.needs_train - {peer_id}):
+            return self.items.popleft()
+        for work in self.items:
+            if work.split != "train":
+                self.items.remove(work)
+                return work
+        return None
 
 
 class _PeerState:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trio
-from collab_fakes import LARGE, SMALL, FakeEncoder, FakeNet, candidate, fake_embedder
+from collab_fakes import LARGE, SMALL, FakeEncoder, FakeNet, candidate, dead, fake_embedder
 from peermind.bench import Item, mc_context
 from peermind.node.collab.answer import Answer, Contribution
 from peermind.node.collab.embedding import QueryEmbedder, query_text
@@ -327,3 +327,42 @@ async def test_a_peer_that_runs_one_task_gets_one_request_and_refusals_double_th
     for _ in range(14):
         pace.answered()
     assert 0.9 < pace.gap_s < 1.0  # about 14 answers to halve it again
+
+
+class SlowToStart(FakeNet):
+    """A remote peer that asks the seeder to wait before its first task (throttled, or busy
+    with its own start-up) while this node's own copy of the same model answers at once."""
+
+    waits = 3
+
+    async def request_remote(self, peer: str, req: TaskRequest) -> TaskResult:
+        if self.waits:
+            self.waits -= 1
+            raise TaskRefused(peer, TaskRefusal(task_id=req.task_id, reason="rate_limited", retry_after_ms=300))
+        return await self._answer(peer, req)
+
+
+async def test_every_remote_peer_of_a_model_ends_the_seed_with_a_training_verdict(store: Store) -> None:
+    """Training refuses a node whose rows are all validation rows (``no_data``): the CI failure
+    of session 6, where the local SmolLM2 took every train item before its twin's first turn."""
+    net = SlowToStart([candidate("me", local=True, **SMALL), candidate("twin", **SMALL)])
+    net.set("me", delay_s=0.01)
+    reported: list[tuple[str, bytes, bool, str]] = []
+    seeder = SeedRunner(store=store, router=net.collaborator().router, embedder=fake_embedder(),
+                        candidates=lambda: list(net.candidates), attempt=net.collaborator().attempt)
+    seeder.report_outcome = lambda *a: reported.append(a)
+    items = user_items(seed_records(12))
+    await seeder.run(SeedPlan(datasets=(), items=items, generation_items=0))
+    p = seeder.progress
+    assert p.per_model["smollm2"]["done"] == len(items) and p.failed == 0 and p.backoffs >= 3
+    assert any(split == "train" for peer, _, _, split in reported if peer == "twin")
+
+
+async def test_a_peer_that_stops_answering_does_not_keep_the_train_items(store: Store) -> None:
+    net = FakeNet([candidate("me", local=True, **SMALL), candidate("gone", **SMALL)])
+    net.set("gone", error=dead())
+    seeder = SeedRunner(store=store, router=net.collaborator().router, embedder=fake_embedder(),
+                        candidates=lambda: list(net.candidates), attempt=net.collaborator().attempt)
+    items = user_items(seed_records(12))
+    await seeder.run(SeedPlan(datasets=(), items=items, generation_items=0))
+    assert seeder.progress.per_model["smollm2"]["done"] == len(items) and seeder.progress.left == 0
