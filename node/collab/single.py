@@ -46,7 +46,11 @@ def _route_reason(ctx: QueryContext, first: Estimate) -> str:
                 evidence += f"; exploring (draw {view.ranking[model]:.2f})"
         others = ", ".join(f"{m} {q:.2f}" for m, q in sorted(ctx.predictions.items()) if m != model)
         versus = f" vs {others}" if others else ""
-        why = "thin-evidence exploration" if view is not None and model == view.first else "best utility"
+        why = "best utility"
+        if view is not None and model == view.first:
+            why = "thin-evidence exploration"
+        elif view is not None and model in view.explored and any(q > p for m, q in ctx.predictions.items() if m != model):
+            why = "exploration"  # a Thompson draw outranked a model whose posterior mean is higher
         return f"{why}: P(correct)={p:.2f} for {model}{evidence}{versus}; est. cost {first.cost:.4f}{matched}"
     if matched:
         return f"best knowledge match (no labelled answers yet){matched}"

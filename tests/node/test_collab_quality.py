@@ -266,3 +266,28 @@ async def test_cascade_reads_the_evidence_while_the_embedder_loads() -> None:
     answer = await net3().collaborator(embedder=embedder, quality=better).run(MC, mode="cascade",
                                                                              tactics=Tactics(threshold=0.99))
     assert answer.escalated and answer.answered_by == "big"
+
+
+def test_a_draw_that_outranks_a_better_mean_is_called_exploration_not_best_utility() -> None:
+    """`--explain` once said "best utility: P(correct)=0.26 for smollm2 ... exploring (draw 0.63) vs
+    gemma3-270m 0.47": the choice was the draw's, not the means'."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from peermind.node.collab.policy import QueryContext
+    from peermind.node.collab.quality import QualityView
+    from peermind.node.collab.single import _route_reason
+    from peermind.node.collab.utility import Estimate
+
+    def reason(first_model: str, p: float, predictions: dict[str, float]) -> str:
+        post = SimpleNamespace(neighbours=2)
+        view = QualityView({"smollm2": post, "gemma3-270m": post},  # type: ignore[dict-item]
+                           {"smollm2": 0.63, "gemma3-270m": 0.47}, explored=("smollm2",))
+        ctx = SimpleNamespace(predictions=predictions, quality=view, knowledge_weight=None)
+        first = SimpleNamespace(candidate=SimpleNamespace(model=first_model), p_correct=p, cost=0.001, knowledge_match=None)
+        return _route_reason(cast(QueryContext, ctx), cast(Estimate, first))
+
+    drawn = reason("smollm2", 0.26, {"smollm2": 0.26, "gemma3-270m": 0.47})
+    assert drawn.startswith("exploration: P(correct)=0.26 for smollm2") and "exploring (draw 0.63)" in drawn
+    assert reason("smollm2", 0.60, {"smollm2": 0.60, "gemma3-270m": 0.47}).startswith("best utility:")
+    assert reason("gemma3-270m", 0.47, {"smollm2": 0.26, "gemma3-270m": 0.47}).startswith("best utility:")
