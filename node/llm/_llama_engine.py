@@ -37,9 +37,9 @@ from ._engine_api import (
 from ._errors import InvalidRequest, LLMError, ModelNotFound, PromptTooLong
 from ._prefix import block_starts, blocks, kept_prefix
 from ._profiles import ModelProfile
-from ._prompting import QA_STOPS, ChatTemplate, qa_prompt
+from ._prompting import QA_STOPS, ChatTemplate, qa_prompt, validate_messages
 from ._results import ContinuationScore, FinishReason
-from ._scoring import continuation_tokens, move_trailing_space, token_logprobs
+from ._scoring import continuation_tokens, move_trailing_space, row_logprob, token_logprobs
 from ._streaming import committed_text
 
 MEASURE_GEN_TOKENS = 32
@@ -76,6 +76,8 @@ class LlamaEngine:
         self._n_ctx = options.n_ctx
         self._prompt: list[int] = []
         """The last generation prompt, if its blocks are still in the KV cache (see _prefix)."""
+        self._prompt_starts: list[int] = []
+        """Where that prompt's evaluation blocks began."""
         self.reuse_prefix = True
         """Keep whole blocks of the previous prompt (same answers either way; off for tests)."""
         self._n_vocab = self._llm.n_vocab()
@@ -87,6 +89,25 @@ class LlamaEngine:
             if template.strip()
             else None
         )
+        self._tail_controls = self._final_turn_controls()
+
+    def _final_turn_controls(self) -> int:
+        """Control tokens in the template's last turn (the final message and the generation prompt).
+
+        Rendered for two one-message chats: the control tokens from the last one inside their
+        common prefix (where the final turn begins) to the end. 1 (each control token starts a
+        block) without a template or with one whose turns carry no control token.
+        """
+        if self._template is None:
+            return 1
+        one, other = (
+            self._tokenize(self._template.render(validate_messages([{"role": "user", "content": text}])), False)
+            for text in ("a", "b")
+        )
+        common = next((i for i, (x, y) in enumerate(zip(one, other, strict=False)) if x != y), len(one))
+        controls = [i for i in range(1, len(one)) if self._is_control(one[i])]
+        turn = [i for i in controls if i <= common]
+        return max(sum(1 for i in controls if i >= turn[-1]), 1) if turn else 1
 
     def _token_text(self, token: int) -> str:
         return self._llm._model.token_get_text(token) if token != -1 else ""
@@ -125,8 +146,8 @@ class LlamaEngine:
         the number of tokens evaluated (the prompt minus the kept prefix).
         """
         llm = self._llm
-        starts = block_starts(tokens, self._is_control)
-        keep = kept_prefix(self._prompt, tokens, starts) if self.reuse_prefix else 0
+        starts = block_starts(tokens, self._is_control, self._tail_controls)
+        keep = kept_prefix(self._prompt, self._prompt_starts, tokens, starts) if self.reuse_prefix else 0
         if keep and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
             llm.n_tokens = keep
         else:
@@ -135,7 +156,7 @@ class LlamaEngine:
         self._prompt = []  # until the blocks below are all in
         for start, end in blocks(starts, keep, len(tokens)):
             self._decode_checked(partial(llm.eval, list(tokens[start:end])))
-        self._prompt = list(tokens)
+        self._prompt, self._prompt_starts = list(tokens), starts
         return len(tokens) - keep
 
     def _is_control(self, token: int) -> bool:
@@ -230,7 +251,7 @@ class LlamaEngine:
                 if llama_vocab_is_eog(self._vocab, token):
                     finish = "stop"
                     break
-                logprobs.append(float(token_logprobs(self._last_logits()[None, :], [token])[0]))
+                logprobs.append(row_logprob(self._last_logits(), token))
                 raw += llm.detokenize([token])
                 text = raw.decode("utf-8", errors="ignore")
                 cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)

@@ -6,11 +6,17 @@ would make an answer depend on what ran before, and peers that re-run a question
 verify an answer need the same input to give the same output. Here a prompt is always
 evaluated in the same blocks, a function of its own tokens: a block starts at every
 control token (chat templates put one at every message boundary, so the template's
-fixed opening ends a block). A prefix is kept only in whole blocks the previous prompt
-computed, and the rest is evaluated block by block exactly as from an empty cache, so
-the same numbers come out either way (tests/node/test_llm_prefix_reuse.py checks it
-byte for byte over many prompts). A model without control tokens in its prompts
-(the question/answer format) has one block: nothing is kept, as before.
+fixed opening ends a block), except that the prompt's last turn (the final message and
+the template's generation prompt: ``tail_controls`` control tokens, counted once per
+template) is one block. That last turn is what differs from one request to the next,
+and each decode call has a fixed cost, so it is evaluated in one batch, as a bare
+llama.cpp call evaluates what follows its cached prefix.
+
+A prefix is kept only in whole blocks that both the previous prompt and this one
+have, and the rest is evaluated block by block exactly as from an empty cache, so the
+same numbers come out either way (tests/node/test_llm_prefix_reuse.py checks it byte
+for byte over many prompts). A model without control tokens in its prompts (the
+question/answer format) has one block: nothing is kept, as before.
 """
 
 from __future__ import annotations
@@ -18,16 +24,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 
-def block_starts(tokens: Sequence[int], is_control: Callable[[int], bool]) -> list[int]:
-    """Positions where evaluation blocks begin: 0 and every later control token."""
-    return [0] + [i for i in range(1, len(tokens)) if is_control(tokens[i])]
+def block_starts(tokens: Sequence[int], is_control: Callable[[int], bool], tail_controls: int = 1) -> list[int]:
+    """Positions where evaluation blocks begin: 0 and every later control token, except that
+    the last ``tail_controls`` control tokens (the final turn) share one block, the first of them."""
+    controls = [i for i in range(1, len(tokens)) if is_control(tokens[i])]
+    merged = max(tail_controls - 1, 0)
+    return [0] + controls[: max(len(controls) - merged, 0)]
 
 
-def kept_prefix(previous: Sequence[int], tokens: Sequence[int], starts: Sequence[int]) -> int:
+def kept_prefix(
+    previous: Sequence[int], previous_starts: Sequence[int], tokens: Sequence[int], starts: Sequence[int]
+) -> int:
     """How many leading tokens of ``tokens`` to keep from ``previous`` (both block-evaluated).
 
-    The largest block start that lies inside the common prefix and leaves at least one
-    token to evaluate (the next token's logits must come from a live decode).
+    The largest position that starts a block of both prompts, lies inside their common
+    prefix and leaves at least one token to evaluate (the next token's logits must come
+    from a live decode). Blocks before a start both prompts share are the same blocks,
+    since both split at the same control tokens and merge only a suffix of them.
     """
     common = 0
     for a, b in zip(previous, tokens, strict=False):
@@ -35,7 +48,8 @@ def kept_prefix(previous: Sequence[int], tokens: Sequence[int], starts: Sequence
             break
         common += 1
     limit = min(common, len(tokens) - 1)
-    return max((s for s in starts if s <= limit), default=0)
+    shared = set(previous_starts)
+    return max((s for s in starts if s <= limit and s in shared), default=0)
 
 
 def blocks(starts: Sequence[int], keep: int, length: int) -> list[tuple[int, int]]:

@@ -22,6 +22,20 @@ def token_logprobs(rows: npt.NDArray[np.floating], tokens: Sequence[int]) -> npt
     return picked - log_norm
 
 
+def row_logprob(row: npt.NDArray[np.float32], token: int) -> float:
+    """log softmax(row)[token] for one row of raw logits, the per-token figure of a generation.
+
+    Computed in the row's own float32 (the exponent sum accumulates in float64) without the
+    float64 copy of the whole vocabulary that ``token_logprobs`` makes: generation calls this
+    once per token, and that copy cost about 2% of a one-thread answer's time. Agrees with
+    ``token_logprobs`` to ~1e-6 nats, and is a function of the logits alone.
+    """
+    top = row.max()
+    shifted = np.subtract(row, top)
+    np.exp(shifted, out=shifted)
+    return float(row[token] - top) - float(np.log(shifted.sum(dtype=np.float64)))
+
+
 def move_trailing_space(context: str, continuation: str) -> tuple[str, str]:
     """Move the context's trailing whitespace onto the continuation (lm-eval-harness rule).
 

@@ -1,7 +1,7 @@
 """KV prefix reuse in whole blocks: answers byte-identical with and without it.
 
 The unit tests check the block rules on token lists; the integration test runs many chat
-prompts (shared template openings, system messages, multi-turn, repeats) through two real
+prompts (shared template openings, system messages, multi-turn after its first turn, repeats) through two real
 SmolLM2 engines one after the other, one keeping whole blocks of the previous prompt and
 one always starting from an empty cache, and demands the same text, token counts and
 mean log-probability (compared exactly: the logits must be the same bits).
@@ -33,16 +33,39 @@ def test_blocks_start_at_control_tokens() -> None:
     assert blocks([0, 3, 5], 3, len(tokens)) == [(3, 5), (5, 8)]
 
 
+def test_the_final_turn_is_one_block() -> None:
+    # opening, then a turn of three control tokens (user, end of turn, assistant): one block.
+    tokens = [100, 5, 101, 100, 7, 8, 101, 100, 9]
+    assert block_starts(tokens, is_control, tail_controls=3) == [0, 2, 3]
+    assert blocks([0, 2, 3], 3, len(tokens)) == [(3, 9)]
+    # Fewer control tokens than the turn has: everything after position 0 is one block.
+    assert block_starts([100, 5, 101, 6], is_control, tail_controls=3) == [0]
+    assert block_starts([5, 6, 7], is_control, tail_controls=3) == [0]
+
+
 def test_only_whole_blocks_inside_the_common_prefix_are_kept() -> None:
     previous = [100, 5, 6, 101, 7, 100, 8, 9]
     starts = [0, 3, 5]
-    assert kept_prefix(previous, [100, 5, 6, 101, 7, 100, 1, 2], starts) == 5
-    assert kept_prefix(previous, [100, 5, 6, 101, 4, 100, 8, 9], block_starts([100, 5, 6, 101, 4, 100, 8, 9], is_control)) == 3
-    assert kept_prefix(previous, [100, 5, 9], [0]) == 0  # diverges inside the first block
-    assert kept_prefix([], previous, starts) == 0
+    assert kept_prefix(previous, starts, [100, 5, 6, 101, 7, 100, 1, 2], starts) == 5
+    other = [100, 5, 6, 101, 4, 100, 8, 9]
+    assert kept_prefix(previous, starts, other, block_starts(other, is_control)) == 3
+    assert kept_prefix(previous, starts, [100, 5, 9], [0]) == 0  # diverges inside the first block
+    assert kept_prefix([], [], previous, starts) == 0
     # The same prompt again: the last block is evaluated anew (its logits start the answer).
-    assert kept_prefix(previous, previous, starts) == 5
-    assert kept_prefix(previous, previous[:5], [0, 3]) == 3
+    assert kept_prefix(previous, starts, previous, starts) == 5
+    assert kept_prefix(previous, starts, previous[:5], [0, 3]) == 3
+
+
+def test_a_block_the_previous_prompt_merged_is_not_kept() -> None:
+    # opening [0, 2), end [2, 3), then the final turn [3, 7) in one block (user, end, assistant).
+    previous = [100, 5, 101, 100, 7, 101, 100]
+    previous_starts = block_starts(previous, is_control, tail_controls=3)
+    assert previous_starts == [0, 2, 3]
+    # A follow-up turn splits that stretch at 5 and 6: only blocks before 3 were computed alike.
+    follow_up = previous + [8, 9, 101, 100, 4, 101, 100]
+    starts = block_starts(follow_up, is_control, tail_controls=3)
+    assert starts == [0, 2, 3, 5, 6, 9, 10]
+    assert kept_prefix(previous, previous_starts, follow_up, starts) == 3
 
 
 PROMPTS: list[list[dict[str, str]]] = [
@@ -54,6 +77,7 @@ PROMPTS: list[list[dict[str, str]]] = [
 ] + [
     [{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": "Colour of grass?"}],
     [{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": "Colour of snow?"}],
+    [{"role": "user", "content": "Hi"}],  # its final turn was one block; the follow-up splits it
     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"},
      {"role": "user", "content": "Tell me a fact."}],
     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"},
