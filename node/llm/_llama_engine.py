@@ -89,25 +89,29 @@ class LlamaEngine:
             if template.strip()
             else None
         )
-        self._tail_controls = self._final_turn_controls()
+        self._tail_controls, self._turn_header = self._final_turn()
 
-    def _final_turn_controls(self) -> int:
-        """Control tokens in the template's last turn (the final message and the generation prompt).
+    def _final_turn(self) -> tuple[int, list[int]]:
+        """The template's last turn (the final message and the generation prompt), for _prefix:
+        its control-token count and the fixed header before the message's text.
 
-        Rendered for two one-message chats: the control tokens from the last one inside their
-        common prefix (where the final turn begins) to the end. 1 (each control token starts a
-        block) without a template or with one whose turns carry no control token.
+        Rendered for two one-message chats: the turn begins at the last control token inside
+        their common prefix, the header runs from there to where they differ, and the count
+        runs from there to the end. (1, []) (each control token starts a block) without a
+        template or with one whose turns carry no control token.
         """
         if self._template is None:
-            return 1
+            return 1, []
         one, other = (
             self._tokenize(self._template.render(validate_messages([{"role": "user", "content": text}])), False)
             for text in ("a", "b")
         )
         common = next((i for i, (x, y) in enumerate(zip(one, other, strict=False)) if x != y), len(one))
         controls = [i for i in range(1, len(one)) if self._is_control(one[i])]
-        turn = [i for i in controls if i <= common]
-        return max(sum(1 for i in controls if i >= turn[-1]), 1) if turn else 1
+        turn = [i for i in controls if i < common]
+        if not turn:
+            return 1, []
+        return max(sum(1 for i in controls if i >= turn[-1]), 1), one[turn[-1] : common]
 
     def _token_text(self, token: int) -> str:
         return self._llm._model.token_get_text(token) if token != -1 else ""
@@ -146,7 +150,7 @@ class LlamaEngine:
         the number of tokens evaluated (the prompt minus the kept prefix).
         """
         llm = self._llm
-        starts = block_starts(tokens, self._is_control, self._tail_controls)
+        starts = block_starts(tokens, self._is_control, self._tail_controls, self._turn_header)
         keep = kept_prefix(self._prompt, self._prompt_starts, tokens, starts) if self.reuse_prefix else 0
         if keep and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
             llm.n_tokens = keep

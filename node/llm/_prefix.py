@@ -10,7 +10,9 @@ fixed opening ends a block), except that the prompt's last turn (the final messa
 the template's generation prompt: ``tail_controls`` control tokens, counted once per
 template) is one block. That last turn is what differs from one request to the next,
 and each decode call has a fixed cost, so it is evaluated in one batch, as a bare
-llama.cpp call evaluates what follows its cached prefix.
+llama.cpp call evaluates what follows its cached prefix; the turn's fixed header (the
+role marker the template puts before the message) is a block of its own, so it is kept
+too.
 
 A prefix is kept only in whole blocks that both the previous prompt and this one
 have, and the rest is evaluated block by block exactly as from an empty cache, so the
@@ -24,12 +26,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 
-def block_starts(tokens: Sequence[int], is_control: Callable[[int], bool], tail_controls: int = 1) -> list[int]:
+def block_starts(
+    tokens: Sequence[int], is_control: Callable[[int], bool], tail_controls: int = 1,
+    header: Sequence[int] = (),
+) -> list[int]:
     """Positions where evaluation blocks begin: 0 and every later control token, except that
-    the last ``tail_controls`` control tokens (the final turn) share one block, the first of them."""
+    the last ``tail_controls`` control tokens (the final turn) share one block, the first of them.
+
+    When the final turn opens with the template's fixed ``header`` (``<|im_start|>user\n``),
+    the header is a block of its own, so only the message's text and what follows it are
+    left to evaluate in a request that shares everything else with the previous one.
+    """
     controls = [i for i in range(1, len(tokens)) if is_control(tokens[i])]
     merged = max(tail_controls - 1, 0)
-    return [0] + controls[: max(len(controls) - merged, 0)]
+    starts = [0] + controls[: max(len(controls) - merged, 0)]
+    turn = starts[-1]
+    if (merged and header and len(controls) >= tail_controls
+            and list(tokens[turn : turn + len(header)]) == list(header) and turn + len(header) < len(tokens)):
+        starts.append(turn + len(header))
+    return starts
 
 
 def kept_prefix(

@@ -43,6 +43,14 @@ def test_the_final_turn_is_one_block() -> None:
     assert block_starts([5, 6, 7], is_control, tail_controls=3) == [0]
 
 
+def test_the_final_turns_fixed_header_is_a_block_of_its_own() -> None:
+    tokens = [100, 5, 101, 100, 7, 8, 101, 100, 9]
+    assert block_starts(tokens, is_control, tail_controls=3, header=[100, 7]) == [0, 2, 3, 5]
+    # Another role's header (or none) leaves the turn whole.
+    assert block_starts(tokens, is_control, tail_controls=3, header=[100, 6]) == [0, 2, 3]
+    assert block_starts(tokens, is_control, header=[100, 7]) == [0, 2, 3, 6, 7]  # no merged turn: no split
+
+
 def test_only_whole_blocks_inside_the_common_prefix_are_kept() -> None:
     previous = [100, 5, 6, 101, 7, 100, 8, 9]
     starts = [0, 3, 5]
