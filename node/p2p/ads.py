@@ -7,7 +7,8 @@ a peer that connects later is handed our latest ad alone at once, instead of wai
 for the next period. Receivers verify the envelope, check that the gossip origin is the
 ad's signer, keep the newest ad per peer until its TTL runs out, and dial peers they
 learn about: ads double as the discovery mechanism. A peer's ad goes when our
-connection to it goes; the ad of a peer we never connected to (we dial few light
+connection to it goes and a re-dial fails, or at once when the link flaps
+(``link_losses.py``); the ad of a peer we never connected to (we dial few light
 peers) lives a short grace after it arrived (``DISCONNECTED_GRACE_PERIODS`` republish
 periods): its next ad, relayed by others, renews it; if it vanished, the ad goes within
 the grace instead of attracting requests until its TTL.
@@ -44,6 +45,7 @@ from .flood import FloodPublishGossipSub
 from .half_open import HalfOpenPeers
 from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
 from .intake import RoomyPubsub
+from .link_losses import LinkLosses
 from .streams import UnexpectedMessage
 
 log = logging.getLogger("peermind.node.ads")
@@ -63,6 +65,9 @@ GOSSIP_PEERS_WANTED = 8
 """Below this many connections an ad's signer is dialed even when it serves no model (gossip needs ~degree peers)."""
 HANDOVER_DELAY_S = 0.5
 """A new peer is handed the ads we hold after this long, if still connected (see flood.py)."""
+REDIAL_SETTLE_S = 1.0
+"""A re-dial after a lost connection counts only if the connection still stands this long after
+(a link cut every few milliseconds lets dials through, and their connections die at once)."""
 REPLAY_MAX_AGE_S = 15.0
 """Ads are handed to a newcomer only while younger than this (receivers allow 30 s of clock skew)."""
 
@@ -198,6 +203,7 @@ class AdGossip:
         self._score_params = score_params  # gossipsub v1.1 peer scoring (trust wiring)
         self._wake = trio.Event()
         self._dialing: set[ID] = set()  # peers an ad made us dial, dial in flight
+        self._losses = LinkLosses()
         self._pubsub: Pubsub | None = None
         self._router: FloodPublishGossipSub | None = None
         self.ads_published = 0
@@ -240,7 +246,7 @@ class AdGossip:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read_loop, subscription, nursery)
                 nursery.start_soon(self._publish_loop)
-                nursery.start_soon(self._watch_connections)
+                nursery.start_soon(self._watch_connections, nursery)
                 nursery.start_soon(self._prune_loop)
                 task_status.started()
 
@@ -259,14 +265,16 @@ class AdGossip:
                 await self._wake.wait()
             self._wake = trio.Event()
 
-    async def _watch_connections(self) -> None:
-        """Drop the ad of a peer whose connection went; limit the ads of peers we never connected to.
+    async def _watch_connections(self, nursery: trio.Nursery) -> None:
+        """Re-dial a peer whose connection went, dropping its ad if that fails or the link flaps;
+        limit the ads of peers we never connected to.
 
-        A lost connection drops the ad at once, as before: a peer cut off by a flapping
-        link (``testnet fault drop``) still delivers fresh ads over connections that live
-        for milliseconds, and keeping its ad on those made the cut never show
-        (tests/testnet/test_links.py). If the peer comes back, our dial on its next ad or
-        its own reconnects it and the hand-over brings its ad back within a second.
+        One lost connection in ``FLAP_WINDOW_S`` keeps the ad while we re-dial (a reset on a
+        busy machine no longer costs the peer its ad until its next period); a failed re-dial,
+        or one whose connection is gone again within ``REDIAL_SETTLE_S``, drops it, and so does
+        a second loss within the window: a peer cut off by a flapping link (``testnet fault
+        drop``) still delivers fresh ads over connections that live for milliseconds, and keeping
+        its ad on those made the cut never show (tests/testnet/test_links.py).
         A node holds connections to few light peers, so most ads reach it relayed: those
         of peers it holds no connection to live ``DISCONNECTED_GRACE_PERIODS`` periods
         after they arrived (renewed by the next one), checked on every poll, so an ad
@@ -281,12 +289,39 @@ class AdGossip:
                 await self._close_half_open(half_open, list(connections))
             current = {peer.to_base58() for peer in connections}
             for peer in known - current:
-                if self._board.get(peer) is not None:
-                    log.info("peer disconnected: dropping its ad", extra={"peer": peer})
-                self._board.remove(peer)
+                flapping = self._losses.lost(peer)
+                if self._board.get(peer) is None:
+                    continue
+                if flapping or not self._redial(nursery, peer):
+                    log.info("peer disconnected: dropping its ad", extra={"peer": peer, "flapping": flapping})
+                    self._board.remove(peer)
+                else:
+                    log.info("peer disconnected: re-dialling, its ad kept meanwhile", extra={"peer": peer})
             known = current
             self._board.limit_unconnected(current, grace_s)
             await trio.sleep(CONNECTION_POLL_S)
+
+    def _redial(self, nursery: trio.Nursery, peer_b58: str) -> bool:
+        """Re-dial a lost peer at its ad's addresses in the background; False when it has none."""
+        entry = self._board.get(peer_b58)
+        peer = ID.from_base58(peer_b58)
+        addrs = [a for text in addrs_of(peer_b58, entry.ad.addrs) for a in parse_peer_addr(text).addrs] if entry else []
+        if not addrs:
+            return False
+        nursery.start_soon(self._redial_or_drop, PeerInfo(peer, addrs))
+        return True
+
+    async def _redial_or_drop(self, info: PeerInfo) -> None:
+        peer_b58 = info.peer_id.to_base58()
+        try:
+            await dial(self._host, info, timeout_s=AD_DIAL_TIMEOUT_S)
+            await trio.sleep(REDIAL_SETTLE_S)
+        except PeerUnreachable as exc:  # the peer may have dialled us meanwhile: asked below
+            log.debug("lost peer unreachable", extra={"peer": peer_b58, "error": str(exc)[:300]})
+        if not is_connected(self._host, info.peer_id):
+            self._losses.lost(peer_b58)
+            log.info("lost peer not back: dropping its ad", extra={"peer": peer_b58})
+            self._board.remove(peer_b58)
 
     async def _close_half_open(self, half_open: HalfOpenPeers, connected: list[ID]) -> None:
         """Close connections over which our gossip never got a stream (see half_open.py)."""
