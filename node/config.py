@@ -405,14 +405,14 @@ class TrustConfig(_Validated):
         _at_least(1.0),
     )
     newcomer_work_share: float = _setting(
-        0.0,
-        "share of this node's model time that all unproven peers together may use, however many "
-        "identities they are (one newcomer pool): each task is charged its prompt at prompt speed "
-        "plus max_tokens at generation speed, settled to what it used; over: refusal rate_limited "
-        "with retry_after. 0 (default) = no work budget: in a fresh network every peer is unproven "
-        "to the others for its first minutes, and 0.1 held their work to a trickle (fewer questions "
-        "answered by peers, canaries refused); set 0.1 on a node open to a flood of fresh identities "
-        "(bench trust's Sybil runs)",
+        0.1,
+        "share of this node's model time that all unproven peers together may use while anyone else "
+        "wants it, however many identities they are (one newcomer pool): each task is charged its "
+        "prompt at prompt speed plus max_tokens at generation speed, settled to what it used; over: "
+        "refusal rate_limited with retry_after. Holds only while the model is contended (this node's "
+        "own or a trusted peer's work queued or running, or a proven peer's task admitted, in the "
+        "last 30 s): idle model time is free to unproven peers, so a fresh network, whose peers are "
+        "all unproven to each other for minutes, works at full speed. 0 = no work budget",
         _between(0.0, 1.0),
     )
     conduct_tolerance: float = _setting(

@@ -21,7 +21,13 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from peermind.protocol import CapabilityAd, ModelInfo, Signer, TaskRefusal, Verifier
-from peermind.trust import EvidenceEvent, MembershipRules, NewcomerPool, admission_from_text
+from peermind.trust import (
+    EvidenceEvent,
+    MembershipRules,
+    ModelContention,
+    NewcomerPool,
+    admission_from_text,
+)
 
 from .answer_log import AnswerLog
 from .collab.answer import Answer
@@ -542,7 +548,8 @@ class Node:
 
     def _membership(self, config: NodeConfig) -> Membership:
         """The network's admission rules; unproven peers (trust on) share one newcomer pool,
-        as large as one trusted peer's allowance."""
+        as large as one trusted peer's allowance, whose work budget holds while this node's own
+        or a trusted peer's work is queued or running (or a proven peer's was admitted) lately."""
         t = config.trust
         rules = MembershipRules.build(config.network, t.pow_difficulty_bits, config.network_secret,
                                       config.network_admitters)
@@ -553,7 +560,8 @@ class Node:
         share = t.newcomer_work_share  # seconds of this node's model time per second
         pool = NewcomerPool(rate=t.request_rate, burst=t.request_burst,
                             concurrent=max(2, round(t.request_burst * 0.4)),
-                            work_rate=(lambda: share) if share > 0 else None, min_work_burst=NEWCOMER_WORK_BURST_S)
+                            work_rate=(lambda: share) if share > 0 else None, min_work_burst=NEWCOMER_WORK_BURST_S,
+                            contention=ModelContention(busy=lambda: self.backend.urgent_tasks(PEER_PRIORITY) > 0))
         return Membership(rules, self.board, pool=pool, own_id=self.peer_id, own_admission=admission,
                           unproven=lambda peer: book.interactions(peer) < probation and peer != self.peer_id,
                           work_cost=lambda req: task_seconds(req, self._model_speed()),

@@ -62,8 +62,8 @@ class TrustBenchSettings:
     """Niceness of adversary processes. Not how the attacker is kept to its own machine's worth:
     at nice 19 on a busy machine it got 0.003 of a core (no attack happened); see adversary_cpu."""
     adversary_cpu: float = 0.5
-    newcomer_work_share: float = 0.1
-    """trust.newcomer_work_share of the nodes: the Sybil defence is on in this bench (a node's default is 0)."""
+    newcomer_work_share: float | None = None
+    """trust.newcomer_work_share of the nodes; None: the node's own default (the Sybil defence on)."""
     """Cores all adversary processes of a scenario may use together (``_cpu_budget.CpuBudget``:
     a cgroup quota, else a duty cycle): an attacker computes on its own machine, so on this shared
     one it gets a fixed, known share, neither starved nor taking the honest nodes' cores; 0 = no cap."""
@@ -118,7 +118,8 @@ def _node_args(settings: TrustBenchSettings, trust: bool) -> list[str]:
         "--set", f"trust.canary_rate={settings.canary_rate}",
         "--set", f"trust.cross_check_rate={settings.cross_check_rate}",
         "--set", f"trust.opinion_interval_s={settings.opinion_interval_s}",
-        "--set", f"trust.newcomer_work_share={settings.newcomer_work_share}",
+        *(() if settings.newcomer_work_share is None
+          else ("--set", f"trust.newcomer_work_share={settings.newcomer_work_share}")),
         "--no-join-training",
     ]
 

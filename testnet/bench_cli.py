@@ -304,7 +304,8 @@ def cmd_trust(args: argparse.Namespace) -> int:
     if args.nodes < 2 or args.items < 1 or not roles:  # before a testnet starts or a results file is written
         raise TestnetError(f"bench trust needs --nodes >= 2, --items >= 1 and at least one role; "
                            f"got {args.nodes}, {args.items} and {args.roles!r}")
-    if not (math.isfinite(args.newcomer_work_share) and 0 <= args.newcomer_work_share <= 1):
+    if args.newcomer_work_share is not None and not (
+            math.isfinite(args.newcomer_work_share) and 0 <= args.newcomer_work_share <= 1):
         raise TestnetError(f"bench trust needs --newcomer-work-share between 0 and 1; got {args.newcomer_work_share}")
     if not (math.isfinite(args.adversary_cpu) and 0 <= args.adversary_cpu <= (os.cpu_count() or 1)):
         raise TestnetError(f"bench trust needs --adversary-cpu between 0 (no cap) and this machine's "
@@ -354,9 +355,9 @@ def _add_trust(bench: Any) -> None:
                    "modest machine's worth among the peers): a cgroup quota where /sys/fs/cgroup is "
                    "writable, else SIGSTOP/SIGCONT at 50 ms periods; what they used is in the results. "
                    "0 = no cap")
-    p.add_argument("--newcomer-work-share", type=float, default=0.1, metavar="SHARE",
-                   help="trust.newcomer_work_share of the nodes (default 0.1: the Sybil defence on, as "
-                   "the committed figures were taken; a node's own default is 0)")
+    p.add_argument("--newcomer-work-share", type=float, default=None, metavar="SHARE",
+                   help="trust.newcomer_work_share of the nodes (default: the node's own, 0.1 while its "
+                   "model is contended; 0 = the Sybil defence's work budget off)")
     p.add_argument("--no-contrast", action="store_true", help="skip the trust-off runs")
     p.add_argument("--no-clean", action="store_true",
                    help="skip the clean scenario (the forger, flooder and sybil are measured against the "

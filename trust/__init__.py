@@ -12,6 +12,7 @@ from ._answers import answers_match, normalise_answer
 from ._canary import CanaryItem, CanaryPolicy, judge_canary
 from ._conduct import RequesterConduct
 from ._confidence_claims import CalibrationTracker
+from ._contention import CONTENDED_WINDOW_S, ModelContention
 from ._cross_check import PeerAnswer, cross_check
 from ._decision_score import GLOBAL_CEILING, blend, global_score, honesty_weight
 from ._errors import InsufficientWork, InvalidInput, RateLimited, TrustError, UnknownPeer
@@ -42,6 +43,7 @@ from ._sprt import DISHONEST_SHARE, canary_llr
 __all__ = [
     "ABUSE_FACTOR",
     "CHECKED_KINDS",
+    "CONTENDED_WINDOW_S",
     "DEFAULT_VIOLATION_WEIGHTS",
     "DEFAULT_WEIGHTS",
     "DISHONEST_SHARE",
@@ -65,6 +67,7 @@ __all__ = [
     "LimitKind",
     "MembershipRules",
     "ModelBaseline",
+    "ModelContention",
     "ModelStats",
     "NewcomerPool",
     "PoolRefusal",

@@ -10,7 +10,9 @@ the pool admit one long generation after another, each taking a core while it de
 (a profile of a Sybil run: 92% of an honest node's CPU); the work budget bounds what the
 admitted work costs, not only how many pieces of it there are. Work is charged on
 admission (the task's estimate: all it may generate) and settled on completion (the
-unused part comes back), like each peer's own work allowance.
+unused part comes back), like each peer's own work allowance. The work budget holds only
+while the model is contended (``ModelContention``): idle model time taken by unproven
+peers is taken from no one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ._contention import ModelContention
 from ._errors import InvalidInput
 
 __all__ = ["NewcomerPool", "PoolRefusal"]
@@ -50,10 +53,13 @@ class NewcomerPool:
 
     def __init__(self, *, rate: float, burst: float, concurrent: int,
                  work_rate: Callable[[], float] | None = None, min_work_burst: float = 512.0,
+                 contention: ModelContention | None = None,
                  now: Callable[[], float] = time.monotonic) -> None:
         """``work_rate()`` is read at every charge (a node's own speed changes with load); None:
         no work budget. A task costing more than the whole bucket is admitted on a full bucket and
-        leaves it in debt, so the pool's average stays at ``work_rate`` whatever the task sizes."""
+        leaves it in debt, so the pool's average stays at ``work_rate`` whatever the task sizes.
+        ``contention``: the budget is charged only while it says the model is contended (None:
+        always)."""
         if not (math.isfinite(rate) and rate > 0 and burst >= 1 and concurrent >= 1 and min_work_burst >= 1):
             raise InvalidInput(f"newcomer pool needs rate > 0, burst >= 1, concurrent >= 1, work burst >= 1; "
                                f"got {rate}, {burst}, {concurrent}, {min_work_burst}")
@@ -74,6 +80,9 @@ class NewcomerPool:
         self._charges: OrderedDict[bytes, _Charge] = OrderedDict()
         self.work_charged = 0.0
         """Work charged and not refunded so far (what unproven peers' work really took, once settled)."""
+        self.contention = contention
+        self.uncharged = 0
+        """Tasks admitted without a charge because the model was not contended."""
 
     def acquire(self) -> PoolRefusal | None:
         """Take one request and one running slot; None when admitted (pair with ``release``)."""
@@ -110,6 +119,9 @@ class NewcomerPool:
         """Charge a task's estimated work ``tokens`` under ``key`` (its task ID), or refuse it; pair with
         ``settle``. ``expires_at`` (this pool's clock): when the charge is refunded if never settled."""
         if self._work_rate is None:
+            return None
+        if self.contention is not None and not self.contention.contended():
+            self.uncharged += 1
             return None
         self._expire()
         available = self._refill_work()

@@ -14,6 +14,8 @@ Unproven peers (fewer records here than probation asks) also share one newcomer 
 (``peermind.trust.NewcomerPool``) beside their own allowances, so a thousand fresh
 identities cost this node no more than one trusted peer may: requests, tasks at once and
 work (model time, charged on admission and settled on completion like each peer's own).
+The work budget holds while the model is contended (``peermind.trust.ModelContention``):
+this node's own or a proven peer's work ran or waited lately; idle model time is free.
 """
 
 from __future__ import annotations
@@ -155,8 +157,12 @@ class Membership:
         """``admit`` (the per-peer share) followed by the newcomer pool for unproven peers."""
         def admit_task(peer: str) -> TaskRefusal | None:
             refusal = admit(peer)
-            if refusal is not None or self.pool is None or not self._unproven(peer):
+            if refusal is not None or self.pool is None:
                 return refusal
+            if not self._unproven(peer):
+                if self.pool.contention is not None:  # a proven peer's work: the pool's budget holds now
+                    self.pool.contention.saw_other_work()
+                return None
             refused = self.pool.acquire()
             if refused is not None:
                 release(peer)
@@ -249,7 +255,8 @@ class Membership:
                 "newcomer_pool": None if pool is None else {
                     "rate": pool.rate, "burst": pool.burst, "concurrent": pool.concurrent, "running": pool.running,
                     "work_rate": pool.work_rate, "work_available": pool.work_available,
-                    "work_charged": pool.work_charged}}
+                    "work_charged": pool.work_charged, "uncharged": pool.uncharged,
+                    "contended": None if pool.contention is None else pool.contention.contended()}}
 
 
 def _remember(table: OrderedDict[K, V], key: K, value: V) -> None:

@@ -10,7 +10,7 @@ import trio
 from peermind.node.p2p.ads import AdBoard
 from peermind.node.p2p.membership import Membership
 from peermind.protocol import CapabilityAd, TaskRefusal, TaskRequest, TaskResult
-from peermind.trust import MembershipRules, NewcomerPool
+from peermind.trust import MembershipRules, ModelContention, NewcomerPool
 
 A = "12D3KooWA4Xop1JaT3MHxwYMkCepYsv4iPVopMXwCz5iHYdBfeSB"
 B = "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK"
@@ -143,6 +143,32 @@ def test_the_pool_charges_newcomers_work_and_settles_what_they_did_not_use() -> 
     assert gate.pool.work_charged == pytest.approx(288.0)
     assert charge("sybil-late", task(b"l" * 16)) is None
     assert gate.snapshot()["refusals"] == {"newcomer_pool_work": 48}
+
+
+def test_a_proven_peers_task_turns_the_pools_work_budget_on() -> None:
+    """Until someone else wants the model, unproven peers' work is not metered (a fresh network
+    works at full speed); a proven peer's admitted task is such work, so the budget holds after it."""
+    clock = [0.0]
+    pool = NewcomerPool(rate=1e3, burst=1e3, concurrent=100, work_rate=lambda: 0.1, min_work_burst=10.0,
+                        contention=ModelContention(window_s=30.0, now=lambda: clock[0]))
+    gate = Membership(RULES, AdBoard(), pool=pool, unproven=lambda peer: peer != B,
+                      work_cost=lambda req: float(req.max_tokens), work_used=lambda _req, _reply: 0.0)
+    admit = gate.pooled_admit(lambda _peer: None, lambda _peer: None)
+    charge = gate.pooled_charge(lambda _peer, _req: None, lambda _req, _reply: None, lambda _peer, _refusal: None)
+
+    def task(i: int) -> TaskRequest:
+        return TaskRequest(task_id=bytes([i]) * 16, kind="generate", prompt="q", max_tokens=256,
+                           deadline_ms=int((time.time() + 60) * 1000))
+
+    assert all(charge(f"newcomer-{i}", task(i)) is None for i in range(5))  # idle: no budget
+    assert gate.snapshot()["newcomer_pool"]["contended"] is False  # type: ignore[index]
+    assert admit(B) is None  # a proven peer's task
+    assert charge("newcomer-9", task(9)) is None  # the full bucket admits one (it leaves debt)
+    refused = charge("newcomer-10", task(10))
+    assert refused is not None and refused.reason == "rate_limited"
+    assert pool.uncharged == 5 and gate.snapshot()["newcomer_pool"]["contended"] is True  # type: ignore[index]
+    clock[0] = 31.0  # nobody else for a window: idle again
+    assert charge("newcomer-11", task(11)) is None and pool.uncharged == 6
 
 
 def test_another_networks_ad_skips_the_trust_checks_and_is_refused_as_wrong_network() -> None:

@@ -1,0 +1,56 @@
+"""Whether unproven peers' work would take model time from anyone else here.
+
+The newcomer pool's work budget protects this node's own user and its proven peers from
+a flood of fresh identities. While none of them has wanted the model for a while, the
+time unproven peers use is time that would otherwise idle: metering it then protects no
+one, yet it held a fresh honest network (where every peer is unproven to the others for
+its first minutes) to a trickle. So the budget applies only while the model is
+*contended*: work of this node or of a proven peer ran or waited within ``window_s``.
+Unproven work admitted while idle stays preemptible, so the next contended task cuts it
+short at a token boundary, and from then on the budget holds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from ._errors import InvalidInput
+
+__all__ = ["CONTENDED_WINDOW_S", "ModelContention"]
+
+CONTENDED_WINDOW_S = 30.0
+"""After other work was last seen, unproven peers stay metered this long: an honest node asked
+every few seconds stays contended between questions, and an attacker cannot slip a burst into
+the gap between two of them."""
+
+
+class ModelContention:
+    """When work other than unproven peers' last used (or waited for) this node's model."""
+
+    def __init__(self, *, window_s: float = CONTENDED_WINDOW_S, busy: Callable[[], bool] = lambda: False,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        """``busy()``: whether such work is queued or running right now (the node reads its model's
+        queue); ``saw_other_work`` marks work seen elsewhere (a proven peer's admitted task)."""
+        if not (math.isfinite(window_s) and window_s >= 0):
+            raise InvalidInput(f"contention window must be a finite number of seconds >= 0, got {window_s!r}")
+        self.window_s = window_s
+        self._busy = busy
+        self._now = now
+        self._last: float | None = None
+
+    def saw_other_work(self) -> None:
+        self._last = self._now()
+
+    def contended(self) -> bool:
+        """True while other work is running or waiting, or was within ``window_s``."""
+        if self._busy():
+            self.saw_other_work()
+            return True
+        return self._last is not None and self._now() - self._last <= self.window_s
+
+    @property
+    def idle_for_s(self) -> float | None:
+        """Seconds since other work was last seen (None: never), for status."""
+        return None if self._last is None else self._now() - self._last
