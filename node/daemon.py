@@ -190,6 +190,7 @@ class Node:
             wait_admitted=self._wait_admitted,
             priority=self.trust.task_priority,
             turn_away=self.trust.turn_away,
+            hold_away=self.trust.tarpit.hold,
         )
         # Collaboration (node/collab): router, embedder, modes, negotiation, feedback, seeding.
         self.collab = Collaboration(

@@ -125,20 +125,25 @@ class StreamEndpoint:
         """Inbound requests being handled or answered; a graceful stop waits for 0."""
 
     def serve(self, handler: Handler, *, after_reply: AfterReply | None = None,
-              turn_away: Callable[[str], bool] | None = None) -> None:
+              turn_away: Callable[[str], bool] | None = None,
+              hold_away: Callable[[str], Awaitable[None]] | None = None) -> None:
         """Register ``handler(envelope, peer_b58) -> reply | None`` for this protocol.
 
         ``after_reply(envelope, peer_b58, reply)`` runs once the reply is on the wire:
         bookkeeping (task log, metrics) then costs the requester no latency. It also runs
         when writing the reply failed, since the work was done. ``turn_away(peer_b58)``
         True resets the stream before reading anything: a banned peer that keeps asking
-        costs no frame read, signature check or signed refusal.
+        costs no frame read, signature check or signed refusal. ``hold_away(peer_b58)`` returns
+        when such a stream may be reset (a banned flooder's is held unread for a while, so it
+        cannot open the next one as fast as resets come back).
         """
 
         async def on_stream(stream: INetStream) -> None:
             peer = stream.muxed_conn.peer_id
             peer_b58 = peer.to_base58()
             if turn_away is not None and turn_away(peer_b58):
+                if hold_away is not None:
+                    await hold_away(peer_b58)
                 await _reset(stream)
                 return
             self.in_flight += 1

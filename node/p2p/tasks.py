@@ -165,6 +165,7 @@ class TaskService:
         release: Callable[[str], None] = lambda _peer: None,
         priority: Callable[[str], tuple[int, bool]] = lambda _peer: (PEER_PRIORITY, False),
         turn_away: Callable[[str], bool] | None = None,
+        hold_away: Callable[[str], Awaitable[None]] | None = None,
         grounder: Grounder | None = None,
         wait_admitted: Callable[[str], Awaitable[None]] | None = None,
         charge: Callable[[str, TaskRequest], TaskRefusal | None] = lambda _peer, _req: None,
@@ -173,7 +174,8 @@ class TaskService:
         """``gate`` refuses a peer outright (bans, rates); ``admit``/``release`` bracket each task
         that passes it, so a per-peer concurrency share is released even when the task fails;
         ``priority(peer)`` is the (queue priority, preemptible) of the peer's tasks on the model;
-        ``turn_away(peer)`` True drops its streams unread (see ``StreamEndpoint.serve``);
+        ``turn_away(peer)`` True drops its streams unread, after ``hold_away(peer)`` returns (see
+        ``StreamEndpoint.serve``);
         ``grounder`` (a knowledge peer's corpus) puts retrieved passages into each task's prompt
         and its citations into the result; ``wait_admitted(peer)`` gives a requester whose ad has
         not arrived yet a moment for it before ``gate`` judges its membership; ``charge(peer, req)``
@@ -187,6 +189,7 @@ class TaskService:
         self._release = release
         self._priority = priority
         self._turn_away = turn_away
+        self._hold_away = hold_away
         self.grounder = grounder
         self._wait_admitted = wait_admitted
         self._charge = charge
@@ -197,7 +200,8 @@ class TaskService:
     def attach(self, endpoint: StreamEndpoint) -> None:
         """Serve the task protocol on ``endpoint`` (and call peers through it)."""
         self.endpoint = endpoint
-        endpoint.serve(self._handle, after_reply=self._after_reply, turn_away=self._turn_away)
+        endpoint.serve(self._handle, after_reply=self._after_reply, turn_away=self._turn_away,
+                       hold_away=self._hold_away)
 
     async def _handle(self, envelope: Envelope, peer: str) -> Message | StreamedReply | None:
         body = envelope.body

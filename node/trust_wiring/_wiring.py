@@ -69,6 +69,7 @@ from ._opinions import OpinionGossip
 from ._outcome import CanaryOutcome, OutcomeSink
 from ._own_pow import load_or_solve_pow
 from ._ports import CollabHooksPort, TrustPorts
+from ._tarpit import Tarpit
 from ._verification import Verification
 
 log = logging.getLogger("peermind.node.trust")
@@ -120,6 +121,8 @@ class TrustWiring:
         self.pow = ProofOfWork(config.network, config.trust.pow_difficulty_bits)
         self.pow_nonce = 0
         self.admission = Admission(self.ledger, self.metrics, enabled=self.enabled, pow_=self.pow)
+        self.tarpit = Tarpit(self.is_banned, on_hold=self.metrics.refusals.labels(reason="untrusted_held").inc)
+        """Holds a banned flooder's turned-away task streams unread before they are reset."""
         anchors = {p for p in [*bootstrap_peer_ids(config.bootstrap), *config.trust.pre_trusted] if p != peer_id}
         self.global_trust = GlobalTrust(sorted(anchors), self_id=peer_id)
         self._not_averaged = frozenset({peer_id, *anchors})

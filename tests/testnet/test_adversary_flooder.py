@@ -38,6 +38,7 @@ def test_flooder_is_rate_limited_with_typed_refusals_and_banned(tmp_path: Path) 
             refusals = view["counters"].get("refusals", {})
             assert refusals.get("rate_limited", 0) > 0 and refusals.get("untrusted", 0) > 0
             assert refusals.get("rate_limited_reset", 0) > 0  # asking on while told to wait: reset unread
+            assert refusals.get("untrusted_held", 0) > 0  # banned and asking on: held unread, then reset
             row = row_of(view, flooder.peer_id)
             assert row is not None and row["standing"] == "banned" and row["counts"]["flood"] >= 5
             assert row["excluded"]["interactions"] <= 50
