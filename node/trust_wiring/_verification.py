@@ -23,7 +23,8 @@ worker may
   third source and ``peermind.trust.cross_check`` decides whom to blame, never a
   better-reputed peer on the word of a worse one.
 
-- **probe newcomers**: a peer's first STARTUP_PROBES probes go out at once, one every
+- **probe newcomers** (only the few this node is a prober of, or that nobody vouches for
+  after a grace, ``_probe_share.py``): a peer's first STARTUP_PROBES probes go out at once, one every
   ~STARTUP_TICK_S (its first within a few seconds of its first ad, even while the node is
   busy), so a fresh network has judged its peers within a minute; after that, only while
   the node is idle, one canary every ``trust.probe_interval_s`` (jittered) to the least trusted askable peer that is not yet
@@ -64,6 +65,7 @@ from ._ledger import TrustLedger
 from ._metrics import TrustMetrics
 from ._outcome import CanaryOutcome, OutcomeSink, ignore_outcome
 from ._ports import AttemptFn
+from ._probe_share import ProbeShare
 
 log = logging.getLogger("peermind.node.trust")
 
@@ -121,6 +123,7 @@ class Verification:
         run_local: RunLocal | None = None,
         on_outcome: OutcomeSink = ignore_outcome,
         probe_budget: ProbeBudget | None = None,
+        probe_share: ProbeShare | None = None,
     ) -> None:
         self._ledger = ledger
         self._metrics = metrics
@@ -147,6 +150,7 @@ class Verification:
         self._run_local_fn = run_local
         self._on_outcome = on_outcome
         self.probe_budget = probe_budget  # None: unbounded (unit tests); the daemon bounds it (_canary_deck.py)
+        self.probe_share = probe_share  # None: every peer is ours to probe (unit tests); see _probe_share.py
 
     # ------------------------------------------------------------------ hook
     def after_answer(self, job: Job, answer: Answer) -> None:
@@ -221,7 +225,8 @@ class Verification:
     def probe_target(self, *, startup_only: bool = False) -> Candidate | None:
         """The peer most owed a probe (None when nobody is, or with ``startup_only`` no newcomer is).
 
-        Fewest probes first while any askable peer has had fewer than STARTUP_PROBES; then the
+        Only peers this node owes probes (``probe_share``: it is one of their few probers, or
+        nobody vouches for them after a grace). Fewest probes first while any such peer has had fewer than STARTUP_PROBES; then the
         least trusted askable peer still below the trusted threshold (ties: biggest claim);
         then a peer excluded by canary verdicts alone (no violation, not banned), so an
         honest weak peer that had a bad streak can answer its way back (a liar only sinks
@@ -232,6 +237,7 @@ class Verification:
         limit = PROBES_PER_PEER_FACTOR * params.probation_interactions
         owed = [c for c in self._not_probing(self.remote_candidates())
                 if book.score(c.peer_id) < params.trusted_threshold and self._probes.get(c.peer_id, 0) < limit]
+        owed = self._ours(owed)
         fresh = [c for c in owed if self._probes.get(c.peer_id, 0) < STARTUP_PROBES]
         if fresh:
             return min(fresh, key=lambda c: (self._probes.get(c.peer_id, 0), *self._suspicion(c), c.peer_id))
@@ -241,6 +247,14 @@ class Verification:
             return min(owed, key=lambda c: (*self._suspicion(c), c.peer_id))
         redeemable = [c for c in self._candidates() if self._redeemable(c) and self._probes.get(c.peer_id, 0) < limit]
         return min(redeemable, key=lambda c: (-book.canary_llr(c.peer_id), c.peer_id)) if redeemable else None
+
+    def _ours(self, owed: list[Candidate]) -> list[Candidate]:
+        """The owed peers this node probes: those it is a prober of, and unvouched ones after the grace."""
+        share = self.probe_share
+        if share is None:
+            return owed
+        nodes = [c.peer_id for c in self._candidates()]
+        return [c for c in owed if share.owes(c.peer_id, nodes)]
 
     def _redeemable(self, c: Candidate) -> bool:
         """Excluded by canary verdicts only: never banned, no protocol violation, no probe in flight."""

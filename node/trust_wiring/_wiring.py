@@ -60,6 +60,7 @@ from ..p2p.ads import PeerAd
 from ..store import Store
 from ._admission import Admission
 from ._canary_deck import CANARY_FILE, CanaryDeck, ProbeBudget, load_canaries
+from ._probe_share import ProbeShare
 from ._config_params import trust_params
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown
@@ -154,6 +155,11 @@ class TrustWiring:
         values = self.global_scores()
         g = global_score(peer, values, prior=self.params.prior_mean, exclude=self._not_averaged) if values else None
         return blend(local, self.book.interactions(peer), self.params.probation_interactions, g)
+
+    def vouched(self, peer: str) -> bool:
+        """Whether global trust vouches for ``peer`` (its probers' opinions reached this node)."""
+        values = self.global_scores()
+        return global_score(peer, values, prior=self.params.prior_mean, exclude=self._not_averaged) is not None
 
     def should_ask(self, peer: str) -> bool:
         """Collaborator ``peer_allowed`` hook: False while banned or below the ask threshold."""
@@ -328,6 +334,7 @@ class TrustWiring:
                     run_local=lambda job: self._answer_locally(node, job),
                     on_outcome=self._emit_outcome,
                     probe_budget=ProbeBudget(),  # probes per minute bounded whatever N is
+                    probe_share=ProbeShare(self.peer_id, vouched=self.vouched),  # k probers per newcomer, not N
                 )
                 await nursery.start(self.verification.run)
                 if (t.canary_rate > 0 or t.probe_interval_s > 0) and t.canary_datasets:
