@@ -60,7 +60,6 @@ from ..p2p.ads import PeerAd
 from ..store import Store
 from ._admission import Admission
 from ._canary_deck import CANARY_FILE, CanaryDeck, ProbeBudget, load_canaries
-from ._probe_share import ProbeShare
 from ._config_params import trust_params
 from ._enforcer import BanEnforcer
 from ._errors import PeerNotKnown
@@ -70,6 +69,7 @@ from ._opinions import OpinionGossip
 from ._outcome import CanaryOutcome, OutcomeSink
 from ._own_pow import load_or_solve_pow
 from ._ports import CollabHooksPort, TrustPorts
+from ._probe_share import ProbeShare
 from ._tarpit import Tarpit
 from ._verification import Verification
 

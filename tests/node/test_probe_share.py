@@ -6,7 +6,12 @@ from pathlib import Path
 
 import trio
 from peermind.node.trust_wiring import CanaryDeck
-from peermind.node.trust_wiring._probe_share import PROBERS_PER_PEER, VOUCH_GRACE_S, ProbeShare, probers_of
+from peermind.node.trust_wiring._probe_share import (
+    PROBERS_PER_PEER,
+    VOUCH_GRACE_S,
+    ProbeShare,
+    probers_of,
+)
 from peermind.node.trust_wiring._verification import STARTUP_PROBES
 from test_trust_verification import ME, Network, _candidate, _items, _verification, gold, liar
 
