@@ -46,6 +46,10 @@ def test_sybil_identities_are_admitted_one_by_one_and_bounded_by_the_newcomer_po
         assert counts["identities"] == IDENTITIES
         assert counts.get("refused:unadvertised", 0) + counts.get("refused:not_member", 0) <= IDENTITIES // 2
         status = httpx.get(f"{honest.api_url}/status", timeout=10).json()["membership"]
-        assert status["newcomer_pool"]["concurrent"] >= 1
+        pool = status["newcomer_pool"]
+        assert pool["concurrent"] >= 1
+        assert pool["work_rate"] == pytest.approx(0.1)  # the pool's work budget is on by default ...
+        assert pool["uncharged"] >= 1  # ... and idle model time is not metered (nobody else wanted it then)
+        assert isinstance(pool["contended"], bool)
         view = trust_view(honest)
         assert not any(row["counts"].get("flood") for row in view["peers"])  # no identity over its allowance
