@@ -409,9 +409,9 @@ class TrustConfig(_Validated):
         "share of this node's model time that all unproven peers together may use while anyone else "
         "wants it, however many identities they are (one newcomer pool): each task is charged its "
         "prompt at prompt speed plus max_tokens at generation speed, settled to what it used; over: "
-        "refusal rate_limited with retry_after. Holds only while the model is contended (this node's "
-        "own or a trusted peer's work queued or running, or a proven peer's task admitted, in the "
-        "last 30 s): idle model time is free to unproven peers, so a fresh network, whose peers are "
+        "refusal rate_limited with retry_after. Holds only while the model is contended (a question "
+        "of this node's user in flight, or one or a proven peer's task in the last 30 s; background "
+        "work such as idle learning does not count): idle model time is free to unproven peers, so a fresh network, whose peers are "
         "all unproven to each other for minutes, works at full speed. 0 = no work budget",
         _between(0.0, 1.0),
     )

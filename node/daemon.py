@@ -164,6 +164,7 @@ class Node:
         self.trust = TrustWiring(config, store, self.metrics.registry, self.peer_id, board=self.board,
                                  model=backend.profile.name)
         # Network membership on every protocol (node/p2p/membership.py): name, proof of work, secret.
+        self.contention = ModelContention()  # the newcomer pool's work budget holds while others want the model
         self.membership = self._membership(config)
         self.trust.admission.is_member = self.membership.admits
         outside = self.membership.own_standing(self.peer_id)
@@ -549,8 +550,8 @@ class Node:
 
     def _membership(self, config: NodeConfig) -> Membership:
         """The network's admission rules; unproven peers (trust on) share one newcomer pool,
-        as large as one trusted peer's allowance, whose work budget holds while this node's own
-        or a trusted peer's work is queued or running (or a proven peer's was admitted) lately."""
+        as large as one trusted peer's allowance, whose work budget holds while this node's user
+        has a question in flight or had one, or a proven peer's task was admitted, lately."""
         t = config.trust
         rules = MembershipRules.build(config.network, t.pow_difficulty_bits, config.network_secret,
                                       config.network_admitters)
@@ -562,7 +563,7 @@ class Node:
         pool = NewcomerPool(rate=t.request_rate, burst=t.request_burst,
                             concurrent=max(2, round(t.request_burst * 0.4)),
                             work_rate=(lambda: share) if share > 0 else None, min_work_burst=NEWCOMER_WORK_BURST_S,
-                            contention=ModelContention(busy=lambda: self.backend.urgent_tasks(PEER_PRIORITY) > 0))
+                            contention=self.contention)
         return Membership(rules, self.board, pool=pool, own_id=self.peer_id, own_admission=admission,
                           unproven=lambda peer: book.interactions(peer) < probation and peer != self.peer_id,
                           work_cost=lambda req: task_seconds(req, self._model_speed()),
@@ -627,7 +628,9 @@ class Node:
         started = time.perf_counter()
         self._in_flight += 1
         try:
-            answer = await self.collab.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s, tactics=tactics)
+            with self.contention.user_asking():
+                answer = await self.collab.ask(job, mode=mode, constraints=constraints, timeout_s=timeout_s,
+                                               tactics=tactics)
         except NodeError as exc:
             self.metrics.asks.labels(mode=mode, outcome="error").inc()
             self.events.publish("task", self.answers.record(job, mode, error=exc, latency_ms=(time.perf_counter() - started) * 1000))

@@ -194,11 +194,6 @@ class LlamaBackend:
         makes the node look no busier to an honest asker than it is for one."""
         return self._slots.ahead_of(priority)
 
-    def urgent_tasks(self, priority: int) -> int:
-        """Tasks of ``priority`` or more urgent queued or running: the newcomer pool's work budget
-        holds while this node's own or a trusted peer's work wants the model."""
-        return self._slots.holding(priority)
-
     @property
     def closed(self) -> bool:
         return self._closed

@@ -63,11 +63,6 @@ class PrioritySlots:
         running = sum(1 for r in self.running if not (r.preemptible and r.priority > priority))
         return waiting + running
 
-    def holding(self, priority: int) -> int:
-        """Tasks of ``priority`` or more urgent, waiting or running (whoever else wants the model now)."""
-        return (sum(1 for w in self._waiters if not w.gone and w.priority <= priority)
-                + sum(1 for r in self.running if r.priority <= priority))
-
     async def acquire(self, priority: int, *, preemptible: bool = False) -> Running:
         """Wait for a slot (best priority first, FIFO within one); cancellation-safe."""
         if self._free > 0 and not self.waiting:

@@ -75,20 +75,3 @@ async def test_only_work_that_runs_first_counts_as_ahead_of_a_task() -> None:
     assert slots.ahead_of(0) == 1  # running work that cannot be cut short counts
     slots.release(trusted)
 
-
-async def test_holding_counts_only_work_at_least_as_urgent_whether_it_waits_or_runs() -> None:
-    """The newcomer pool's contention signal: an unproven peer's scoring task (not preemptible)
-    must not count as someone else wanting the model, a trusted one waiting must."""
-    slots = PrioritySlots(1)
-    newcomer = await slots.acquire(2)  # a score task: never cut short, still a newcomer's
-    assert slots.holding(1) == 0 and slots.holding(2) == 1
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(slots.acquire, 1)
-        await trio.testing.wait_all_tasks_blocked()
-        assert slots.holding(1) == 1 and slots.holding(0) == 0
-        nursery.cancel_scope.cancel()
-    slots.release(newcomer)
-    own = await slots.acquire(0)
-    assert slots.holding(0) == 1 and slots.holding(1) == 1
-    slots.release(own)
-    assert slots.holding(4) == 0

@@ -143,20 +143,19 @@ def test_the_pool_reads_its_work_rate_only_when_asked() -> None:
     assert pool.work_available == 120.0  # 2 tok/s x 60 s, full at first read
 
 
-def test_contention_lasts_a_window_after_other_work_was_seen() -> None:
+def test_contention_lasts_while_the_user_asks_and_a_window_after_other_work() -> None:
     clock = Clock()
-    busy = [False]
-    contention = ModelContention(window_s=30.0, busy=lambda: busy[0], now=clock)
+    contention = ModelContention(window_s=30.0, now=clock)
     assert not contention.contended() and contention.idle_for_s is None  # a fresh node: nobody else yet
-    busy[0] = True
-    assert contention.contended()  # own or trusted work queued or running
-    busy[0] = False
-    clock.t = 30.0
-    assert contention.contended()
-    clock.t = 30.5
+    with contention.user_asking():
+        clock.t = 100.0  # a long question: contended all along
+        assert contention.contended() and contention.asking == 1
+    clock.t = 130.0
+    assert contention.contended() and contention.asking == 0  # a window after it ended
+    clock.t = 130.5
     assert not contention.contended()
     contention.saw_other_work()  # a proven peer's task admitted
-    clock.t = 45.0
+    clock.t = 145.0
     assert contention.contended() and contention.idle_for_s == pytest.approx(14.5)
     with pytest.raises(InvalidInput):
         ModelContention(window_s=float("nan"))
@@ -167,19 +166,19 @@ def test_the_pool_charges_work_only_while_anyone_else_wants_the_model() -> None:
     model, so their work is not metered. A flood under contention gets the pool's share, no more,
     whatever the number of identities."""
     clock = Clock()
-    busy = [False]
+    contention = ModelContention(window_s=30.0, now=clock)
     pool = NewcomerPool(rate=1000.0, burst=1000.0, concurrent=1000, work_rate=lambda: 0.1, min_work_burst=10.0,
-                        contention=ModelContention(window_s=30.0, busy=lambda: busy[0], now=clock), now=clock)
+                        contention=contention, now=clock)
     idle_served = sum(pool.charge(f"idle-{i}".encode(), 13.0, expires_at=1e9) is None for i in range(50))
     assert idle_served == 50 and pool.uncharged == 50 and pool.work_charged == 0.0
-    busy[0] = True  # this node's user asks: from now on the budget holds
     served = 0.0
-    for second in range(300):
-        for identity in range(50):
-            key = f"{second}-{identity}".encode()
-            if pool.charge(key, 13.0, expires_at=clock.t + 60) is None:
-                pool.settle(key, 13.0)
-                served += 13.0
-        clock.t += 1.0
+    with contention.user_asking():  # this node's user asks: while it does, the budget holds
+        for second in range(300):
+            for identity in range(50):
+                key = f"{second}-{identity}".encode()
+                if pool.charge(key, 13.0, expires_at=clock.t + 60) is None:
+                    pool.settle(key, 13.0)
+                    served += 13.0
+            clock.t += 1.0
     assert served <= 10.0 + 0.1 * 300 + 13.0  # the bucket + share x time (+ one task of debt)
     assert pool.uncharged == 50
