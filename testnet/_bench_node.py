@@ -72,8 +72,12 @@ READY_TIMEOUT_S = 120.0
 # newcomer exceed its default rate allowance (refusal rate_limited). Idle learning is off
 # for the same reason: between two measured requests A is idle, and a learner's probe (a
 # generation on A's own model, a task queued on B) would fall inside the next request's time.
+# The newcomer pool's work budget is off too: A stays unproven to B, and with the budget on
+# (the default since issue 16) B refused every 64-token task from the 10th on once as
+# rate_limited, so each request waited ~1.1 s of retry_after on top of the path measured here.
 QUIET_TRUST = ("--set", "trust.canary_rate=0", "--set", "trust.probe_interval_s=0", "--set", "trust.cross_check_rate=0",
-               "--set", "trust.request_rate=50", "--set", "trust.request_burst=50")
+               "--set", "trust.request_rate=50", "--set", "trust.request_burst=50",
+               "--set", "trust.newcomer_work_share=0")
 NO_IDLE_LEARNING = ("--set", "router.learn_interval_s=0")
 
 
