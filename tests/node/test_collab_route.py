@@ -18,6 +18,7 @@ from collab_fakes import (
 from peermind.node.collab.constraints import Constraints, Tactics
 from peermind.node.collab.errors import AllCandidatesFailed, InfeasibleConstraints
 from peermind.node.collab.job import Job
+from peermind.node.collab.policy import MAX_RETRY_WAITS
 from peermind.node.collab.router_state import Calibration
 from peermind.node.p2p.tasks import TaskRefused
 from peermind.protocol import TaskRefusal
@@ -116,8 +117,8 @@ async def test_deadline_and_rate_limit_refusals_count_as_back_pressure() -> None
         net.set("big", error=TaskRefused("big", TaskRefusal(task_id=b"\0" * 16, reason=reason, retry_after_ms=10)))
         with pytest.raises(AllCandidatesFailed):  # pinned to the refusing peer
             await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="big"))
-        # "come back later" (busy, rate_limited) is waited out and asked once more; the rest once
-        asked = 2 if reason in ("busy", "rate_limited") else 1
+        # "come back later" (busy, rate_limited) is waited out and asked again (MAX_RETRY_WAITS); the rest once
+        asked = 1 + MAX_RETRY_WAITS if reason in ("busy", "rate_limited") else 1
         assert [k for p, k, _d in net.evidence if p == "big"] == [kind] * asked, reason
 
 
@@ -144,3 +145,30 @@ async def test_a_refusal_for_now_is_waited_out_once_when_nobody_else_answered() 
     with pytest.raises(AllCandidatesFailed):
         await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="big"))
     assert sum(1 for p, _r in net.calls if p == "big") == 3
+
+
+async def test_a_peer_refusing_by_one_limit_then_another_is_waited_out_again(autojump_clock: trio.abc.Clock) -> None:
+    """A peer's request limit, then its work limit: each refusal's retry_after ends only its own
+    limit. One wait gave a light node's user an error on 7 of 24 back-to-back questions."""
+    net = FakeNet([candidate("me", local=True, **SMALL), candidate("big", **LARGE)])
+    refusals = [TaskRefused("big", TaskRefusal(task_id=b"\0" * 16, reason="rate_limited", detail=d, retry_after_ms=100))
+                for d in ("work over the allowance", "exceeded the request limit")]
+
+    async def refused_twice(peer: str, req: object) -> object:
+        if peer == "big" and refusals:
+            raise refusals.pop()
+        return await answer(peer, req)
+
+    answer = net._answer
+    net._answer = refused_twice  # type: ignore[method-assign,assignment]
+    got = await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="big"))
+    assert got.answered_by == "big"
+    assert [a.outcome for a in got.attempts] == ["refused:rate_limited", "refused:rate_limited", "ok"]
+    # the waits stop at MAX_RETRY_WAIT_S (15 s) in all: a peer that asks for 6 s each time is waited out twice
+    net.set("big", error=TaskRefused("big", TaskRefusal(task_id=b"\0" * 16, reason="busy", retry_after_ms=6000)))
+    before = len(net.evidence)
+    started = trio.current_time()
+    with pytest.raises(AllCandidatesFailed):
+        await net.collaborator().run(MC, mode="route", constraints=Constraints(peer="big"), timeout_s=120)
+    assert [k for p, k, _d in net.evidence[before:] if p == "big"] == ["refusal_busy"] * 3
+    assert 12 <= trio.current_time() - started < 15
