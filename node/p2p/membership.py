@@ -15,7 +15,8 @@ Unproven peers (fewer records here than probation asks) also share one newcomer 
 identities cost this node no more than one trusted peer may: requests, tasks at once and
 work (model time, charged on admission and settled on completion like each peer's own).
 The work budget holds while the model is contended (``peermind.trust.ModelContention``):
-this node's own or a proven peer's work ran or waited lately; idle model time is free.
+this node's user had a question in flight, or a proven peer's task was admitted, lately;
+idle model time is free.
 """
 
 from __future__ import annotations

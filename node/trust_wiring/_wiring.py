@@ -152,14 +152,15 @@ class TrustWiring:
         local = self.book.score(peer)
         if self.book.is_banned(peer) or self.book.counts(peer).get(Evidence.PROTOCOL_VIOLATION):
             return local
-        values = self.global_scores()
-        g = global_score(peer, values, prior=self.params.prior_mean, exclude=self._not_averaged) if values else None
-        return blend(local, self.book.interactions(peer), self.params.probation_interactions, g)
+        return blend(local, self.book.interactions(peer), self.params.probation_interactions, self._global_score(peer))
 
     def vouched(self, peer: str) -> bool:
         """Whether global trust vouches for ``peer`` (its probers' opinions reached this node)."""
-        values = self.global_scores()
-        return global_score(peer, values, prior=self.params.prior_mean, exclude=self._not_averaged) is not None
+        return self._global_score(peer) is not None
+
+    def _global_score(self, peer: str) -> float | None:
+        """The network's trust in ``peer`` on the local scale, or None when nobody vouches for it."""
+        return global_score(peer, self.global_scores(), prior=self.params.prior_mean, exclude=self._not_averaged)
 
     def should_ask(self, peer: str) -> bool:
         """Collaborator ``peer_allowed`` hook: False while banned or below the ask threshold."""
