@@ -406,8 +406,15 @@ class Node:
                 continue
 
     def _provides(self) -> list[tuple[str, str]]:
-        """What this node registers as a provider of in the DHT (model, skills, tags)."""
-        out = [("model", self.backend.profile.name)] if self.serves_model else []
+        """What this node registers as a provider of in the DHT (model, skills, tags).
+
+        A light node registers nothing: it answers no task, so a lookup for providers must not
+        return it, and every provide is a lookup that dials the closest peers (in a 20-node
+        testnet, all of them: a full mesh of connections, each with its own gossip copies).
+        """
+        if not self.serves_model:
+            return []
+        out = [("model", self.backend.profile.name)]
         out += [("skill", s) for s in self.config.ads.skills]
         out += [("tag", t) for t in self.config.ads.tags]
         return out

@@ -38,6 +38,22 @@ __all__ = ["READY_TIMEOUT_S", "STATE_FILE", "NodeInfo", "Progress", "Testnet", "
 
 READY_TIMEOUT_S = 180.0
 LOCK_FILE = ".lock"
+REPUBLISH_S_SMALL = 5.0
+"""A small testnet's ad period: faults and load changes show within seconds (the node default is 20 s)."""
+REPUBLISH_S_MAX = 20.0
+"""The node's default ``ads.republish_s``: a large testnet never republishes faster than a real network."""
+ADS_PER_S_BUDGET = 2.0
+"""Periodic ads per second the whole testnet may send (each reaches every node several times)."""
+
+
+def republish_s(nodes: int) -> float:
+    """The ad period of a testnet of ``nodes`` nodes: 5 s up to 10 nodes, then the network's ads stay at ~2/s.
+
+    At 5 s, every node of a 20-node testnet took in ~36 ad copies a second (each ad ~9 times)
+    and spent 7-9% of a core idle on them, most of this machine's two cores, so the last nodes'
+    start-up work queued behind gossip (docs/results/scale-*.md).
+    """
+    return min(REPUBLISH_S_MAX, max(REPUBLISH_S_SMALL, nodes / ADS_PER_S_BUDGET))
 
 Progress = Callable[[str], None]
 
@@ -151,7 +167,9 @@ class Testnet:
                 if emulated is not None:
                     per_node = [[*args, "--set", f"ads.announce=/ip4/127.0.0.1/tcp/{emulated[f'node-{i}'].proxy_port}"]
                                 for i, args in enumerate(per_node[:n])]
-                first = self._spawn(0, specs[0], roles[0], network, [], [*(extra_args or []), *per_node[0]], threads)
+                period = republish_s(n)
+                first = self._spawn(0, specs[0], roles[0], network, [], [*(extra_args or []), *per_node[0]], threads,
+                                    period)
                 nodes.append(first)
                 self._save(network, nodes)
                 if emulated is not None:
@@ -174,7 +192,7 @@ class Testnet:
                     hubs = [x for x in nodes if x.model != "none"] if wave and wave[0] >= n - light else [first]
                     for i in wave:
                         nodes.append(self._spawn(i, specs[i], roles[i], network, dial_addr(hubs[i % len(hubs)]),
-                                                 [*(extra_args or []), *per_node[i]], threads))
+                                                 [*(extra_args or []), *per_node[i]], threads, period))
                         self._save(network, nodes)
                     if emulated is not None:
                         self._start_links(emulated, nodes)
@@ -253,7 +271,7 @@ class Testnet:
             self.state_path.unlink(missing_ok=True)
 
     def _spawn(self, i: int, spec: NodeSpec, role: str, network: str, bootstrap: list[str],
-               extra: list[str] | None, threads: int | None) -> NodeInfo:
+               extra: list[str] | None, threads: int | None, period_s: float = REPUBLISH_S_SMALL) -> NodeInfo:
         data_dir = self.dir / f"node-{i}"
         _fresh_data_dir(data_dir)
         log_path = data_dir / "node.log"
@@ -269,7 +287,7 @@ class Testnet:
             "--threads", str(n_threads),
             "--set", f"ads.cost_per_1k={spec.cost_per_1k}",
             "--set", f"ads.tags={','.join(spec.tags)}",
-            "--set", "ads.republish_s=5",
+            "--set", f"ads.republish_s={period_s:g}",
         ]
         for addr in bootstrap:
             cmd += ["--bootstrap", addr]

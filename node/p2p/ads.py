@@ -2,7 +2,8 @@
 
 Every node publishes a ``CapabilityAd`` (models, measured speed, load, cost, tags) in
 the protocol's signed envelope on ``peermind/<network>/ads/1`` at start, periodically
-and on change, to every connected peer on the topic (flood publishing, ``flood.py``);
+and on change; a new or changed ad goes to every connected peer on the topic at once
+(flood publishing, ``flood.py``), an unchanged periodic one through the gossip mesh;
 a peer that connects later is handed our latest ad alone at once, instead of waiting
 for the next period. Receivers verify the envelope, check that the gossip origin is the
 ad's signer, keep the newest ad per peer until its TTL runs out, and dial peers they
@@ -16,6 +17,7 @@ the grace instead of attracting requests until its TTL.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -46,6 +48,7 @@ from .half_open import HalfOpenPeers
 from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
 from .intake import RoomyPubsub
 from .link_losses import LinkLosses
+from .record_cache import install as install_record_cache
 from .streams import UnexpectedMessage
 
 log = logging.getLogger("peermind.node.ads")
@@ -61,8 +64,12 @@ DISCONNECTED_GRACE_PERIODS = 4.0
 
 2.5 made ads flicker while 20 nodes started on a loaded machine (19 expiries, each renewed
 later: ads relayed through others arrived more than 12.5 s apart at 5 s periods)."""
-GOSSIP_PEERS_WANTED = 8
-"""Below this many connections an ad's signer is dialed even when it serves no model (gossip needs ~degree peers)."""
+GOSSIP_PEERS_WANTED = 6
+"""Below this many connections an ad's signer is dialed even when it serves no model (gossip needs ~degree peers).
+
+Each connection costs its ad copies (one per mesh peer and message) and its share of start-up
+handshakes; at 8, with the library's auto-connector and DHT lookups dialing everyone, every
+node of a 20-node testnet held ~21 connections."""
 HANDOVER_DELAY_S = 0.5
 """A new peer is handed the ads we hold after this long, if still connected (see flood.py)."""
 REDIAL_SETTLE_S = 1.0
@@ -70,6 +77,11 @@ REDIAL_SETTLE_S = 1.0
 (a link cut every few milliseconds lets dials through, and their connections die at once)."""
 REPLAY_MAX_AGE_S = 15.0
 """Ads are handed to a newcomer only while younger than this (receivers allow 30 s of clock skew)."""
+
+
+def _news(ad: CapabilityAd) -> CapabilityAd:
+    """What of ``ad`` is worth flooding when it changes: all but its sequence number and free RAM."""
+    return dataclasses.replace(ad, seq=0, ram_mb=0)
 
 
 def ads_topic(network: str) -> str:
@@ -219,6 +231,7 @@ class AdGossip:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Join the ads topic, publish this node's ad every ``republish_s`` and take in verified ads until cancelled."""
+        install_record_cache()  # every pubsub message carries the sender's signed record: check it once
         router = FloodPublishGossipSub(
             GOSSIP_PROTOCOLS,  # type: ignore[arg-type]
             flood_topics=[self._topic],
@@ -252,12 +265,17 @@ class AdGossip:
 
     async def _publish_loop(self) -> None:
         assert self._pubsub is not None
+        flooded: CapabilityAd | None = None  # what peers were last told at once
         while True:
             try:
                 ad = await self._make_ad()
                 sealed = seal(self._signer, ad, self._topic)
                 tap_frame(sealed)
+                news = _news(ad)
+                if self._router is not None:
+                    self._router.flood_next = news != flooded  # an unchanged republish spreads over the mesh
                 await self._pubsub.publish(self._topic, sealed)
+                flooded = news
                 self.ads_published += 1
             except Exception:  # a failed publish must not end the daemon; retry next period
                 log.exception("publishing our ad failed")
@@ -401,7 +419,9 @@ class AdGossip:
         peer = ID(origin)
         if peer in self._dialing or is_connected(self._host, peer):
             return
-        if not ad.models and len(self._host.get_network().get_connections_map()) >= GOSSIP_PEERS_WANTED:
+        # Dials in flight count: a newcomer is handed every ad at once, and counting open
+        # connections alone let it dial every light peer in the hand-over before the first connected.
+        if not ad.models and len(self._host.get_network().get_connections_map()) + len(self._dialing) >= GOSSIP_PEERS_WANTED:
             return
         addrs = [a for text in addrs_of(peer.to_base58(), ad.addrs) for a in parse_peer_addr(text).addrs]
         if addrs:

@@ -9,6 +9,13 @@ this router does the same for the topics named (the ads topic). Forwarding other
 messages is unchanged: mesh peers only, so a message still costs each node about
 ``degree`` copies.
 
+Flooding is for news. The ads reader sets ``flood_next`` off for a periodic republish
+of an unchanged ad: that one goes to our mesh peers alone (mesh forwarding and gossip
+reach the rest, as for anyone else's message) unless our mesh has fewer than
+``degree_low`` peers. In a 20-node testnet every node held a connection to every
+other, so each flooded republish reached each node ~9 times (once from its origin,
+then from every mesh peer) and the copies took most of an idle light node's CPU.
+
 A peer that subscribes (it just connected) is handed, to it alone, the latest message
 of every origin we hold on those topics: our own last ad and the last accepted ad of
 each peer (``keep``, called by the ads reader once an ad passed every check). A
@@ -57,6 +64,8 @@ class FloodPublishGossipSub(GossipSub):
         self._latest: dict[str, dict[bytes, tuple[rpc_pb2.Message, float]]] = {t: {} for t in self.flood_topics}
         self.replayed = 0
         """Messages handed to a newcomer alone (for tests and metrics)."""
+        self.flood_next = True
+        """Whether our next own message is flooded even when our mesh is full (see the module doc)."""
 
     def keep(self, msg: rpc_pb2.Message) -> None:
         """Hold ``msg`` as its origin's latest on the flooded topics it names, to hand to newcomers."""
@@ -90,7 +99,7 @@ class FloodPublishGossipSub(GossipSub):
         peers = set(super()._get_peers_to_send(topics, msg_forwarder, origin, msg_id))
         if self.pubsub is not None and self._is_own(msg_forwarder, origin):
             for topic in topics:
-                if topic in self.flood_topics:
+                if topic in self.flood_topics and (self.flood_next or len(self.mesh.get(topic, ())) < self.degree_low):
                     peers.update(self._flood_peers(topic))
         peers.discard(origin)
         yield from peers

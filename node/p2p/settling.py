@@ -6,10 +6,13 @@ while ads were still spreading; 20 nodes sharing 2 cores saturated them, stream
 negotiations timed out, connections dropped and so did the peers' ads (all-SmolLM2 N = 20
 converged in 126-190 s; docs/results/scale-system*.json). Such work is worth more once the
 node knows which models its peers serve, which is also when ad exchange stops needing the
-CPU. A node counts as settled once no new peer's ad arrived for ``QUIET_S``, or
+CPU. A node counts as settled while no new peer's ad arrived for ``QUIET_S``, and from
 ``MAX_WAIT_S`` after it started whatever happens (a network that keeps churning must not
-keep it from learning for ever). A newcomer's first probes do not wait for this (trust
-judges newcomers at once, busy or not).
+keep it from learning for ever). Until then a new peer unsettles it again: the first nodes
+of a testnet settled before the rest had started, and their idle learning (the model and
+the query embedder, a core each) ran while 18 light nodes joined through them, so the hubs
+every newcomer waited on got a twentieth of the machine. A newcomer's first probes do not
+wait for this (trust judges newcomers at once, busy or not).
 """
 
 from __future__ import annotations
@@ -36,17 +39,15 @@ class JoinSettling:
         self._deadline = now() + max_wait_s
         self._last_new = now()
         self._known: set[str] = set()
-        self._settled = False
 
     def settled(self) -> bool:
-        """True once no new peer's ad arrived for ``quiet_s`` (or ``max_wait_s`` passed); stays True."""
-        if self._settled:
-            return True
+        """True while no new peer's ad arrived for ``quiet_s``, and always once ``max_wait_s`` passed."""
         now = self._now()
+        if now >= self._deadline:
+            return True
         entries = self._board.fresh()
         new = [e for e in entries if e.peer_id not in self._known]
         if new:  # a peer seen again after its ad dropped counts as new: the network still moves
             self._last_new = max(self._last_new, *(e.received_at for e in new))
         self._known = {e.peer_id for e in entries}
-        self._settled = now - self._last_new >= self._quiet_s or now >= self._deadline
-        return self._settled
+        return now - self._last_new >= self._quiet_s

@@ -7,6 +7,7 @@ this process.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import secrets
 import time
@@ -26,6 +27,7 @@ from peermind.node.p2p.ads import (
     GOSSIP_PROTOCOLS,
     AdBoard,
     AdGossip,
+    _news,
 )
 from peermind.node.p2p.flood import FloodPublishGossipSub
 from peermind.node.p2p.host import dial, full_addrs, is_connected, parse_peer_addr, running_host
@@ -79,6 +81,26 @@ def test_own_messages_on_a_flooded_topic_go_to_every_subscribed_peer_not_only_th
     assert set(router._get_peers_to_send([TOPIC], a, b)) == set()
     # topics not named keep gossipsub's mesh-only publishing
     assert set(router._get_peers_to_send([OTHER_TOPIC], me, me)) == set()
+
+
+def test_an_unchanged_republish_goes_to_the_mesh_alone_unless_the_mesh_is_too_small() -> None:
+    """Flooding is for news: with ``flood_next`` off our own message takes the mesh, as anyone's would."""
+    me = _peer()
+    others = [_peer() for _ in range(8)]
+    router, _sent = _router(me, subscribed=set(others), mesh=set(others[:5]))
+    assert set(router._get_peers_to_send([TOPIC], me, me)) == set(others)
+    router.flood_next = False
+    assert set(router._get_peers_to_send([TOPIC], me, me)) == set(others[:5])
+    router.mesh[TOPIC] = set(others[:3])  # below degree_low: the mesh alone may not carry it
+    assert set(router._get_peers_to_send([TOPIC], me, me)) == set(others)
+
+
+def test_only_a_new_or_changed_ad_is_flooded() -> None:
+    """Sequence number and free RAM change on every republish; they are not news."""
+    ad = CapabilityAd(network="t", ttl_s=60, seq=1, ram_mb=1000)
+    assert _news(dataclasses.replace(ad, seq=2, ram_mb=990)) == _news(ad)
+    assert _news(dataclasses.replace(ad, seq=2, queue_depth=1)) != _news(ad)
+    assert _news(dataclasses.replace(ad, seq=2, addrs=["/ip4/1.2.3.4/tcp/1"])) != _news(ad)
 
 
 def test_a_newcomer_is_handed_the_latest_message_of_each_origin_but_its_own_and_none_too_old() -> None:
@@ -218,6 +240,26 @@ def test_light_peers_are_dialed_only_while_we_have_few_connections_model_peers_a
     (_fn, info_a), = _dials(lower, 0, higher, _ad_of(higher, model))
     (_fn, info_b), = _dials(higher, 0, lower, _ad_of(lower, model))
     assert (info_a.peer_id, info_b.peer_id) == (higher, lower)
+
+
+def test_dials_in_flight_count_towards_the_light_peers_wanted() -> None:
+    """A newcomer handed 19 light peers' ads at once dialed all 19 before the first connection stood
+    (20-node testnets: every node held a connection to every other, ~21 each, not ~8)."""
+    me = _peer()
+
+    async def never() -> CapabilityAd:
+        raise AssertionError("not publishing in this test")
+
+    gossip = AdGossip(_FakeHost(me, 1), Signer.generate(), Verifier(), AdBoard(), "t", never,  # type: ignore[arg-type]
+                      republish_s=5.0, on_evidence=lambda *_a: None)
+    nursery = _Nursery()
+    for _ in range(19):
+        origin = _peer()
+        gossip._connect_soon(nursery, origin.to_bytes(), _ad_of(origin, []))  # type: ignore[arg-type]
+    assert len(nursery.started) == GOSSIP_PEERS_WANTED - 1
+    model_peer = _peer()
+    gossip._connect_soon(nursery, model_peer.to_bytes(), _ad_of(model_peer, [ModelInfo(name="smollm2")]))  # type: ignore[arg-type]
+    assert len(nursery.started) == GOSSIP_PEERS_WANTED  # a model peer is dialed whatever the count
 
 
 # ----------------------------------------------------------------- real hosts

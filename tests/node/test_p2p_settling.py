@@ -62,7 +62,21 @@ def test_a_network_that_keeps_changing_settles_at_the_latest_after_max_wait() ->
         board.offer(f"p{i}", _ad())
         assert joined.settled() == (i == 9)
     board.offer("late", _ad())
-    assert joined.settled()  # once settled, it stays so
+    assert joined.settled()  # past max_wait it stays so
+
+
+def test_newcomers_unsettle_a_settled_node_until_max_wait() -> None:
+    """The first nodes of a testnet settle before the rest start; the rest join through them."""
+    clock = _Clock()
+    board = AdBoard(now=clock)
+    joined = JoinSettling(board, quiet_s=5.0, max_wait_s=60.0, now=clock)
+    board.offer("a", _ad())
+    clock.now += 6.0
+    assert joined.settled()
+    board.offer("newcomer", _ad())
+    assert not joined.settled()
+    clock.now += 5.0
+    assert joined.settled()
 
 
 def test_a_node_alone_settles_after_the_quiet_time() -> None:
