@@ -7,11 +7,12 @@ this process.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
@@ -28,6 +29,7 @@ from peermind.node.p2p.ads import (
     AdBoard,
     AdGossip,
     _news,
+    ads_topic,
 )
 from peermind.node.p2p.flood import FloodPublishGossipSub
 from peermind.node.p2p.host import dial, full_addrs, is_connected, parse_peer_addr, running_host
@@ -315,3 +317,56 @@ async def test_a_newcomer_joining_through_one_peer_holds_every_ad_without_waitin
                 while not all(holds_all(i) for i in range(4)):  # noqa: ASYNC110
                     await trio.sleep(0.05)
             assert not is_connected(d, a.get_id()) and not is_connected(d, b.get_id())  # all through H
+
+
+async def test_unchanged_republishes_still_reach_every_peer_over_the_mesh_and_records_are_checked_once() -> None:
+    """Six real hosts, each connected to all: meshes reach degree_low, so an unchanged ad is no longer
+    flooded by its origin but forwarded along the mesh; every node must still get every peer's
+    next ads, and the senders' signed peer records must mostly skip re-verification."""
+    from peermind.node.p2p.record_cache import install
+
+    cache = install()
+    skipped_before = cache.checks_skipped
+    network = f"t{secrets.token_hex(3)}"
+    keys = [create_new_key_pair() for _ in range(6)]
+    boards = [AdBoard() for _ in keys]
+    gossips: list[AdGossip] = []
+    async with contextlib.AsyncExitStack() as stack:
+        hosts = []
+        for key, board in zip(keys, boards, strict=True):
+            host = await stack.enter_async_context(running_host(key, ["/ip4/127.0.0.1/tcp/0"]))
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            seq = itertools.count(int(time.time() * 1000))
+
+            async def make_ad(host: IHost = host, seq: Iterator[int] = seq) -> CapabilityAd:
+                return CapabilityAd(network=network, addrs=full_addrs(host), ttl_s=300, seq=next(seq))
+
+            gossip = AdGossip(host, Signer.from_libp2p(key), Verifier(), board, network, make_ad,
+                              republish_s=1.0, on_evidence=lambda *_a: None)
+            await nursery.start(gossip.run)
+            stack.push_async_callback(_close_first, host, nursery)
+            hosts.append(host)
+            gossips.append(gossip)
+        for i, host in enumerate(hosts):
+            for other in hosts[i + 1:]:
+                await dial(host, parse_peer_addr(full_addrs(other)[0]))
+        with trio.fail_after(20):
+            while not all(len(b.fresh()) == 5 for b in boards):  # noqa: ASYNC110 - boards are plain objects
+                await trio.sleep(0.05)
+        await trio.sleep(4.0)  # meshes form on heartbeats (1 s)
+        assert all(g._router is not None and len(g._router.mesh.get(ads_topic(network), ())) >= 4 for g in gossips)
+        seen = [{e.peer_id: e.ad.seq for e in b.fresh()} for b in boards]
+        published = [g.ads_published for g in gossips]
+        await trio.sleep(3.5)
+        assert all(g.ads_published >= p + 2 for g, p in zip(gossips, published, strict=True))
+        assert all(g._router is not None and not g._router.flood_next for g in gossips)  # mesh-only republishes
+        for before, board in zip(seen, boards, strict=True):
+            now = {e.peer_id: e.ad.seq for e in board.fresh()}
+            assert now.keys() == before.keys() and all(now[p] > before[p] for p in now), (before, now)
+    assert cache.checks_skipped > skipped_before
+
+
+async def _close_first(host: IHost, nursery: trio.Nursery) -> None:
+    with trio.CancelScope(shield=True):  # close the host before its pubsub (see test_p2p_redial)
+        await host.close()
+    nursery.cancel_scope.cancel()

@@ -109,3 +109,12 @@ def test_link_settings_parse_and_combine() -> None:
     both = path_link(link, Link(rtt_ms=20.0, bw_bps=1e6, loss=0.01))
     assert both.rtt_ms == 100.0 and both.bw_bps == 1e6 and both.loss == pytest.approx(1 - 0.99**2)
     assert "rtt=80ms" in link.describe() and "bw=2mbit" in link.describe()
+
+
+def test_a_large_testnet_republishes_ads_slower_up_to_the_node_default() -> None:
+    """Small testnets keep 5 s ads (faults show fast); large ones hold the network to ~2 ads/s."""
+    from peermind.node.config import AdConfig
+    from peermind.testnet._launcher import republish_s
+
+    assert [republish_s(n) for n in (3, 10, 20, 30, 50, 200)] == [5.0, 5.0, 10.0, 15.0, 20.0, 20.0]
+    assert republish_s(200) == AdConfig().republish_s  # a large testnet gossips no faster than a real network
