@@ -300,11 +300,12 @@ class AdGossip:
         """
         grace_s = DISCONNECTED_GRACE_PERIODS * self._republish_s
         known: set[str] = set()
-        half_open = HalfOpenPeers()
+        half_open, silent = HalfOpenPeers(), HalfOpenPeers()
         while True:
             connections = self._host.get_network().get_connections_map()
             if self._pubsub is not None:
                 await self._close_half_open(half_open, list(connections))
+                self._reopen_silent(silent, list(connections), nursery)
             current = {peer.to_base58() for peer in connections}
             for peer in known - current:
                 flapping = self._losses.lost(peer)
@@ -340,6 +341,30 @@ class AdGossip:
             self._losses.lost(peer_b58)
             log.info("lost peer not back: dropping its ad", extra={"peer": peer_b58})
             self._board.remove(peer_b58)
+
+    def _reopen_silent(self, silent: HalfOpenPeers, connected: list[ID], nursery: trio.Nursery) -> None:
+        """Try our gossip stream again to peers that gossip with us in neither direction.
+
+        When both sides' stream negotiations time out (two starved processes), neither learns
+        the other's subscriptions, so the half-open rule never fires: in a 50-node run a light
+        node whose only connection was such a link to its bootstrap hub held no ad for minutes,
+        nor anyone its ad. Every ``HALF_OPEN_S`` such a peer gets one more attempt (py-libp2p
+        gives up after a negotiation timeout); a peer that speaks no gossip refuses it at once.
+        """
+        assert self._pubsub is not None
+        pubsub = self._pubsub
+        subscribed = pubsub.peer_topics.get(self._topic, set())
+        quiet = set(connected) - set(subscribed)
+        for peer in silent.due(quiet, pubsub.peers, connected):
+            nursery.start_soon(self._open_gossip_stream, peer)
+
+    async def _open_gossip_stream(self, peer: ID) -> None:
+        assert self._pubsub is not None
+        with trio.move_on_after(AD_DIAL_TIMEOUT_S):
+            try:
+                await self._pubsub._handle_new_peer(peer)  # the library's own opener (hello, queue, catch-up)
+            except Exception as exc:  # not a gossip peer, or gone: tried again after HALF_OPEN_S if still silent
+                log.debug("gossip stream still not open", extra={"peer": peer.to_base58(), "error": str(exc)[:200]})
 
     async def _close_half_open(self, half_open: HalfOpenPeers, connected: list[ID]) -> None:
         """Close connections over which our gossip never got a stream (see half_open.py)."""
