@@ -91,16 +91,16 @@ def measure_net(net: Testnet, models: int, light: int, idle_s: float, progress: 
         converge_s = None  # memory and traffic are still measured; the report says how far ads got
     window_s = max(time.monotonic() - started, 1e-3)
     cpu_after, machine_after = _cpu_seconds(procs), psutil.cpu_times()
-    converge_cpu = {pid: 100.0 * (cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0)) / window_s for pid in procs}
+    converge_cpu = {pid: 100.0 * (cpu_after[pid] - cpu_before[pid]) / window_s
+                    for pid in procs if pid in cpu_after and pid in cpu_before}
     held = _ads_held(nodes)
     pids = {x.pid for x in nodes}
     api_ports = {int(x.api.rsplit(":", 1)[1]) for x in nodes if x.api}
-    for p in procs.values():
-        p.cpu_percent(None)
+    _cpu_percent(procs)  # starts psutil's per-process interval
     before = _traffic.snapshot(pids, api_ports)
     time.sleep(idle_s)
     after = _traffic.snapshot(pids, api_ports)
-    cpu = {pid: p.cpu_percent(None) for pid, p in procs.items()}
+    cpu = _cpu_percent(procs)
     traffic = _traffic.bytes_per_pid(before, after)
     memory = {x.pid: memory_mb(x.pid) for x in nodes}
     peers = _peer_counts(after, nodes)
@@ -115,7 +115,7 @@ def measure_net(net: Testnet, models: int, light: int, idle_s: float, progress: 
         "converge_timeout_s": converge_timeout_s,
         "ads_held_share": held,
         # Where the convergence time goes: CPU the nodes used while ads spread, and how busy the machine was.
-        "converge_cpu_pct_per_node": {kind: _median([converge_cpu[x.pid] for x in group])
+        "converge_cpu_pct_per_node": {kind: _median([converge_cpu[x.pid] for x in group if x.pid in converge_cpu])
                                       for kind, group in _kinds(nodes).items()},
         "converge_machine_busy_pct": _busy_pct(machine_before, machine_after),
         "idle_window_s": idle_s,
@@ -128,8 +128,22 @@ def measure_net(net: Testnet, models: int, light: int, idle_s: float, progress: 
         "pss_mb_per_node": {kind: _median([m for x in group if (m := memory[x.pid][1]) is not None])
                             for kind, group in _kinds(nodes).items()},
         "pss_mb_total": round(sum(m[1] or 0.0 for m in memory.values()), 1),
-        "idle_cpu_pct_per_node": {kind: _median([cpu[x.pid] for x in group]) for kind, group in _kinds(nodes).items()},
+        "idle_cpu_pct_per_node": {kind: _median([cpu[x.pid] for x in group if x.pid in cpu])
+                                  for kind, group in _kinds(nodes).items()},
+        # A node that exits during the run is a finding, not a reason to lose the run's figures.
+        "nodes_died": [x.name for x in nodes if not x.alive()],
     }
+
+
+def _cpu_percent(procs: dict[int, psutil.Process]) -> dict[int, float]:
+    """psutil's CPU % of each live node process since the last call (the dead left out)."""
+    out = {}
+    for pid, proc in procs.items():
+        try:
+            out[pid] = proc.cpu_percent(None)
+        except psutil.Error:
+            continue
+    return out
 
 
 def _cpu_seconds(procs: dict[int, psutil.Process]) -> dict[int, float]:
@@ -222,6 +236,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"{t.get('light')} / {t.get('model')} | {m.get('light')} / {m.get('model')} | {r['pss_mb_total']} | "
             f"{c.get('light')} / {c.get('model')} | {r['connections_per_node_median']} | "
             f"{_load(r['load_before'])} -> {_load(r['load_after'])} |")
+    for r in report["runs"]:
+        if r.get("nodes_died"):
+            lines.append(f"\n**Nodes that exited during the run ({r['name']}):** {', '.join(r['nodes_died'])} "
+                         "(their logs say why; figures are over the live ones).")
     for r in report["runs"]:
         busy = r.get("converge_machine_busy_pct")
         if busy is not None:

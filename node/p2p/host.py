@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -34,11 +33,6 @@ from ..errors import NodeError
 log = logging.getLogger("peermind.node.host")
 
 DIAL_TIMEOUT_S = 5.0
-YAMUX_RELEASE_ON_READ = "PY_YAMUX_RELEASE_ON_READ"
-"""py-libp2p's yamux (read when it reads) sends a window update after every read unless this is "0";
-off, it sends one per half window consumed, as go-yamux does. Every gossip message read cost a
-second socket write, ~14% of a light node's CPU while a 20-node testnet started. A value set in
-the environment wins."""
 AUTO_CONNECT_TARGET = 6
 """Connections below which the library's auto-connector dials known peers (ads.py's ``GOSSIP_PEERS_WANTED``)."""
 PEERSTORE_ADDR_TTL_S = 7200  # as identify stores listen addresses; replaced on the next dial
@@ -90,7 +84,6 @@ def build_host(key_pair: KeyPair, announce: Sequence[str] = ()) -> IHost:
     ``announce`` (``ads.announce``) replaces the listen addresses in what identify tells
     peers, as in the ads: a peer must never learn a way around a port forward or proxy.
     """
-    os.environ.setdefault(YAMUX_RELEASE_ON_READ, "0")
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     host = new_host(
         key_pair=key_pair,

@@ -13,13 +13,18 @@ message, so a deeper buffer absorbs the bursts rather than hiding a steady overl
 
 from __future__ import annotations
 
+import logging
+
 import trio
+from google.protobuf.message import DecodeError
 from libp2p.abc import INetStream
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
 from libp2p.pubsub.subscription import TrioSubscriptionAPI
+
+log = logging.getLogger("peermind.node.gossip")
 
 SUBSCRIPTION_BUFFER = 1024
 """Messages a subscription holds before pubsub drops new ones (the library's is 32); ~2 MB of ads."""
@@ -28,7 +33,29 @@ OUTBOUND_BUFFER = 1024
 
 
 class RoomyPubsub(Pubsub):
-    """``Pubsub`` with deeper subscription and per-peer outbound queues; otherwise the library's own."""
+    """``Pubsub`` with deeper subscription and per-peer outbound queues, and a malformed message
+    ending only its stream; otherwise the library's own."""
+
+    async def continuously_read_stream(self, stream: INetStream) -> None:
+        """The library's reader, except that a message that is not protobuf ends this stream alone.
+
+        py-libp2p 0.8.1 lets ``DecodeError`` escape into the swarm's connection nursery, which
+        stops the swarm and ends the daemon: any peer could kill a node with a few bytes on a
+        gossip stream, and in a 50-node run a stream corrupted on the way (a write cut by a
+        window timeout) did. The stream is reset and the peer treated as the library treats
+        one that sent an oversized message; a later connection starts afresh.
+        """
+        try:
+            await super().continuously_read_stream(stream)
+        except DecodeError as exc:
+            peer = stream.muxed_conn.peer_id
+            log.warning("malformed gossip message: dropping the stream", extra={"peer": peer.to_base58(),
+                                                                               "error": str(exc)[:200]})
+            try:
+                await stream.reset()
+            except Exception:  # already gone: nothing left to reset
+                pass
+            self._handle_dead_peer(peer)
 
     async def subscribe(self, topic_id: str) -> TrioSubscriptionAPI:
         """Subscribe to ``topic_id`` as the library does, with a deeper channel (see module doc)."""

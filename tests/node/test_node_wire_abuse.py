@@ -19,6 +19,7 @@ import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
+from libp2p.utils.varint import encode_uvarint
 from nodeproc import NodeCluster, NodeProc
 from peermind.node.p2p.ads import AdBoard, AdGossip
 from peermind.node.p2p.host import PeerUnreachable, dial, parse_peer_addr, running_host
@@ -171,3 +172,35 @@ async def test_malformed_oversized_and_forged_requests_are_rejected_and_the_node
     details = " ".join(d for _k, d in kinds)  # stored in the trust module's form
     for error in ("FrameTooLarge", "PeerMismatch", "WrongRecipient", "UnexpectedMessage", "ReplayedNonce"):
         assert error in details, f"{error} not recorded: {details[:500]}"
+
+
+async def test_a_malformed_gossip_message_drops_its_stream_not_the_node(cluster: NodeCluster) -> None:
+    """py-libp2p lets a protobuf DecodeError from a pubsub stream escape into the swarm, which
+    stopped and took the daemon down (a 50-node run lost a node this way, from a corrupted stream).
+    Any peer could do it on purpose. The node must drop that stream and keep gossiping."""
+    node = cluster.start("victim")
+    target = parse_peer_addr(node.addrs[0])
+    async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as host:
+        await dial(host, target)
+        for garbage in (b"\x0a\xff\xff\xff\xff\x0f", bytes(range(200))):
+            try:
+                stream = await host.new_stream(target.peer_id, [TProtocol("/meshsub/1.1.0")])
+                await stream.write(encode_uvarint(len(garbage)) + garbage)
+                with trio.move_on_after(2):
+                    await stream.read(1)
+            except Exception:  # the node reset the stream, or closed the connection: what a refusal looks like
+                await dial(host, target)
+    await trio.sleep(1.0)
+    assert node.alive(), node.log_tail()
+    # and its gossip still works: an honest member's ad still reaches it
+    honest_keys = create_new_key_pair()
+    async with running_host(honest_keys, ["/ip4/127.0.0.1/tcp/0"]) as host:
+        signer = Signer.from_libp2p(honest_keys.private_key)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_advertise(host, signer, cluster.network, await _pow_bits(node)).run)
+            await dial(host, target)
+            with trio.fail_after(60):
+                while signer.peer_id_b58 not in await _fresh_ads(node):  # noqa: ASYNC110 - polls another process
+                    await trio.sleep(0.2)
+            nursery.cancel_scope.cancel()
+    assert node.alive()
