@@ -45,10 +45,12 @@ def test_wrong_adversary_falls_below_do_not_ask_after_canaries(tmp_path: Path) -
         liar_row = row_of(view, liar.peer_id)
         assert liar_row is not None and liar_row["standing"] in ("do_not_ask", "banned")
         # judged against its model's expected accuracy (canaries and idle-learning checks, on any validation
-        # item: its runner-up pick is right now and then, 2 right of 4 in one run), a few wrong answers are enough:
-        # one on an item its model should get right can end it (log-likelihood ratios against its model's accuracy)
+        # item: its runner-up pick is right now and then, 2 right of 4 in one run, 2 of 3 in another), a few
+        # wrong answers are enough: one on an item its model should get right can end it (log-likelihood ratios
+        # against its model's accuracy). How many of its 3-4 checked answers happened to be right is luck, so
+        # only that wrong answers were recorded is asserted.
         counts = liar_row["counts"]
-        assert counts["answer_wrong"] >= 1 and counts.get("answer_right", 0) <= counts["answer_wrong"]
+        assert counts["answer_wrong"] >= 1, counts
         honest_row = row_of(view, honest.peer_id)
         # an honest SmolLM2 peer misses some canaries too: its score may dip just under the newcomer 0.3
         # (0.273 after one miss), but it is never excluded nor put below the ask threshold
