@@ -11,11 +11,14 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import multiaddr
 import pytest
 import trio
+from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
@@ -87,6 +90,22 @@ async def _fresh_ads(node: NodeProc) -> set[str]:
         return {p["peer_id"] for p in (await http.get(node.api_url + "/peermind/peers")).json()["peers"]}
 
 
+@asynccontextmanager
+async def _honest_member(cluster: NodeCluster, node: NodeProc) -> AsyncIterator[tuple[IHost, Signer]]:
+    """A host connected to ``node`` whose ad, with the network's proof of work, reached it (a member; SPEC 7.1)."""
+    keys = create_new_key_pair()
+    signer = Signer.from_libp2p(keys.private_key)
+    async with running_host(keys, ["/ip4/127.0.0.1/tcp/0"]) as host, trio.open_nursery() as nursery:
+        # gossip first: py-libp2p's pubsub opens its streams on connections made after it started
+        await nursery.start(_advertise(host, signer, cluster.network, await _pow_bits(node)).run)
+        await dial(host, parse_peer_addr(node.addrs[0]))
+        with trio.fail_after(60):
+            while signer.peer_id_b58 not in await _fresh_ads(node):  # noqa: ASYNC110 - polls another process
+                await trio.sleep(0.2)
+        yield host, signer
+        nursery.cancel_scope.cancel()
+
+
 def _frame(payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + payload
 
@@ -149,20 +168,10 @@ async def test_malformed_oversized_and_forged_requests_are_rejected_and_the_node
 
     # The daemon still serves an honest peer: a member of its network (its ad, with the
     # network's proof of work, reached the node first; SPEC 7.1).
-    honest_keys = create_new_key_pair()
-    async with running_host(honest_keys, ["/ip4/127.0.0.1/tcp/0"]) as host:
-        signer = Signer.from_libp2p(honest_keys.private_key)
-        async with trio.open_nursery() as nursery:
-            # gossip first: py-libp2p's pubsub opens its streams on connections made after it started
-            await nursery.start(_advertise(host, signer, cluster.network, await _pow_bits(node)).run)
-            await dial(host, target)
-            with trio.fail_after(60):
-                while signer.peer_id_b58 not in await _fresh_ads(node):  # noqa: ASYNC110 - polls another process
-                    await trio.sleep(0.2)
-            endpoint = _endpoint(host, signer)
-            reply = await endpoint.call(peer, make_request(messages=[ChatMessage(role="user", content="Name a colour.")],
-                                                           max_tokens=8), timeout_s=60)
-            nursery.cancel_scope.cancel()
+    async with _honest_member(cluster, node) as (host, signer):
+        endpoint = _endpoint(host, signer)
+        reply = await endpoint.call(peer, make_request(messages=[ChatMessage(role="user", content="Name a colour.")],
+                                                       max_tokens=8), timeout_s=60)
         assert isinstance(reply.body, TaskResult) and reply.body.text.strip(), reply.body
         assert reply.sender == peer.to_bytes()
 
@@ -192,15 +201,6 @@ async def test_a_malformed_gossip_message_drops_its_stream_not_the_node(cluster:
                 await dial(host, target)
     await trio.sleep(1.0)
     assert node.alive(), node.log_tail()
-    # and its gossip still works: an honest member's ad still reaches it
-    honest_keys = create_new_key_pair()
-    async with running_host(honest_keys, ["/ip4/127.0.0.1/tcp/0"]) as host:
-        signer = Signer.from_libp2p(honest_keys.private_key)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(_advertise(host, signer, cluster.network, await _pow_bits(node)).run)
-            await dial(host, target)
-            with trio.fail_after(60):
-                while signer.peer_id_b58 not in await _fresh_ads(node):  # noqa: ASYNC110 - polls another process
-                    await trio.sleep(0.2)
-            nursery.cancel_scope.cancel()
+    async with _honest_member(cluster, node):  # its gossip still works: an honest member's ad still reaches it
+        pass
     assert node.alive()
