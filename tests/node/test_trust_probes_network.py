@@ -10,10 +10,10 @@ pytestmark = pytest.mark.integration
 PROBING = ("--set", "trust.probe_interval_s=1")  # later flags win over the cluster's probe_interval_s=0
 
 
-def _answer_right(asker, peer_id: str) -> float:  # type: ignore[no-untyped-def]
+def _answers_judged(asker, peer_id: str) -> float:  # type: ignore[no-untyped-def]
     rows = asker.get("/peermind/trust").json()["peers"]
-    row = next((r for r in rows if r["peer"] == peer_id), None)
-    return (row or {}).get("counts", {}).get("answer_right", 0)
+    counts = next((r for r in rows if r["peer"] == peer_id), {}).get("counts", {})
+    return counts.get("answer_right", 0) + counts.get("answer_wrong", 0)
 
 
 def _missed(detail: str) -> bool:
@@ -26,8 +26,18 @@ def _missed(detail: str) -> bool:
 def test_an_idle_node_probes_its_newcomer_peer_with_canaries(cluster: NodeCluster) -> None:
     a = cluster.start("a", extra=PROBING)
     b = cluster.start("b", bootstrap=a.addrs, extra=PROBING)
-    wait_for(lambda: _answer_right(a, b.peer_id) >= 2, timeout_s=150, what="a's probes of b answered right")
-    assert a.metric("peermind_trust_canaries_total", outcome="right") >= 2
+    # How many of the first canaries an honest SmolLM2 peer gets right is the items' luck (1 of 8 in
+    # one CI run, where every miss was one this node's own model missed too): what is waited for is
+    # that probes were judged and the peer is vouched for, which is the property.
+    def vouched() -> bool:
+        if _answers_judged(a, b.peer_id) < 2:
+            return False
+        why = a.get(f"/peermind/trust/peers/{b.peer_id}").json()
+        return bool(why["should_ask"] and why["routing_weight"] >= 0.9 and why["canary_llr"] > 0)
+
+    wait_for(vouched, timeout_s=150, what="a to vouch for b after judging its probes")
+    assert a.metric("peermind_trust_canaries_total", outcome="right") + \
+        a.metric("peermind_trust_canaries_total", outcome="wrong") >= 2
     # any item can be a canary now, so an honest peer on the same model misses some: exactly
     # those this node's own model missed too, which its model's baseline expects
     explained = a.get(f"/peermind/trust/peers/{b.peer_id}").json()
