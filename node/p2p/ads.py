@@ -45,7 +45,14 @@ from peermind.trust import EvidenceSink, ViolationSource
 from .evidence import protocol_evidence
 from .flood import FloodPublishGossipSub
 from .half_open import HalfOpenPeers
-from .host import PeerUnreachable, addrs_of, dial, is_connected, parse_peer_addr
+from .host import (
+    AUTO_CONNECT_TARGET,
+    PeerUnreachable,
+    addrs_of,
+    dial,
+    is_connected,
+    parse_peer_addr,
+)
 from .intake import RoomyPubsub
 from .link_losses import LinkLosses
 from .record_cache import install as install_record_cache
@@ -64,7 +71,7 @@ DISCONNECTED_GRACE_PERIODS = 4.0
 
 2.5 made ads flicker while 20 nodes started on a loaded machine (19 expiries, each renewed
 later: ads relayed through others arrived more than 12.5 s apart at 5 s periods)."""
-GOSSIP_PEERS_WANTED = 6
+GOSSIP_PEERS_WANTED = AUTO_CONNECT_TARGET
 """Below this many connections an ad's signer is dialed even when it serves no model (gossip needs ~degree peers).
 
 Each connection costs its ad copies (one per mesh peer and message) and its share of start-up

@@ -34,7 +34,7 @@ log = logging.getLogger("peermind.node.host")
 
 DIAL_TIMEOUT_S = 5.0
 AUTO_CONNECT_TARGET = 6
-"""Connections below which the library's auto-connector dials known peers (ads.py's ``GOSSIP_PEERS_WANTED``)."""
+"""Connections below which the library's auto-connector dials known peers, and ads.py dials light peers."""
 PEERSTORE_ADDR_TTL_S = 7200  # as identify stores listen addresses; replaced on the next dial
 
 

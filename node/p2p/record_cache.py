@@ -53,7 +53,9 @@ class RecordCache:
         """The library's ``maybe_consume_signed_record``, skipping a re-check of identical bytes."""
         if not msg.HasField("senderRecord"):
             return True
-        accepted_here = self._accepted.setdefault(host, OrderedDict())
+        accepted_here = self._accepted.get(host)
+        if accepted_here is None:  # not setdefault: this runs on every pubsub message
+            accepted_here = self._accepted[host] = OrderedDict()
         key = peer_id.to_bytes()
         record = bytes(msg.senderRecord)
         now = self._clock()
