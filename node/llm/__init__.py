@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._profiles import DEFAULT_PROFILE, PROFILES, ModelProfile, resolve_model
 from ._results import ContinuationScore, FinishReason, Generation, Measurement
+from ._selfcheck import llama_problem
 from ._streaming import open_delta_channel, receive_pending
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "Speed",
     "open_delta_channel",
     "receive_pending",
+    "llama_problem",
     "resolve_model",
 ]

@@ -16,7 +16,7 @@ from peermind.testnet._launcher import Testnet
 from peermind.testnet._profiles import LARGE, SMALL, plan
 from peermind.testnet._state import NodeInfo, load_state, process_is, save_state
 from peermind.testnet.cli import _roles
-from peermind.testnet.errors import FaultUnavailable, StaleState, TestnetError
+from peermind.testnet.errors import FaultUnavailable, NodeDidNotStart, StaleState, TestnetError
 
 
 def _sleeper(marker: str, code: str = "import time; time.sleep(120)") -> subprocess.Popen[bytes]:
@@ -187,3 +187,23 @@ def test_drop_resets_peer_connections_but_keeps_the_api(tmp_path: Path, procs: l
     assert p2p_connections(node.pid, node_api_port) == []
     for s in (client, remote_end, peer):
         s.close()
+
+
+def test_a_node_killed_during_start_up_says_by_what(tmp_path: Path) -> None:
+    """A native crash at start-up (llama.cpp built for instructions the CPU lacks) is named, not just "exited"."""
+    log = tmp_path / "node.log"
+    log.write_text("measuring smollm2's speed (expected ~5s)…\n")
+    proc = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", str(tmp_path)])
+    node = NodeInfo(name="node-0", data_dir=str(tmp_path), log=str(log), pid=proc.pid, model="smollm2")
+    with pytest.raises(NodeDidNotStart, match=r"node-0 was killed by SIGSEGV \(a native crash: llama\.cpp"):
+        Testnet(tmp_path / "tn")._wait_ready(node, 30)
+    assert proc.returncode is None  # the launcher collected it itself: no zombie left for Popen
+
+
+def test_a_node_exiting_during_start_up_gives_its_code(tmp_path: Path) -> None:
+    log = tmp_path / "node.log"
+    log.write_text("peermind: the config file is malformed\n")
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)", str(tmp_path)])
+    node = NodeInfo(name="node-1", data_dir=str(tmp_path), log=str(log), pid=proc.pid, model="none")
+    with pytest.raises(NodeDidNotStart, match=r"(?s)node-1 exited with code 2 during start-up.*config file is malformed"):
+        Testnet(tmp_path / "tn")._wait_ready(node, 30)
