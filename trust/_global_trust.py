@@ -163,7 +163,7 @@ class GlobalTrust:
             np.array(val),
         )
         dangling = np.ones(n, dtype=bool)
-        dangling[np.unique(src_a)] = False
+        dangling[src_a] = False  # repeated indices are fine; np.unique would import numpy.ma (~0.1 s) on first use
 
         t = p.copy()
         self.iterations = 0

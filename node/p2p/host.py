@@ -29,6 +29,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from ..errors import NodeError
+from .yamux_credit import install as install_batched_credit
 
 log = logging.getLogger("peermind.node.host")
 
@@ -84,6 +85,7 @@ def build_host(key_pair: KeyPair, announce: Sequence[str] = ()) -> IHost:
     ``announce`` (``ads.announce``) replaces the listen addresses in what identify tells
     peers, as in the ads: a peer must never learn a way around a port forward or proxy.
     """
+    install_batched_credit()  # one WINDOW_UPDATE per 32 KiB read, not per read (yamux_credit.py)
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     host = new_host(
         key_pair=key_pair,
