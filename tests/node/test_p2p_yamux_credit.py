@@ -45,11 +45,12 @@ def window_updates_counted() -> Iterator[list[int]]:
 
 
 @asynccontextmanager
-async def two_hosts(received: list[bytes], pause_s: float) -> AsyncIterator[tuple[IHost, IHost]]:
+async def two_hosts(received: list[bytes], pause_s: float, done: trio.Event) -> AsyncIterator[tuple[IHost, IHost]]:
     async def sink(stream: INetStream) -> None:
         await trio.sleep(pause_s)  # a busy reader: the writer runs into the window meanwhile
         for _ in MESSAGES:
             received.append(await read_varint_prefixed_bytes(stream))
+        done.set()
         await stream.close()
 
     async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as server, \
@@ -68,11 +69,11 @@ async def _send_all(client: IHost, server: IHost) -> None:
 @pytest.mark.parametrize("pause_s", [0.0, 1.0])
 async def test_small_messages_arrive_whole_with_few_window_updates(pause_s: float) -> None:
     received: list[bytes] = []
-    async with two_hosts(received, pause_s) as (server, client):
+    done = trio.Event()
+    async with two_hosts(received, pause_s, done) as (server, client):
         with window_updates_counted() as sent, trio.fail_after(30):
             await _send_all(client, server)
-            while len(received) < len(MESSAGES):
-                await trio.sleep(0.01)
+            await done.wait()
     assert received == MESSAGES
     total = sum(len(encode_varint_prefixed(m)) for m in MESSAGES)
     assert len(sent) <= total // (256 * 1024 // yamux_credit.CREDIT_BATCH_DIVISOR) + 4
@@ -82,13 +83,13 @@ async def test_small_messages_arrive_whole_with_few_window_updates(pause_s: floa
 async def test_the_library_rule_sends_an_update_per_read() -> None:
     """The comparison that makes the test above mean something: without the batching, one update per read."""
     received: list[bytes] = []
-    async with two_hosts(received, 0.0) as (server, client):
+    done = trio.Event()
+    async with two_hosts(received, 0.0, done) as (server, client):
         yamux_credit.uninstall()  # after the hosts are built: building one installs the batching
         try:
             with window_updates_counted() as sent, trio.fail_after(30):
                 await _send_all(client, server)
-                while len(received) < len(MESSAGES):
-                    await trio.sleep(0.01)
+                await done.wait()
         finally:
             yamux_credit.install()
     assert received == MESSAGES
