@@ -189,21 +189,18 @@ def test_drop_resets_peer_connections_but_keeps_the_api(tmp_path: Path, procs: l
         s.close()
 
 
-def test_a_node_killed_during_start_up_says_by_what(tmp_path: Path) -> None:
-    """A native crash at start-up (llama.cpp built for instructions the CPU lacks) is named, not just "exited"."""
+@pytest.mark.parametrize(("script", "last_log_line", "expected"), [
+    # A native crash at start-up (llama.cpp built for instructions the CPU lacks) is named, not just "exited".
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "measuring smollm2's speed (expected ~5s)…",
+     r"node-0 was killed by SIGSEGV \(a native crash: llama\.cpp"),
+    ("raise SystemExit(2)", "peermind: the config file is malformed",
+     r"(?s)node-0 exited with code 2 during start-up.*config file is malformed"),
+])
+def test_a_node_that_dies_during_start_up_says_how(tmp_path: Path, script: str, last_log_line: str, expected: str) -> None:
     log = tmp_path / "node.log"
-    log.write_text("measuring smollm2's speed (expected ~5s)…\n")
-    proc = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", str(tmp_path)])
+    log.write_text(last_log_line + "\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
     node = NodeInfo(name="node-0", data_dir=str(tmp_path), log=str(log), pid=proc.pid, model="smollm2")
-    with pytest.raises(NodeDidNotStart, match=r"node-0 was killed by SIGSEGV \(a native crash: llama\.cpp"):
+    with pytest.raises(NodeDidNotStart, match=expected):
         Testnet(tmp_path / "tn")._wait_ready(node, 30)
     assert proc.returncode is None  # the launcher collected it itself: no zombie left for Popen
-
-
-def test_a_node_exiting_during_start_up_gives_its_code(tmp_path: Path) -> None:
-    log = tmp_path / "node.log"
-    log.write_text("peermind: the config file is malformed\n")
-    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)", str(tmp_path)])
-    node = NodeInfo(name="node-1", data_dir=str(tmp_path), log=str(log), pid=proc.pid, model="none")
-    with pytest.raises(NodeDidNotStart, match=r"(?s)node-1 exited with code 2 during start-up.*config file is malformed"):
-        Testnet(tmp_path / "tn")._wait_ready(node, 30)
