@@ -29,6 +29,7 @@ from ._errors import (
 )
 from ._knowledge_value import KnowledgeValue, MatchOutcome, MatchWeight
 from ._neighbours import NeighbourRouter, QualityPosterior
+from ._npy import NPY_LOCK, array_to_numpy
 from ._router import RouterModel
 from ._schema import EMBED_DIM, FeatureSchema, FeedbackRow
 from ._strategy_names import STRATEGY_NAMES
@@ -85,6 +86,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "EMBED_DIM",
     "MODEL_NAME",
+    "NPY_LOCK",
     "STRATEGY_NAMES",
     "AggregationFailed",
     "AggregationRecord",
@@ -124,6 +126,7 @@ __all__ = [
     "TrainingReport",
     "TransportError",
     "adopt_if_better",
+    "array_to_numpy",
     "build_strategy",
     "check_flower_compat",
     "make_client_app",

@@ -15,6 +15,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from ._errors import IncompatibleWeights
+from ._npy import array_to_numpy
 from ._router import RouterModel
 from ._schema import FeatureSchema
 
@@ -49,7 +50,7 @@ def router_from_arrayrecord(record: ArrayRecord, schema: FeatureSchema) -> Route
             f"router ArrayRecord has arrays {list(record.keys())}, expected {list(ARRAY_NAMES)}"
         )
     try:
-        arrays = [record[name].numpy() for name in ARRAY_NAMES]
+        arrays = [array_to_numpy(record[name]) for name in ARRAY_NAMES]
     except Exception as exc:  # a peer's bytes: any decoding failure means "not our weights"
         raise IncompatibleWeights(f"router arrays cannot be decoded: {exc}") from exc
     return RouterModel.from_arrays(arrays, schema)

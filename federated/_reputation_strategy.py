@@ -31,6 +31,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
 from ._errors import AggregationFailed, InvalidTrainingConfig
+from ._npy import array_to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class ReputationWeightedFedAvg(FedAvg):
     ) -> Iterable[Message]:
         self._grid = grid
         keys = list(arrays.keys())
-        self._global = (keys, [arrays[k].numpy() for k in keys])
+        self._global = (keys, [array_to_numpy(arrays[k]) for k in keys])
         return self._trusted(
             server_round, super().configure_train(server_round, arrays, config, grid)
         )
@@ -198,7 +199,7 @@ class ReputationWeightedFedAvg(FedAvg):
             reply_arrays = cast(ArrayRecord, msg.content[self.arrayrecord_key])
             metrics = next(iter(msg.content.metric_records.values()))
             peers.append(peer)
-            flats.append(np.concatenate([reply_arrays[k].numpy().ravel() for k in keys]))
+            flats.append(np.concatenate([array_to_numpy(reply_arrays[k]).ravel() for k in keys]))
             claims.append(float(cast(float, metrics[self.weighted_by_key])))
             reps.append(rep)
             contents.append(msg.content)

@@ -28,6 +28,7 @@ from flwr.serverapp.strategy import Strategy
 
 from ._errors import AggregationFailed, FederatedError, NotEnoughParticipants
 from ._grid import P2PGrid
+from ._npy import array_to_numpy
 from ._records import ARRAYS_KEY, EVAL_METRIC_KEYS, METRICS_KEY, TRAIN_METRIC_KEYS, WEIGHT_KEY
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class RoundGuard(Strategy):
         self.inner = inner
         self.grid = grid
         self.min_nodes = min_nodes
-        self._shapes = {k: template[k].numpy().shape for k in template.keys()}
+        self._shapes = {k: array_to_numpy(template[k]).shape for k in template.keys()}
         self.rounds: dict[int, RoundState] = {}
 
     def summary(self) -> None:
@@ -115,7 +116,7 @@ class RoundGuard(Strategy):
             return f"arrays {list(arrays.keys())} != {list(self._shapes)}"
         for key, shape in self._shapes.items():
             try:
-                value = arrays[key].numpy()
+                value = array_to_numpy(arrays[key])
             except Exception as exc:  # undecodable bytes from a peer
                 return f"array {key!r} undecodable: {exc}"
             if value.shape != shape or value.dtype.kind != "f":
@@ -206,7 +207,7 @@ class RoundGuard(Strategy):
                 f"round {server_round}: {type(self.inner).__name__} could not aggregate "
                 f"{len(good)} replies: {exc}"
             ) from exc
-        if arrays is not None and not all(np.all(np.isfinite(arrays[k].numpy())) for k in arrays):
+        if arrays is not None and not all(np.all(np.isfinite(array_to_numpy(arrays[k]))) for k in arrays):
             state.notes.append("aggregate had non-finite values; kept the previous weights")
             arrays = None
         if arrays is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import IncompatibleWeights, RouterFileError
+from ._npy import NPY_LOCK
 from ._schema import FeatureSchema
 
 FILE_FORMAT = "peermind-router"
@@ -51,7 +52,7 @@ def write_router_file(
 def read_router_file(path: str | PathLike[str]) -> tuple[FeatureSchema, list[np.ndarray]]:
     """Read (schema, arrays); RouterFileError if unreadable, IncompatibleWeights if foreign."""
     try:
-        with np.load(Path(path), allow_pickle=False) as data:
+        with NPY_LOCK, np.load(Path(path), allow_pickle=False) as data:
             header = json.loads(bytes(data["header"]).decode())
             count = int(header.get("arrays", 0))
             arrays = [np.array(data[f"array_{i}"]) for i in range(count)]

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from peermind.federated import FeatureSchema, FederatedError, FeedbackRow, RouterModel
+from peermind.federated import NPY_LOCK, FeatureSchema, FederatedError, FeedbackRow, RouterModel
 
 from ..errors import NodeError
 from ..labelled_rows import DEFAULT_VALIDATION_FRACTION
@@ -105,7 +105,7 @@ def decode_router(blob: bytes, meta: Mapping[str, Any]) -> RouterModel:
             embed_dim=int(meta["embed_dim"]),
             model_keys=tuple(str(k) for k in meta["model_keys"]),
         )
-        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        with NPY_LOCK, np.load(io.BytesIO(blob), allow_pickle=False) as data:
             return RouterModel(schema, np.array(data["weights"]), np.array(data["bias"]))
     except (KeyError, TypeError, ValueError, OSError, FederatedError) as exc:
         raise RouterStateError(f"stored router weights are unreadable: {exc}") from exc

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
-from peermind.federated import FeatureSchema, FeedbackRow, RouterModel, adopt_if_better
+from peermind.federated import (
+    FeatureSchema,
+    FeedbackRow,
+    RouterModel,
+    adopt_if_better,
+    array_to_numpy,
+)
 
 from .errors import TrainingError
 
@@ -127,7 +133,7 @@ def router_from_adopt(msg: Message) -> tuple[RouterModel, dict[str, object]]:
             model_keys=tuple(str(k) for k in keys),  # type: ignore[union-attr]
         )
         model = RouterModel(
-            schema, np.asarray(arrays["weights"].numpy()), np.asarray(arrays["bias"].numpy())
+            schema, np.asarray(array_to_numpy(arrays["weights"])), np.asarray(array_to_numpy(arrays["bias"]))
         )
     except Exception as exc:  # any malformed content: one typed error
         raise TrainingError(f"malformed adopt message: {type(exc).__name__}: {exc}") from exc

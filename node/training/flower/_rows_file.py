@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from peermind.federated import FeedbackRow
+from peermind.federated import NPY_LOCK, FeedbackRow
 
 from ..errors import TrainingError
 
@@ -41,7 +41,7 @@ def export_rows(path: Path, train: Sequence[FeedbackRow], validation: Sequence[F
 
 def import_rows(path: str | Path) -> tuple[list[FeedbackRow], list[FeedbackRow]]:
     try:
-        with np.load(Path(path), allow_pickle=False) as data:
+        with NPY_LOCK, np.load(Path(path), allow_pickle=False) as data:
             emb, keys, correct = data["embedding"], data["model_key"], data["correct"]
             weight, query, held_out = data["weight"], data["query_id"], data["validation"]
     except (OSError, KeyError, ValueError) as exc:
