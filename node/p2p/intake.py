@@ -14,7 +14,6 @@ message, so a deeper buffer absorbs the bursts rather than hiding a steady overl
 from __future__ import annotations
 
 import logging
-from typing import cast
 
 import trio
 from google.protobuf.message import DecodeError
@@ -31,42 +30,6 @@ SUBSCRIPTION_BUFFER = 1024
 """Messages a subscription holds before pubsub drops new ones (the library's is 32); ~2 MB of ads."""
 OUTBOUND_BUFFER = 1024
 """Messages queued for one peer before pubsub drops new ones (the library's is 32)."""
-READ_CHUNK = 64 * 1024
-"""Most bytes one muxer read takes off a gossip stream for the buffered reader."""
-
-
-class BufferedReads:
-    """A gossip stream as the library's reader sees it: ``read`` served from a local buffer.
-
-    The library reads each message's varint length a byte at a time, and every ``read`` on a
-    libp2p stream takes the stream's state lock and the yamux connection's stream lock: three
-    or more trips through both per gossip message. Here one muxer read takes whatever has
-    arrived (up to ``READ_CHUNK``) and later reads are sliced from it; bytes come out in the
-    order they arrived, and end of stream or a reset surfaces once the buffer is empty. Every
-    other attribute is the stream's own.
-    """
-
-    def __init__(self, stream: INetStream, chunk: int = READ_CHUNK) -> None:
-        self._stream = stream
-        self._chunk = chunk
-        self._buffer = bytearray()
-
-    async def read(self, n: int | None = None) -> bytes:
-        if not self._buffer:
-            data = await self._stream.read(self._chunk)
-            if not data:
-                return b""
-            self._buffer += data
-        if n is None or n < 0 or n >= len(self._buffer):
-            out = bytes(self._buffer)
-            self._buffer.clear()
-            return out
-        out = bytes(self._buffer[:n])
-        del self._buffer[:n]
-        return out
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._stream, name)
 
 
 class RoomyPubsub(Pubsub):
@@ -80,11 +43,10 @@ class RoomyPubsub(Pubsub):
         stops the swarm and ends the daemon: any peer could kill a node with a few bytes on a
         gossip stream, and in a 50-node run a stream corrupted on the way (a write cut by a
         window timeout) did. The stream is reset and the peer treated as the library treats
-        one that sent an oversized message; a later connection starts afresh. Reads go
-        through ``BufferedReads``.
+        one that sent an oversized message; a later connection starts afresh.
         """
         try:
-            await super().continuously_read_stream(cast(INetStream, BufferedReads(stream)))
+            await super().continuously_read_stream(stream)
         except DecodeError as exc:
             peer = stream.muxed_conn.peer_id
             log.warning("malformed gossip message: dropping the stream", extra={"peer": peer.to_base58(),

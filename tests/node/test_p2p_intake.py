@@ -6,17 +6,13 @@ and drops the rest after marking them seen (so later copies are ignored too).
 
 from __future__ import annotations
 
-import pytest
 import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
-from libp2p.io.exceptions import IncompleteReadError
 from libp2p.tools.anyio_service import background_trio_service
-from libp2p.utils import encode_varint_prefixed
-from libp2p.utils.varint import read_varint_prefixed_bytes_limited
 from peermind.node.p2p.ads import GOSSIP_PROTOCOLS
 from peermind.node.p2p.flood import FloodPublishGossipSub
 from peermind.node.p2p.host import dial, full_addrs, parse_peer_addr, running_host
-from peermind.node.p2p.intake import BufferedReads, RoomyPubsub
+from peermind.node.p2p.intake import RoomyPubsub
 
 TOPIC = "burst"
 BURST = 100  # three times the library's 32
@@ -53,37 +49,3 @@ async def test_a_burst_larger_than_the_librarys_buffer_all_reaches_an_idle_reade
             with trio.CancelScope(shield=True):
                 await a.close()
                 await b.close()
-
-
-class _ChunkedStream:
-    """A stream that hands out its bytes in the given pieces, then end of stream (b"")."""
-
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.pieces = list(pieces)
-        self.reads = 0
-        self.muxed_conn = "the stream's own attribute"
-
-    async def read(self, n: int | None = None) -> bytes:
-        self.reads += 1
-        if not self.pieces:
-            return b""
-        piece = self.pieces.pop(0)
-        if n is not None and 0 <= n < len(piece):
-            self.pieces.insert(0, piece[n:])
-            piece = piece[:n]
-        return piece
-
-
-async def test_buffered_reads_give_the_library_reader_every_message_whole_in_order() -> None:
-    messages = [bytes([i]) * (i * 53 % 700 + 1) for i in range(60)]  # 1-byte and 2-byte varint prefixes
-    wire = b"".join(encode_varint_prefixed(m) for m in messages)
-    pieces = [wire[i:i + 97] for i in range(0, len(wire), 97)]  # cuts inside prefixes and bodies
-    stream = _ChunkedStream(pieces)
-    reader = BufferedReads(stream, chunk=4096)  # type: ignore[arg-type]
-    got = [await read_varint_prefixed_bytes_limited(reader, 10_000) for _ in messages]  # type: ignore[arg-type]
-    assert got == messages
-    assert stream.reads == len(pieces)  # one stream read per arrival, not per byte of a prefix
-    assert reader.muxed_conn == "the stream's own attribute"
-    assert await reader.read(1) == b""  # end of stream surfaces once the buffer is empty
-    with pytest.raises(IncompleteReadError):
-        await read_varint_prefixed_bytes_limited(BufferedReads(_ChunkedStream([wire[:1]])), 10_000)  # type: ignore[arg-type]
