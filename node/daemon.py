@@ -219,9 +219,7 @@ class Node:
         t = config.trust
         self.collaborator.checks_peers = t.enabled and (
             t.canary_rate > 0 or t.probe_interval_s > 0 or config.router.learn_interval_s > 0)
-        # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row,
-        # written once the network's ads settled if that needs the embedder loaded (collab/feedback.py).
-        self.collab.recorder.may_load_embedder = self.joined.settled
+        # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row.
         self.trust.on_canary_outcome = lambda o: self.collab.recorder.submit_outcome(
             LabelledOutcome(o.job, o.peer_id, o.model, o.correct, "canary", o.item_key))
         # Verdicts on answers reach the peers that gave them, which keep labelled rows (p2p/outcomes.py).
