@@ -358,19 +358,18 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Assemble the model files and fetch the evaluation data, so the first run is fast."""
-    from .llm import DEFAULT_PROFILE, PROFILES, resolve_model
+    from .llm import DEFAULT_PROFILE, PROFILES, llama_problem, resolve_model
     from .progress import Stages
 
     cache = Path(os.environ.get("PEERMIND_CACHE") or Path.home() / ".cache" / "peermind")
     with Stages(cache / "setup-timings.json") as stages:
+        paths: dict[str, Path] = {}
         for name in PROFILES:  # gemma3-270m is assembled from 4 packages and hashed (253 MB)
             with stages.stage(f"model:{name}", f"model {name}", 8.0):
-                profile = resolve_model(name)
-            stages.console.print(f"model {name}: {profile.path} ({profile.path.stat().st_size / 2**20:.0f} MiB)", highlight=False)
-        from .llm import llama_problem
-
+                paths[name] = resolve_model(name).path
+            stages.console.print(f"model {name}: {paths[name]} ({paths[name].stat().st_size / 2**20:.0f} MiB)", highlight=False)
         with stages.stage("llama", "llama.cpp check (2 tokens in a child process)", 5.0):
-            problem = llama_problem(resolve_model(DEFAULT_PROFILE).path)
+            problem = llama_problem(paths[DEFAULT_PROFILE])
         if problem is not None:
             print(f"llama.cpp: BROKEN ({problem})")
             return 1

@@ -9,7 +9,6 @@ exiting mid-start-up.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -28,7 +27,7 @@ def llama_problem(model_path: Path, *, timeout_s: float = 120.0) -> str | None:
     """None when a 2-token generation with ``model_path`` succeeds in a child process, else what went wrong."""
     try:
         done = subprocess.run([sys.executable, "-c", _PROBE, str(model_path)], capture_output=True, text=True,
-                              timeout=timeout_s, stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONFAULTHANDLER": ""})
+                              timeout=timeout_s, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return f"a 2-token generation did not finish in {timeout_s:.0f} s"
     if done.returncode == 0:
