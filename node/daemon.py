@@ -30,7 +30,7 @@ from peermind.trust import (
 )
 
 from .answer_log import AnswerLog
-from .collab.answer import Answer
+from .collab.answer import Answer, answered_offline
 from .collab.candidates import Candidate
 from .collab.constraints import (
     NO_CONSTRAINTS,
@@ -219,7 +219,9 @@ class Node:
         t = config.trust
         self.collaborator.checks_peers = t.enabled and (
             t.canary_rate > 0 or t.probe_interval_s > 0 or config.router.learn_interval_s > 0)
-        # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row.
+        # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row,
+        # written once the network's ads settled if that needs the embedder loaded (collab/feedback.py).
+        self.collab.recorder.may_load_embedder = self.joined.settled
         self.trust.on_canary_outcome = lambda o: self.collab.recorder.submit_outcome(
             LabelledOutcome(o.job, o.peer_id, o.model, o.correct, "canary", o.item_key))
         # Verdicts on answers reach the peers that gave them, which keep labelled rows (p2p/outcomes.py).
@@ -633,6 +635,7 @@ class Node:
         if not self._accepting:
             raise NodeShuttingDown("this node is shutting down; ask another node")
         started = time.perf_counter()
+        reachable_at_start = bool(self._model_peers())
         self._in_flight += 1
         try:
             with self.contention.user_asking():
@@ -644,7 +647,7 @@ class Node:
             raise
         finally:
             self._in_flight -= 1
-        if answer.answered_by == self.peer_id and not self._model_peers():
+        if answered_offline(answer, self.peer_id, reachable_at_start=reachable_at_start):
             answer = replace(answer, reason=f"{answer.reason}; {OFFLINE_NOTE}")
         self.metrics.asks.labels(mode=mode, outcome="ok").inc()
         self.metrics.ask_latency.labels(mode=mode).observe(time.perf_counter() - started)

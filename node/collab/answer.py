@@ -88,3 +88,22 @@ class Answer:
         ]
         data["considered"] = list(self.considered)
         return data
+
+
+def answered_offline(answer: Answer, own_id: str, *, reachable_at_start: bool) -> bool:
+    """Whether ``answer`` was this node's alone because no peer could be reached during the question.
+
+    Judged over the question, not from the peer table at its end: a peer whose link flaps can
+    be back for a moment as the answer is delivered (the question still had no peer), or gone
+    by then after it was left out by choice (the question had one). So: answered here, no
+    remote attempt succeeded, and either no model peer was reachable when the question came
+    or every peer tried was unreachable.
+    """
+    if answer.answered_by != own_id:
+        return False
+    remote = [a for a in answer.attempts if a.peer_id != own_id]
+    if any(a.outcome == "ok" for a in remote):
+        return False
+    if not reachable_at_start:
+        return True
+    return bool(remote) and all(a.outcome == "unreachable" for a in remote)
