@@ -42,6 +42,7 @@ from peermind.protocol import (
 )
 from peermind.trust import EvidenceSink, ViolationSource
 
+from .closed_conns import ClosedConnections
 from .evidence import protocol_evidence
 from .flood import FloodPublishGossipSub
 from .half_open import HalfOpenPeers
@@ -299,7 +300,8 @@ class AdGossip:
         or one whose connection is gone again within ``REDIAL_SETTLE_S``, drops it, and so does
         a second loss within the window: a peer cut off by a flapping link (``testnet fault
         drop``) still delivers fresh ads over connections that live for milliseconds, and keeping
-        its ad on those made the cut never show (tests/testnet/test_links.py).
+        its ad on those made the cut never show (tests/testnet/test_links.py). A connection
+        opened and closed between two polls counts as lost too (``closed_conns.py``).
         A node holds connections to few light peers, so most ads reach it relayed: those
         of peers it holds no connection to live ``DISCONNECTED_GRACE_PERIODS`` periods
         after they arrived (renewed by the next one), checked on every poll, so an ad
@@ -308,13 +310,15 @@ class AdGossip:
         grace_s = DISCONNECTED_GRACE_PERIODS * self._republish_s
         known: set[str] = set()
         half_open, silent = HalfOpenPeers(), HalfOpenPeers()
+        closed = ClosedConnections()  # connections opened and closed between two polls count as lost too
+        self._host.get_network().register_notifee(closed)
         while True:
             connections = self._host.get_network().get_connections_map()
             if self._pubsub is not None:
                 await self._close_half_open(half_open, list(connections))
                 self._reopen_silent(silent, list(connections), nursery)
             current = {peer.to_base58() for peer in connections}
-            for peer in known - current:
+            for peer in (known | closed.take()) - current:
                 flapping = self._losses.lost(peer)
                 if self._board.get(peer) is None:
                     continue
