@@ -308,7 +308,6 @@ class AdGossip:
         that came over a connection opened and closed between two polls is limited too.
         """
         grace_s = DISCONNECTED_GRACE_PERIODS * self._republish_s
-        known: set[str] = set()
         half_open, silent = HalfOpenPeers(), HalfOpenPeers()
         closed = ClosedConnections()  # connections opened and closed between two polls count as lost too
         self._host.get_network().register_notifee(closed)
@@ -318,7 +317,7 @@ class AdGossip:
                 await self._close_half_open(half_open, list(connections))
                 self._reopen_silent(silent, list(connections), nursery)
             current = {peer.to_base58() for peer in connections}
-            for peer in (known | closed.take()) - current:
+            for peer in closed.lost_since_last_poll(connections):
                 flapping = self._losses.lost(peer)
                 if self._board.get(peer) is None:
                     continue
@@ -327,7 +326,6 @@ class AdGossip:
                     self._board.remove(peer)
                 else:
                     log.info("peer disconnected: re-dialling, its ad kept meanwhile", extra={"peer": peer})
-            known = current
             self._board.limit_unconnected(current, grace_s)
             await trio.sleep(CONNECTION_POLL_S)
 
