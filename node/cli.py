@@ -149,10 +149,10 @@ async def _run_node(cfg: NodeConfig, node_factory: type[Node] | None = None) -> 
     store = Store.open(cfg.data_dir / "node.db")
     print(f"loading model {profile.name} ({profile.path})", file=sys.stderr)
     load_started = time.perf_counter()
-    from .progress import Stages, estimate_load_s
+    from .progress import TIMINGS_FILE, Stages, estimate_load_s
 
     try:
-        with Stages(cfg.data_dir / "timings.json") as stages:  # bars with an ETA from the last start
+        with Stages(cfg.data_dir / TIMINGS_FILE) as stages:  # bars with an ETA from the last start
             with stages.stage(f"load:{profile.name}", f"loading {profile.name}", estimate_load_s(profile.path.stat().st_size)):
                 backend = await LlamaBackend.load(
                     profile,

@@ -89,6 +89,8 @@ NEWCOMER_WORK_BURST_S = 10.0
 """Model time all unproven peers together may take at once (the newcomer pool's work bucket, at
 least): one long answer of an honest newcomer runs on a full bucket."""
 OFFLINE_NOTE = "offline: no peer reachable, answered by this node alone"
+EMBEDDER_LOAD_ESTIMATE_S = 3.0
+"""First-start guess for loading the query embedder (MiniLM, ONNX); later starts use the last time taken."""
 SPEED_STALE_S = 300.0
 """A model node that served nothing for this long re-measures its speed for its ad (LlamaBackend.refresh_speed).
 Five minutes: a wrong start-up figure is corrected within them, and an idle node spends ~1 s of
@@ -219,9 +221,7 @@ class Node:
         t = config.trust
         self.collaborator.checks_peers = t.enabled and (
             t.canary_rate > 0 or t.probe_interval_s > 0 or config.router.learn_interval_s > 0)
-        # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row,
-        # written once the network's ads settled if that needs the embedder loaded (collab/feedback.py).
-        self.collab.recorder.may_load_embedder = self.joined.settled
+        # Every judged canary and idle probe (peers' answers and this node's own) is a labelled router row.
         self.trust.on_canary_outcome = lambda o: self.collab.recorder.submit_outcome(
             LabelledOutcome(o.job, o.peer_id, o.model, o.correct, "canary", o.item_key))
         # Verdicts on answers reach the peers that gave them, which keep labelled rows (p2p/outcomes.py).
@@ -258,6 +258,7 @@ class Node:
         if self.measurement is None:
             log.info("measuring the local model", extra={"model": self.backend.profile.name})
             self.measurement = await self.backend.measure()
+        await self._load_query_embedder()
         await self.trust.prepare(self.config.data_dir)  # proof of work before the first ad
         self.replay_floors.restore()  # before the first envelope is verified
         install_wire_tap()  # PEERMIND_WIRE_TAP=FILE: every sent frame, for wire audits (node/wire_tap.py)
@@ -266,6 +267,7 @@ class Node:
         async with running_host(key_pair, self.config.listen, mdns_network=mdns_network,
                                 announce=self.config.ads.announce) as host:
             self.host = host
+            self.joined.start()  # the wait for the network's ads starts now, not when the node was built
             endpoint = StreamEndpoint(
                 host,
                 TASK_PROTOCOL,
@@ -450,6 +452,34 @@ class Node:
             if depth != last and self.gossip is not None:
                 self.gossip.request_publish()
             last = depth
+
+    async def _load_query_embedder(self) -> None:
+        """A model node loads its query embedder before it goes on the network, as it loads its model.
+
+        It needs it within seconds anyway: its first canary or probe verdict is a labelled row,
+        embedded for the router. Loaded on that first row instead, every node of a fresh network
+        loaded it (5-8 s of a core on a busy machine) while the ads still spread, and the worker
+        thread starved the node's event loop. 20 SmolLM2 nodes converged in 15.1-17.1 s after the
+        last was ready against 20.2-23.8 s; holding the rows until the ads settled (tried and
+        reverted) moved all 20 loads just past convergence, where dropped connections cost
+        26.9-28.1 s (docs/results/scale-s10.md). Light nodes keep loading it on their first question.
+        A load that fails leaves routing on the ad prior and the next embedding tries again.
+        """
+        embedder = self.collab.embedder
+        if not self.serves_model or embedder.ready:
+            return
+        from .progress import (  # rich: imported where a node starts, as the CLI does
+            TIMINGS_FILE,
+            Stages,
+        )
+
+        try:
+            with Stages(self.config.data_dir / TIMINGS_FILE) as stages, \
+                    stages.stage("load:query-embedder", "loading the query embedder", EMBEDDER_LOAD_ESTIMATE_S):
+                await embedder.warm_up()
+        except Exception as exc:  # the node still serves; a user sees one line, not a traceback
+            log.warning("the query embedder failed to load; routing stays on the ad prior until it loads",
+                        extra={"error": f"{type(exc).__name__}: {exc}"})
 
     async def _speed_watch(self) -> None:
         """Keep the ad's speed current while no served task shows it: a start-up figure taken on

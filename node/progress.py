@@ -24,9 +24,13 @@ from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Ta
 from rich.progress_bar import ProgressBar
 from rich.text import Text
 
-__all__ = ["Stages", "estimate_load_s"]
+__all__ = ["TIMINGS_FILE", "Stages", "estimate_load_s"]
 
 _HISTORY_WEIGHT = 0.7  # how much the last run counts against older ones
+
+
+TIMINGS_FILE = "timings.json"
+"""In a node's data directory: how long each start-up stage took last time (the next start's ETA)."""
 
 
 def estimate_load_s(size_bytes: int) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -29,8 +28,6 @@ from .job import Job
 log = logging.getLogger("peermind.node.collab.feedback")
 
 QUEUE_SIZE = 256
-LOAD_WAIT_POLL_S = 1.0
-"""How often labelled outcomes waiting for the embedder's first load ask whether it may load now."""
 
 
 def label_for(role: str, answer_correct: bool) -> bool | None:
@@ -74,12 +71,6 @@ class FeedbackRecorder:
         self.recorded = 0
         self.labelled = 0
         self.dropped = 0
-        self.may_load_embedder: Callable[[], bool] = lambda: True
-        """Whether labelled outcomes may load the query embedder now (the daemon: once its network's ads
-        settled). Loading takes 5-8 s of a core, and a worker thread loading it starves the node's ad
-        intake: in a 20-SmolLM2 testnet the longest gap in most nodes' ads ended as their embedder
-        finished loading, every node loading it for its first canary rows while the others joined.
-        The rows wait (queued, up to QUEUE_SIZE); a user's question loads it at once as before."""
 
     def submit_outcome(self, outcome: LabelledOutcome) -> None:
         """Non-blocking: a labelled row for a judged canary or probe (dropped and counted when far behind)."""
@@ -102,8 +93,6 @@ class FeedbackRecorder:
 
     async def _write_outcomes(self) -> None:
         async for outcome in self._receive_outcome:
-            while not self._embedder.ready and not self.may_load_embedder():  # noqa: ASYNC110 - a predicate, no event
-                await trio.sleep(LOAD_WAIT_POLL_S)
             try:
                 await self.record_outcome(outcome)
             except Exception:  # a feedback row must never take the daemon down

@@ -36,9 +36,22 @@ class JoinSettling:
         self._board = board
         self._quiet_s = quiet_s
         self._now = now
+        self._max_wait_s = max_wait_s
         self._deadline = now() + max_wait_s
         self._last_new = now()
         self._known: set[str] = set()
+
+    def start(self) -> None:
+        """Start the clocks now: the node just went on the network.
+
+        A node is built before it loads and measures its model (seconds, 20 on a busy
+        machine); counted from then, it was settled the moment it went online, before any
+        peer's ad could arrive, and its idle work began while it joined.
+        """
+        now = self._now()
+        self._last_new = now
+        self._deadline = now + self._max_wait_s
+        self._known = set()
 
     def settled(self) -> bool:
         """True while no new peer's ad arrived for ``quiet_s``, and always once ``max_wait_s`` passed."""

@@ -21,7 +21,7 @@ from collab_fakes import (
 from peermind.federated import RouterModel
 from peermind.node.collab.embedding import QueryEmbedder, query_text
 from peermind.node.collab.errors import UnknownTask
-from peermind.node.collab.feedback import FeedbackRecorder, LabelledOutcome, mark_task
+from peermind.node.collab.feedback import FeedbackRecorder, mark_task
 from peermind.node.collab.job import Job
 from peermind.node.collab.router_state import (
     DEFAULT_SCHEMA,
@@ -138,28 +138,3 @@ async def test_the_routing_embedding_travels_with_the_answer_into_its_feedback_r
     assert "query_embedding" not in answer.provenance()  # it stays on this node
     assert await FeedbackRecorder(store, QueryEmbedder(NoEncoder())).record(MC, answer) == 1
     assert np.allclose(store.feedback_rows()[0].query_embedding, expected)
-
-
-async def test_labelled_outcomes_wait_to_load_the_embedder_until_the_node_may(store: Store) -> None:
-    """A starting node's canary rows must not load the embedder while its network's ads still spread."""
-    embedder = fake_embedder()
-    embedder.loaded = False  # as after start-up: the model is not in memory yet
-    recorder = FeedbackRecorder(store, embedder)
-    settled = False
-    recorder.may_load_embedder = lambda: settled
-    async with trio.open_nursery() as nursery:
-        await nursery.start(recorder.run)
-        recorder.submit_outcome(LabelledOutcome(MC, "peer", "smollm2", True, "canary", "q1"))
-        await trio.sleep(1.5)
-        assert recorder.labelled == 0 and not embedder.ready
-        settled = True
-        with trio.fail_after(5):
-            while recorder.labelled < 1:  # noqa: ASYNC110 - a test polling a counter
-                await trio.sleep(0.01)
-        assert embedder.ready
-        recorder.submit_outcome(LabelledOutcome(MC, "peer", "smollm2", False, "canary", "q2"))
-        settled = False  # once loaded, nothing waits: embedding costs milliseconds
-        with trio.fail_after(5):
-            while recorder.labelled < 2:  # noqa: ASYNC110 - a test polling a counter
-                await trio.sleep(0.01)
-        nursery.cancel_scope.cancel()

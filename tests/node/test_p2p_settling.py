@@ -85,3 +85,23 @@ def test_a_node_alone_settles_after_the_quiet_time() -> None:
     assert not joined.settled()
     clock.now += 5.0
     assert joined.settled()
+
+
+def test_the_wait_starts_when_the_node_goes_online_not_when_it_was_built() -> None:
+    """Loading and measuring a model takes seconds: a node must not count as settled the moment it
+    goes online, before any peer's ad could have arrived."""
+    clock = _Clock()
+    board = AdBoard(now=clock)
+    joined = JoinSettling(board, quiet_s=5.0, max_wait_s=60.0, now=clock)
+    clock.now += 20.0  # model load and speed measurement
+    joined.start()
+    assert not joined.settled()
+    clock.now += 2.0
+    board.offer("a", _ad())
+    clock.now += 4.0
+    assert not joined.settled()
+    clock.now += 1.1  # 5 s after a's ad
+    assert joined.settled()
+    clock.now += 60.0 - 7.1 + 0.1  # and the cap counts from going online too
+    board.offer("b", _ad())
+    assert joined.settled()
