@@ -7,44 +7,21 @@ connection, that ad lived on for the disconnected grace and the cut stayed invis
 
 from __future__ import annotations
 
-import itertools
 import secrets
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 import trio
-from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import create_new_key_pair
 from peermind.node.p2p import ads as ads_module
-from peermind.node.p2p.ads import AdBoard, AdGossip
+from peermind.node.p2p.ads import AdBoard
 from peermind.node.p2p.closed_conns import ClosedConnections
 from peermind.node.p2p.host import dial, full_addrs, is_connected, parse_peer_addr, running_host
-from peermind.protocol import CapabilityAd, Signer, Verifier
+from test_p2p_ads_flood import _advertising
 
 pytestmark = pytest.mark.integration
 
 LISTEN = ["/ip4/127.0.0.1/tcp/0"]
 POLL_S = 4.0  # longer than the peer below stays connected: only the swarm's notice can tell
-
-
-@asynccontextmanager
-async def gossiping(network: str, board: AdBoard) -> AsyncIterator[IHost]:
-    keys = create_new_key_pair()
-    seq = itertools.count(int(time.time() * 1000))
-    async with running_host(keys, LISTEN) as host, trio.open_nursery() as nursery:
-
-        async def make_ad() -> CapabilityAd:
-            return CapabilityAd(network=network, addrs=full_addrs(host), ttl_s=60, seq=next(seq))
-
-        gossip = AdGossip(host, Signer.from_libp2p(keys), Verifier(), board, network, make_ad,
-                          republish_s=30.0, on_evidence=lambda *_a: None)
-        await nursery.start(gossip.run)
-        yield host
-        with trio.CancelScope(shield=True):  # the host before its pubsub (see test_p2p_redial.py)
-            await host.close()
-        nursery.cancel_scope.cancel()
 
 
 async def test_each_lost_connection_counts_once_whether_the_poll_or_the_swarm_saw_it_first() -> None:
@@ -74,16 +51,16 @@ async def test_an_ad_that_came_over_a_connection_the_poller_never_saw_goes_when_
     monkeypatch.setattr(ads_module, "CONNECTION_POLL_S", POLL_S)
     network = f"t{secrets.token_hex(3)}"
     board_a = AdBoard()
-    async with gossiping(network, board_a) as a:
-        async with gossiping(network, AdBoard()) as b:  # connects after a's first poll, gone before its second
+    async with _advertising(network, create_new_key_pair(), board_a) as a:
+        async with _advertising(network, create_new_key_pair(), AdBoard()) as b:  # connects after a's first poll, gone before its second
             b_id = b.get_id().to_base58()
             await dial(b, parse_peer_addr(full_addrs(a)[0]))
             with trio.fail_after(POLL_S):
                 while board_a.get(b_id) is None:  # noqa: ASYNC110 - no event for one peer's ad
                     await trio.sleep(0.02)
         assert not is_connected(a, b.get_id())
-        # a's next poll hears of the closed connection, cannot re-dial b, and drops its ad well
-        # before the disconnected grace (4 republish periods) would have
+        # a's next poll hears of the closed connection, cannot re-dial b, and drops its ad long
+        # before the disconnected grace (4 republish periods of 120 s) would have
         with trio.fail_after(POLL_S + 6):
             while board_a.get(b_id) is not None:  # noqa: ASYNC110
                 await trio.sleep(0.05)
