@@ -46,19 +46,20 @@ class ClosedConnections(INotifee):
         return {conn.muxed_conn.peer_id.to_base58() for conn in new} - connected
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        """The swarm's notice (after it dropped ``conn`` from its table): counted at the next poll."""
         self._reported.add(conn)
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        pass
+        """Not needed: the poll sees open connections in the table."""
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
+        """Streams do not matter here (INotifee requires the method)."""
 
     async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
+        """Streams do not matter here (INotifee requires the method)."""
 
     async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
-        pass
+        """Listen addresses do not matter here (INotifee requires the method)."""
 
     async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
-        pass
+        """Listen addresses do not matter here (INotifee requires the method)."""
