@@ -85,7 +85,9 @@ class ForgerNode(AdversaryNode):
 
     async def attack(self) -> None:
         interval = float(os.environ.get("PEERMIND_FORGER_INTERVAL_S", "0.5"))
-        for action in itertools.cycle(FORGER_ACTIONS):
+        # Targets in turn, shifted by one each pass over the actions: over n passes every one of n peers
+        # gets every action once (a random pick once sent one of two peers 2 forged requests, too few to ban).
+        for turn, action in enumerate(itertools.cycle(FORGER_ACTIONS)):
             if self.attack_over():
                 return
             if self.paused():
@@ -93,7 +95,8 @@ class ForgerNode(AdversaryNode):
                 continue
             peers = self.known_peers()
             if peers:
-                target = self._rng.choice(peers)
+                rounds, index = divmod(turn, len(FORGER_ACTIONS))
+                target = peers[(rounds + index) % len(peers)]  # action k of pass p: peer (p + k) mod n
                 try:
                     await getattr(self, action)(target)
                 except Exception as exc:
