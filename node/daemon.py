@@ -20,6 +20,7 @@ import psutil
 import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
+from multiaddr import Multiaddr
 from peermind.protocol import CapabilityAd, ModelInfo, Signer, TaskRefusal, Verifier
 from peermind.trust import (
     EvidenceEvent,
@@ -53,7 +54,7 @@ from .knowledge.wiring import index_in_background, knowledge_settings
 from .light import NO_MODEL
 from .llm import LlamaBackend, LLMError, Measurement
 from .metrics import NodeMetrics
-from .p2p.ads import AdBoard, AdGossip, ads_topic
+from .p2p.ads import AdBoard, AdGossip, ad_multiaddrs, ads_topic
 from .p2p.dht import Provider, ProviderIndex
 from .p2p.host import (
     BadMultiaddr,
@@ -67,6 +68,7 @@ from .p2p.host import (
 )
 from .p2p.membership import Membership
 from .p2p.outcomes import OutcomeService
+from .p2p.reach import set_address_source
 from .p2p.relay import NatTraversal
 from .p2p.replay_floors import ReplayFloors
 from .p2p.rtt import RttBook, RttMonitor
@@ -268,6 +270,7 @@ class Node:
                                 announce=self.config.ads.announce) as host:
             self.host = host
             self.joined.start()  # the wait for the network's ads starts now, not when the node was built
+            set_address_source(host, self._ad_addresses)  # streams dial an unconnected peer where its ad says
             endpoint = StreamEndpoint(
                 host,
                 TASK_PROTOCOL,
@@ -398,6 +401,12 @@ class Node:
             for record in records:
                 if record.peer_id != self.peer_id and record.addrs:
                     nursery.start_soon(self._dial_known, record.peer_id, record.addrs)
+
+    def _ad_addresses(self, peer: ID) -> list[Multiaddr]:
+        """Where ``peer``'s fresh ad says it can be reached (a relayed peer: its circuit addresses only)."""
+        peer_b58 = peer.to_base58()
+        entry = self.board.get(peer_b58)
+        return ad_multiaddrs(peer_b58, entry.ad) if entry is not None else []
 
     async def _dial_known(self, peer: str, addrs: tuple[str, ...]) -> None:
         assert self.host is not None

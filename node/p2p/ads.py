@@ -30,6 +30,7 @@ from libp2p.peer.peerinfo import PeerInfo
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams
 from libp2p.tools.anyio_service import background_trio_service
+from multiaddr import Multiaddr
 from peermind.protocol import (
     CapabilityAd,
     ProtocolError,
@@ -90,6 +91,11 @@ REPLAY_MAX_AGE_S = 15.0
 def _news(ad: CapabilityAd) -> CapabilityAd:
     """What of ``ad`` is worth flooding when it changes: all but its sequence number and free RAM."""
     return dataclasses.replace(ad, seq=0, ram_mb=0)
+
+
+def ad_multiaddrs(peer_b58: str, ad: CapabilityAd) -> list[Multiaddr]:
+    """The dialable addresses in ``peer_b58``'s ad: only those naming the signer (an ad cannot redirect dials)."""
+    return [a for text in addrs_of(peer_b58, ad.addrs) for a in parse_peer_addr(text).addrs]
 
 
 def ads_topic(network: str) -> str:
@@ -333,7 +339,7 @@ class AdGossip:
         """Re-dial a lost peer at its ad's addresses in the background; False when it has none."""
         entry = self._board.get(peer_b58)
         peer = ID.from_base58(peer_b58)
-        addrs = [a for text in addrs_of(peer_b58, entry.ad.addrs) for a in parse_peer_addr(text).addrs] if entry else []
+        addrs = ad_multiaddrs(peer_b58, entry.ad) if entry else []
         if not addrs:
             return False
         nursery.start_soon(self._redial_or_drop, PeerInfo(peer, addrs))
@@ -457,7 +463,7 @@ class AdGossip:
         # connections alone let it dial every light peer in the hand-over before the first connected.
         if not ad.models and len(self._host.get_network().get_connections_map()) + len(self._dialing) >= GOSSIP_PEERS_WANTED:
             return
-        addrs = [a for text in addrs_of(peer.to_base58(), ad.addrs) for a in parse_peer_addr(text).addrs]
+        addrs = ad_multiaddrs(peer.to_base58(), ad)
         if addrs:
             self._dialing.add(peer)
             # Both sides dial at once: a side that waited (to avoid simultaneous dials) could not

@@ -20,6 +20,7 @@ from libp2p.peer.id import ID
 from libp2p.utils import encode_delim, read_varint_prefixed_bytes_limited
 
 from .host import PeerUnreachable
+from .reach import reach
 
 MULTISTREAM = "/multistream/1.0.0"
 MAX_NEGOTIATION_MESSAGE = 1024  # a protocol id echoed back; anything longer is not multistream
@@ -29,8 +30,9 @@ async def open_with_frame(host: IHost, peer: ID, protocol: TProtocol, first: byt
     """A stream to ``peer`` speaking ``protocol`` whose first bytes (a whole frame) are already sent.
 
     Raises ``PeerUnreachable`` when no stream opens or the peer refuses the protocol; the
-    stream is reset then.
+    stream is reset then. An unconnected peer is dialled at its ad's addresses first (reach.py).
     """
+    await reach(host, peer)
     try:
         stream = await host.get_network().new_stream(peer)
     except Exception as exc:
