@@ -51,6 +51,7 @@ from .identity import NodeIdentity
 from .invite import make_invite, read_invite
 from .knowledge import KnowledgeService
 from .knowledge.wiring import index_in_background, knowledge_settings
+from .known_peers import KnownPeers
 from .light import NO_MODEL
 from .llm import LlamaBackend, LLMError, Measurement
 from .metrics import NodeMetrics
@@ -59,7 +60,6 @@ from .p2p.dht import Provider, ProviderIndex
 from .p2p.host import (
     BadMultiaddr,
     PeerUnreachable,
-    addrs_of,
     dial,
     full_addrs,
     is_connected,
@@ -162,6 +162,7 @@ class Node:
         self.serves_model = backend.profile.name != NO_MODEL
         self.metrics = NodeMetrics()
         self.board = AdBoard()
+        self.known_peers = KnownPeers(store)  # ads' sightings, written to the store in batches
         self.joined = JoinSettling(self.board)  # idle LLM work waits for the network's ads
         self.rtt = RttBook()  # measured round trips to model peers (node/p2p/rtt.py), used in routing
         # Reputation from evidence (node/trust_wiring): exclusion, admission, verification.
@@ -311,6 +312,7 @@ class Node:
                     from .p2p.mdns import MdnsDialer
 
                     await nursery.start(MdnsDialer(host).run)
+                await nursery.start(self.known_peers.run)
                 await nursery.start(self.gossip.run)
                 await nursery.start(self.trust.run, self._trust_ports(host))
                 await nursery.start(self.training.run)
@@ -442,11 +444,8 @@ class Node:
 
     def _on_ad(self, peer: str, ad: CapabilityAd, raw: bytes) -> None:
         """Remember every peer we heard from, so a restarted node knows its old neighbours."""
-        try:
-            self.store.upsert_peer(peer, ad=raw, addrs=addrs_of(peer, ad.addrs))  # never another peer's
-            self.events.publish("ad", {"peer": peer, "seq": ad.seq, "queue_depth": ad.queue_depth, "load": ad.load})
-        except NodeError:
-            log.exception("could not record a peer's ad")
+        self.known_peers.heard(peer, ad, raw)
+        self.events.publish("ad", {"peer": peer, "seq": ad.seq, "queue_depth": ad.queue_depth, "load": ad.load})
 
     async def _load_watch(self) -> None:
         """Republish the ad when queue depth changes, so routers see real load."""

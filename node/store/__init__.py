@@ -19,7 +19,7 @@ from .evidence import EvidenceRecord, EvidenceTable
 from .feedback import FeedbackRecord, FeedbackTable, labelled_split
 from .migrations import MIGRATIONS as _MIGRATIONS  # noqa: F401  (tests migrate old files)
 from .migrations import SCHEMA_VERSION
-from .peers import PeerRecord, PeerTable
+from .peers import PeerRecord, PeerSighting, PeerTable
 from .replay_floors import ReplayFloorTable
 from .tasks import TaskLog, TaskRecord
 from .training import RoundRecord, RouterWeights, TrainingTables
@@ -30,6 +30,7 @@ __all__ = [
     "EvidenceRecord",
     "FeedbackRecord",
     "PeerRecord",
+    "PeerSighting",
     "RoundRecord",
     "RouterWeights",
     "Store",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .database import Database, now_or, require
 
-__all__ = ["PeerRecord", "PeerTable"]
+__all__ = ["PeerRecord", "PeerSighting", "PeerTable"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,16 @@ class PeerRecord:
     first_seen: float
     last_seen: float
     last_ad: bytes | None
+    addrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PeerSighting:
+    """A peer heard from at ``seen_at``, with its ad as received and the addresses naming it."""
+
+    peer_id: str
+    seen_at: float
+    ad: bytes | None
     addrs: tuple[str, ...]
 
 
@@ -47,6 +57,25 @@ class PeerTable(Database):
                      last_ad = COALESCE(?, last_ad),
                      addrs = COALESCE(?, addrs)""",
                 (peer_id, now, now, ad, addrs_json, ad, addrs_json),
+            )
+        )
+
+    def upsert_peers(self, records: Sequence[PeerSighting]) -> None:
+        """``upsert_peer`` for many peers in one transaction (the ad intake's coalesced writes)."""
+        for r in records:
+            require(bool(r.peer_id), "peer_id must not be empty")
+        rows = [(r.peer_id, r.seen_at, r.seen_at, r.ad, json.dumps(list(r.addrs)), r.ad, json.dumps(list(r.addrs)))
+                for r in records]
+        self._write(
+            lambda c: c.executemany(
+                """INSERT INTO peers (peer_id, first_seen, last_seen, last_ad, addrs)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (peer_id) DO UPDATE SET
+                     last_seen = MAX(last_seen, excluded.last_seen),
+                     first_seen = MIN(first_seen, excluded.first_seen),
+                     last_ad = COALESCE(?, last_ad),
+                     addrs = ?""",
+                rows,
             )
         )
 

@@ -79,6 +79,8 @@ def test_restart_after_kill_9_keeps_identity_history_and_rejoins(cluster: NodeCl
     r = a.post("/peermind/ask", {"question": "What is two plus two?", "max_tokens": 8, "peer": b.peer_id})
     assert r.status_code == 200, r.text
     tasks_before = a.db_rows("SELECT id, direction, peer, status, created_at FROM tasks")
+    wait_for(lambda: bool(a.db_rows("SELECT 1 FROM peers WHERE peer_id = ?", (b.peer_id,))), timeout_s=10,
+             what="b in a's peers table")  # sightings are written in batches (node/known_peers.py)
     peers_before = a.db_rows("SELECT peer_id, first_seen FROM peers")
     assert tasks_before and (b.peer_id,) in [(p,) for p, _ in peers_before]
     old_peer_id = a.peer_id

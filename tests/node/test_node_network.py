@@ -47,9 +47,12 @@ def test_nodes_discover_each_other_through_one_bootstrap_peer(net: tuple[NodePro
 
 def test_ads_received_are_stored_as_known_peers(net: tuple[NodeProc, NodeProc, NodeProc]) -> None:
     a, b, c = net
-    rows = {r[0]: r for r in a.db_rows("SELECT peer_id, last_ad, addrs, last_seen FROM peers")}
-    assert {b.peer_id, c.peer_id} <= set(rows)
-    peer, last_ad, addrs, _seen = rows[b.peer_id]
+
+    def rows() -> dict[str, tuple[object, ...]]:
+        return {r[0]: r for r in a.db_rows("SELECT peer_id, last_ad, addrs, last_seen FROM peers")}
+
+    wait_for(lambda: {b.peer_id, c.peer_id} <= set(rows()), timeout_s=10, what="b and c in a's peers table")  # batched writes
+    peer, last_ad, addrs, _seen = rows()[b.peer_id]
     assert last_ad and len(last_ad) > 100  # the signed envelope
     assert any(b.peer_id in x for x in json.loads(addrs))
 
