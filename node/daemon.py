@@ -66,6 +66,7 @@ from .p2p.host import (
     parse_peer_addr,
     running_host,
 )
+from .p2p.load_news import DepthNews
 from .p2p.membership import Membership
 from .p2p.outcomes import OutcomeService
 from .p2p.reach import set_address_source
@@ -448,8 +449,9 @@ class Node:
         self.events.publish("ad", {"peer": peer, "seq": ad.seq, "queue_depth": ad.queue_depth, "load": ad.load})
 
     async def _load_watch(self) -> None:
-        """Republish the ad when queue depth changes, so routers see real load."""
-        last = self.backend.queue_depth_for(PEER_PRIORITY)
+        """Republish the ad when the queue depth has changed for a while, so routers see real load
+        (not for every task that comes and goes: ``p2p/load_news.py``)."""
+        news = DepthNews(self.backend.queue_depth_for(PEER_PRIORITY))
         while True:
             await trio.sleep(0.5)
             self.metrics.queue_depth.set(self.backend.queue_depth)
@@ -457,9 +459,8 @@ class Node:
             self.metrics.peers_fresh.set(len(self.board.fresh()))
             if self.gossip is not None:
                 self.metrics.ads_published.set(self.gossip.ads_published)
-            if depth != last and self.gossip is not None:
+            if self.gossip is not None and news.due(depth):
                 self.gossip.request_publish()
-            last = depth
 
     async def _load_query_embedder(self) -> None:
         """A model node loads its query embedder before it goes on the network, as it loads its model.
