@@ -84,8 +84,14 @@ HANDOVER_DELAY_S = 0.5
 REDIAL_SETTLE_S = 1.0
 """A re-dial after a lost connection counts only if the connection still stands this long after
 (a link cut every few milliseconds lets dials through, and their connections die at once)."""
-REPLAY_MAX_AGE_S = 15.0
-"""Ads are handed to a newcomer only while younger than this (receivers allow 30 s of clock skew)."""
+REPLAY_MAX_AGE_S = 22.0
+"""Ads are handed to a newcomer only while younger than this (receivers allow 30 s of clock skew).
+
+Longer than the default republish period (20 s), so a newcomer is handed every ad we hold:
+at 15 s, a quarter of a 20 s network's ads were too old to hand over (the newcomer waited for
+their next period), and our own, handed over when older, made us publish again at once, so
+peers with new connections published every 15-17 s instead of 20 (session 11, N = 50).
+The 8 s left below the skew limit cover the ad's way to us and on to the newcomer."""
 
 
 def _news(ad: CapabilityAd) -> CapabilityAd:
