@@ -3,8 +3,9 @@
 A model node republished its ad whenever the depth its ad advertises changed, polled every
 0.5 s: each task it served (a peer's probe, a neighbour's idle learning) meant two ads, one
 at the start, one at the end, each flooded to every connected peer and forwarded over the
-mesh to the whole network. In a 50-node testnet at rest the 5 model nodes' ads were ~40% of
-the distinct ads a light node took in (one model node: 11 ads in 36 s, 20 s period), while
+mesh to the whole network. In a 50-node testnet at rest the 5 model nodes' ads were ~20% of
+the distinct ads a light node took in (8 of 43 in 10 s; one model node: 11 ads in 36 s at a
+20 s period), while
 the asking side already corrects a stale depth with its own requests in flight
 (``collab/inflight.py``). A change is now announced once it has lasted until ``MIN_INTERVAL_S``
 after the previous announcement: a task that starts and ends in between costs no ad, a
