@@ -163,7 +163,7 @@ class Node:
         self.serves_model = backend.profile.name != NO_MODEL
         self.metrics = NodeMetrics()
         self.board = AdBoard()
-        self.known_peers = KnownPeers(store)  # ads' sightings, written to the store in batches
+        self.heard_peers = KnownPeers(store)  # ads' sightings, written to the store in batches
         self.joined = JoinSettling(self.board)  # idle LLM work waits for the network's ads
         self.rtt = RttBook()  # measured round trips to model peers (node/p2p/rtt.py), used in routing
         # Reputation from evidence (node/trust_wiring): exclusion, admission, verification.
@@ -313,7 +313,7 @@ class Node:
                     from .p2p.mdns import MdnsDialer
 
                     await nursery.start(MdnsDialer(host).run)
-                await nursery.start(self.known_peers.run)
+                await nursery.start(self.heard_peers.run)
                 await nursery.start(self.gossip.run)
                 await nursery.start(self.trust.run, self._trust_ports(host))
                 await nursery.start(self.training.run)
@@ -445,7 +445,7 @@ class Node:
 
     def _on_ad(self, peer: str, ad: CapabilityAd, raw: bytes) -> None:
         """Remember every peer we heard from, so a restarted node knows its old neighbours."""
-        self.known_peers.heard(peer, ad, raw)
+        self.heard_peers.heard(peer, ad, raw)
         self.events.publish("ad", {"peer": peer, "seq": ad.seq, "queue_depth": ad.queue_depth, "load": ad.load})
 
     async def _load_watch(self) -> None:
