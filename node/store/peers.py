@@ -32,6 +32,22 @@ class PeerSighting:
     addrs: tuple[str, ...]
 
 
+_UPSERT_SQL = """INSERT INTO peers (peer_id, first_seen, last_seen, last_ad, addrs)
+                  VALUES (?, ?, ?, ?, COALESCE(?, '[]'))
+                  ON CONFLICT (peer_id) DO UPDATE SET
+                    last_seen = MAX(last_seen, excluded.last_seen),
+                    first_seen = MIN(first_seen, excluded.first_seen),
+                    last_ad = COALESCE(?, last_ad),
+                    addrs = COALESCE(?, addrs)"""
+
+
+def _upsert_params(peer_id: str, seen_at: float, ad: bytes | None,
+                   addrs: Sequence[str] | None) -> tuple[str, float, float, bytes | None, str | None, bytes | None, str | None]:
+    """``_UPSERT_SQL``'s parameters: ``ad``/``addrs`` None keep the stored ones."""
+    addrs_json = None if addrs is None else json.dumps(list(addrs))
+    return (peer_id, seen_at, seen_at, ad, addrs_json, ad, addrs_json)
+
+
 class PeerTable(Database):
     """Reads and writes of ``peers`` (mixed into :class:`~peermind.node.store.Store`)."""
 
@@ -46,38 +62,14 @@ class PeerTable(Database):
         """Record that ``peer_id`` was seen; ``ad``/``addrs`` replace the stored ones when given."""
         require(bool(peer_id), "peer_id must not be empty")
         now = now_or(seen_at)
-        addrs_json = None if addrs is None else json.dumps(list(addrs))
-        self._write(
-            lambda c: c.execute(
-                """INSERT INTO peers (peer_id, first_seen, last_seen, last_ad, addrs)
-                   VALUES (?, ?, ?, ?, COALESCE(?, '[]'))
-                   ON CONFLICT (peer_id) DO UPDATE SET
-                     last_seen = MAX(last_seen, excluded.last_seen),
-                     first_seen = MIN(first_seen, excluded.first_seen),
-                     last_ad = COALESCE(?, last_ad),
-                     addrs = COALESCE(?, addrs)""",
-                (peer_id, now, now, ad, addrs_json, ad, addrs_json),
-            )
-        )
+        self._write(lambda c: c.execute(_UPSERT_SQL, _upsert_params(peer_id, now, ad, addrs)))
 
     def upsert_peers(self, records: Sequence[PeerSighting]) -> None:
         """``upsert_peer`` for many peers in one transaction (the ad intake's coalesced writes)."""
         for r in records:
             require(bool(r.peer_id), "peer_id must not be empty")
-        rows = [(r.peer_id, r.seen_at, r.seen_at, r.ad, json.dumps(list(r.addrs)), r.ad, json.dumps(list(r.addrs)))
-                for r in records]
-        self._write(
-            lambda c: c.executemany(
-                """INSERT INTO peers (peer_id, first_seen, last_seen, last_ad, addrs)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (peer_id) DO UPDATE SET
-                     last_seen = MAX(last_seen, excluded.last_seen),
-                     first_seen = MIN(first_seen, excluded.first_seen),
-                     last_ad = COALESCE(?, last_ad),
-                     addrs = ?""",
-                rows,
-            )
-        )
+        rows = [_upsert_params(r.peer_id, r.seen_at, r.ad, r.addrs) for r in records]
+        self._write(lambda c: c.executemany(_UPSERT_SQL, rows))
 
     def list_peers(self, *, since: float | None = None) -> list[PeerRecord]:
         """Known peers, most recently seen first; only those seen at or after ``since`` if given."""
