@@ -36,6 +36,14 @@ log = logging.getLogger("peermind.node.host")
 DIAL_TIMEOUT_S = 5.0
 AUTO_CONNECT_TARGET = 6
 """Connections below which the library's auto-connector dials known peers, and ads.py dials light peers."""
+STREAM_NEGOTIATION_TIMEOUT_S = 30.0
+"""How long a new stream's protocol negotiation may take (the library's default here: 10 s).
+
+py-libp2p opens each connection's gossip stream once: when its negotiation times out, the
+connection carries no gossip until ``ads.py`` notices (``HALF_OPEN_S``) and tries again.
+With 45 light nodes joining 5 model nodes on two cores, the model nodes answered some
+negotiations after more than 10 s; newcomers then heard no ad for 25-40 s (132-199 such
+timeouts per 50-node run, session 11). A slow answer is still an answer."""
 PEERSTORE_ADDR_TTL_S = 7200  # as identify stores listen addresses; replaced on the next dial
 
 
@@ -91,7 +99,9 @@ def build_host(key_pair: KeyPair, announce: Sequence[str] = ()) -> IHost:
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_preference="YAMUX",
-        connection_config=ConnectionConfig(max_connections_per_peer=1),
+        connection_config=ConnectionConfig(max_connections_per_peer=1,
+                                           outbound_stream_protocol_negotiation_timeout=STREAM_NEGOTIATION_TIMEOUT_S,
+                                           inbound_stream_protocol_negotiation_timeout=STREAM_NEGOTIATION_TIMEOUT_S),
         announce_addrs=[multiaddr.Multiaddr(a) for a in announce] or None,
     )
     swarm = host.get_network()

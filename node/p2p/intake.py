@@ -18,7 +18,10 @@ import logging
 import trio
 from google.protobuf.message import DecodeError
 from libp2p.abc import INetStream
+from libp2p.host.exceptions import StreamFailure
+from libp2p.network.exceptions import SwarmException
 from libp2p.peer.id import ID
+from libp2p.protocol_muxer.exceptions import MultiselectClientError
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
@@ -30,11 +33,50 @@ SUBSCRIPTION_BUFFER = 1024
 """Messages a subscription holds before pubsub drops new ones (the library's is 32); ~2 MB of ads."""
 OUTBOUND_BUFFER = 1024
 """Messages queued for one peer before pubsub drops new ones (the library's is 32)."""
+_NURSERY_CLOSED = "Nursery is closed to new arrivals"
+"""trio's message when a task is started in a nursery that is exiting (it has no type of its own)."""
+
+
+def _negotiation_timed_out(error: StreamFailure) -> bool:
+    """Whether a failed stream open was a protocol negotiation that ran out of time.
+
+    py-libp2p raises ``StreamFailure`` from a ``MultiselectClientError`` for every failed
+    negotiation; only its message tells a timeout ("response timed out after 10s") from a peer
+    that does not speak the protocol, which must not be retried.
+    """
+    cause = error.__cause__
+    return isinstance(cause, MultiselectClientError) and "timed out" in str(cause)
+
+
+async def _reset_quietly(stream: INetStream) -> None:
+    try:
+        await stream.reset()
+    except Exception:  # already gone: nothing left to reset
+        pass
 
 
 class RoomyPubsub(Pubsub):
-    """``Pubsub`` with deeper subscription and per-peer outbound queues, and a malformed message
-    ending only its stream; otherwise the library's own."""
+    """``Pubsub`` with deeper subscription and per-peer outbound queues, a malformed message
+    ending only its stream, and a gossip stream whose negotiation timed out tried again;
+    otherwise the library's own."""
+
+    async def _handle_new_peer(self, peer_id: ID) -> None:
+        """Open our gossip stream to a new peer as the library does, retrying a negotiation timeout.
+
+        The library retries a failed open while the peer stays connected (``SwarmException``,
+        backing off 0.5 s to 10 s), but gives up for good on a negotiation that timed out
+        (``StreamFailure``): the connection then carries none of our gossip until ``ads.py``'s
+        half-open rule closes it (15 s). That is what a newcomer meets at a model node starved
+        of CPU while 45 others join (28-199 such timeouts per 50-node run, session 11); a peer
+        that does not speak gossip at all is still given up on at once.
+        """
+        try:
+            await super()._handle_new_peer(peer_id)
+        except StreamFailure as exc:
+            if not _negotiation_timed_out(exc):
+                raise
+            log.debug("gossip stream negotiation timed out: trying again", extra={"peer": peer_id.to_base58()})
+            raise SwarmException(f"gossip stream negotiation with {peer_id} timed out") from exc
 
     async def continuously_read_stream(self, stream: INetStream) -> None:
         """The library's reader, except that a message that is not protobuf ends this stream alone.
@@ -47,14 +89,19 @@ class RoomyPubsub(Pubsub):
         """
         try:
             await super().continuously_read_stream(stream)
+        except RuntimeError as exc:
+            # A peer's subscription arrived while this pubsub was stopping: the library checks that
+            # its service runs, then starts a task in the service's nursery, which may be exiting.
+            # The stream ends with the service instead of taking the host's connection down.
+            if _NURSERY_CLOSED not in str(exc):
+                raise
+            log.debug("gossip arrived while pubsub stopped: stream ended", extra={"peer": stream.muxed_conn.peer_id.to_base58()})
+            await _reset_quietly(stream)
         except DecodeError as exc:
             peer = stream.muxed_conn.peer_id
             log.warning("malformed gossip message: dropping the stream", extra={"peer": peer.to_base58(),
                                                                                "error": str(exc)[:200]})
-            try:
-                await stream.reset()
-            except Exception:  # already gone: nothing left to reset
-                pass
+            await _reset_quietly(stream)
             self._handle_dead_peer(peer)
 
     async def subscribe(self, topic_id: str) -> TrioSubscriptionAPI:

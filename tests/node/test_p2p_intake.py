@@ -49,3 +49,53 @@ async def test_a_burst_larger_than_the_librarys_buffer_all_reaches_an_idle_reade
             with trio.CancelScope(shield=True):
                 await a.close()
                 await b.close()
+
+
+class _SlowNegotiator:
+    """A host's inbound protocol negotiation that answers only after ``until`` (a starved peer)."""
+
+    def __init__(self, real: object, until: float) -> None:
+        self._real = real
+        self._until = until
+        self.delayed = 0
+
+    async def negotiate(self, communicator: object, timeout: int) -> object:  # noqa: ASYNC109 - the library's signature
+        if trio.current_time() < self._until:
+            self.delayed += 1
+            await trio.sleep(self._until - trio.current_time())
+        return await self._real.negotiate(communicator, timeout)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+async def test_a_gossip_stream_whose_negotiation_timed_out_is_opened_on_a_later_try() -> None:
+    """py-libp2p gives up on a pubsub stream whose negotiation timed out; RoomyPubsub tries again
+    while the peer stays connected, so a peer slow for a moment still gets our gossip."""
+    async with running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as a, \
+            running_host(create_new_key_pair(), ["/ip4/127.0.0.1/tcp/0"]) as b:
+        a.get_network().connection_config.outbound_stream_protocol_negotiation_timeout = 1.0  # type: ignore[attr-defined]
+        ra, rb = _router(), _router()
+        pa, pb = RoomyPubsub(a, ra), RoomyPubsub(b, rb)
+        async with background_trio_service(pa), background_trio_service(ra), \
+                background_trio_service(pb), background_trio_service(rb):
+            await pa.wait_until_ready()
+            await pb.wait_until_ready()
+            await pa.subscribe(TOPIC)
+            inbox = await pb.subscribe(TOPIC)
+            slow = _SlowNegotiator(b.multiselect, until=trio.current_time() + 3.0)  # type: ignore[attr-defined]
+            b.multiselect = slow  # type: ignore[attr-defined]
+            await dial(a, parse_peer_addr(full_addrs(b)[0]))
+            with trio.fail_after(20):
+                while b.get_id() not in pa.peers:  # noqa: ASYNC110 - library state
+                    await trio.sleep(0.05)
+            assert slow.delayed >= 1  # a's first try did meet the slow peer
+            with trio.fail_after(15):
+                while b.get_id() not in pa.peer_topics.get(TOPIC, set()):  # noqa: ASYNC110 - library state
+                    await trio.sleep(0.05)
+            await pa.publish(TOPIC, b"after the slow start")
+            with trio.fail_after(10):
+                assert bytes((await inbox.get()).data) == b"after the slow start"
+            with trio.CancelScope(shield=True):
+                await a.close()
+                await b.close()
