@@ -297,6 +297,7 @@ class Node:
                 self.make_ad,
                 republish_s=self.config.ads.republish_s,
                 on_evidence=self.record_evidence,
+                joined=self.joined.settled,
                 on_ad=self._on_ad,
                 accept_peer=self.trust.admit_ad,
                 check_ad=self.membership.ad_check(self.trust.check_ad),

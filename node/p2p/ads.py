@@ -51,12 +51,12 @@ from .host import (
     AUTO_CONNECT_TARGET,
     PeerUnreachable,
     addrs_of,
-    dial,
     is_connected,
     parse_peer_addr,
 )
 from .intake import RoomyPubsub
 from .link_losses import LinkLosses
+from .reach import dial_once
 from .record_cache import install as install_record_cache
 from .streams import UnexpectedMessage
 
@@ -220,6 +220,7 @@ class AdGossip:
         on_ad: AdSink = lambda _peer, _ad, _raw: None,
         check_ad: Callable[[str, CapabilityAd], bool] = lambda _peer, _ad: True,
         score_params: ScoreParams | None = None,
+        joined: Callable[[], bool] = lambda: True,
     ) -> None:
         self._host = host
         self._signer = signer
@@ -233,6 +234,7 @@ class AdGossip:
         self._on_ad = on_ad
         self._check_ad = check_ad  # e.g. proof of work (trust wiring)
         self._score_params = score_params  # gossipsub v1.1 peer scoring (trust wiring)
+        self._joined = joined  # False while the network's ads still arrive (settling.py): model peers dialled sparingly
         self._wake = trio.Event()
         self._dialing: set[ID] = set()  # peers an ad made us dial, dial in flight
         self._losses = LinkLosses()
@@ -354,7 +356,7 @@ class AdGossip:
     async def _redial_or_drop(self, info: PeerInfo) -> None:
         peer_b58 = info.peer_id.to_base58()
         try:
-            await dial(self._host, info, timeout_s=AD_DIAL_TIMEOUT_S)
+            await dial_once(self._host, info.peer_id, lambda: info.addrs, timeout_s=AD_DIAL_TIMEOUT_S)
             await trio.sleep(REDIAL_SETTLE_S)
         except PeerUnreachable as exc:  # the peer may have dialled us meanwhile: asked below
             log.debug("lost peer unreachable", extra={"peer": peer_b58, "error": str(exc)[:300]})
@@ -453,10 +455,15 @@ class AdGossip:
     def _connect_soon(self, nursery: trio.Nursery, origin: bytes, ad: CapabilityAd) -> None:
         """Dial the ad's signer at the ad's addresses, in the background, one dial per peer at a time.
 
-        Peers that serve a model are always dialed (questions go to them); a light peer only
+        Peers that serve a model are dialed (questions go to them); a light peer only
         while we hold fewer than ``GOSSIP_PEERS_WANTED`` connections: its ad reaches us
         through the mesh anyway, and every node dialing every other made 50 light nodes
-        spend their start-up in 1,225 handshakes. The fresh signed ad is the authority on
+        spend their start-up in 1,225 handshakes. Until this node has joined (no new peer's
+        ad for a few seconds, ``settling.py``) a model peer waits like a light one: 20
+        SmolLM2 nodes joining together each dialled the other 19 (~190 handshakes on two
+        cores while the ads spread; converged in 15.8-18.0 s, 10.0-13.4 s without them,
+        session 12). A peer skipped then is dialed at its next ad, or by the first stream
+        that needs it (``reach.py``). The fresh signed ad is the authority on
         where its signer listens now (it may have restarted on a new port): ``dial``
         replaces what libp2p remembers. Only addresses naming the signer are used, so an
         ad cannot redirect our dials to another peer. A dead address takes ~0.7 s to fail;
@@ -467,7 +474,8 @@ class AdGossip:
             return
         # Dials in flight count: a newcomer is handed every ad at once, and counting open
         # connections alone let it dial every light peer in the hand-over before the first connected.
-        if not ad.models and len(self._host.get_network().get_connections_map()) + len(self._dialing) >= GOSSIP_PEERS_WANTED:
+        busy = len(self._host.get_network().get_connections_map()) + len(self._dialing) >= GOSSIP_PEERS_WANTED
+        if busy and (not ad.models or not self._joined()):
             return
         addrs = ad_multiaddrs(peer.to_base58(), ad)
         if addrs:
@@ -477,8 +485,8 @@ class AdGossip:
             nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs))
 
     async def _dial_ad_peer(self, info: PeerInfo) -> None:
-        try:
-            await dial(self._host, info, timeout_s=AD_DIAL_TIMEOUT_S)
+        try:  # one dial per peer: a stream's dial of the same peer (reach.py) is waited for
+            await dial_once(self._host, info.peer_id, lambda: info.addrs, timeout_s=AD_DIAL_TIMEOUT_S)
         except PeerUnreachable as exc:
             log.debug("peer from an ad unreachable", extra={"peer": info.peer_id.to_base58(), "error": str(exc)[:300]})
         finally:

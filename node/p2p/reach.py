@@ -22,7 +22,7 @@ from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
-from .host import dial, is_connected
+from .host import DIAL_TIMEOUT_S, dial, is_connected
 
 AddressSource = Callable[[ID], list[multiaddr.Multiaddr]]
 """The addresses of a peer's freshest signed ad (empty: none known)."""
@@ -42,12 +42,23 @@ def set_address_source(host: IHost, source: AddressSource | None) -> None:
 async def reach(host: IHost, peer: ID) -> None:
     """Connect to ``peer`` at its ad's addresses unless connected; raises ``PeerUnreachable``.
 
-    One dial per peer at a time: concurrent callers wait for it and then try theirs only
-    if it did not connect. Without an address source or an address, nothing is done.
+    Without an address source or an address, nothing is done.
     """
     source = _sources.get(host)
     if source is None:
         return
+    await dial_once(host, peer, lambda: source(peer))
+
+
+async def dial_once(host: IHost, peer: ID, addresses: Callable[[], list[multiaddr.Multiaddr]],
+                    *, timeout_s: float = DIAL_TIMEOUT_S) -> None:
+    """Dial ``peer`` unless connected, one dial per peer at a time; raises ``PeerUnreachable``.
+
+    A dial already in flight (a stream's, or one an ad asked for, ads.py) is waited for, and
+    ours is tried only if it did not connect: two dials of one peer at once cost two
+    handshakes and the library keeps one connection. ``addresses`` is read after the wait,
+    so a newer ad's addresses are the ones tried; an empty list leaves it to the swarm.
+    """
     in_flight = _dials.setdefault(host, {})
     while not is_connected(host, peer):
         pending = in_flight.get(peer)
@@ -56,12 +67,12 @@ async def reach(host: IHost, peer: ID) -> None:
         await pending.wait()
     else:
         return
-    addrs = source(peer)
+    addrs = addresses()
     if not addrs:
         return
     done = in_flight[peer] = trio.Event()
     try:
-        await dial(host, PeerInfo(peer, addrs))
+        await dial(host, PeerInfo(peer, addrs), timeout_s=timeout_s)
     finally:
         del in_flight[peer]
         done.set()

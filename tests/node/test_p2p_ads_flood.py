@@ -214,12 +214,12 @@ class _Nursery:
         self.started.append(args)
 
 
-def _dials(me: ID, connected: int, origin: ID, ad: CapabilityAd) -> list[tuple[object, ...]]:
+def _dials(me: ID, connected: int, origin: ID, ad: CapabilityAd, *, joined: bool = True) -> list[tuple[object, ...]]:
     async def never() -> CapabilityAd:
         raise AssertionError("not publishing in this test")
 
     gossip = AdGossip(_FakeHost(me, connected), Signer.generate(), Verifier(), AdBoard(), "t", never,  # type: ignore[arg-type]
-                      republish_s=5.0, on_evidence=lambda *_a: None)
+                      republish_s=5.0, on_evidence=lambda *_a: None, joined=lambda: joined)
     nursery = _Nursery()
     gossip._connect_soon(nursery, origin.to_bytes(), ad)  # type: ignore[arg-type]
     return nursery.started
@@ -242,6 +242,17 @@ def test_light_peers_are_dialed_only_while_we_have_few_connections_model_peers_a
     (_fn, info_a), = _dials(lower, 0, higher, _ad_of(higher, model))
     (_fn, info_b), = _dials(higher, 0, lower, _ad_of(lower, model))
     assert (info_a.peer_id, info_b.peer_id) == (higher, lower)
+
+
+def test_while_the_network_s_ads_still_arrive_model_peers_are_dialed_only_below_the_count() -> None:
+    """20 SmolLM2 nodes joining at once each dialled all 19 model peers (~190 handshakes on two
+    cores) while ads spread; until the node has settled, a model peer waits like a light one."""
+    me, origin = _peer(), _peer()
+    model_ad = _ad_of(origin, [ModelInfo(name="smollm2")])
+    assert len(_dials(me, GOSSIP_PEERS_WANTED - 1, origin, model_ad, joined=False)) == 1
+    assert _dials(me, GOSSIP_PEERS_WANTED, origin, model_ad, joined=False) == []
+    assert len(_dials(me, GOSSIP_PEERS_WANTED, origin, model_ad, joined=True)) == 1  # its next ad, once settled
+    assert _dials(me, GOSSIP_PEERS_WANTED, origin, _ad_of(origin, []), joined=True) == []
 
 
 def test_dials_in_flight_count_towards_the_light_peers_wanted() -> None:
