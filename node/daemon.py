@@ -308,7 +308,7 @@ class Node:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.nat.run)
                 if self.config.dht:  # before any dial: connecting peers must find the KAD handler
-                    self.providers = ProviderIndex(host, self.config.network, self._provides())
+                    self.providers = ProviderIndex(host, self.config.network, self._provides(), joined=self.joined.settled)
                     await nursery.start(self.providers.run)
                 if self.config.mdns:
                     from .p2p.mdns import MdnsDialer

@@ -124,6 +124,21 @@ def test_a_newcomer_is_handed_the_latest_message_of_each_origin_but_its_own_and_
     assert router.replayed == 1
 
 
+def test_the_catch_up_of_recent_messages_goes_to_a_new_subscriber_as_one_rpc() -> None:
+    """py-libp2p writes each cached message as its own RPC (a Noise message and a send each)."""
+    me, a, b, newcomer = _peer(), _peer(), _peer(), _peer()
+    router, sent = _router(me, subscribed={newcomer}, mesh=set())
+    for seqno, origin in enumerate((a, b, a), start=1):
+        router.mcache.put(_msg(origin, seqno))
+    router.mcache.put(_msg(b, 9, topic=OTHER_TOPIC))  # another topic's: not in this catch-up
+    router.catch_up(newcomer, TOPIC)
+    assert [(peer, sorted(int.from_bytes(m.seqno, "big") for m in rpc.publish)) for peer, rpc in sent] == [
+        (newcomer, [1, 2, 3])]
+    sent.clear()
+    router.catch_up(_peer(), TOPIC)  # no stream to it yet: nothing (pubsub replays once there is)
+    assert sent == []
+
+
 def test_a_stale_own_message_asks_for_a_fresh_publish_instead_of_being_replayed() -> None:
     me, newcomer = _peer(), _peer()
     clock, stale = _Clock(), []
