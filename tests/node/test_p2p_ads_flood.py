@@ -287,7 +287,7 @@ def test_dials_in_flight_count_towards_the_light_peers_wanted() -> None:
     assert len(nursery.started) == GOSSIP_PEERS_WANTED - 1
     model_peer = _peer()
     gossip._connect_soon(nursery, model_peer.to_bytes(), _ad_of(model_peer, [ModelInfo(name="smollm2")]))  # type: ignore[arg-type]
-    assert len(nursery.started) == GOSSIP_PEERS_WANTED  # a model peer is dialed whatever the count
+    assert len(nursery.started) == GOSSIP_PEERS_WANTED  # once joined, a model peer is dialed whatever the count
 
 
 # ----------------------------------------------------------------- real hosts
