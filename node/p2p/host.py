@@ -39,11 +39,11 @@ AUTO_CONNECT_TARGET = 6
 STREAM_NEGOTIATION_TIMEOUT_S = 30.0
 """How long a new stream's protocol negotiation may take (the library's default here: 10 s).
 
-py-libp2p opens each connection's gossip stream once: when its negotiation times out, the
-connection carries no gossip until ``ads.py`` notices (``HALF_OPEN_S``) and tries again.
-With 45 light nodes joining 5 model nodes on two cores, the model nodes answered some
-negotiations after more than 10 s; newcomers then heard no ad for 25-40 s (132-199 such
-timeouts per 50-node run, session 11). A slow answer is still an answer."""
+py-libp2p gives up on a connection's gossip stream when its negotiation times out (``intake.py``
+now tries again). With 45 light nodes joining 5 model nodes on two cores, the model nodes
+answered some negotiations after more than 10 s; newcomers then heard no ad for 25-40 s
+(132-199 such timeouts per 50-node run, session 11; none with 30 s in five runs since).
+A slow answer is still an answer, and a retry repeats the work a starved peer is behind on."""
 PEERSTORE_ADDR_TTL_S = 7200  # as identify stores listen addresses; replaced on the next dial
 
 
