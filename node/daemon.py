@@ -745,6 +745,7 @@ class Node:
             candidates=self.candidates,
             backing_off=self.collaborator.backoff.waiting,
             idle=self._idle_after_join,
+            joined=self.joined.settled,
             run_local=self.tasks.execute,
             host=host,
             pubsub=lambda: self.gossip.pubsub if self.gossip is not None else None,

@@ -11,8 +11,11 @@ CPU. A node counts as settled while no new peer's ad arrived for ``QUIET_S``, an
 keep it from learning for ever). Until then a new peer unsettles it again: the first nodes
 of a testnet settled before the rest had started, and their idle learning (the model and
 the query embedder, a core each) ran while 18 light nodes joined through them, so the hubs
-every newcomer waited on got a twentieth of the machine. A newcomer's first probes do not
-wait for this (trust judges newcomers at once, busy or not).
+every newcomer waited on got a twentieth of the machine. A newcomer's first trust probes
+wait for it too (busy or not, they go out once the node has joined): each is a scoring on
+the prober and one on the newcomer, and 20 SmolLM2 nodes probing each other as they
+joined kept their model threads busy 30-57% of the window the ads spread in (py-spy,
+docs/results/scale-s12.md).
 """
 
 from __future__ import annotations

@@ -54,6 +54,8 @@ class TrustPorts:
     """True while a peer's ``retry_after`` has not passed (do not verify it now)."""
     idle: Callable[[], bool]
     """True while the node has no user work in flight (idle probes only then)."""
+    joined: Callable[[], bool]
+    """True once the network's ads have arrived (``p2p/settling.py``): start-up probes wait for it."""
     run_local: RunLocalTask
     host: IHost
     pubsub: Callable[[], Pubsub | None]

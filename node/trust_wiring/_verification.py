@@ -26,7 +26,8 @@ worker may
 - **probe newcomers** (only the few this node is a prober of, or that nobody vouches for
   after a grace, ``_probe_share.py``): a peer's first STARTUP_PROBES probes go out at once, one every
   ~STARTUP_TICK_S (its first within a few seconds of its first ad, even while the node is
-  busy), so a fresh network has judged its peers within a minute; after that, only while
+  busy, but only once this node has joined: no new peer's ad for a few seconds,
+  ``p2p/settling.py``), so a fresh network has judged its peers within a minute; after that, only while
   the node is idle, one canary every ``trust.probe_interval_s`` (jittered) to the least trusted askable peer that is not yet
   trusted, at most PROBES_PER_PEER_FACTOR x ``probation_interactions`` per peer. Probing
   earns (or loses) a peer its routing weight and finds liars without a user's question
@@ -273,16 +274,23 @@ class Verification:
         self._probes[target.peer_id] = self._probes.get(target.peer_id, 0) + 1
         return await self._canary(PROBE_SHAPE, deck, target)
 
-    async def probe_newcomers(self, interval_s: float, idle: Callable[[], bool]) -> None:
-        """Newcomers' first probes at once (busy or not: until a newcomer is judged, a lure
-        could win user questions), then, while ``idle()``, one every ~``interval_s`` (jittered).
+    async def probe_newcomers(self, interval_s: float, idle: Callable[[], bool],
+                              joined: Callable[[], bool] = lambda: True) -> None:
+        """Newcomers' first probes as soon as this node has ``joined()`` (busy or not: until a
+        newcomer is judged, routing only explores it beside a proven peer where there is one), then, while ``idle()``,
+        one every ~``interval_s`` (jittered).
 
-        Runs until cancelled.
+        ``joined`` holds the start-up probes back while the network's ads still arrive
+        (``p2p/settling.py``): a probe is model work on both ends (this node's own answer and
+        the newcomer's), and in a network starting together that work took the cores the
+        ads needed. Runs until cancelled.
         """
         tick = min(STARTUP_TICK_S, interval_s)
         next_regular = trio.current_time() + self._jittered(interval_s)
         while True:
             await trio.sleep(self._jittered(tick))
+            if not joined():
+                continue
             regular = idle() and trio.current_time() >= next_regular
             if regular:
                 next_regular = trio.current_time() + self._jittered(interval_s)

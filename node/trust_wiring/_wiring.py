@@ -342,7 +342,7 @@ class TrustWiring:
                     nursery.start_soon(self._load_deck, node.data_dir)
                 if t.probe_interval_s > 0:
                     nursery.start_soon(self.verification.probe_newcomers, t.probe_interval_s,
-                                       node.idle)
+                                       node.idle, node.joined)
                 self.enforcer = BanEnforcer(
                     self.book, self.metrics, self.global_trust, host=node.host,
                     pubsub=node.pubsub, forget_ad=node.forget_ad, forget_limits=self.admission.forget,

@@ -360,3 +360,22 @@ def test_known_answers_from_idle_learning_judge_a_peer_like_canaries() -> None:
         v.record_known_answer(LIAR, "smollm2", 4, False, True, f"learning arc_easy/{i}")
     assert ledger.book.should_ask(HONEST) and not ledger.book.should_ask(LIAR)
     assert ledger.book.counts(LIAR)[Evidence.ANSWER_WRONG] == 30
+
+
+async def test_start_up_probes_wait_until_the_node_has_joined(tmp_path: Path) -> None:
+    """While the network's ads still arrive, no probe (nor this node's own answer for one) goes
+    out; once joined, the newcomers get their start-up probes although the node is busy."""
+    canaries = _items()
+    net = Network(canaries)
+    net.behaviour = {ME: gold, HONEST: gold, LIAR: gold}
+    v, _ledger, _registry = _verification(net, canary_rate=0.0, local_answers=True)
+    v.deck = CanaryDeck(canaries, tmp_path / "screen.json", "smollm2")
+    joined = False
+    with trio.move_on_after(0.5):
+        await v.probe_newcomers(0.01, lambda: False, lambda: joined)
+    assert net.calls == []
+    joined = True
+    with trio.move_on_after(0.5):
+        await v.probe_newcomers(0.01, lambda: False, lambda: joined)
+    assert sorted(peer for peer, _ in net.calls if peer != ME) == sorted([HONEST, LIAR] * 3)
+    assert sum(1 for peer, _ in net.calls if peer == ME) == 6  # its own answer to each item, first
