@@ -20,14 +20,12 @@ from google.protobuf.message import DecodeError
 from libp2p.abc import INetStream
 from libp2p.host.exceptions import StreamFailure
 from libp2p.network.exceptions import SwarmException
-from libp2p.network.stream.exceptions import StreamClosed, StreamReset
 from libp2p.peer.id import ID
 from libp2p.protocol_muxer.exceptions import MultiselectClientError
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
 from libp2p.pubsub.subscription import TrioSubscriptionAPI
-from libp2p.utils.varint import encode_uvarint
 
 log = logging.getLogger("peermind.node.gossip")
 
@@ -35,16 +33,8 @@ SUBSCRIPTION_BUFFER = 1024
 """Messages a subscription holds before pubsub drops new ones (the library's is 32); ~2 MB of ads."""
 OUTBOUND_BUFFER = 1024
 """Messages queued for one peer before pubsub drops new ones (the library's is 32)."""
-COALESCE_BYTES = 64 * 1024
-"""Queued RPCs written to a peer in one stream write, up to about this many bytes (one Noise message's worth)."""
 _NURSERY_CLOSED = "Nursery is closed to new arrivals"
 """trio's message when a task is started in a nursery that is exiting (it has no type of its own)."""
-
-
-def _length_prefixed(rpc: rpc_pb2.RPC) -> bytes:
-    """An RPC as it goes on a gossip stream: its size as a uvarint, then its bytes (the library's ``write_msg``)."""
-    body = rpc.SerializeToString()
-    return encode_uvarint(len(body)) + body
 
 
 def _negotiation_timed_out(error: StreamFailure) -> bool:
@@ -143,36 +133,4 @@ class RoomyPubsub(Pubsub):
                     roomy.push(item)
             queue.close()
             queue = roomy
-        await self._send_coalesced(peer_id, stream, queue)
-
-    async def _send_coalesced(self, peer_id: ID, stream: INetStream, queue: RpcQueue) -> None:
-        """Write the peer's queued RPCs as the library does, but all that wait in one stream write.
-
-        The library writes each RPC on its own: one yamux frame, one Noise message and one
-        socket send per RPC. A model node that 45 light ones joined through spent ~30% of its
-        event loop in those sends while the ads spread (py-spy, docs/results/scale-s13.md), its
-        queues backed up, and every newcomer waited seconds for its gossip. RPCs are
-        length-prefixed on the stream, so back-to-back ones in one write are the same bytes on
-        the wire, in the same order (control messages first, as the queue pops them). Errors
-        end the peer's gossip as in the library.
-        """
-        try:
-            while True:
-                rpc = await queue.pop()
-                if rpc is None:
-                    return  # the queue was closed: the peer is gone
-                batch = [_length_prefixed(rpc)]
-                size = len(batch[0])
-                while len(queue) and size < COALESCE_BYTES:
-                    more = await queue.pop()  # returns at once: an item is there
-                    if more is None:
-                        break
-                    batch.append(_length_prefixed(more))
-                    size += len(batch[-1])
-                await stream.write(b"".join(batch))
-        except (StreamClosed, StreamReset):
-            log.debug("gossip stream closed while writing", extra={"peer": peer_id.to_base58()})
-            self._handle_dead_peer(peer_id)
-        except Exception:  # as the library's loop: any failure ends this peer's gossip
-            log.debug("gossip sending loop ended with an error", extra={"peer": peer_id.to_base58()}, exc_info=True)
-            self._handle_dead_peer(peer_id)
+        await super().handle_sending_messages(peer_id, stream, queue)

@@ -1,6 +1,5 @@
-"""RoomyPubsub: a burst of gossip reaches a subscriber that is not reading at that moment, a
-gossip stream whose negotiation timed out is opened on a later try, and queued RPCs go out in
-few stream writes.
+"""RoomyPubsub: a burst of gossip reaches a subscriber that is not reading at that moment, and a
+gossip stream whose negotiation timed out is opened on a later try.
 
 Real hosts over loopback TCP. py-libp2p 0.8.1's own subscription channel holds 32 messages
 and drops the rest after marking them seen (so later copies are ignored too).
@@ -12,15 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import trio
-import trio.lowlevel
 from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import create_new_key_pair
-from libp2p.network.stream.exceptions import StreamReset
-from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.rpc_queue import RpcQueue
 from libp2p.pubsub.subscription import TrioSubscriptionAPI
 from libp2p.tools.anyio_service import background_trio_service
-from libp2p.utils.varint import decode_uvarint_from_stream
 from peermind.node.p2p.ads import GOSSIP_PROTOCOLS
 from peermind.node.p2p.flood import FloodPublishGossipSub
 from peermind.node.p2p.host import dial, full_addrs, parse_peer_addr, running_host
@@ -109,82 +103,3 @@ async def test_a_gossip_stream_whose_negotiation_timed_out_is_opened_on_a_later_
         await pa.publish(TOPIC, b"after the slow start")
         with trio.fail_after(10):
             assert bytes((await inbox.get()).data) == b"after the slow start"
-
-
-class _RecordingStream:
-    """The write side of a gossip stream: records each write, or fails them all with StreamReset."""
-
-    def __init__(self, *, fail: bool = False) -> None:
-        self.writes: list[bytes] = []
-        self._fail = fail
-
-    async def write(self, data: bytes) -> None:
-        if self._fail:
-            raise StreamReset("reset by the peer")
-        self.writes.append(data)
-        await trio.lowlevel.checkpoint()
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    async def read(self, n: int) -> bytes:
-        out, self._data = self._data[:n], self._data[n:]
-        return out
-
-
-async def _rpcs_in(data: bytes) -> list[rpc_pb2.RPC]:
-    """Parse back-to-back length-prefixed RPCs, as the peer's reader does."""
-    reader, out, left = _Reader(data), [], len(data)
-    while left:
-        size = await decode_uvarint_from_stream(reader)
-        body = await reader.read(size)
-        out.append(rpc_pb2.RPC.FromString(body))
-        left = len(reader._data)
-    return out
-
-
-def _rpc(i: int) -> rpc_pb2.RPC:
-    return rpc_pb2.RPC(publish=[rpc_pb2.Message(data=f"m{i}".encode(), topicIDs=[TOPIC])])
-
-
-async def test_queued_rpcs_go_out_in_few_writes_with_the_same_bytes_in_the_same_order() -> None:
-    async with _subscribed_pair() as (_a, b, pa, _inbox):
-        queue = RpcQueue(max_size=1024)
-        for i in range(100):
-            assert queue.push(_rpc(i))
-        queue.push(rpc_pb2.RPC(subscriptions=[rpc_pb2.RPC.SubOpts(subscribe=True, topicid=TOPIC)]), priority=True)
-        queue.close()  # the sender drains what is queued, then ends
-        stream = _RecordingStream()
-        with trio.fail_after(5):
-            await pa._send_coalesced(b.get_id(), stream, queue)  # type: ignore[arg-type]
-        assert len(stream.writes) == 1  # 101 small RPCs, one write (the library: 101)
-        sent = await _rpcs_in(b"".join(stream.writes))
-        assert sent[0].subscriptions[0].topicid == TOPIC  # control first, as the queue pops it
-        assert [bytes(r.publish[0].data) for r in sent[1:]] == [f"m{i}".encode() for i in range(100)]
-
-
-async def test_a_large_backlog_is_split_into_writes_of_about_the_coalescing_size() -> None:
-    async with _subscribed_pair() as (_a, b, pa, _inbox):
-        queue = RpcQueue(max_size=1024)
-        big = rpc_pb2.RPC(publish=[rpc_pb2.Message(data=b"x" * 10_000, topicIDs=[TOPIC])])
-        for _ in range(20):
-            queue.push(big)
-        queue.close()
-        stream = _RecordingStream()
-        await pa._send_coalesced(b.get_id(), stream, queue)  # type: ignore[arg-type]
-        assert 3 <= len(stream.writes) <= 4  # ~200 KB in writes of <= 64 KiB plus the RPC that crossed it
-        assert all(len(w) < 80_000 for w in stream.writes)
-        assert len(await _rpcs_in(b"".join(stream.writes))) == 20
-
-
-async def test_a_reset_stream_ends_the_peers_gossip_as_in_the_library() -> None:
-    async with _subscribed_pair() as (a, b, pa, _inbox):
-        await dial(a, parse_peer_addr(full_addrs(b)[0]))
-        await _until_subscribed(pa, b)
-        queue = RpcQueue(max_size=16)
-        queue.push(_rpc(0))
-        with trio.fail_after(5):
-            await pa._send_coalesced(b.get_id(), _RecordingStream(fail=True), queue)  # type: ignore[arg-type]
-        assert b.get_id() not in pa.peers  # dropped from pubsub, as write_msg's failure does
