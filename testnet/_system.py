@@ -40,6 +40,9 @@ from .errors import TestnetError
 
 SMALL_ABOVE = 6  # above this many nodes: small profile, one thread each (2 cores)
 IDLE_SAMPLE_S = 3.0
+IDLE_CPU_BASIS = (f"the mean over the nodes of {IDLE_SAMPLE_S:g} s right after the ads converged; a node's start-up "
+                  "trust probes begin once it heard no new peer's ad for a few seconds, so mostly after this sample")
+"""Said beside the idle figure: a node's join work (start-up probes, then idle learning) mostly comes after the sample."""
 ROUNDTRIP_CONTEXT = "Question: What is 2 + 2?\nAnswer:"
 ROUNDTRIP_CHOICES = [" 4", " 5"]
 
@@ -211,6 +214,8 @@ def _run_sizes(root: Path, sizes: list[int], repeats: int, console: Console) -> 
             "nodes_fitting_in_ram": int(0.8 * psutil.virtual_memory().total / 2**20 // per_mb),
             "basis": f"80% of RAM / median PSS of a SmolLM2 node at N={last['n']}",
             "idle_cpu_pct_per_node": last["idle_cpu_pct_per_node"],
+            # What the idle figure holds and what it leaves out (a network's first minute costs more).
+            "idle_cpu_basis": IDLE_CPU_BASIS,
             # Idle nodes still gossip, republish ads and exchange trust opinions.
             "idle_nodes_fitting_in_cpu": int((psutil.cpu_count() or 1) * 100 // max(last["idle_cpu_pct_per_node"], 0.1)),
         }
@@ -236,7 +241,7 @@ def _print(report: dict[str, Any], console: Console) -> None:
         c = report["capacity"]
         console.print(f"capacity: ~{c['nodes_fitting_in_ram']} SmolLM2 nodes fit in RAM ({c['basis']}); "
                       f"idle CPU {c['idle_cpu_pct_per_node']:.1f}% of a core per node, so ~{c['idle_nodes_fitting_in_cpu']} "
-                      "idle nodes saturate the CPUs (answering nodes need far more)")
+                      f"idle nodes saturate the CPUs (answering nodes need far more); idle CPU is {c['idle_cpu_basis']}")
     if "roundtrip" in report:
         r = report["roundtrip"]
         console.print(f"task round trip ({r['model']}, x{r['repeats']}): local {r['local_median_ms']:.0f} ms "
