@@ -114,7 +114,7 @@ class FloodPublishGossipSub(GossipSub):
         return out
 
     async def send_recent_messages(self, peer_id: ID, topic: str) -> None:
-        """The library's catch-up for a newly subscribed peer in one RPC, then the hand-over of what we hold."""
+        """The catch-up for a newly subscribed peer (the library's, in one RPC), then the hand-over of what we hold."""
         self.catch_up(peer_id, topic)
         if not self._latest.get(topic):
             return
@@ -159,7 +159,7 @@ class FloodPublishGossipSub(GossipSub):
         if self.scorer is not None and not self.scorer.allow_publish(peer_id, [topic]):
             return
         me, now = self.pubsub.my_id.to_bytes(), self._clock()
-        just_sent = set(self.mcache.window(topic))  # the library's catch-up sent these
+        just_sent = set(self.mcache.window(topic))  # ``catch_up`` sent these
         batch = []
         for origin, (msg, kept_at) in list(held.items()):
             if origin == peer_id.to_bytes() or (msg.from_id + msg.seqno) in just_sent:
