@@ -55,6 +55,30 @@ def republish_s(nodes: int) -> float:
     """
     return min(REPUBLISH_S_MAX, max(REPUBLISH_S_SMALL, nodes / ADS_PER_S_BUDGET))
 
+LIGHT_SEEDS_PER_MODEL = 2
+"""Light nodes that join through each model node; in a large testnet the other light nodes join through them."""
+
+
+def join_waves(models: int, light: int) -> list[tuple[list[int], str]]:
+    """The order nodes 1.. start in, wave by wave, and whom each wave's nodes join through.
+
+    Model nodes join through node-0 (``first``). Light nodes join once those are up, through
+    the model nodes in turn: a single bootstrap for 50 nodes is a star that gossipsub prunes
+    beyond degree_high, and most ads then never spread (docs/results/scale-50.md). In a large
+    testnet only ``LIGHT_SEEDS_PER_MODEL`` light nodes per model node join that way; the rest,
+    once those are up, join through them. A model node that 45 newcomers all joined through
+    answered each newcomer's gossip set-up seconds late while it handled the others, and its
+    ad exchange waited on it (a light newcomer's first ad reached anyone 9-18 s after it was
+    ready, against about a second for one that first heard a light peer; docs/results/scale-s13.md).
+    """
+    model_ids = list(range(1, models))
+    light_ids = list(range(max(1, models), models + light))
+    seeds = LIGHT_SEEDS_PER_MODEL * max(1, models)
+    if len(light_ids) <= 2 * seeds:
+        return [(model_ids, "first"), (light_ids, "models")]
+    return [(model_ids, "first"), (light_ids[:seeds], "models"), (light_ids[seeds:], "light seeds")]
+
+
 Progress = Callable[[str], None]
 
 
@@ -184,12 +208,9 @@ class Testnet:
                         return node.addrs
                     return [f"/ip4/127.0.0.1/tcp/{emulated[node.name].proxy_port}/p2p/{node.peer_id}"]
 
-                # Model nodes join through node-0; light nodes, once those are up, through the model
-                # nodes in turn: a single bootstrap for 50 nodes is a star that gossipsub prunes
-                # beyond degree_high, and most ads then never spread (docs/results/scale-50.md).
-                waves = [list(range(1, n - light)), list(range(max(1, n - light), n))]
-                for wave in waves:
-                    hubs = [x for x in nodes if x.model != "none"] if wave and wave[0] >= n - light else [first]
+                for wave, through in join_waves(n - light, light):
+                    hubs = [first] if through == "first" else [
+                        x for x in nodes if (x.model == "none") == (through == "light seeds")] or [first]
                     for i in wave:
                         nodes.append(self._spawn(i, specs[i], roles[i], network, dial_addr(hubs[i % len(hubs)]),
                                                  [*(extra_args or []), *per_node[i]], threads, period))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -79,6 +80,14 @@ GOSSIP_PEERS_WANTED = AUTO_CONNECT_TARGET
 Each connection costs its ad copies (one per mesh peer and message) and its share of start-up
 handshakes; at 8, with the library's auto-connector and DHT lookups dialing everyone, every
 node of a 20-node testnet held ~21 connections."""
+MODEL_DIAL_SPREAD_S = 10.0
+"""A model peer dialled beyond ``GOSSIP_PEERS_WANTED`` is dialled after a random wait of up to this long.
+
+Every node hears a model peer's ad within about a second, so the nodes of a network that
+joined together all dialled each model peer at once: in 50-node runs each model node took
+~35 new connections within 10 s while the last ads still spread, and the model nodes were
+the last to hold them (docs/results/scale-s14.md). A question that needs the peer sooner
+dials it at once (``reach.py``)."""
 HANDOVER_DELAY_S = 0.5
 """A new peer is handed the ads we hold after this long, if still connected (see flood.py)."""
 REDIAL_SETTLE_S = 1.0
@@ -107,6 +116,38 @@ def ad_multiaddrs(peer_b58: str, ad: CapabilityAd) -> list[Multiaddr]:
 def ads_topic(network: str) -> str:
     """The gossipsub topic of ``network``'s ads: networks never see each other's."""
     return f"peermind/{network}/ads/1"
+
+
+def ads_router(topic: str, *, score_params: ScoreParams | None,
+               on_stale_own: Callable[[str], None]) -> FloodPublishGossipSub:
+    """The gossipsub router of the ads topic ``topic``: its degrees, heartbeat and limits (see the comments)."""
+    return FloodPublishGossipSub(
+        GOSSIP_PROTOCOLS,  # type: ignore[arg-type]
+        flood_topics=[topic],
+        max_age_s=REPLAY_MAX_AGE_S,
+        handover_delay_s=HANDOVER_DELAY_S,
+        on_stale_own=on_stale_own,
+        degree=6,
+        degree_low=4,
+        degree_high=12,
+        heartbeat_interval=1,
+        # py-libp2p 0.8.1's "adaptive gossip" (on by default) rates the network's health every
+        # 30 s and, below 0.7, sets the heartbeat to 30-60 s (it reads the interval as if in
+        # milliseconds). A network that is joining rates ~0.55, so every node's heartbeat
+        # went to 60 s: meshes were not trimmed (model nodes forwarded each ad to 32-39 mesh
+        # peers instead of at most degree_high), the message cache's recent window was not
+        # shifted (a newcomer's catch-up replayed up to 240 messages instead of ~3 s worth)
+        # and no IHAVE gossip went out (docs/results/scale-s14.md). Fixed degrees and a 1 s
+        # heartbeat, as in go- and js-libp2p.
+        adaptive_gossip_enabled=False,
+        # Peer exchange: a peer pruned from a full mesh (a bootstrap node with more than
+        # degree_high peers) is handed other peers to connect to. Without it, nodes that
+        # joined through one bootstrap stay a star, and beyond degree_high peers most ads
+        # never reach most nodes (50 nodes: 90 of 2,450 ads after minutes).
+        do_px=True,
+        max_messages_per_topic_per_second=200.0,
+        score_params=score_params,
+    )
 
 
 @dataclass(frozen=True)
@@ -221,6 +262,7 @@ class AdGossip:
         check_ad: Callable[[str, CapabilityAd], bool] = lambda _peer, _ad: True,
         score_params: ScoreParams | None = None,
         joined: Callable[[], bool] = lambda: True,
+        rng: random.Random | None = None,
     ) -> None:
         self._host = host
         self._signer = signer
@@ -236,7 +278,8 @@ class AdGossip:
         self._score_params = score_params  # gossipsub v1.1 peer scoring (trust wiring)
         self._joined = joined  # False while the network's ads still arrive (settling.py): model peers dialled sparingly
         self._wake = trio.Event()
-        self._dialing: set[ID] = set()  # peers an ad made us dial, dial in flight
+        self._dialing: set[ID] = set()  # peers an ad made us dial, dial in flight (or waiting to go)
+        self._rng = rng or random.Random()  # spreads dials of model peers beyond the count
         self._losses = LinkLosses()
         self._pubsub: Pubsub | None = None
         self._router: FloodPublishGossipSub | None = None
@@ -254,24 +297,8 @@ class AdGossip:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Join the ads topic, publish this node's ad every ``republish_s`` and take in verified ads until cancelled."""
         install_record_cache()  # every pubsub message carries the sender's signed record: check it once
-        router = FloodPublishGossipSub(
-            GOSSIP_PROTOCOLS,  # type: ignore[arg-type]
-            flood_topics=[self._topic],
-            max_age_s=REPLAY_MAX_AGE_S,
-            handover_delay_s=HANDOVER_DELAY_S,
-            on_stale_own=lambda _topic: self.request_publish(),
-            degree=6,
-            degree_low=4,
-            degree_high=12,
-            heartbeat_interval=1,
-            # Peer exchange: a peer pruned from a full mesh (a bootstrap node with more than
-            # degree_high peers) is handed other peers to connect to. Without it, nodes that
-            # joined through one bootstrap stay a star, and beyond degree_high peers most ads
-            # never reach most nodes (50 nodes: 90 of 2,450 ads after minutes).
-            do_px=True,
-            max_messages_per_topic_per_second=200.0,
-            score_params=self._score_params,
-        )
+        router = ads_router(self._topic, score_params=self._score_params,
+                            on_stale_own=lambda _topic: self.request_publish())
         pubsub = RoomyPubsub(self._host, router)  # bursts of ads are held, not dropped
         self._pubsub = pubsub
         self._router = router
@@ -482,10 +509,14 @@ class AdGossip:
             self._dialing.add(peer)
             # Both sides dial at once: a side that waited (to avoid simultaneous dials) could not
             # be asked anything during the wait (no address known to libp2p: 'No known addresses').
-            nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs))
+            # Only a model peer beyond the count waits, so that a network's nodes do not all
+            # dial it in the same second (MODEL_DIAL_SPREAD_S).
+            wait_s = self._rng.uniform(0.0, MODEL_DIAL_SPREAD_S) if busy else 0.0
+            nursery.start_soon(self._dial_ad_peer, PeerInfo(peer, addrs), wait_s)
 
-    async def _dial_ad_peer(self, info: PeerInfo) -> None:
+    async def _dial_ad_peer(self, info: PeerInfo, wait_s: float = 0.0) -> None:
         try:  # one dial per peer: a stream's dial of the same peer (reach.py) is waited for
+            await trio.sleep(wait_s)  # a connection made meanwhile (either side, a stream) ends it at once
             await dial_once(self._host, info.peer_id, lambda: info.addrs, timeout_s=AD_DIAL_TIMEOUT_S)
         except PeerUnreachable as exc:
             log.debug("peer from an ad unreachable", extra={"peer": info.peer_id.to_base58(), "error": str(exc)[:300]})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -26,9 +27,11 @@ from libp2p.pubsub.pb import rpc_pb2
 from peermind.node.p2p.ads import (
     GOSSIP_PEERS_WANTED,
     GOSSIP_PROTOCOLS,
+    MODEL_DIAL_SPREAD_S,
     AdBoard,
     AdGossip,
     _news,
+    ads_router,
     ads_topic,
 )
 from peermind.node.p2p.flood import FloodPublishGossipSub
@@ -207,6 +210,11 @@ class _FakeHost:
     def __init__(self, me: ID, connected: int) -> None:
         self._me = me
         self.connections = {_peer(): [object()] for _ in range(connected)}
+        self.dialled: list[ID] = []
+
+    def get_peerstore(self) -> object:  # where a dial begins (host.dial): none is expected
+        self.dialled.append(self._me)
+        raise AssertionError("a dial was made")
 
     def get_id(self) -> ID:
         return self._me
@@ -254,9 +262,10 @@ def test_light_peers_are_dialed_only_while_we_have_few_connections_model_peers_a
     assert len(_dials(lower, GOSSIP_PEERS_WANTED, higher, _ad_of(higher, model))) == 1
     # of two peers hearing each other at once, both dial at once: a side that waited could not be
     # asked anything meanwhile (tests/node/test_relay_netns.py failed whenever the asker had the higher ID)
-    (_fn, info_a), = _dials(lower, 0, higher, _ad_of(higher, model))
-    (_fn, info_b), = _dials(higher, 0, lower, _ad_of(lower, model))
+    (_fn, info_a, wait_a), = _dials(lower, 0, higher, _ad_of(higher, model))
+    (_fn, info_b, wait_b), = _dials(higher, 0, lower, _ad_of(lower, model))
     assert (info_a.peer_id, info_b.peer_id) == (higher, lower)
+    assert wait_a == wait_b == 0.0  # below the count nobody waits
 
 
 def test_while_the_network_s_ads_still_arrive_model_peers_are_dialed_only_below_the_count() -> None:
@@ -268,6 +277,36 @@ def test_while_the_network_s_ads_still_arrive_model_peers_are_dialed_only_below_
     assert _dials(me, GOSSIP_PEERS_WANTED, origin, model_ad, joined=False) == []
     assert len(_dials(me, GOSSIP_PEERS_WANTED, origin, model_ad, joined=True)) == 1  # its next ad, once settled
     assert _dials(me, GOSSIP_PEERS_WANTED, origin, _ad_of(origin, []), joined=True) == []
+
+
+def test_model_peers_beyond_the_count_are_dialed_after_a_random_wait_spread_over_seconds() -> None:
+    """50 nodes that joined together all dialled each model peer within a second of its next ad
+    (~35 new connections per model node while the last ads spread); beyond the count, each waits."""
+    me, origin = _peer(), _peer()
+    model_ad = _ad_of(origin, [ModelInfo(name="smollm2")])
+    (_fn, _info, below), = _dials(me, GOSSIP_PEERS_WANTED - 1, origin, model_ad)
+    assert below == 0.0
+    waits = [wait for _ in range(200) for (_fn, _info, wait) in _dials(me, GOSSIP_PEERS_WANTED, origin, model_ad)]
+    assert len(waits) == 200 and all(0.0 <= w <= MODEL_DIAL_SPREAD_S for w in waits)
+    assert max(waits) - min(waits) > MODEL_DIAL_SPREAD_S / 2  # spread, not one shared delay
+
+
+async def test_a_waiting_model_dial_is_dropped_once_a_connection_stands(autojump_clock: trio.testing.MockClock) -> None:
+    """A connection made during the wait (the peer dialled us, or a question needed it) ends the wait without a dial."""
+    me, origin = _peer(), _peer()
+    host = _FakeHost(me, GOSSIP_PEERS_WANTED)
+
+    async def never() -> CapabilityAd:
+        raise AssertionError("not publishing in this test")
+
+    gossip = AdGossip(host, Signer.generate(), Verifier(), AdBoard(), "t", never,  # type: ignore[arg-type]
+                      republish_s=5.0, on_evidence=lambda *_a: None, rng=random.Random(1))
+    async with trio.open_nursery() as nursery:
+        gossip._connect_soon(nursery, origin.to_bytes(), _ad_of(origin, [ModelInfo(name="smollm2")]))  # type: ignore[arg-type]
+        await trio.sleep(0.001)
+        assert origin in gossip._dialing
+        host.connections[origin] = [object()]  # the peer dialled us meanwhile
+    assert origin not in gossip._dialing and host.dialled == []
 
 
 def test_dials_in_flight_count_towards_the_light_peers_wanted() -> None:
@@ -396,3 +435,32 @@ async def _close_first(host: IHost, nursery: trio.Nursery) -> None:
     with trio.CancelScope(shield=True):  # close the host before its pubsub (see test_p2p_redial)
         await host.close()
     nursery.cancel_scope.cancel()
+
+
+async def test_the_ads_router_keeps_its_one_second_heartbeat_when_the_library_rates_the_network_poorly(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """py-libp2p's adaptive gossip set a 60 s heartbeat on a network it rated below 0.7 (a joining one rated ~0.55).
+
+    The rating is forced to what joining networks got (docs/results/scale-s14.md); the router
+    must still beat every second, so meshes are trimmed and the recent-message window moves.
+    """
+    router = ads_router(TOPIC, score_params=None, on_stale_own=lambda _topic: None)
+    beats = 0
+
+    def count_beat() -> tuple[dict[ID, list[str]], dict[ID, list[str]]]:
+        nonlocal beats
+        beats += 1
+        return {}, {}
+
+    async def send_nothing(*_args: object) -> None:
+        pass
+
+    router.mesh_heartbeat = count_beat  # type: ignore[method-assign]
+    router.gossip_heartbeat = dict  # type: ignore[method-assign,assignment]
+    router._emit_control_msgs = send_nothing  # type: ignore[method-assign]
+    router.last_health_update = 0  # the library's rating is due at once
+    router._update_network_health = lambda: setattr(router, "network_health_score", 0.55)  # type: ignore[method-assign]
+    with trio.move_on_after(120):
+        await router.heartbeat()
+    assert router.heartbeat_interval == 1
+    assert beats >= 110  # ~120 beats; at 60 s after the first rating there would be ~3

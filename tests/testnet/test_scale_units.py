@@ -118,3 +118,19 @@ def test_a_large_testnet_republishes_ads_slower_up_to_the_node_default() -> None
 
     assert [republish_s(n) for n in (3, 10, 20, 30, 50, 200)] == [5.0, 5.0, 10.0, 15.0, 20.0, 20.0]
     assert republish_s(200) == AdConfig().republish_s  # a large testnet gossips no faster than a real network
+
+
+def test_a_large_testnet_joins_most_light_nodes_through_light_seeds() -> None:
+    """Model nodes join through node-0, two light nodes per model node through the model nodes, the rest through those."""
+    from peermind.testnet._launcher import LIGHT_SEEDS_PER_MODEL, join_waves
+
+    waves = join_waves(5, 45)
+    assert [through for _ids, through in waves] == ["first", "models", "light seeds"]
+    assert waves[0][0] == [1, 2, 3, 4]
+    assert waves[1][0] == list(range(5, 5 + 5 * LIGHT_SEEDS_PER_MODEL))
+    assert waves[2][0] == list(range(5 + 5 * LIGHT_SEEDS_PER_MODEL, 50))
+    # Every node starts exactly once; small testnets keep one light wave through the model nodes.
+    assert sorted(i for ids, _ in waves for i in ids) == list(range(1, 50))
+    assert join_waves(2, 1) == [([1], "first"), ([2], "models")]
+    assert join_waves(3, 0) == [([1, 2], "first"), ([], "models")]
+    assert [through for _ids, through in join_waves(1, 5)] == ["first", "models", "light seeds"]
