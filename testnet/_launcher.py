@@ -79,6 +79,24 @@ def join_waves(models: int, light: int) -> list[tuple[list[int], str]]:
     return [(model_ids, "first"), (light_ids[:seeds], "models"), (light_ids[seeds:], "light seeds")]
 
 
+EXEC_SETTLE_S = 0.2
+"""How long a node that looked gone right after its spawn is given to show its command line."""
+
+
+def _alive_after_exec(node: NodeInfo) -> bool:
+    """Whether ``node``, which just looked gone, is alive after all.
+
+    A 50-node bench run failed at node-0 right after its spawn: "exited during start-up"
+    with nothing in its log, and the cleanup then found the same process alive as an
+    orphan. The pid check (``process_is``) wants the data dir on the /proc command line,
+    and ``Popen`` returns once the child's exec has begun, probably before the new
+    program's arguments are readable there. A process that really exited stays gone; its
+    exit status is reaped first (``_reap``) and fails the start at once.
+    """
+    time.sleep(EXEC_SETTLE_S)
+    return node.alive()
+
+
 Progress = Callable[[str], None]
 
 
@@ -329,7 +347,7 @@ class Testnet:
         ended = ""
         while time.monotonic() < deadline:
             ended = _reap([node.pid]).get(node.pid, ended)
-            if not node.alive():
+            if not node.alive() and (ended or not _alive_after_exec(node)):
                 raise NodeDidNotStart(f"{node.name} {ended or 'exited'} during start-up; its log ({node.log}) ends with:\n"
                                       f"{node.log_tail()}")
             if state.exists():

@@ -204,3 +204,27 @@ def test_a_node_that_dies_during_start_up_says_how(tmp_path: Path, script: str, 
     with pytest.raises(NodeDidNotStart, match=expected):
         Testnet(tmp_path / "tn")._wait_ready(node, 30)
     assert proc.returncode is None  # the launcher collected it itself: no zombie left for Popen
+
+
+def test_a_node_that_looks_gone_for_an_instant_after_its_spawn_is_waited_for(
+        tmp_path: Path, procs: list[subprocess.Popen[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 50-node bench failed at node-0 ("exited during start-up", empty log) while the process lived on."""
+    data_dir = tmp_path / "node-0"
+    data_dir.mkdir()
+    proc = _sleeper(str(data_dir))
+    procs.append(proc)
+    node = NodeInfo(name="node-0", data_dir=str(data_dir), log=str(tmp_path / "node.log"), pid=proc.pid, model="none")
+    (data_dir / "node.json").write_text(json.dumps({"pid": proc.pid, "api_url": "http://127.0.0.1:1", "peer_id": "p",
+                                                    "addrs": []}))
+    real_alive = NodeInfo.alive
+    checks = 0
+
+    def alive_but_the_first_check(self: NodeInfo) -> bool:  # the first check misses its command line
+        nonlocal checks
+        checks += 1
+        return checks > 1 and real_alive(self)
+
+    monkeypatch.setattr(NodeInfo, "alive", alive_but_the_first_check)
+    time.sleep(0.2)  # the stand-in is past its own exec
+    Testnet(tmp_path / "tn")._wait_ready(node, 10)
+    assert node.api_url == "http://127.0.0.1:1" and checks >= 2
