@@ -490,7 +490,8 @@ class AdGossip:
         SmolLM2 nodes joining together each dialled the other 19 (~190 handshakes on two
         cores while the ads spread; converged in 15.8-18.0 s, 10.0-13.4 s without them,
         session 12). A peer skipped then is dialed at its next ad, or by the first stream
-        that needs it (``reach.py``). The fresh signed ad is the authority on
+        that needs it (``reach.py``). Once joined, a model peer beyond the count is dialed
+        after a random wait of up to ``MODEL_DIAL_SPREAD_S``. The fresh signed ad is the authority on
         where its signer listens now (it may have restarted on a new port): ``dial``
         replaces what libp2p remembers. Only addresses naming the signer are used, so an
         ad cannot redirect our dials to another peer. A dead address takes ~0.7 s to fail;
