@@ -10,10 +10,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+from peermind.testnet._launcher import Testnet
+from peermind.testnet._state import NodeInfo
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, OSError, ValueError, KeyError)
 """What a poll treats as "not yet": a node still starting or a file half written."""
@@ -47,3 +51,16 @@ def wait_for(predicate: Callable[[], Any], *, timeout_s: float = 30.0, interval_
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
+
+
+@contextmanager
+def cli_testnet(directory: Path, *up_args: str, timeout_s: float = 300.0) -> Iterator[tuple[Testnet, list[NodeInfo]]]:
+    """``peermind testnet up UP_ARGS --dir DIRECTORY`` as a user runs it; yields the testnet and its nodes, then stops it."""
+    testnet = Testnet(directory)
+    try:
+        done = peermind("testnet", "up", *up_args, "--dir", str(testnet.dir), timeout_s=timeout_s)
+        assert done.returncode == 0, done.stderr[-3000:]
+        _network, nodes = testnet.load()
+        yield testnet, nodes
+    finally:
+        testnet.down(grace_s=5)

@@ -15,7 +15,7 @@ import pytest
 from peermind.node.client import NodeClient
 from peermind.testnet._launcher import Testnet
 from peermind.testnet._state import NodeInfo
-from proc_helpers import peermind
+from proc_helpers import cli_testnet, peermind
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,15 +26,8 @@ CHOICES = [" Paris", " Rome"]
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Testnet, list[NodeInfo]]]:
-    testnet = Testnet(Path(tmp_path_factory.mktemp("waves")) / "tn")
-    try:
-        done = peermind("testnet", "up", "--nodes", "1", "--profile", "small", "--threads", "1", "--light", "5",
-                        "--dir", str(testnet.dir), timeout_s=CLI_TIMEOUT_S)
-        assert done.returncode == 0, done.stderr[-3000:]
-        _network, nodes = testnet.load()
-        yield testnet, nodes
-    finally:
-        testnet.down(grace_s=5)
+    with cli_testnet(Path(tmp_path_factory.mktemp("waves")) / "tn", "--nodes", "1", "--profile", "small", "--threads", "1", "--light", "5", timeout_s=CLI_TIMEOUT_S) as started:
+        yield started
 
 
 def _bootstrap_peers(testnet: Testnet, node: NodeInfo) -> set[str]:

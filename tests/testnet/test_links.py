@@ -24,7 +24,7 @@ import pytest
 from peermind.node.client import ApiRequestFailed, NodeClient
 from peermind.testnet._launcher import Testnet
 from peermind.testnet._state import NodeInfo
-from proc_helpers import peermind, wait_for
+from proc_helpers import cli_testnet, peermind, wait_for
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "node"))
 from training_kit import seed_store, synthetic_rows  # noqa: E402
@@ -46,15 +46,8 @@ def peers_of(node: NodeInfo) -> set[str]:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Testnet, list[NodeInfo]]]:
-    testnet = Testnet(Path(tmp_path_factory.mktemp("links")) / "tn")
-    try:
-        done = peermind("testnet", "up", "--nodes", "2", "--profile", "small", "--threads", "1", "--light", "1",
-                        "--dir", str(testnet.dir), timeout_s=CLI_TIMEOUT_S)
-        assert done.returncode == 0, done.stderr[-3000:]
-        _network, nodes = testnet.load()
-        yield testnet, nodes
-    finally:
-        testnet.down(grace_s=5)
+    with cli_testnet(Path(tmp_path_factory.mktemp("links")) / "tn", "--nodes", "2", "--profile", "small", "--threads", "1", "--light", "1", timeout_s=CLI_TIMEOUT_S) as started:
+        yield started
 
 
 def test_a_light_node_joins_routes_to_peers_and_is_never_a_candidate(net: tuple[Testnet, list[NodeInfo]]) -> None:

@@ -18,7 +18,7 @@ import pytest
 from peermind.node.client import NodeClient
 from peermind.testnet._launcher import Testnet
 from peermind.testnet._state import NodeInfo
-from proc_helpers import peermind, wait_for
+from proc_helpers import cli_testnet, peermind, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,16 +36,13 @@ def rtt_of(asker: NodeInfo, peer: NodeInfo) -> float | None:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Testnet, list[NodeInfo]]]:
-    testnet = Testnet(Path(tmp_path_factory.mktemp("emulated")) / "tn")
+    directory = Path(tmp_path_factory.mktemp("emulated")) / "tn"
     try:
-        done = peermind("testnet", "up", "--nodes", "2", "--profile", "mix", "--threads", "1", "--light", "1",
-                        "--link", "node-1:rtt=800ms", "--dir", str(testnet.dir), timeout_s=CLI_TIMEOUT_S)
-        assert done.returncode == 0, done.stderr[-3000:]
-        _network, nodes = testnet.load()
-        yield testnet, nodes
+        with cli_testnet(directory, "--nodes", "2", "--profile", "mix", "--threads", "1", "--light", "1",
+                         "--link", "node-1:rtt=800ms", timeout_s=CLI_TIMEOUT_S) as started:
+            yield started
     finally:
-        testnet.down(grace_s=5)
-        assert not (testnet.dir / "links.json").exists()
+        assert not (directory / "links.json").exists()
 
 
 def test_route_counts_the_far_peers_round_trip_against_the_budget(net: tuple[Testnet, list[NodeInfo]]) -> None:
